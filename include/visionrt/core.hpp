@@ -1,0 +1,105 @@
+// The runtime's public API, in the spirit of OpenVINO 2.0:
+//   visionrt::Core core;
+//   auto compiled = core.compile_model("model.onnx");
+//   auto request = compiled.create_infer_request();
+//   request.set_input_tensor(0, input);
+//   request.infer();
+//   visionrt::Tensor out = request.get_output_tensor(0);
+// A CompiledModel is immutable and shared by its InferRequests; each InferRequest owns its
+// intermediate buffers, so different requests may run concurrently.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "visionrt/tensor.hpp"
+
+namespace visionrt {
+
+namespace detail {
+struct ModelImpl;
+struct CompiledImpl;
+struct RequestImpl;
+}  // namespace detail
+
+using Config = std::map<std::string, std::string>;
+
+struct PortInfo {
+  std::string name;
+  DType dtype = DType::undefined;
+  Shape shape;                         // -1 for a dynamic dimension; empty with has_rank=false
+  std::vector<std::string> dim_names;  // symbolic names of dynamic dims ("" where none)
+  bool has_rank = true;
+};
+
+// A loaded (not yet compiled) model: what `visionrt info` prints.
+class Model {
+ public:
+  const std::string& path() const;
+  const std::vector<PortInfo>& inputs() const;
+  const std::vector<PortInfo>& outputs() const;
+  // metadata_props of the ModelProto (Ultralytics stores names, stride, imgsz, task there).
+  const std::map<std::string, std::string>& metadata() const;
+  int64_t opset() const;  // default-domain opset
+  int64_t ir_version() const;
+  std::string producer() const;  // "pytorch 2.1.0"
+  size_t num_nodes() const;
+  size_t num_parameters() const;  // elements in initializers
+  std::map<std::string, int> op_histogram() const;
+  // Ops with no kernel (or unsupported at this opset), by name with the reason.
+  std::map<std::string, std::string> unsupported_ops() const;
+
+ private:
+  friend class Core;
+  std::shared_ptr<const detail::ModelImpl> impl_;
+};
+
+class InferRequest;
+
+class CompiledModel {
+ public:
+  const std::vector<PortInfo>& inputs() const;
+  const std::vector<PortInfo>& outputs() const;
+  const std::map<std::string, std::string>& metadata() const;
+  InferRequest create_infer_request() const;
+  // Reads back a compile-time choice ("INFERENCE_NUM_THREADS", ...); throws Error if unknown.
+  std::string get_property(const std::string& key) const;
+  // Kernel chosen per node and why others declined (ARCHITECTURE practice 2).
+  std::vector<std::string> kernel_decisions() const;
+
+ private:
+  friend class Core;
+  std::shared_ptr<const detail::CompiledImpl> impl_;
+};
+
+class InferRequest {
+ public:
+  InferRequest();
+  ~InferRequest();
+  InferRequest(InferRequest&&) noexcept;
+  InferRequest& operator=(InferRequest&&) noexcept;
+
+  void set_input_tensor(size_t index, const Tensor& t);
+  void set_tensor(const std::string& input_name, const Tensor& t);
+  // Runs the model synchronously. Throws InputError for missing or ill-shaped inputs.
+  void infer();
+  Tensor get_output_tensor(size_t index) const;
+  Tensor get_tensor(const std::string& output_name) const;
+
+ private:
+  friend class CompiledModel;
+  std::unique_ptr<detail::RequestImpl> impl_;
+};
+
+class Core {
+ public:
+  // Loads and checks an ONNX file (external data resolved next to it). Throws ModelError/IoError.
+  Model read_model(const std::string& path) const;
+  Model read_model_from_memory(const std::string& bytes, const std::string& name = "<memory>") const;
+  // Properties: INFERENCE_NUM_THREADS (default: all cores).
+  CompiledModel compile_model(const Model& model, const Config& config = {}) const;
+  CompiledModel compile_model(const std::string& path, const Config& config = {}) const;
+};
+
+}  // namespace visionrt

@@ -1,0 +1,23 @@
+// Small string helpers used across the project.
+#pragma once
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace visionrt {
+
+template <typename... Args>
+std::string str_cat(const Args&... args) {
+  std::ostringstream os;
+  (os << ... << args);
+  return os.str();
+}
+
+template <typename T>
+std::string join(const std::vector<T>& v, const std::string& sep = ",") {
+  std::ostringstream os;
+  for (size_t i = 0; i < v.size(); ++i) os << (i ? sep : "") << v[i];
+  return os.str();
+}
+
+}  // namespace visionrt

@@ -1,0 +1,96 @@
+// The IR: a Graph owns Values (tensors flowing between nodes, with dtype/shape and an optional
+// constant) and Nodes (op, domain, attributes, input/output value ids). Nodes are kept in
+// topological order by the importer and every pass. Value id -1 marks an absent optional input.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "visionrt/tensor.hpp"
+
+namespace visionrt {
+
+struct Graph;
+
+struct Attribute {
+  enum class Kind { f, i, s, t, g, fs, is, ss, ts, gs };
+  Kind kind = Kind::i;
+  float f = 0;
+  int64_t i = 0;
+  std::string s;
+  Tensor t;
+  std::shared_ptr<Graph> g;
+  std::vector<float> fs;
+  std::vector<int64_t> is;
+  std::vector<std::string> ss;
+  std::vector<Tensor> ts;
+};
+const char* attribute_kind_name(Attribute::Kind k);
+
+// Static type of a value: dtype plus shape; dims are -1 where unknown, has_rank false if even
+// the rank is unknown.
+struct TensorType {
+  DType dtype = DType::undefined;
+  bool has_rank = false;
+  Shape dims;
+  bool fully_known() const;
+  std::string str() const;  // "f32[1,3,?,?]" or "f32[*]"
+};
+
+struct Value {
+  std::string name;
+  TensorType type;
+  std::vector<std::string> dim_names;  // for graph inputs/outputs only
+  std::optional<Tensor> constant;      // initializers and folded values
+  int producer = -1;                   // node index, -1 for graph inputs and constants
+};
+
+struct Node {
+  std::string name;
+  std::string op_type;
+  std::string domain;  // "" for the default ONNX domain
+  std::vector<int> inputs;
+  std::vector<int> outputs;
+  std::map<std::string, Attribute> attrs;
+
+  bool has_attr(const std::string& k) const { return attrs.count(k) != 0; }
+  // Typed accessors; throw ModelError naming the node when the kind is wrong.
+  int64_t attr_i(const std::string& k, int64_t def) const;
+  float attr_f(const std::string& k, float def) const;
+  std::string attr_s(const std::string& k, const std::string& def) const;
+  std::vector<int64_t> attr_is(const std::string& k, const std::vector<int64_t>& def = {}) const;
+  std::vector<float> attr_fs(const std::string& k, const std::vector<float>& def = {}) const;
+  const Tensor* attr_t(const std::string& k) const;
+  // "Conv 'node_name'" for messages.
+  std::string label() const;
+};
+
+struct Graph {
+  std::string path;  // file it came from, for messages
+  std::vector<Value> values;
+  std::vector<Node> nodes;
+  std::vector<int> inputs;   // value ids of real graph inputs (initializers excluded)
+  std::vector<int> outputs;  // value ids
+  std::map<std::string, std::string> metadata;
+  std::map<std::string, int64_t> opsets;  // domain -> version
+  int64_t ir_version = 0;
+  std::string producer;
+
+  int64_t opset() const;  // default domain
+  int add_value(const std::string& name);
+  int find_value(const std::string& name) const;  // -1 if absent
+  // Recomputes Value::producer from nodes.
+  void relink();
+  // Removes nodes whose outputs reach no graph output; drops unused values' constants.
+  size_t eliminate_dead_nodes();
+};
+
+// Structural checks: each value produced once, inputs defined before use (topological order),
+// ids in range, graph outputs defined. Throws ModelError naming the graph path and node.
+void verify_graph(const Graph& g);
+
+}  // namespace visionrt

@@ -1,0 +1,84 @@
+// Kernel interface. Each op has an ordered list of candidate implementations (oneDNN first,
+// reference last); compile asks each in turn and keeps the first that accepts the node, recording
+// why the others declined (ARCHITECTURE practice 2).
+//
+// Execution contract: the runtime allocates every output whose shape shape inference could
+// determine from the concrete inputs (ctx.output(i) is then a tensor of the right type and shape);
+// ops whose output shape depends on computed data (NonZero, NonMaxSuppression, ...) find an empty
+// tensor and assign it with ctx.set_output(i, tensor). Absent optional inputs are nullptr.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph/graph.hpp"
+
+namespace visionrt {
+
+struct KernelContext {
+  const Node* node = nullptr;
+  int64_t opset = 0;
+  std::vector<const Tensor*> inputs;  // nullptr for an absent optional input
+  std::vector<Tensor>* outputs = nullptr;
+  int num_threads = 1;
+
+  size_t num_inputs() const { return inputs.size(); }
+  bool has_input(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }
+  const Tensor& input(size_t i) const;
+  size_t num_outputs() const { return outputs->size(); }
+  Tensor& output(size_t i) { return outputs->at(i); }
+  void set_output(size_t i, Tensor t) { outputs->at(i) = std::move(t); }
+  // Throws InputError "node <label>: <msg>" (data-dependent errors, e.g. an index out of range).
+  [[noreturn]] void fail(const std::string& msg) const;
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  virtual void execute(KernelContext& ctx) = 0;
+};
+
+// What a candidate sees at compile time: the node, its input types (shapes may be partial) and
+// constant inputs.
+struct KernelQuery {
+  const Node* node = nullptr;
+  int64_t opset = 0;
+  std::vector<TensorType> input_types;
+  std::vector<const Tensor*> input_constants;
+  std::vector<TensorType> output_types;
+};
+
+struct KernelCandidate {
+  std::string name;  // "ref", "dnnl", ...
+  // Returns a kernel, or nullptr and sets *why to the reason it declines.
+  std::function<std::unique_ptr<Kernel>(const KernelQuery&, std::string* why)> create;
+};
+
+class KernelRegistry {
+ public:
+  static const KernelRegistry& instance();
+  // Candidates are kept in the order added; add fast ones first.
+  void add(const std::string& op, KernelCandidate c);
+  // Convenience: a reference kernel that is a plain function accepting every node.
+  void add_ref(const std::string& op, std::function<void(KernelContext&)> fn);
+  // Reference kernel that can decline at compile time (unsupported dtype, attribute...).
+  void add_ref(const std::string& op, std::function<bool(const KernelQuery&, std::string*)> accepts,
+               std::function<void(KernelContext&)> fn);
+  const std::vector<KernelCandidate>* find(const std::string& op) const;
+
+ private:
+  std::map<std::string, std::vector<KernelCandidate>> by_op_;
+};
+
+// One registration function per family of reference kernels (src/kernels/ref/<family>.cpp);
+// the single list that calls them is kernel_registry.cpp.
+void register_ref_elementwise(KernelRegistry& r);
+void register_ref_tensor(KernelRegistry& r);
+void register_ref_nn(KernelRegistry& r);
+void register_ref_reduce(KernelRegistry& r);
+void register_ref_detection(KernelRegistry& r);
+void register_ref_misc(KernelRegistry& r);
+
+}  // namespace visionrt

@@ -1,0 +1,65 @@
+// The single list of kernel families, in priority order per op (fast candidates register first).
+#include "common/strings.hpp"
+#include "kernels/kernel.hpp"
+
+namespace visionrt {
+
+const Tensor& KernelContext::input(size_t i) const {
+  if (i >= inputs.size() || inputs[i] == nullptr)
+    fail(str_cat("required input ", i, " is missing"));
+  return *inputs[i];
+}
+
+void KernelContext::fail(const std::string& msg) const {
+  throw InputError(str_cat("node ", node ? node->label() : std::string("?"), ": ", msg));
+}
+
+const KernelRegistry& KernelRegistry::instance() {
+  static const KernelRegistry reg = [] {
+    KernelRegistry r;
+    // Reference kernels come last: they accept everything their op supports.
+    register_ref_elementwise(r);
+    register_ref_tensor(r);
+    register_ref_nn(r);
+    register_ref_reduce(r);
+    register_ref_detection(r);
+    register_ref_misc(r);
+    return r;
+  }();
+  return reg;
+}
+
+void KernelRegistry::add(const std::string& op, KernelCandidate c) {
+  by_op_[op].push_back(std::move(c));
+}
+
+void KernelRegistry::add_ref(const std::string& op, std::function<void(KernelContext&)> fn) {
+  add_ref(op, nullptr, std::move(fn));
+}
+
+void KernelRegistry::add_ref(const std::string& op,
+                             std::function<bool(const KernelQuery&, std::string*)> accepts,
+                             std::function<void(KernelContext&)> fn) {
+  auto shared_fn = std::make_shared<std::function<void(KernelContext&)>>(std::move(fn));
+  KernelCandidate c;
+  c.name = "ref";
+  c.create = [accepts, shared_fn](const KernelQuery& q,
+                                  std::string* why) -> std::unique_ptr<Kernel> {
+    if (accepts && !accepts(q, why)) return nullptr;
+    struct Owning : Kernel {
+      std::shared_ptr<std::function<void(KernelContext&)>> f;
+      void execute(KernelContext& ctx) override { (*f)(ctx); }
+    };
+    auto k = std::make_unique<Owning>();
+    k->f = shared_fn;
+    return k;
+  };
+  add(op, std::move(c));
+}
+
+const std::vector<KernelCandidate>* KernelRegistry::find(const std::string& op) const {
+  auto it = by_op_.find(op);
+  return it == by_op_.end() ? nullptr : &it->second;
+}
+
+}  // namespace visionrt

@@ -1,0 +1,138 @@
+// Helpers shared by the reference kernels: dtype dispatch, float conversion, broadcasting and
+// strided index arithmetic. Reference kernels favour obviously-correct loops over speed.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/kernel.hpp"
+#include "visionrt/tensor.hpp"
+
+namespace visionrt::ref {
+
+// Compute type for an element type: float for f16/bf16, the type itself otherwise.
+template <typename T>
+struct Acc {
+  using type = T;
+};
+template <>
+struct Acc<f16> {
+  using type = float;
+};
+template <>
+struct Acc<bf16> {
+  using type = float;
+};
+template <typename T>
+using acc_t = typename Acc<T>::type;
+
+template <typename T>
+inline acc_t<T> load(T v) {
+  return static_cast<acc_t<T>>(v);
+}
+template <typename T, typename V>
+inline T store(V v) {
+  if constexpr (std::is_same_v<T, f16> || std::is_same_v<T, bf16>) {
+    return T(static_cast<float>(v));
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return v != V(0);
+  } else {
+    return static_cast<T>(v);
+  }
+}
+
+// Calls f(T{}) with T the C++ type of `t`. Returns false for dtypes outside the chosen set.
+#define VISIONRT_DISPATCH_CASE(D, T) \
+  case DType::D:                     \
+    f(T{});                          \
+    return true;
+
+template <typename F>
+bool dispatch_float(DType t, F&& f) {
+  switch (t) {
+    VISIONRT_DISPATCH_CASE(f32, float)
+    VISIONRT_DISPATCH_CASE(f64, double)
+    VISIONRT_DISPATCH_CASE(f16, f16)
+    VISIONRT_DISPATCH_CASE(bf16, bf16)
+    default: return false;
+  }
+}
+template <typename F>
+bool dispatch_int(DType t, F&& f) {
+  switch (t) {
+    VISIONRT_DISPATCH_CASE(i8, int8_t)
+    VISIONRT_DISPATCH_CASE(u8, uint8_t)
+    VISIONRT_DISPATCH_CASE(i16, int16_t)
+    VISIONRT_DISPATCH_CASE(u16, uint16_t)
+    VISIONRT_DISPATCH_CASE(i32, int32_t)
+    VISIONRT_DISPATCH_CASE(u32, uint32_t)
+    VISIONRT_DISPATCH_CASE(i64, int64_t)
+    VISIONRT_DISPATCH_CASE(u64, uint64_t)
+    default: return false;
+  }
+}
+// Every numeric type (float and integer), not bool.
+template <typename F>
+bool dispatch_numeric(DType t, F&& f) {
+  return dispatch_float(t, f) || dispatch_int(t, f);
+}
+// Every type including bool: for data movement ops.
+template <typename F>
+bool dispatch_all(DType t, F&& f) {
+  if (t == DType::boolean) {
+    f(bool{});
+    return true;
+  }
+  return dispatch_numeric(t, f);
+}
+#undef VISIONRT_DISPATCH_CASE
+
+// Row-major strides in elements.
+inline std::vector<int64_t> strides_of(const Shape& s) {
+  std::vector<int64_t> st(s.size(), 1);
+  for (int i = static_cast<int>(s.size()) - 2; i >= 0; --i) st[i] = st[i + 1] * s[i + 1];
+  return st;
+}
+
+// Strides of `in` viewed as broadcast to `out` (0 where a dim is broadcast). `in` is right-aligned.
+inline std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out) {
+  std::vector<int64_t> st(out.size(), 0);
+  std::vector<int64_t> ist = strides_of(in);
+  size_t off = out.size() - in.size();
+  for (size_t i = 0; i < in.size(); ++i) st[off + i] = in[i] == 1 ? 0 : ist[i];
+  return st;
+}
+
+// Iterates every index of `shape` in row-major order, keeping the matching offsets of several
+// strided operands up to date. fn(out_linear_index, offsets...) style via a vector.
+class MultiIndex {
+ public:
+  MultiIndex(const Shape& shape, std::vector<std::vector<int64_t>> strides)
+      : shape_(shape), strides_(std::move(strides)), idx_(shape.size(), 0),
+        off_(strides_.size(), 0) {}
+  const std::vector<int64_t>& offsets() const { return off_; }
+  int64_t offset(size_t k) const { return off_[k]; }
+  const std::vector<int64_t>& index() const { return idx_; }
+  void next() {
+    for (int d = static_cast<int>(shape_.size()) - 1; d >= 0; --d) {
+      if (++idx_[d] < shape_[d]) {
+        for (size_t k = 0; k < off_.size(); ++k) off_[k] += strides_[k][d];
+        return;
+      }
+      for (size_t k = 0; k < off_.size(); ++k) off_[k] -= strides_[k][d] * (shape_[d] - 1);
+      idx_[d] = 0;
+    }
+  }
+
+ private:
+  Shape shape_;
+  std::vector<std::vector<int64_t>> strides_;
+  std::vector<int64_t> idx_;
+  std::vector<int64_t> off_;
+};
+
+// Normalizes a possibly negative axis.
+inline int64_t norm_axis(int64_t a, int64_t rank) { return a < 0 ? a + rank : a; }
+
+}  // namespace visionrt::ref

@@ -1,0 +1,112 @@
+// Constant folding through the reference kernels: any node whose inputs are all constant is run
+// once at compile time and replaced by its outputs (this also resolves Shape->Gather->Reshape
+// chains once shapes are static).
+#include <algorithm>
+
+#include "common/strings.hpp"
+#include "ops/op_registry.hpp"
+#include "passes/passes.hpp"
+#include "runtime/node_runner.hpp"
+
+namespace visionrt {
+
+size_t fold_constants(Graph& g, size_t max_bytes) {
+  const int64_t opset = g.opset();
+  std::vector<bool> is_output(g.values.size(), false);
+  for (int o : g.outputs) is_output[o] = true;
+  size_t folded = 0;
+  std::vector<Node> kept;
+  for (Node& n : g.nodes) {
+    bool all_const = !n.inputs.empty() || n.op_type == "ConstantOfShape" || n.op_type == "Range";
+    // Shape/Size only need the input's static shape, not its value.
+    bool shape_only = (n.op_type == "Shape" || n.op_type == "Size") && n.inputs.size() == 1 &&
+                      n.inputs[0] >= 0 && g.values[n.inputs[0]].type.fully_known();
+    std::vector<const Tensor*> ins;
+    for (int i : n.inputs) {
+      if (i < 0) {
+        ins.push_back(nullptr);
+        continue;
+      }
+      if (!g.values[i].constant) all_const = false;
+      ins.push_back(g.values[i].constant ? &*g.values[i].constant : nullptr);
+    }
+    bool domain_ok = n.domain.empty();
+    bool folded_this = false;
+    if (domain_ok && shape_only && !all_const) {
+      const TensorType& t = g.values[n.inputs[0]].type;
+      int64_t r = static_cast<int64_t>(t.dims.size());
+      Tensor out;
+      if (n.op_type == "Size") {
+        int64_t s = 1;
+        for (int64_t d : t.dims) s *= d;
+        out = Tensor::scalar<int64_t>(s);
+      } else {
+        int64_t start = n.attr_i("start", 0), end = n.attr_i("end", r);
+        if (start < 0) start += r;
+        if (end < 0) end += r;
+        start = std::clamp<int64_t>(start, 0, r);
+        end = std::clamp<int64_t>(end, 0, r);
+        std::vector<int64_t> dims(t.dims.begin() + start, t.dims.begin() + std::max(start, end));
+        out = Tensor::from_vector<int64_t>({static_cast<int64_t>(dims.size())}, dims);
+      }
+      if (n.outputs[0] >= 0) {
+        Value& v = g.values[n.outputs[0]];
+        v.type = {DType::i64, true, out.shape()};
+        v.constant = std::move(out);
+      }
+      folded_this = true;
+    } else if (domain_ok && all_const && OpRegistry::instance().find("", n.op_type) &&
+               n.op_type != "RandomNormal" && n.op_type != "RandomUniform" &&
+               n.op_type != "RandomNormalLike" && n.op_type != "RandomUniformLike" &&
+               n.op_type != "Bernoulli") {
+      bool small = true;
+      for (int o : n.outputs) {
+        if (o < 0) continue;
+        const TensorType& t = g.values[o].type;
+        if (t.fully_known()) {
+          size_t bytes = 1;
+          for (int64_t d : t.dims) bytes *= static_cast<size_t>(d);
+          if (bytes * dtype_size(t.dtype) > max_bytes) small = false;
+        }
+      }
+      if (small) {
+        std::vector<Tensor> outs;
+        try {
+          outs = run_node_ref(n, opset, ins);
+        } catch (const InputError& e) {
+          // Bad constant data is a model error found at compile time.
+          throw ModelError(str_cat(g.path, ": ", e.what()));
+        }
+        for (size_t o = 0; o < n.outputs.size(); ++o) {
+          if (n.outputs[o] < 0) continue;
+          Value& v = g.values[n.outputs[o]];
+          v.type = {outs[o].dtype(), true, outs[o].shape()};
+          v.constant = std::move(outs[o]);
+        }
+        folded_this = true;
+      }
+    }
+    if (folded_this) ++folded;
+    else kept.push_back(std::move(n));
+  }
+  g.nodes = std::move(kept);
+  g.relink();
+  return folded;
+}
+
+void run_default_passes(Graph& g) {
+  // Folding needs static shapes (Shape nodes) and shapes need folded values (Reshape targets):
+  // alternate until nothing changes.
+  infer_shapes(g);
+  for (int iter = 0; iter < 8; ++iter) {
+    size_t n = fold_constants(g);
+    g.eliminate_dead_nodes();
+    infer_shapes(g);
+    if (n == 0) break;
+  }
+#ifndef NDEBUG
+  verify_graph(g);
+#endif
+}
+
+}  // namespace visionrt

@@ -1,0 +1,54 @@
+// Whole-graph static shape inference: runs each op's pure inference function in node order.
+#include "common/strings.hpp"
+#include "ops/op_registry.hpp"
+#include "passes/passes.hpp"
+
+namespace visionrt {
+
+// Declared types (from value_info / graph outputs) may be more precise for dims inference left
+// unknown; inferred ones win where both are known, so a wrong annotation cannot mislead kernels.
+static TensorType merge(const TensorType& inferred, const TensorType& declared) {
+  if (!inferred.has_rank) {
+    TensorType t = declared;
+    if (inferred.dtype != DType::undefined) t.dtype = inferred.dtype;
+    return t;
+  }
+  TensorType t = inferred;
+  if (declared.has_rank && declared.dims.size() == t.dims.size())
+    for (size_t i = 0; i < t.dims.size(); ++i)
+      if (t.dims[i] < 0) t.dims[i] = declared.dims[i];
+  return t;
+}
+
+void infer_shapes(Graph& g) {
+  const auto& reg = OpRegistry::instance();
+  const int64_t opset = g.opset();
+  for (const Node& n : g.nodes) {
+    const OpDef* def = reg.find(n.domain, n.op_type);
+    if (!def) continue;
+    std::vector<TensorType> types;
+    std::vector<const Tensor*> values;
+    for (int i : n.inputs) {
+      types.push_back(i >= 0 ? g.values[i].type : TensorType{});
+      values.push_back(i >= 0 && g.values[i].constant ? &*g.values[i].constant : nullptr);
+    }
+    // Inputs whose dtype is unknown (unsupported producer) make inference meaningless here.
+    bool known = true;
+    for (size_t k = 0; k < n.inputs.size(); ++k)
+      if (n.inputs[k] >= 0 && types[k].dtype == DType::undefined) known = false;
+    if (!known) continue;
+    InferContext ctx(n, opset, std::move(types), std::move(values));
+    try {
+      def->infer(ctx);
+    } catch (const ModelError& e) {
+      throw ModelError(str_cat(g.path, ": ", e.what()));
+    }
+    for (size_t o = 0; o < n.outputs.size(); ++o) {
+      if (n.outputs[o] < 0) continue;
+      Value& v = g.values[n.outputs[o]];
+      v.type = merge(ctx.output_types()[o], v.type);
+    }
+  }
+}
+
+}  // namespace visionrt

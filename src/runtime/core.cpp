@@ -1,0 +1,317 @@
+// Core, Model, CompiledModel and InferRequest: load -> passes -> kernel selection -> execute.
+// Execution walks nodes in order; shapes are re-inferred from the concrete inputs, so models
+// with dynamic dimensions run as long as the inputs are consistent.
+#include <algorithm>
+#include <thread>
+
+#include "common/strings.hpp"
+#include "ops/op_registry.hpp"
+#include "passes/passes.hpp"
+#include "runtime/model_loader.hpp"
+#include "runtime/node_runner.hpp"
+#include "visionrt/core.hpp"
+
+namespace visionrt {
+namespace detail {
+
+struct ModelImpl {
+  std::shared_ptr<const Graph> graph;
+  std::vector<PortInfo> inputs, outputs;
+};
+
+struct CompiledImpl {
+  Graph graph;
+  std::vector<PortInfo> inputs, outputs;
+  std::vector<std::unique_ptr<Kernel>> kernels;  // one per node
+  std::vector<std::string> kernel_names;
+  std::vector<std::string> decisions;
+  std::vector<int> last_use;  // per value: index of the last node reading it (-1 none)
+  std::vector<bool> keep;     // graph outputs: never released
+  int num_threads = 1;
+};
+
+struct RequestImpl {
+  std::shared_ptr<const CompiledImpl> compiled;
+  std::vector<Tensor> inputs;   // per graph input
+  std::vector<Tensor> outputs;  // per graph output
+};
+
+}  // namespace detail
+
+namespace {
+
+PortInfo port_of(const Graph& g, int id) {
+  const Value& v = g.values[id];
+  PortInfo p;
+  p.name = v.name;
+  p.dtype = v.type.dtype;
+  p.has_rank = v.type.has_rank;
+  p.shape = v.type.dims;
+  p.dim_names = v.dim_names;
+  p.dim_names.resize(p.shape.size());
+  return p;
+}
+
+std::vector<PortInfo> ports(const Graph& g, const std::vector<int>& ids) {
+  std::vector<PortInfo> r;
+  for (int id : ids) r.push_back(port_of(g, id));
+  return r;
+}
+
+KernelQuery query_for(const Graph& g, const Node& n) {
+  KernelQuery q;
+  q.node = &n;
+  q.opset = g.opset();
+  for (int i : n.inputs) {
+    q.input_types.push_back(i >= 0 ? g.values[i].type : TensorType{});
+    q.input_constants.push_back(i >= 0 && g.values[i].constant ? &*g.values[i].constant : nullptr);
+  }
+  for (int o : n.outputs) q.output_types.push_back(o >= 0 ? g.values[o].type : TensorType{});
+  return q;
+}
+
+std::string unsupported_reason(const Graph& g, const Node& n) {
+  if (!n.domain.empty()) return str_cat("custom domain '", n.domain, "' is not supported");
+  if (!OpRegistry::instance().find(n.domain, n.op_type)) return "no such op in visionrt";
+  if (!KernelRegistry::instance().find(n.op_type)) return "no kernel implements this op";
+  return "";
+}
+
+int parse_threads(const Config& cfg) {
+  int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto it = cfg.find("INFERENCE_NUM_THREADS");
+  if (it == cfg.end()) return hw;
+  int v = 0;
+  try {
+    size_t pos = 0;
+    v = std::stoi(it->second, &pos);
+    if (pos != it->second.size()) v = -1;
+  } catch (const std::exception&) {
+    v = -1;
+  }
+  if (v < 0 || v > 4 * hw)
+    throw Error(str_cat("INFERENCE_NUM_THREADS '", it->second, "' must be 0 (all cores) .. ", 4 * hw));
+  return v == 0 ? hw : v;
+}
+
+}  // namespace
+
+// ---- Model ----
+const std::string& Model::path() const { return impl_->graph->path; }
+const std::vector<PortInfo>& Model::inputs() const { return impl_->inputs; }
+const std::vector<PortInfo>& Model::outputs() const { return impl_->outputs; }
+const std::map<std::string, std::string>& Model::metadata() const { return impl_->graph->metadata; }
+int64_t Model::opset() const { return impl_->graph->opset(); }
+int64_t Model::ir_version() const { return impl_->graph->ir_version; }
+std::string Model::producer() const { return impl_->graph->producer; }
+size_t Model::num_nodes() const { return impl_->graph->nodes.size(); }
+size_t Model::num_parameters() const {
+  size_t n = 0;
+  for (const auto& v : impl_->graph->values)
+    if (v.constant && v.producer < 0 && dtype_is_float(v.constant->dtype())) n += v.constant->numel();
+  return n;
+}
+std::map<std::string, int> Model::op_histogram() const {
+  std::map<std::string, int> h;
+  for (const auto& n : impl_->graph->nodes) h[n.domain.empty() ? n.op_type : n.domain + "::" + n.op_type]++;
+  return h;
+}
+std::map<std::string, std::string> Model::unsupported_ops() const {
+  std::map<std::string, std::string> r;
+  for (const auto& n : impl_->graph->nodes) {
+    std::string why = unsupported_reason(*impl_->graph, n);
+    if (!why.empty()) r[n.domain.empty() ? n.op_type : n.domain + "::" + n.op_type] = why;
+  }
+  return r;
+}
+
+// ---- Core ----
+static std::shared_ptr<const detail::ModelImpl> make_model(std::shared_ptr<Graph> g) {
+  // Load-time shape inference for display (info) and early errors; the graph stays unfolded.
+  infer_shapes(*g);
+  auto impl = std::make_shared<detail::ModelImpl>();
+  impl->inputs = ports(*g, g->inputs);
+  impl->outputs = ports(*g, g->outputs);
+  impl->graph = std::move(g);
+  return impl;
+}
+
+Model Core::read_model(const std::string& path) const {
+  Model m;
+  m.impl_ = make_model(load_model_file(path));
+  return m;
+}
+
+Model Core::read_model_from_memory(const std::string& bytes, const std::string& name) const {
+  Model m;
+  m.impl_ = make_model(load_model_bytes(bytes, name));
+  return m;
+}
+
+CompiledModel Core::compile_model(const std::string& path, const Config& config) const {
+  return compile_model(read_model(path), config);
+}
+
+CompiledModel Core::compile_model(const Model& model, const Config& config) const {
+  for (const auto& kv : config)
+    if (kv.first != "INFERENCE_NUM_THREADS" && kv.first != "PERFORMANCE_HINT")
+      throw Error(str_cat("unknown property '", kv.first, "'"));
+  auto c = std::make_shared<detail::CompiledImpl>();
+  c->num_threads = parse_threads(config);
+  c->graph = *model.impl_->graph;
+  Graph& g = c->graph;
+  // Unsupported ops are reported all at once, before any work.
+  std::map<std::string, std::string> bad = model.unsupported_ops();
+  if (!bad.empty()) {
+    std::string list;
+    for (const auto& kv : bad) {
+      std::string where;
+      for (const auto& n : g.nodes)
+        if ((n.domain.empty() ? n.op_type : n.domain + "::" + n.op_type) == kv.first) {
+          where = n.name;
+          break;
+        }
+      list += str_cat(list.empty() ? "" : "; ", kv.first, " (node '", where, "'): ", kv.second);
+    }
+    throw ModelError(str_cat(g.path, ": unsupported ops: ", list));
+  }
+  run_default_passes(g);
+  c->inputs = ports(g, g.inputs);
+  c->outputs = ports(g, g.outputs);
+  for (const Node& n : g.nodes) {
+    KernelQuery q = query_for(g, n);
+    std::string chosen, why;
+    auto k = select_kernel(q, "", &chosen, &why);
+    if (!k) throw ModelError(str_cat(g.path, ": node ", n.label(), ": no kernel accepts it: ", why));
+    c->decisions.push_back(str_cat(n.label(), ": ", chosen, why.empty() ? "" : " (declined: " + why + ")"));
+    c->kernel_names.push_back(chosen);
+    c->kernels.push_back(std::move(k));
+  }
+  c->last_use.assign(g.values.size(), -1);
+  for (size_t n = 0; n < g.nodes.size(); ++n)
+    for (int i : g.nodes[n].inputs)
+      if (i >= 0) c->last_use[i] = static_cast<int>(n);
+  c->keep.assign(g.values.size(), false);
+  for (int o : g.outputs) c->keep[o] = true;
+  CompiledModel cm;
+  cm.impl_ = std::move(c);
+  return cm;
+}
+
+// ---- CompiledModel ----
+const std::vector<PortInfo>& CompiledModel::inputs() const { return impl_->inputs; }
+const std::vector<PortInfo>& CompiledModel::outputs() const { return impl_->outputs; }
+const std::map<std::string, std::string>& CompiledModel::metadata() const {
+  return impl_->graph.metadata;
+}
+std::vector<std::string> CompiledModel::kernel_decisions() const { return impl_->decisions; }
+std::string CompiledModel::get_property(const std::string& key) const {
+  if (key == "INFERENCE_NUM_THREADS") return std::to_string(impl_->num_threads);
+  if (key == "NUM_STREAMS" || key == "OPTIMAL_NUMBER_OF_INFER_REQUESTS") return "1";
+  throw Error(str_cat("unknown property '", key, "'"));
+}
+
+InferRequest CompiledModel::create_infer_request() const {
+  InferRequest r;
+  r.impl_ = std::make_unique<detail::RequestImpl>();
+  r.impl_->compiled = impl_;
+  r.impl_->inputs.resize(impl_->inputs.size());
+  return r;
+}
+
+// ---- InferRequest ----
+InferRequest::InferRequest() = default;
+InferRequest::~InferRequest() = default;
+InferRequest::InferRequest(InferRequest&&) noexcept = default;
+InferRequest& InferRequest::operator=(InferRequest&&) noexcept = default;
+
+void InferRequest::set_input_tensor(size_t index, const Tensor& t) {
+  if (!impl_) throw Error("InferRequest is empty (create it with CompiledModel::create_infer_request)");
+  const auto& ins = impl_->compiled->inputs;
+  if (index >= ins.size())
+    throw InputError(str_cat("input index ", index, " out of range: the model has ", ins.size(), " inputs"));
+  const PortInfo& p = ins[index];
+  if (t.empty()) throw InputError(str_cat("input '", p.name, "': tensor is empty"));
+  if (t.dtype() != p.dtype)
+    throw InputError(str_cat("input '", p.name, "': expected ", dtype_name(p.dtype), ", got ",
+                             dtype_name(t.dtype())));
+  if (p.has_rank) {
+    bool ok = t.rank() == p.shape.size();
+    for (size_t d = 0; ok && d < p.shape.size(); ++d)
+      if (p.shape[d] >= 0 && p.shape[d] != t.dim(d)) ok = false;
+    if (!ok)
+      throw InputError(str_cat("input '", p.name, "': expected shape ", shape_str(p.shape),
+                               ", got ", shape_str(t.shape())));
+  }
+  impl_->inputs[index] = t;
+}
+
+void InferRequest::set_tensor(const std::string& name, const Tensor& t) {
+  if (!impl_) throw Error("InferRequest is empty");
+  const auto& ins = impl_->compiled->inputs;
+  for (size_t i = 0; i < ins.size(); ++i)
+    if (ins[i].name == name) return set_input_tensor(i, t);
+  std::string names;
+  for (const auto& p : ins) names += (names.empty() ? "" : ", ") + p.name;
+  throw InputError(str_cat("the model has no input named '", name, "' (inputs: ", names, ")"));
+}
+
+void InferRequest::infer() {
+  if (!impl_) throw Error("InferRequest is empty");
+  const detail::CompiledImpl& c = *impl_->compiled;
+  const Graph& g = c.graph;
+  std::vector<Tensor> vals(g.values.size());
+  for (size_t i = 0; i < g.inputs.size(); ++i) {
+    if (impl_->inputs[i].empty())
+      throw InputError(str_cat("input '", c.inputs[i].name, "' was not set"));
+    vals[g.inputs[i]] = impl_->inputs[i];
+  }
+  auto ptr = [&](int id) -> const Tensor* {
+    if (id < 0) return nullptr;
+    if (g.values[id].constant) return &*g.values[id].constant;
+    return vals[id].empty() ? nullptr : &vals[id];
+  };
+  const int64_t opset = g.opset();
+  for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
+    const Node& n = g.nodes[ni];
+    std::vector<const Tensor*> ins;
+    ins.reserve(n.inputs.size());
+    for (int i : n.inputs) ins.push_back(ptr(i));
+    std::vector<Tensor> outs;
+    try {
+      outs = execute_node(*c.kernels[ni], n, opset, ins, c.num_threads);
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Error(str_cat("node ", n.label(), ": ", e.what()));
+    }
+    for (size_t o = 0; o < n.outputs.size(); ++o)
+      if (n.outputs[o] >= 0) vals[n.outputs[o]] = std::move(outs[o]);
+    for (int i : n.inputs)
+      if (i >= 0 && c.last_use[i] == static_cast<int>(ni) && !c.keep[i]) vals[i] = Tensor();
+  }
+  impl_->outputs.clear();
+  for (int o : g.outputs) {
+    const Tensor* t = ptr(o);
+    impl_->outputs.push_back(t ? *t : Tensor());
+  }
+}
+
+Tensor InferRequest::get_output_tensor(size_t index) const {
+  if (!impl_) throw Error("InferRequest is empty");
+  if (impl_->outputs.empty()) throw Error("get_output_tensor before infer()");
+  if (index >= impl_->outputs.size())
+    throw Error(str_cat("output index ", index, " out of range: the model has ",
+                        impl_->outputs.size(), " outputs"));
+  return impl_->outputs[index];
+}
+
+Tensor InferRequest::get_tensor(const std::string& name) const {
+  if (!impl_) throw Error("InferRequest is empty");
+  const auto& outs = impl_->compiled->outputs;
+  for (size_t i = 0; i < outs.size(); ++i)
+    if (outs[i].name == name) return get_output_tensor(i);
+  throw Error(str_cat("the model has no output named '", name, "'"));
+}
+
+}  // namespace visionrt
