@@ -23,6 +23,43 @@ const char* attribute_kind_name(Attribute::Kind k) {
   return "?";
 }
 
+Attribute attr_int(int64_t v) {
+  Attribute a;
+  a.kind = Attribute::Kind::i;
+  a.i = v;
+  return a;
+}
+Attribute attr_float(float v) {
+  Attribute a;
+  a.kind = Attribute::Kind::f;
+  a.f = v;
+  return a;
+}
+Attribute attr_string(const std::string& v) {
+  Attribute a;
+  a.kind = Attribute::Kind::s;
+  a.s = v;
+  return a;
+}
+Attribute attr_ints(std::vector<int64_t> v) {
+  Attribute a;
+  a.kind = Attribute::Kind::is;
+  a.is = std::move(v);
+  return a;
+}
+Attribute attr_floats(std::vector<float> v) {
+  Attribute a;
+  a.kind = Attribute::Kind::fs;
+  a.fs = std::move(v);
+  return a;
+}
+Attribute attr_tensor(Tensor t) {
+  Attribute a;
+  a.kind = Attribute::Kind::t;
+  a.t = std::move(t);
+  return a;
+}
+
 bool TensorType::fully_known() const {
   if (dtype == DType::undefined || !has_rank) return false;
   for (int64_t d : dims)

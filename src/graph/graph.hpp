@@ -30,6 +30,14 @@ struct Attribute {
   std::vector<Tensor> ts;
 };
 const char* attribute_kind_name(Attribute::Kind k);
+// Attribute constructors (builder, tests, passes).
+Attribute attr_int(int64_t v);
+Attribute attr_float(float v);
+Attribute attr_string(const std::string& v);
+Attribute attr_ints(std::vector<int64_t> v);
+Attribute attr_floats(std::vector<float> v);
+Attribute attr_tensor(Tensor t);
+
 
 // Static type of a value: dtype plus shape; dims are -1 where unknown, has_rank false if even
 // the rank is unknown.

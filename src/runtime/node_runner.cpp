@@ -97,41 +97,4 @@ Node make_node(const std::string& op, size_t n_inputs, size_t n_outputs,
   return n;
 }
 
-Attribute attr_int(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::i;
-  a.i = v;
-  return a;
-}
-Attribute attr_float(float v) {
-  Attribute a;
-  a.kind = Attribute::Kind::f;
-  a.f = v;
-  return a;
-}
-Attribute attr_string(const std::string& v) {
-  Attribute a;
-  a.kind = Attribute::Kind::s;
-  a.s = v;
-  return a;
-}
-Attribute attr_ints(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::is;
-  a.is = std::move(v);
-  return a;
-}
-Attribute attr_floats(std::vector<float> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::fs;
-  a.fs = std::move(v);
-  return a;
-}
-Attribute attr_tensor(Tensor t) {
-  Attribute a;
-  a.kind = Attribute::Kind::t;
-  a.t = std::move(t);
-  return a;
-}
-
 }  // namespace visionrt

@@ -31,11 +31,5 @@ std::vector<Tensor> run_node_ref(const Node& node, int64_t opset,
 // Builds a Node for tests: outputs get placeholder ids 0..n_outputs-1.
 Node make_node(const std::string& op, size_t n_inputs, size_t n_outputs,
                std::map<std::string, Attribute> attrs = {});
-Attribute attr_int(int64_t v);
-Attribute attr_float(float v);
-Attribute attr_string(const std::string& v);
-Attribute attr_ints(std::vector<int64_t> v);
-Attribute attr_floats(std::vector<float> v);
-Attribute attr_tensor(Tensor t);
 
 }  // namespace visionrt

@@ -1,0 +1,37 @@
+// visionrt CLI entry: parses the subcommand, runs it, and turns every error into one clear line
+// on stderr with a non-zero exit.
+#include <iostream>
+#include <vector>
+
+#include "commands.hpp"
+#include "visionrt/error.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"visionrt: run detection and segmentation models fast on CPUs"};
+  app.require_subcommand(1);
+  std::vector<std::pair<CLI::App*, std::function<int()>>> cmds;
+  auto add = [&](std::function<int()> (*f)(CLI::App&)) {
+    size_t before = app.get_subcommands({}).size();
+    auto action = f(app);
+    cmds.emplace_back(app.get_subcommands({})[before], std::move(action));
+  };
+  add(visionrt::cli::add_info);
+  add(visionrt::cli::add_run);
+  add(visionrt::cli::add_demo_model);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (auto& [sub, action] : cmds)
+      if (sub->parsed()) return action();
+  } catch (const visionrt::Error& e) {
+    std::cerr << "visionrt: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "visionrt: internal error: " << e.what() << "\n";
+    return 3;
+  }
+  return 0;
+}

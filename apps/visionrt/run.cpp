@@ -1,0 +1,163 @@
+// `visionrt run MODEL`: runs a model on given or seeded-random inputs, prints per-output
+// statistics, optionally saves outputs as .npy and times repeated runs.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "commands.hpp"
+#include "common/npy.hpp"
+#include "common/random_input.hpp"
+#include "visionrt/core.hpp"
+
+namespace visionrt::cli {
+namespace {
+
+std::string sanitize(const std::string& name) {
+  std::string s = name;
+  for (char& c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-')) c = '_';
+  return s;
+}
+
+std::pair<std::string, std::string> split_eq(const std::string& s, const char* what) {
+  auto pos = s.find('=');
+  if (pos == std::string::npos || pos == 0 || pos + 1 == s.size())
+    throw Error(fmt::format("{} '{}' must look like NAME=VALUE", what, s));
+  return {s.substr(0, pos), s.substr(pos + 1)};
+}
+
+Shape parse_shape(const std::string& s) {
+  Shape shape;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find_first_of("x,", start);
+    std::string part = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    size_t used = 0;
+    long long v = -1;
+    try {
+      v = std::stoll(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != part.size() || part.empty() || v <= 0 || v > (1LL << 31))
+      throw Error(fmt::format("shape '{}': dimensions must be positive integers like 1x3x640x640", s));
+    shape.push_back(v);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return shape;
+}
+
+}  // namespace
+
+std::function<int()> add_run(CLI::App& app) {
+  auto* cmd = app.add_subcommand("run", "Run a model on .npy or seeded random inputs");
+  struct Opts {
+    std::string model, save_dir;
+    std::vector<std::string> inputs, shapes;
+    bool random = false;
+    uint32_t seed = 0;
+    int threads = 0, repeat = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("MODEL", o->model, "ONNX model file")->required();
+  cmd->add_option("--input", o->inputs, "NAME=FILE.npy (repeatable); other inputs are random");
+  cmd->add_flag("--random", o->random, "Fill every input not given with seeded random values");
+  cmd->add_option("--seed", o->seed, "Random seed (same generator as the ORT peer script)");
+  cmd->add_option("--shape", o->shapes, "NAME=1x3x640x640 for inputs with dynamic dimensions");
+  cmd->add_option("--save-outputs", o->save_dir, "Write each output to DIR/<output name>.npy");
+  cmd->add_option("--threads", o->threads, "Intra-op threads (0 = all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--repeat", o->repeat, "Time N runs after one warm-up; print median and p90")
+      ->check(CLI::Range(0, 1000000));
+  return [o]() {
+    Core core;
+    Model model = core.read_model(o->model);
+    CompiledModel cm = core.compile_model(model, {{"INFERENCE_NUM_THREADS", std::to_string(o->threads)}});
+    InferRequest req = cm.create_infer_request();
+    std::map<std::string, std::string> files;
+    std::map<std::string, Shape> shapes;
+    auto known = [&](const std::string& n) {
+      for (const auto& p : cm.inputs())
+        if (p.name == n) return true;
+      return false;
+    };
+    for (const auto& s : o->inputs) {
+      auto [n, f] = split_eq(s, "--input");
+      if (!known(n)) throw InputError(fmt::format("--input {}: the model has no input named '{}'", s, n));
+      files[n] = f;
+    }
+    for (const auto& s : o->shapes) {
+      auto [n, v] = split_eq(s, "--shape");
+      if (!known(n)) throw InputError(fmt::format("--shape {}: the model has no input named '{}'", s, n));
+      shapes[n] = parse_shape(v);
+    }
+    Lcg rng(o->seed);
+    for (size_t i = 0; i < cm.inputs().size(); ++i) {
+      const PortInfo& p = cm.inputs()[i];
+      if (files.count(p.name)) {
+        Tensor t = read_npy(files[p.name]);
+        try {
+          req.set_input_tensor(i, t);
+        } catch (const InputError& e) {
+          throw InputError(fmt::format("{}: {}", files[p.name], e.what()));
+        }
+        continue;
+      }
+      Shape shape = p.shape;
+      if (shapes.count(p.name)) {
+        shape = shapes[p.name];
+      } else {
+        if (!p.has_rank) throw InputError(fmt::format("input '{}' has unknown rank: give --shape or --input", p.name));
+        for (auto& d : shape)
+          if (d < 0) d = 1;
+      }
+      req.set_input_tensor(i, random_tensor(p.dtype, shape, rng));
+    }
+    using clock = std::chrono::steady_clock;
+    auto t0 = clock::now();
+    req.infer();
+    double first_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+    if (!o->save_dir.empty()) std::filesystem::create_directories(o->save_dir);
+    for (size_t i = 0; i < cm.outputs().size(); ++i) {
+      Tensor t = req.get_output_tensor(i);
+      double mn = std::numeric_limits<double>::infinity(), mx = -mn, sum = 0;
+      size_t nan = 0;
+      for (size_t k = 0; k < t.numel(); ++k) {
+        double v = t.at_f64(k);
+        if (std::isnan(v)) {
+          ++nan;
+          continue;
+        }
+        mn = std::min(mn, v);
+        mx = std::max(mx, v);
+        sum += v;
+      }
+      size_t n = t.numel() - nan;
+      fmt::print("{}  {}  {}  min {:.6g}  max {:.6g}  mean {:.6g}{}\n", cm.outputs()[i].name,
+                 dtype_name(t.dtype()), shape_str(t.shape()), n ? mn : NAN, n ? mx : NAN,
+                 n ? sum / static_cast<double>(n) : NAN, nan ? fmt::format("  nan {}", nan) : "");
+      if (!o->save_dir.empty())
+        write_npy((std::filesystem::path(o->save_dir) / (sanitize(cm.outputs()[i].name) + ".npy")).string(), t);
+    }
+    fmt::print("first run: {:.2f} ms ({} threads)\n", first_ms, cm.get_property("INFERENCE_NUM_THREADS"));
+    if (o->repeat > 0) {
+      std::vector<double> ms;
+      req.infer();  // warm-up
+      for (int r = 0; r < o->repeat; ++r) {
+        auto a = clock::now();
+        req.infer();
+        ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - a).count());
+      }
+      std::sort(ms.begin(), ms.end());
+      auto q = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<size_t>(p * static_cast<double>(ms.size())))]; };
+      fmt::print("latency over {} runs: median {:.3f} ms  p90 {:.3f} ms\n", o->repeat, q(0.5), q(0.9));
+    }
+    return 0;
+  };
+}
+
+}  // namespace visionrt::cli

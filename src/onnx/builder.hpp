@@ -1,0 +1,46 @@
+// Writes ONNX models from code: tests and demos build their own tiny models with it, so they run
+// on any machine. The interface hides protobuf.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph/graph.hpp"
+
+namespace visionrt {
+
+class ModelBuilder {
+ public:
+  explicit ModelBuilder(int64_t opset = 17, int64_t ir_version = 8);
+  ~ModelBuilder();
+  ModelBuilder(ModelBuilder&&) noexcept;
+  ModelBuilder& operator=(ModelBuilder&&) noexcept;
+  // -1 dims become symbolic (named by dim_names when given).
+  ModelBuilder& input(const std::string& name, DType t, const Shape& shape,
+                      const std::vector<std::string>& dim_names = {});
+  // An output with unknown shape (inference fills it in).
+  ModelBuilder& output(const std::string& name, DType t);
+  ModelBuilder& initializer(const std::string& name, const Tensor& value);
+  ModelBuilder& node(const std::string& op, const std::vector<std::string>& inputs,
+                     const std::vector<std::string>& outputs,
+                     const std::map<std::string, Attribute>& attrs = {},
+                     const std::string& name = "");
+  ModelBuilder& metadata(const std::string& key, const std::string& value);
+  ModelBuilder& producer(const std::string& name);
+  // Marks `initializer` for external storage in file `location` (relative) on save().
+  ModelBuilder& external(const std::string& initializer, const std::string& location);
+  std::string serialize() const;
+  // Writes the model (and external data files) next to it; temp file + rename.
+  void save(const std::string& path) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Built-in demo model: a tiny YOLO-style detector (Conv/SiLU/MaxPool/Resize/Concat/Reshape/
+// Transpose/Softmax/Sigmoid), seeded weights, input "images" [1,3,64,64], output "output0".
+ModelBuilder make_demo_detector();
+
+}  // namespace visionrt

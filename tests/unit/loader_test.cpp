@@ -1,0 +1,191 @@
+// The ONNX loader and runtime against models built in code: metadata, external data, dynamic
+// shapes, and every kind of bad input (truncated, not ONNX, unknown op, wrong input) giving a
+// clear error that names the file, node or input.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "common/npy.hpp"
+#include "onnx/builder.hpp"
+#include "onnx/importer.hpp"
+#include "test_util.hpp"
+#include "visionrt/core.hpp"
+
+namespace fs = std::filesystem;
+using namespace visionrt;
+
+namespace {
+
+ModelBuilder relu_add_model(int64_t opset = 17) {
+  ModelBuilder b(opset);
+  b.input("x", DType::f32, {-1, 3}, {"batch"});
+  b.initializer("bias", Tensor::from_vector<float>({3}, {1, 2, 3}));
+  b.node("Relu", {"x"}, {"r"}, {}, "relu1");
+  b.node("Add", {"r", "bias"}, {"y"}, {}, "add1");
+  b.output("y", DType::f32);
+  b.metadata("names", "{0: 'a'}").metadata("stride", "32");
+  return b;
+}
+
+void write_bytes(const fs::path& p, const std::string& s) {
+  std::ofstream f(p, std::ios::binary);
+  f << s;
+}
+
+template <typename E>
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST(Loader, RunsBuiltModelWithDynamicBatchAndMetadata) {
+  Core core;
+  Model m = core.read_model_from_memory(relu_add_model().serialize());
+  EXPECT_EQ(m.metadata().at("stride"), "32");
+  EXPECT_EQ(m.opset(), 17);
+  ASSERT_EQ(m.inputs().size(), 1u);
+  EXPECT_EQ(m.inputs()[0].shape, (Shape{-1, 3}));
+  EXPECT_EQ(m.inputs()[0].dim_names[0], "batch");
+  EXPECT_EQ(m.outputs()[0].shape, (Shape{-1, 3}));  // inferred through Relu and Add
+  EXPECT_TRUE(m.unsupported_ops().empty());
+  CompiledModel cm = core.compile_model(m);
+  InferRequest r = cm.create_infer_request();
+  r.set_tensor("x", Tensor::from_vector<float>({2, 3}, {-1, 0, 1, 2, -3, 4}));
+  r.infer();
+  Tensor y = r.get_output_tensor(0);
+  ASSERT_EQ(y.shape(), (Shape{2, 3}));
+  std::vector<float> want = {1, 2, 4, 3, 2, 7};
+  for (size_t i = 0; i < 6; ++i) EXPECT_FLOAT_EQ(y.data<float>()[i], want[i]);
+}
+
+TEST(Loader, ExternalDataRoundTripAndMissingFile) {
+  fs::path dir = test::temp_dir("extdata");
+  ModelBuilder b = relu_add_model();
+  b.external("bias", "weights.bin");
+  b.save((dir / "m.onnx").string());
+  ASSERT_TRUE(fs::exists(dir / "weights.bin"));
+  Core core;
+  CompiledModel cm = core.compile_model((dir / "m.onnx").string());
+  InferRequest r = cm.create_infer_request();
+  r.set_input_tensor(0, Tensor::from_vector<float>({1, 3}, {0, 0, 0}));
+  r.infer();
+  EXPECT_FLOAT_EQ(r.get_output_tensor(0).data<float>()[2], 3.0f);
+  fs::remove(dir / "weights.bin");
+  std::string msg = error_of<ModelError>([&] { core.read_model((dir / "m.onnx").string()); });
+  EXPECT_NE(msg.find("m.onnx"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("weights.bin"), std::string::npos) << msg;
+  fs::remove_all(dir);
+}
+
+TEST(Loader, TruncatedEmptyAndNonOnnxFilesAreClearErrors) {
+  fs::path dir = test::temp_dir("bad");
+  std::string good = relu_add_model().serialize();
+  Core core;
+  for (size_t cut : {good.size() / 2, good.size() - 3, size_t(1)}) {
+    write_bytes(dir / "cut.onnx", good.substr(0, cut));
+    std::string msg = error_of<Error>([&] { core.compile_model((dir / "cut.onnx").string()); });
+    EXPECT_NE(msg.find("cut.onnx"), std::string::npos) << msg;
+  }
+  write_bytes(dir / "empty.onnx", "");
+  EXPECT_NE(error_of<ModelError>([&] { core.read_model((dir / "empty.onnx").string()); }).find("empty"),
+            std::string::npos);
+  write_bytes(dir / "text.onnx", "this is not a model\n");
+  EXPECT_NE(error_of<ModelError>([&] { core.read_model((dir / "text.onnx").string()); }).find("text.onnx"),
+            std::string::npos);
+  EXPECT_NE(error_of<IoError>([&] { core.read_model((dir / "missing.onnx").string()); }).find("missing.onnx"),
+            std::string::npos);
+  EXPECT_NE(error_of<IoError>([&] { core.read_model(dir.string()); }).find("directory"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(Loader, UnknownOpAndUnsupportedOpsetNamed) {
+  ModelBuilder b(17);
+  b.input("x", DType::f32, {2});
+  b.node("FancyOp", {"x"}, {"y"}, {}, "fancy");
+  b.output("y", DType::f32);
+  Core core;
+  Model m = core.read_model_from_memory(b.serialize(), "fancy.onnx");
+  ASSERT_EQ(m.unsupported_ops().count("FancyOp"), 1u);
+  std::string msg = error_of<ModelError>([&] { core.compile_model(m); });
+  EXPECT_NE(msg.find("FancyOp"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("fancy"), std::string::npos) << msg;
+  msg = error_of<ModelError>([&] { core.read_model_from_memory(relu_add_model(19).serialize(), "new.onnx"); });
+  EXPECT_NE(msg.find("opset 19"), std::string::npos) << msg;
+}
+
+TEST(Loader, UndefinedInputAndDuplicateOutputRejected) {
+  ModelBuilder b(17);
+  b.input("x", DType::f32, {2});
+  b.node("Relu", {"nowhere"}, {"y"}, {}, "r");
+  b.output("y", DType::f32);
+  Core core;
+  std::string msg = error_of<ModelError>([&] { core.read_model_from_memory(b.serialize(), "u.onnx"); });
+  EXPECT_NE(msg.find("nowhere"), std::string::npos) << msg;
+  ModelBuilder d(17);
+  d.input("x", DType::f32, {2});
+  d.node("Relu", {"x"}, {"y"}).node("Relu", {"x"}, {"y"});
+  d.output("y", DType::f32);
+  msg = error_of<ModelError>([&] { core.read_model_from_memory(d.serialize(), "d.onnx"); });
+  EXPECT_NE(msg.find("'y'"), std::string::npos) << msg;
+}
+
+TEST(Loader, WrongInputTypeShapeAndNameAreInputErrors) {
+  Core core;
+  CompiledModel cm = core.compile_model(core.read_model_from_memory(relu_add_model().serialize()));
+  InferRequest r = cm.create_infer_request();
+  std::string msg = error_of<InputError>([&] { r.set_input_tensor(0, Tensor(DType::i64, {1, 3})); });
+  EXPECT_NE(msg.find("'x'"), std::string::npos) << msg;
+  msg = error_of<InputError>([&] { r.set_input_tensor(0, Tensor(DType::f32, {1, 4})); });
+  EXPECT_NE(msg.find("[?,3]"), std::string::npos) << msg;
+  msg = error_of<InputError>([&] { r.set_tensor("nope", Tensor(DType::f32, {1, 3})); });
+  EXPECT_NE(msg.find("nope"), std::string::npos) << msg;
+  EXPECT_THROW(r.infer(), InputError);  // input never set
+}
+
+TEST(Npy, RoundTripAndCorruptFiles) {
+  fs::path dir = test::temp_dir("npy");
+  Tensor t = Tensor::from_vector<int64_t>({2, 2}, {1, -2, 3, 4});
+  write_npy((dir / "a.npy").string(), t);
+  Tensor back = read_npy((dir / "a.npy").string());
+  EXPECT_EQ(back.shape(), t.shape());
+  EXPECT_EQ(back.data<int64_t>()[1], -2);
+  std::ifstream f(dir / "a.npy", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  write_bytes(dir / "cut.npy", bytes.substr(0, bytes.size() - 5));
+  EXPECT_THROW(read_npy((dir / "cut.npy").string()), IoError);
+  write_bytes(dir / "junk.npy", "hello");
+  EXPECT_THROW(read_npy((dir / "junk.npy").string()), IoError);
+  fs::remove_all(dir);
+}
+
+TEST(Cli, InfoRunAndErrors) {
+  fs::path dir = test::temp_dir("cli");
+  std::string cli = VISIONRT_CLI, out;
+  ASSERT_EQ(test::run_command(cli + " demo-model " + (dir / "demo.onnx").string(), &out), 0) << out;
+  ASSERT_EQ(test::run_command(cli + " info " + (dir / "demo.onnx").string(), &out), 0) << out;
+  EXPECT_NE(out.find("images"), std::string::npos);
+  EXPECT_NE(out.find("unsupported ops: none"), std::string::npos) << out;
+  std::string run = cli + " run " + (dir / "demo.onnx").string() + " --seed 3 --repeat 3 --save-outputs " +
+                    (dir / "out").string();
+  ASSERT_EQ(test::run_command(run, &out), 0) << out;
+  EXPECT_NE(out.find("output0  f32  [1,6,80]"), std::string::npos) << out;
+  EXPECT_NE(out.find("median"), std::string::npos) << out;
+  Tensor saved = read_npy((dir / "out" / "output0.npy").string());
+  EXPECT_EQ(saved.shape(), (Shape{1, 6, 80}));
+  // The same seed gives the same output; bad flags and files give one error line, non-zero exit.
+  ASSERT_EQ(test::run_command(run, &out), 0);
+  Tensor again = read_npy((dir / "out" / "output0.npy").string());
+  EXPECT_EQ(0, std::memcmp(saved.raw(), again.raw(), saved.nbytes()));
+  EXPECT_EQ(test::run_command(cli + " info " + (dir / "nope.onnx").string(), &out), 1);
+  EXPECT_NE(out.find("nope.onnx"), std::string::npos) << out;
+  EXPECT_NE(test::run_command(cli + " run " + (dir / "demo.onnx").string() + " --threads -3", &out), 0);
+  EXPECT_NE(test::run_command(cli + " run " + (dir / "demo.onnx").string() + " --input bogus=x.npy", &out), 0);
+  EXPECT_NE(out.find("bogus"), std::string::npos) << out;
+  fs::remove_all(dir);
+}

@@ -1,0 +1,106 @@
+// Parity with ONNX Runtime on the real models in ../shared/models: same seeded input, outputs
+// must satisfy max|ours - ORT| <= 1e-4 * max|ORT| + 1e-5 per output. Skips with a message where
+// ../shared, node or the ORT peer (../shared/peers/install.sh) is absent.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "common/npy.hpp"
+#include "common/random_input.hpp"
+#include "test_util.hpp"
+#include "visionrt/core.hpp"
+
+namespace fs = std::filesystem;
+using namespace visionrt;
+
+namespace {
+
+std::vector<std::string> shared_models() {
+  std::vector<std::string> r;
+  fs::path root = fs::path(test::shared_dir()) / "models";
+  if (!fs::is_directory(root)) return r;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (e.path().extension() != ".onnx") continue;
+    // sources/ keeps the original int8 exports (opset 20, beyond our 7..18 range).
+    if (e.path().parent_path().filename() == "sources") continue;
+    r.push_back(fs::relative(e.path(), root).string());
+  }
+  std::sort(r.begin(), r.end());
+  return r;
+}
+
+std::string sanitize(std::string s) {
+  for (char& c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-')) c = '_';
+  return s;
+}
+
+class OrtParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(OrtParity, MatchesOnnxRuntime) {
+  fs::path model = fs::path(test::shared_dir()) / "models" / GetParam();
+  if (!fs::exists(model)) GTEST_SKIP() << "../shared/models is absent on this machine";
+  std::string peers = test::peers_dir();
+  if (!fs::exists(fs::path(peers) / "node_modules/onnxruntime-node/package.json"))
+    GTEST_SKIP() << "ONNX Runtime peer not installed (run ../shared/peers/install.sh)";
+  std::string out;
+  if (test::run_command("node --version", &out) != 0) GTEST_SKIP() << "node not found";
+
+  Core core;
+  CompiledModel cm = core.compile_model(model.string());
+  InferRequest req = cm.create_infer_request();
+  fs::path dir = test::temp_dir("parity_" + sanitize(GetParam()));
+  std::string feeds;
+  Lcg rng(7);
+  for (size_t i = 0; i < cm.inputs().size(); ++i) {
+    const PortInfo& p = cm.inputs()[i];
+    Shape s = p.shape;
+    for (auto& d : s)
+      if (d < 0) d = 1;
+    Tensor t = random_tensor(p.dtype, s, rng);
+    req.set_input_tensor(i, t);
+    fs::path f = dir / ("in_" + sanitize(p.name) + ".npy");
+    write_npy(f.string(), t);
+    feeds += " '" + p.name + "=" + f.string() + "'";
+  }
+  req.infer();
+  std::string cmd = "VISIONRT_PEERS='" + peers + "' node '" + test::shared_dir() +
+                    "/peers/ort_run.js' '" + model.string() + "' '" + (dir / "ort").string() + "'" + feeds;
+  ASSERT_EQ(test::run_command(cmd, &out), 0) << cmd << "\n" << out;
+  for (size_t i = 0; i < cm.outputs().size(); ++i) {
+    const std::string& name = cm.outputs()[i].name;
+    Tensor ref = read_npy((dir / "ort" / ("output_" + sanitize(name) + ".npy")).string());
+    Tensor ours = req.get_output_tensor(i);
+    ASSERT_EQ(ours.shape(), ref.shape()) << name;
+    double max_ref = 0, max_err = 0;
+    for (size_t k = 0; k < ref.numel(); ++k) {
+      max_ref = std::max(max_ref, std::fabs(ref.at_f64(k)));
+      double e = std::fabs(ours.at_f64(k) - ref.at_f64(k));
+      if (std::isnan(e)) e = INFINITY;
+      max_err = std::max(max_err, e);
+    }
+    double tol = 1e-4 * max_ref + 1e-5;
+    std::cout << "[parity] " << GetParam() << " " << name << " " << shape_str(ref.shape())
+              << ": max|ours-ort| = " << max_err << " (max|ort| = " << max_ref
+              << ", tolerance " << tol << ")\n";
+    EXPECT_LE(max_err, tol) << GetParam() << " output " << name;
+  }
+  fs::remove_all(dir);
+}
+
+std::vector<std::string> params() {
+  auto m = shared_models();
+  if (m.empty()) m.push_back("(no ../shared/models)");
+  return m;
+}
+
+INSTANTIATE_TEST_SUITE_P(SharedModels, OrtParity, ::testing::ValuesIn(params()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string s;
+                           for (char c : info.param)
+                             s += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return s;
+                         });
+
+}  // namespace
