@@ -1,6 +1,8 @@
 // Misc-family ops on hand-computed cases.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "runtime/node_runner.hpp"
 
 using namespace visionrt;
