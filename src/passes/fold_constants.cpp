@@ -97,6 +97,7 @@ size_t fold_constants(Graph& g, size_t max_bytes) {
 void run_default_passes(Graph& g) {
   // Folding needs static shapes (Shape nodes) and shapes need folded values (Reshape targets):
   // alternate until nothing changes.
+  convert_fp16_to_fp32(g);
   infer_shapes(g);
   for (int iter = 0; iter < 8; ++iter) {
     size_t n = fold_constants(g);

@@ -15,7 +15,10 @@ void infer_shapes(Graph& g);
 // constants (ARCHITECTURE practice 7). Skips outputs larger than `max_bytes`. Returns nodes folded.
 size_t fold_constants(Graph& g, size_t max_bytes = size_t(64) << 20);
 
-// The default pipeline used by compile: fold, eliminate dead nodes, infer shapes.
+// Runs fp16 graphs in fp32 (casts at graph inputs/outputs only). Returns whether it applied.
+bool convert_fp16_to_fp32(Graph& g);
+
+// The default pipeline used by compile: fp16->fp32, fold, eliminate dead nodes, infer shapes.
 void run_default_passes(Graph& g);
 
 }  // namespace visionrt
