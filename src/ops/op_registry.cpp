@@ -71,6 +71,43 @@ std::vector<std::string> OpRegistry::names() const {
   return n;
 }
 
+int required_inputs(const std::string& op) {
+  static const std::map<std::string, int> kRequired = {
+      // binary and ternary elementwise
+      {"Add", 2}, {"Sub", 2}, {"Mul", 2}, {"Div", 2}, {"Pow", 2}, {"Mod", 2}, {"BitShift", 2},
+      {"Equal", 2}, {"Less", 2}, {"LessOrEqual", 2}, {"Greater", 2}, {"GreaterOrEqual", 2},
+      {"And", 2}, {"Or", 2}, {"Xor", 2}, {"PRelu", 2}, {"Where", 3}, {"CastLike", 2},
+      // data movement
+      {"Reshape", 2}, {"Gather", 2}, {"GatherElements", 2}, {"GatherND", 2}, {"ScatterND", 3},
+      {"ScatterElements", 3}, {"Scatter", 3}, {"Expand", 2}, {"Tile", 2}, {"Range", 3},
+      {"OneHot", 3}, {"CumSum", 2}, {"Compress", 2}, {"ReverseSequence", 2}, {"Constant", 0},
+      // nn
+      {"Conv", 2}, {"ConvTranspose", 2}, {"ConvInteger", 2}, {"BatchNormalization", 5},
+      {"InstanceNormalization", 3}, {"LayerNormalization", 2}, {"MatMul", 2},
+      {"MatMulInteger", 2}, {"Gemm", 2}, {"QuantizeLinear", 2}, {"DequantizeLinear", 2},
+      // detection, resampling, losses
+      {"NonMaxSuppression", 2}, {"RoiAlign", 3}, {"GridSample", 2},
+      {"SoftmaxCrossEntropyLoss", 2}, {"NegativeLogLikelihoodLoss", 2},
+      // misc
+      {"STFT", 2}, {"MelWeightMatrix", 5}, {"MaxUnpool", 2}, {"RNN", 3}, {"GRU", 3}, {"LSTM", 3},
+  };
+  auto it = kRequired.find(op);
+  return it == kRequired.end() ? 1 : it->second;
+}
+
+void check_arity(const Node& n) {
+  int need = required_inputs(n.op_type);
+  if (static_cast<int>(n.inputs.size()) < need)
+    throw ModelError(str_cat("node ", n.label(), ": needs at least ", need, " inputs, has ",
+                             n.inputs.size()));
+  for (int i = 0; i < need; ++i)
+    if (n.inputs[i] < 0)
+      throw ModelError(str_cat("node ", n.label(), ": required input ", i, " is empty"));
+  bool any_output = false;
+  for (int o : n.outputs) any_output |= o >= 0;
+  if (!any_output) throw ModelError(str_cat("node ", n.label(), ": has no output"));
+}
+
 bool broadcast_shapes(const Shape& a, const Shape& b, Shape* out) {
   size_t r = std::max(a.size(), b.size());
   Shape o(r);

@@ -64,6 +64,13 @@ class OpRegistry {
   std::map<std::string, OpDef> ops_;
 };
 
+// Minimum number of inputs an op requires (the ONNX spec's non-optional inputs, lowest over the
+// supported opsets); 1 for ops not in the table.
+int required_inputs(const std::string& op);
+// Throws ModelError unless the node has its required inputs (present, not empty names) and at
+// least one non-empty output. Runs before any op's inference or kernel sees the node.
+void check_arity(const Node& n);
+
 // One registration function per op family (defined in src/ops/<family>.cpp); the single list
 // that calls them all is in op_registry.cpp.
 void register_elementwise_ops(OpRegistry& r);

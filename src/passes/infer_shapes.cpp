@@ -26,6 +26,11 @@ void infer_shapes(Graph& g) {
   for (const Node& n : g.nodes) {
     const OpDef* def = reg.find(n.domain, n.op_type);
     if (!def) continue;
+    try {
+      check_arity(n);
+    } catch (const ModelError& e) {
+      throw ModelError(str_cat(g.path, ": ", e.what()));
+    }
     std::vector<TensorType> types;
     std::vector<const Tensor*> values;
     for (int i : n.inputs) {

@@ -18,6 +18,7 @@ std::vector<TensorType> infer_node_types(const Node& node, int64_t opset,
                                          const std::vector<const Tensor*>& inputs) {
   const OpDef* def = OpRegistry::instance().find(node.domain, node.op_type);
   if (!def) throw ModelError(str_cat("node ", node.label(), ": unsupported op"));
+  check_arity(node);
   std::vector<TensorType> types;
   for (const Tensor* t : inputs) types.push_back(t ? type_of(*t) : TensorType{});
   InferContext ctx(node, opset, std::move(types), inputs);
