@@ -8,7 +8,8 @@
 
 namespace visionrt {
 
-constexpr int64_t kMinOpset = 7;
+// Opsets below 7 load; ops whose semantics changed since are rejected per op (min_supported_opset).
+constexpr int64_t kMinOpset = 1;
 constexpr int64_t kMaxOpset = 18;
 
 // Throws IoError if the file can't be read, ModelError if it is not a valid model we support.

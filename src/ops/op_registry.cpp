@@ -95,6 +95,20 @@ int required_inputs(const std::string& op) {
   return it == kRequired.end() ? 1 : it->second;
 }
 
+int64_t min_supported_opset(const OpDef& def) {
+  // Ops whose older versions differ from what we implement: legacy broadcast/axis attributes
+  // (binary ops, Gemm, PRelu before 7), Split/Pad/Tile/Cast/Reshape/Concat with old signatures,
+  // BatchNormalization's spatial/is_test, Upsample's old attributes.
+  static const std::map<std::string, int64_t> kMin = {
+      {"Add", 7}, {"Sub", 7}, {"Mul", 7}, {"Div", 7}, {"Pow", 7}, {"PRelu", 7}, {"Gemm", 7},
+      {"Equal", 7}, {"Less", 7}, {"Greater", 7}, {"And", 7}, {"Or", 7}, {"Xor", 7},
+      {"BatchNormalization", 7}, {"Upsample", 7}, {"Split", 2}, {"Pad", 2}, {"Tile", 6},
+      {"Cast", 6}, {"Reshape", 5}, {"Concat", 4}, {"Clip", 6},
+  };
+  auto it = kMin.find(def.name);
+  return std::max(def.min_opset, it == kMin.end() ? int64_t{1} : it->second);
+}
+
 void check_arity(const Node& n) {
   int need = required_inputs(n.op_type);
   if (static_cast<int>(n.inputs.size()) < need)

@@ -67,6 +67,10 @@ class OpRegistry {
 // Minimum number of inputs an op requires (the ONNX spec's non-optional inputs, lowest over the
 // supported opsets); 1 for ops not in the table.
 int required_inputs(const std::string& op);
+// Earliest opset whose semantics visionrt implements for `op` (older versions had different
+// attributes or broadcasting rules), combined with OpDef::min_opset.
+int64_t min_supported_opset(const OpDef& def);
+
 // Throws ModelError unless the node has its required inputs (present, not empty names) and at
 // least one non-empty output. Runs before any op's inference or kernel sees the node.
 void check_arity(const Node& n);

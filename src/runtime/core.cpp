@@ -72,7 +72,11 @@ KernelQuery query_for(const Graph& g, const Node& n) {
 
 std::string unsupported_reason(const Graph& g, const Node& n) {
   if (!n.domain.empty()) return str_cat("custom domain '", n.domain, "' is not supported");
-  if (!OpRegistry::instance().find(n.domain, n.op_type)) return "no such op in visionrt";
+  const OpDef* def = OpRegistry::instance().find(n.domain, n.op_type);
+  if (!def) return "no such op in visionrt";
+  int64_t min = min_supported_opset(*def);
+  if (g.opset() < min)
+    return str_cat("not supported at opset ", g.opset(), " (implemented from opset ", min, ")");
   if (!KernelRegistry::instance().find(n.op_type)) return "no kernel implements this op";
   return "";
 }
