@@ -1,5 +1,7 @@
 // Shape and type inference for the misc family: window functions, DFT/STFT, MelWeightMatrix,
 // Det, Unique, MaxUnpool, LpNormalization and the recurrent ops RNN/GRU/LSTM.
+#include <algorithm>
+
 #include "common/strings.hpp"
 #include "ops/op_registry.hpp"
 
@@ -175,6 +177,18 @@ void infer_recurrent(InferContext& c) {
   }
 }
 
+void infer_tfidf(InferContext& c) {
+  const TensorType& x = c.input_type(0);
+  std::vector<int64_t> idx = c.node().attr_is("ngram_indexes");
+  if (idx.empty()) c.fail("ngram_indexes is required");
+  int64_t size = *std::max_element(idx.begin(), idx.end()) + 1;
+  if (!c.node().attr_is("pool_int64s").size()) c.fail("only pool_int64s is supported (strings are not)");
+  if (!x.has_rank) return c.set_output_rank_unknown(0, DType::f32);
+  if (x.dims.size() > 2) c.fail("input must be [C] or [N, C]");
+  if (x.dims.size() == 2) c.set_output(0, DType::f32, {x.dims[0], size});
+  else c.set_output(0, DType::f32, {size});
+}
+
 }  // namespace
 
 void register_misc_ops(OpRegistry& r) {
@@ -188,6 +202,7 @@ void register_misc_ops(OpRegistry& r) {
   r.add({"MaxUnpool", infer_maxunpool, {2}, 9});
   r.add({"LpNormalization", [](InferContext& c) { infer_same_as_input(c); }, {}, 1});
   for (const char* op : {"RNN", "GRU", "LSTM"}) r.add({op, infer_recurrent, {}, 7});
+  r.add({"TfIdfVectorizer", infer_tfidf, {}, 9});
 }
 
 }  // namespace visionrt

@@ -2,6 +2,7 @@
 // Unique, MaxUnpool, LpNormalization and RNN/GRU/LSTM. Arithmetic is done in double.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 
 #include "common/strings.hpp"
@@ -513,6 +514,65 @@ void recurrent_kernel(KernelContext& c, const std::string& op) {
   if (c.num_outputs() > 2 && !c.output(2).empty()) store_all(c.output(2), Yc);
 }
 
+// TfIdfVectorizer: counts the pool's n-grams (items `skip+1` apart) in each row. Unigrams are
+// counted once, not once per skip distance; TF/IDF/TFIDF weighting as in the ONNX spec.
+void tfidf_kernel(KernelContext& c) {
+  const Tensor& x = c.input(0);
+  Tensor& y = c.output(0);
+  const Node& n = *c.node;
+  int64_t min_n = n.attr_i("min_gram_length", 1), max_n = n.attr_i("max_gram_length", 1);
+  int64_t max_skip = n.attr_i("max_skip_count", 0);
+  std::string mode = n.attr_s("mode", "TF");
+  std::vector<int64_t> counts = n.attr_is("ngram_counts"), indexes = n.attr_is("ngram_indexes");
+  std::vector<int64_t> pool = n.attr_is("pool_int64s");
+  std::vector<float> weights = n.attr_fs("weights");
+  if (mode != "TF" && mode != "IDF" && mode != "TFIDF") c.fail("mode must be TF, IDF or TFIDF");
+  if (min_n < 1 || max_n < min_n) c.fail("bad min/max_gram_length");
+  int64_t out_size = y.dim(y.rank() - 1);
+  // n-gram (as a vector) -> output column; grams outside [min_n, max_n] are skipped but numbered.
+  std::map<std::vector<int64_t>, int64_t> grams;
+  int64_t id = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    int64_t size = static_cast<int64_t>(i) + 1;
+    int64_t begin = counts[i];
+    int64_t end = i + 1 < counts.size() ? counts[i + 1] : static_cast<int64_t>(pool.size());
+    if (begin < 0 || end > static_cast<int64_t>(pool.size()) || begin > end) c.fail("bad ngram_counts");
+    for (int64_t p = begin; p + size <= end; p += size, ++id) {
+      if (size < min_n || size > max_n) continue;
+      if (id >= static_cast<int64_t>(indexes.size())) c.fail("ngram_indexes is shorter than the pool");
+      grams[std::vector<int64_t>(pool.begin() + p, pool.begin() + p + size)] = indexes[id];
+    }
+  }
+  int64_t rows = x.rank() == 2 ? x.dim(0) : 1, cols = x.rank() == 0 ? 1 : x.dim(x.rank() - 1);
+  std::vector<int64_t> freq(static_cast<size_t>(rows * out_size), 0);
+  std::vector<int64_t> gram;
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t start_n = min_n;
+    for (int64_t d = 1; d <= max_skip + 1; ++d) {
+      for (int64_t s = 0; s < cols; ++s) {
+        if (s + d * (start_n - 1) >= cols) break;
+        gram.clear();
+        for (int64_t k = 0; k < max_n && s + k * d < cols; ++k) {
+          gram.push_back(x.at_i64(static_cast<size_t>(r * cols + s + k * d)));
+          if (static_cast<int64_t>(gram.size()) < start_n) continue;
+          auto it = grams.find(gram);
+          if (it != grams.end()) {
+            if (it->second < 0 || it->second >= out_size) c.fail("ngram index out of range");
+            freq[static_cast<size_t>(r * out_size + it->second)]++;
+          }
+        }
+      }
+      if (start_n == 1 && ++start_n > max_n) break;
+    }
+  }
+  float* out = y.data<float>();
+  for (size_t i = 0; i < freq.size(); ++i) {
+    double w = weights.empty() ? 1.0 : weights.at(i % static_cast<size_t>(out_size));
+    double f = static_cast<double>(freq[i]);
+    out[i] = static_cast<float>(mode == "TF" ? f : mode == "IDF" ? (f > 0 ? w : 0) : w * f);
+  }
+}
+
 bool float_only(const KernelQuery& q, std::string* why) {
   if (!dtype_is_float(q.input_types[0].dtype)) {
     *why = "only floating-point inputs";
@@ -534,6 +594,7 @@ void register_ref_misc(KernelRegistry& r) {
   r.add_ref("Unique", unique_kernel);
   r.add_ref("MaxUnpool", maxunpool_kernel);
   r.add_ref("LpNormalization", float_only, lpnorm_kernel);
+  r.add_ref("TfIdfVectorizer", tfidf_kernel);
   for (const char* op : {"RNN", "GRU", "LSTM"}) {
     std::string name = op;
     r.add_ref(op, float_only, [name](KernelContext& c) { recurrent_kernel(c, name); });
