@@ -80,5 +80,6 @@ void register_ref_nn(KernelRegistry& r);
 void register_ref_reduce(KernelRegistry& r);
 void register_ref_detection(KernelRegistry& r);
 void register_ref_misc(KernelRegistry& r);
+void register_ref_quant_linear(KernelRegistry& r);
 
 }  // namespace visionrt

@@ -24,6 +24,7 @@ const KernelRegistry& KernelRegistry::instance() {
     register_ref_reduce(r);
     register_ref_detection(r);
     register_ref_misc(r);
+    register_ref_quant_linear(r);
     return r;
   }();
   return reg;

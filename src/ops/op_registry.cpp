@@ -49,6 +49,7 @@ const OpRegistry& OpRegistry::instance() {
     register_reduce_ops(r);
     register_detection_ops(r);
     register_misc_ops(r);
+    register_quant_linear_ops(r);
     return r;
   }();
   return reg;
@@ -89,7 +90,7 @@ int required_inputs(const std::string& op) {
       {"NonMaxSuppression", 2}, {"RoiAlign", 3}, {"GridSample", 2},
       {"SoftmaxCrossEntropyLoss", 2}, {"NegativeLogLikelihoodLoss", 2},
       // misc
-      {"STFT", 2}, {"MelWeightMatrix", 5}, {"MaxUnpool", 2}, {"RNN", 3}, {"GRU", 3}, {"LSTM", 3},
+      {"QLinearConv", 8}, {"QLinearMatMul", 8}, {"STFT", 2}, {"MelWeightMatrix", 5}, {"MaxUnpool", 2}, {"RNN", 3}, {"GRU", 3}, {"LSTM", 3},
   };
   auto it = kRequired.find(op);
   return it == kRequired.end() ? 1 : it->second;

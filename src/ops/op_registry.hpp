@@ -83,6 +83,7 @@ void register_nn_ops(OpRegistry& r);
 void register_reduce_ops(OpRegistry& r);
 void register_detection_ops(OpRegistry& r);
 void register_misc_ops(OpRegistry& r);
+void register_quant_linear_ops(OpRegistry& r);
 
 // Shared helpers for inference functions.
 // Numpy-style multidirectional broadcast; fails on mismatch. Unknown dims stay unknown.

@@ -1,0 +1,105 @@
+// Reference QLinearConv / QLinearMatMul: dequantize to double, run the reference Conv/MatMul
+// (exact for integer products in double), add the dequantized bias, requantize with
+// round-half-to-even and saturation. Slow and obviously correct: the oracle for INT8 kernels.
+#include <cmath>
+
+#include "common/strings.hpp"
+#include "kernels/ref/ref_util.hpp"
+#include "runtime/node_runner.hpp"
+
+namespace visionrt {
+namespace {
+
+// (q - zp) * scale, with scale/zp per tensor or per slice along `axis` (1-D of that length).
+Tensor dequantize(const KernelContext& c, const Tensor& q, const Tensor& scale, const Tensor* zp,
+                  int64_t axis, const char* what) {
+  Tensor out(DType::f64, q.shape());
+  double* o = out.data<double>();
+  size_t n = scale.numel();
+  if (zp && zp->numel() != n) c.fail(str_cat(what, ": zero point and scale sizes differ"));
+  int64_t a = axis < 0 ? axis + static_cast<int64_t>(q.rank()) : axis;
+  if (n != 1 && (a < 0 || a >= static_cast<int64_t>(q.rank()) || static_cast<int64_t>(n) != q.dim(a)))
+    c.fail(str_cat(what, ": scale has ", n, " values, expected 1 or ", a >= 0 && a < static_cast<int64_t>(q.rank()) ? q.dim(a) : -1));
+  int64_t inner = 1;
+  for (size_t d = static_cast<size_t>(std::max<int64_t>(a, 0)) + 1; d < q.rank(); ++d) inner *= q.dim(d);
+  for (size_t i = 0; i < q.numel(); ++i) {
+    size_t k = n == 1 ? 0 : static_cast<size_t>((static_cast<int64_t>(i) / inner) % static_cast<int64_t>(n));
+    double z = zp ? zp->at_f64(k) : 0.0;
+    o[i] = (q.at_f64(i) - z) * scale.at_f64(k);
+  }
+  return out;
+}
+
+void requantize(const KernelContext& c, const Tensor& v, const Tensor& scale, const Tensor& zp, Tensor& out) {
+  if (scale.numel() != 1 || zp.numel() != 1) c.fail("output scale and zero point must be scalars");
+  double s = scale.at_f64(0), z = zp.at_f64(0);
+  if (!(s > 0)) c.fail("output scale must be positive");
+  double lo = out.dtype() == DType::u8 ? 0 : -128, hi = out.dtype() == DType::u8 ? 255 : 127;
+  const double* d = v.data<double>();
+  for (size_t i = 0; i < out.numel(); ++i) {
+    double q = std::nearbyint(d[i] / s) + z;  // default rounding mode: half to even
+    q = std::min(hi, std::max(lo, q));
+    if (out.dtype() == DType::u8) out.data<uint8_t>()[i] = static_cast<uint8_t>(q);
+    else out.data<int8_t>()[i] = static_cast<int8_t>(q);
+  }
+}
+
+bool int8_io(const KernelQuery& q, std::string* why) {
+  for (size_t i : {size_t(0), size_t(3), size_t(7)}) {
+    DType t = i < q.input_types.size() ? q.input_types[i].dtype : DType::undefined;
+    if (t != DType::u8 && t != DType::i8) {
+      *why = "inputs and output zero point must be u8 or i8";
+      return false;
+    }
+  }
+  return true;
+}
+
+void qlinear_conv(KernelContext& c) {
+  const Tensor& x = c.input(0);
+  const Tensor& w = c.input(3);
+  Tensor xf = dequantize(c, x, c.input(1), c.has_input(2) ? &c.input(2) : nullptr, 1, "x");
+  Tensor wf = dequantize(c, w, c.input(4), c.has_input(5) ? &c.input(5) : nullptr, 0, "w");
+  Node conv = *c.node;
+  conv.op_type = "Conv";
+  conv.inputs = {0, 1};
+  std::vector<const Tensor*> ins = {&xf, &wf};
+  Tensor bias;
+  if (c.has_input(8)) {
+    const Tensor& b = c.input(8);
+    if (b.rank() != 1 || b.dim(0) != w.dim(0)) c.fail("B must be 1-D with one value per output channel");
+    bias = Tensor(DType::f64, b.shape());
+    const Tensor& ws = c.input(4);
+    double xs = c.input(1).at_f64(0);
+    for (size_t m = 0; m < b.numel(); ++m)
+      bias.data<double>()[m] = b.at_f64(m) * xs * ws.at_f64(ws.numel() == 1 ? 0 : m);
+    conv.inputs.push_back(2);
+    ins.push_back(&bias);
+  }
+  std::vector<Tensor> y = run_node_ref(conv, c.opset, ins);
+  requantize(c, y[0], c.input(6), c.input(7), c.output(0));
+}
+
+void qlinear_matmul(KernelContext& c) {
+  const Tensor& a = c.input(0);
+  const Tensor& b = c.input(3);
+  // a: per-tensor or per-row (axis -2); b: per-tensor or per-column (axis -1).
+  Tensor af = dequantize(c, a, c.input(1), c.has_input(2) ? &c.input(2) : nullptr,
+                         static_cast<int64_t>(a.rank()) - 2, "a");
+  Tensor bf = dequantize(c, b, c.input(4), c.has_input(5) ? &c.input(5) : nullptr,
+                         static_cast<int64_t>(b.rank()) - 1, "b");
+  Node mm = *c.node;
+  mm.op_type = "MatMul";
+  mm.inputs = {0, 1};
+  std::vector<Tensor> y = run_node_ref(mm, c.opset, {&af, &bf});
+  requantize(c, y[0], c.input(6), c.input(7), c.output(0));
+}
+
+}  // namespace
+
+void register_ref_quant_linear(KernelRegistry& r) {
+  r.add_ref("QLinearConv", int8_io, qlinear_conv);
+  r.add_ref("QLinearMatMul", int8_io, qlinear_matmul);
+}
+
+}  // namespace visionrt

@@ -1,0 +1,34 @@
+// Shape and type inference for QLinearConv and QLinearMatMul (QOperator-format INT8 models):
+// the output has the float op's shape and the output zero point's type.
+#include "ops/op_registry.hpp"
+
+namespace visionrt {
+
+void register_quant_linear_ops(OpRegistry& r) {
+  auto infer = [](const char* float_op, std::vector<int> data_inputs) {
+    return [float_op, data_inputs](InferContext& c) {
+      const OpDef* def = OpRegistry::instance().find("", float_op);
+      if (!def) c.fail(std::string("needs ") + float_op);
+      std::vector<TensorType> types;
+      std::vector<const Tensor*> values;
+      for (int i : data_inputs) {
+        TensorType t = c.input_type(static_cast<size_t>(i));
+        if (t.dtype != DType::undefined) t.dtype = DType::f32;
+        types.push_back(t);
+        values.push_back(nullptr);
+      }
+      Node n = c.node();
+      n.op_type = float_op;
+      n.inputs.resize(data_inputs.size());
+      InferContext inner(n, c.opset(), std::move(types), std::move(values));
+      def->infer(inner);
+      TensorType out = inner.output_types()[0];
+      out.dtype = c.input_dtype(7);
+      c.set_output(0, out);
+    };
+  };
+  r.add({"QLinearConv", infer("Conv", {0, 3}), {}, 10});
+  r.add({"QLinearMatMul", infer("MatMul", {0, 3}), {}, 10});
+}
+
+}  // namespace visionrt
