@@ -85,11 +85,19 @@ class Importer {
                     shape_str(shape), " needs ", nbytes));
       return Tensor::from_bytes(dt, shape, t.raw_data().data(), nbytes);
     }
-    Tensor out(dt, shape);
     auto check_count = [&](int n) {
       if (static_cast<size_t>(n) != numel)
         ctx(str_cat("has ", n, " typed values, shape ", shape_str(shape), " needs ", numel));
     };
+    // Check the value count before allocating: the dims are untrusted.
+    switch (dt) {
+      case DType::f32: check_count(t.float_data_size()); break;
+      case DType::f64: check_count(t.double_data_size()); break;
+      case DType::i64: check_count(t.int64_data_size()); break;
+      case DType::u32: case DType::u64: check_count(t.uint64_data_size()); break;
+      default: check_count(t.int32_data_size());
+    }
+    Tensor out(dt, shape);
     switch (dt) {
       case DType::f32:
         check_count(t.float_data_size());
