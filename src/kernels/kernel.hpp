@@ -81,5 +81,6 @@ void register_ref_reduce(KernelRegistry& r);
 void register_ref_detection(KernelRegistry& r);
 void register_ref_misc(KernelRegistry& r);
 void register_ref_quant_linear(KernelRegistry& r);
+void register_ref_elementwise_basic(KernelRegistry& r);
 
 }  // namespace visionrt

@@ -19,6 +19,7 @@ const KernelRegistry& KernelRegistry::instance() {
     KernelRegistry r;
     // Reference kernels come last: they accept everything their op supports.
     register_ref_elementwise(r);
+    register_ref_elementwise_basic(r);
     register_ref_tensor(r);
     register_ref_nn(r);
     register_ref_reduce(r);

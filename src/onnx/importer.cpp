@@ -254,7 +254,11 @@ class Importer {
     for (const auto& op : m.opset_import()) g->opsets[op.domain()] = op.version();
     if (m.opset_import_size() == 0) g->opsets[""] = 1;  // IR < 3 models: opset 1
     int64_t opset = g->opset();
-    if (opset == 0) fail("model imports no opset of the default ONNX domain");
+    if (opset == 0) {
+      std::string domains;
+      for (const auto& kv : g->opsets) domains += (domains.empty() ? "" : ", ") + kv.first;
+      fail("model uses only domain(s) " + domains + ", which are not supported (only the default ONNX domain is)");
+    }
     if (opset < kMinOpset || opset > kMaxOpset)
       fail(str_cat("opset ", opset, " is not supported (visionrt supports opsets ", kMinOpset, "..",
                    kMaxOpset, ")"));

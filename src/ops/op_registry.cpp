@@ -44,6 +44,7 @@ const OpRegistry& OpRegistry::instance() {
   static const OpRegistry reg = [] {
     OpRegistry r;
     register_elementwise_ops(r);
+    register_elementwise_basic_ops(r);
     register_tensor_ops(r);
     register_nn_ops(r);
     register_reduce_ops(r);
