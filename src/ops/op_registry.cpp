@@ -46,6 +46,7 @@ const OpRegistry& OpRegistry::instance() {
     register_elementwise_ops(r);
     register_elementwise_basic_ops(r);
     register_tensor_ops(r);
+    register_tensor_basic_ops(r);
     register_nn_ops(r);
     register_reduce_ops(r);
     register_detection_ops(r);

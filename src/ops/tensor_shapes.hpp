@@ -1,0 +1,28 @@
+// Shape arithmetic shared by inference and the reference kernels of data-movement ops, so the
+// two can never disagree on Reshape targets, Slice ranges or Pad amounts.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "visionrt/tensor.hpp"
+
+namespace visionrt {
+
+// Resolves 0 (copy, unless allowzero) and -1 (infer) in a Reshape target. `in` may be null
+// (unknown input shape) or contain -1 dims; unresolvable dims come out as -1.
+bool reshape_target(const Shape* in, const std::vector<int64_t>& target, bool allowzero, Shape* out,
+                    std::string* err);
+
+struct SliceParams {
+  std::vector<int64_t> starts, ends, axes, steps;
+  // Filled by slice_plan: per input dim, the clamped start and step (step 1 for untouched dims).
+  std::vector<int64_t> start, step;
+};
+// Normalizes axes/steps, clamps starts/ends per ONNX, computes the output shape.
+bool slice_plan(const Shape& in, SliceParams* p, Shape* out, std::string* err);
+
+// Expands pads (begin..., end...) given for `axes` (all dims when empty) to 2*rank values.
+bool pad_plan(size_t rank, const std::vector<int64_t>& pads, const std::vector<int64_t>& axes,
+              std::vector<int64_t>* full, std::string* err);
+
+}  // namespace visionrt
