@@ -83,5 +83,6 @@ void register_ref_misc(KernelRegistry& r);
 void register_ref_quant_linear(KernelRegistry& r);
 void register_ref_elementwise_basic(KernelRegistry& r);
 void register_ref_tensor_basic(KernelRegistry& r);
+void register_ref_nn_basic(KernelRegistry& r);
 
 }  // namespace visionrt

@@ -23,6 +23,7 @@ const KernelRegistry& KernelRegistry::instance() {
     register_ref_tensor(r);
     register_ref_tensor_basic(r);
     register_ref_nn(r);
+    register_ref_nn_basic(r);
     register_ref_reduce(r);
     register_ref_detection(r);
     register_ref_misc(r);

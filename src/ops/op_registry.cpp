@@ -48,6 +48,7 @@ const OpRegistry& OpRegistry::instance() {
     register_tensor_ops(r);
     register_tensor_basic_ops(r);
     register_nn_ops(r);
+    register_nn_basic_ops(r);
     register_reduce_ops(r);
     register_detection_ops(r);
     register_misc_ops(r);
@@ -99,13 +100,12 @@ int required_inputs(const std::string& op) {
 }
 
 int64_t min_supported_opset(const OpDef& def) {
-  // Ops whose older versions differ from what we implement: legacy broadcast/axis attributes
-  // (binary ops, Gemm, PRelu before 7), Split/Pad/Tile/Cast/Reshape/Concat with old signatures,
-  // BatchNormalization's spatial/is_test, Upsample's old attributes.
+  // Ops whose older versions differ from what we implement and are not upgraded at load:
+  // Split/Pad/Tile/Cast/Reshape/Concat with old signatures, Upsample's old attributes.
   static const std::map<std::string, int64_t> kMin = {
-      {"Add", 7}, {"Sub", 7}, {"Mul", 7}, {"Div", 7}, {"Pow", 7}, {"PRelu", 7}, {"Gemm", 7},
-      {"Equal", 7}, {"Less", 7}, {"Greater", 7}, {"And", 7}, {"Or", 7}, {"Xor", 7},
-      {"BatchNormalization", 7}, {"Upsample", 7}, {"Split", 2}, {"Pad", 2}, {"Tile", 6},
+      // Binary ops, Gemm, PRelu and BatchNormalization before 7 are rewritten at load by
+      // passes/upgrade_legacy.cpp; BatchNormalization-1 had consumed_inputs semantics.
+      {"BatchNormalization", 6}, {"Upsample", 7}, {"Split", 2}, {"Pad", 2}, {"Tile", 6},
       {"Cast", 6}, {"Reshape", 5}, {"Concat", 4}, {"Clip", 6},
   };
   auto it = kMin.find(def.name);

@@ -25,7 +25,7 @@ void infer_shapes(Graph& g) {
   const int64_t opset = g.opset();
   for (const Node& n : g.nodes) {
     const OpDef* def = reg.find(n.domain, n.op_type);
-    if (!def) continue;
+    if (!def || g.opset() < min_supported_opset(*def)) continue;  // reported as unsupported
     try {
       check_arity(n);
     } catch (const ModelError& e) {

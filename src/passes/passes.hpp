@@ -15,6 +15,10 @@ void infer_shapes(Graph& g);
 // constants (ARCHITECTURE practice 7). Skips outputs larger than `max_bytes`. Returns nodes folded.
 size_t fold_constants(Graph& g, size_t max_bytes = size_t(64) << 20);
 
+// Load-time normalization of pre-opset-7 forms (legacy broadcast attributes, PRelu-6 slopes,
+// BatchNormalization-6 attributes) into today's semantics. No-op for opset >= 7.
+void upgrade_legacy_ops(Graph& g);
+
 // Runs fp16 graphs in fp32 (casts at graph inputs/outputs only). Returns whether it applied.
 bool convert_fp16_to_fp32(Graph& g);
 

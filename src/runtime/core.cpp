@@ -131,7 +131,9 @@ std::map<std::string, std::string> Model::unsupported_ops() const {
 
 // ---- Core ----
 static std::shared_ptr<const detail::ModelImpl> make_model(std::shared_ptr<Graph> g) {
-  // Load-time shape inference for display (info) and early errors; the graph stays unfolded.
+  // Load-time normalization and shape inference for display (info) and early errors; the graph
+  // stays unfolded.
+  upgrade_legacy_ops(*g);
   infer_shapes(*g);
   auto impl = std::make_shared<detail::ModelImpl>();
   impl->inputs = ports(*g, g->inputs);
