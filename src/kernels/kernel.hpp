@@ -84,5 +84,6 @@ void register_ref_quant_linear(KernelRegistry& r);
 void register_ref_elementwise_basic(KernelRegistry& r);
 void register_ref_tensor_basic(KernelRegistry& r);
 void register_ref_nn_basic(KernelRegistry& r);
+void register_ref_reduce_basic(KernelRegistry& r);
 
 }  // namespace visionrt

@@ -50,6 +50,7 @@ const OpRegistry& OpRegistry::instance() {
     register_nn_ops(r);
     register_nn_basic_ops(r);
     register_reduce_ops(r);
+    register_reduce_basic_ops(r);
     register_detection_ops(r);
     register_misc_ops(r);
     register_quant_linear_ops(r);
