@@ -27,6 +27,7 @@ const KernelRegistry& KernelRegistry::instance() {
     register_ref_reduce(r);
     register_ref_reduce_basic(r);
     register_ref_detection(r);
+    register_ref_detection_basic(r);
     register_ref_misc(r);
     register_ref_quant_linear(r);
     return r;

@@ -52,6 +52,7 @@ const OpRegistry& OpRegistry::instance() {
     register_reduce_ops(r);
     register_reduce_basic_ops(r);
     register_detection_ops(r);
+    register_detection_basic_ops(r);
     register_misc_ops(r);
     register_quant_linear_ops(r);
     return r;
