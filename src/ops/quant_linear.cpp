@@ -1,5 +1,6 @@
-// Shape and type inference for QLinearConv and QLinearMatMul (QOperator-format INT8 models):
-// the output has the float op's shape and the output zero point's type.
+// Shape and type inference for the quantization ops: QuantizeLinear, DequantizeLinear,
+// DynamicQuantizeLinear, and QLinearConv/QLinearMatMul (QOperator-format INT8 models), whose
+// output has the float op's shape and the output zero point's type.
 #include "ops/op_registry.hpp"
 
 namespace visionrt {
@@ -27,6 +28,30 @@ void register_quant_linear_ops(OpRegistry& r) {
       c.set_output(0, out);
     };
   };
+  r.add({"QuantizeLinear",
+         [](InferContext& c) {
+           TensorType t = c.input_type(0);
+           t.dtype = c.has_input(2) ? c.input_dtype(2) : DType::u8;
+           if (t.dtype != DType::u8 && t.dtype != DType::i8) c.fail("y_zero_point must be u8 or i8");
+           c.set_output(0, t);
+         },
+         {}, 10});
+  r.add({"DequantizeLinear",
+         [](InferContext& c) {
+           TensorType t = c.input_type(0);
+           t.dtype = c.input_dtype(1);
+           c.set_output(0, t);
+         },
+         {}, 10});
+  r.add({"DynamicQuantizeLinear",
+         [](InferContext& c) {
+           TensorType t = c.input_type(0);
+           t.dtype = DType::u8;
+           c.set_output(0, t);
+           c.set_output(1, DType::f32, {});
+           c.set_output(2, DType::u8, {});
+         },
+         {}, 11});
   r.add({"QLinearConv", infer("Conv", {0, 3}), {}, 10});
   r.add({"QLinearMatMul", infer("MatMul", {0, 3}), {}, 10});
 }

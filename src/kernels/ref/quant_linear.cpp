@@ -1,4 +1,5 @@
-// Reference QLinearConv / QLinearMatMul: dequantize to double, run the reference Conv/MatMul
+// Reference quantization kernels. QuantizeLinear/DequantizeLinear/DynamicQuantizeLinear as
+// specified (round half to even, saturate). QLinearConv / QLinearMatMul: dequantize to double, run the reference Conv/MatMul
 // (exact for integer products in double), add the dequantized bias, requantize with
 // round-half-to-even and saturation. Slow and obviously correct: the oracle for INT8 kernels.
 #include <cmath>
@@ -95,9 +96,68 @@ void qlinear_matmul(KernelContext& c) {
   requantize(c, y[0], c.input(6), c.input(7), c.output(0));
 }
 
+// Scale/zero point per tensor or per slice along `axis` (1-D of that dim's length).
+void quantize_linear(KernelContext& c) {
+  const Tensor& x = c.input(0);
+  Tensor& y = c.output(0);
+  int64_t axis = ref::norm_axis(c.node->attr_i("axis", 1), static_cast<int64_t>(x.rank()));
+  const Tensor& s = c.input(1);
+  const Tensor* zp = c.has_input(2) ? &c.input(2) : nullptr;
+  size_t n = s.numel();
+  if (n != 1 && (axis < 0 || axis >= static_cast<int64_t>(x.rank()) || static_cast<int64_t>(n) != x.dim(axis)))
+    c.fail("y_scale must be a scalar or have one value per slice along axis");
+  if (zp && zp->numel() != n) c.fail("y_zero_point and y_scale sizes differ");
+  int64_t inner = 1;
+  for (size_t d = static_cast<size_t>(std::max<int64_t>(axis, 0)) + 1; d < x.rank(); ++d) inner *= x.dim(d);
+  double lo = y.dtype() == DType::u8 ? 0 : -128, hi = y.dtype() == DType::u8 ? 255 : 127;
+  for (size_t i = 0; i < x.numel(); ++i) {
+    size_t k = n == 1 ? 0 : static_cast<size_t>((static_cast<int64_t>(i) / inner) % static_cast<int64_t>(n));
+    double quot = x.dtype() == DType::f64 ? x.at_f64(i) / s.at_f64(k)
+                                          : static_cast<double>(static_cast<float>(x.at_f64(i)) / static_cast<float>(s.at_f64(k)));
+    double q = std::nearbyint(quot) + (zp ? zp->at_f64(k) : 0.0);
+    q = std::min(hi, std::max(lo, q));
+    if (y.dtype() == DType::u8) y.data<uint8_t>()[i] = static_cast<uint8_t>(q);
+    else y.data<int8_t>()[i] = static_cast<int8_t>(q);
+  }
+}
+
+void dequantize_linear(KernelContext& c) {
+  const Tensor& x = c.input(0);
+  int64_t axis = c.node->attr_i("axis", 1);
+  Tensor d = dequantize(c, x, c.input(1), c.has_input(2) ? &c.input(2) : nullptr,
+                        c.input(1).numel() == 1 ? 0 : axis, "x");
+  Tensor out = d.cast(c.output(0).dtype());
+  std::memcpy(c.output(0).raw(), out.raw(), out.nbytes());
+}
+
+void dynamic_quantize_linear(KernelContext& c) {
+  const Tensor& x = c.input(0);
+  double mn = 0, mx = 0;  // the range always includes 0
+  for (size_t i = 0; i < x.numel(); ++i) {
+    double v = x.at_f64(i);
+    mn = std::min(mn, v);
+    mx = std::max(mx, v);
+  }
+  // The scale is a float32 output: quantize with exactly that value, as the spec's reference.
+  double scale = static_cast<double>(static_cast<float>((mx - mn) / 255.0));
+  double zp = scale == 0 ? 0 : std::min(255.0, std::max(0.0, std::nearbyint(-mn / scale)));
+  uint8_t* y = c.output(0).data<uint8_t>();
+  for (size_t i = 0; i < x.numel(); ++i) {
+    // float32 division, as the float32 reference computes it (the quotient's rounding to
+    // float32 decides ties like 25.4999991 -> 25.5 -> 26).
+    double q = scale == 0 ? zp : std::nearbyint(static_cast<double>(static_cast<float>(x.at_f64(i)) / static_cast<float>(scale))) + zp;
+    y[i] = static_cast<uint8_t>(std::min(255.0, std::max(0.0, q)));
+  }
+  c.output(1).data<float>()[0] = static_cast<float>(scale);
+  c.output(2).data<uint8_t>()[0] = static_cast<uint8_t>(zp);
+}
+
 }  // namespace
 
 void register_ref_quant_linear(KernelRegistry& r) {
+  r.add_ref("QuantizeLinear", quantize_linear);
+  r.add_ref("DequantizeLinear", dequantize_linear);
+  r.add_ref("DynamicQuantizeLinear", dynamic_quantize_linear);
   r.add_ref("QLinearConv", int8_io, qlinear_conv);
   r.add_ref("QLinearMatMul", int8_io, qlinear_matmul);
 }
