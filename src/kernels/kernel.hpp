@@ -74,11 +74,6 @@ class KernelRegistry {
 
 // One registration function per family of reference kernels (src/kernels/ref/<family>.cpp);
 // the single list that calls them is kernel_registry.cpp.
-void register_ref_elementwise(KernelRegistry& r);
-void register_ref_tensor(KernelRegistry& r);
-void register_ref_nn(KernelRegistry& r);
-void register_ref_reduce(KernelRegistry& r);
-void register_ref_detection(KernelRegistry& r);
 void register_ref_misc(KernelRegistry& r);
 void register_ref_quant_linear(KernelRegistry& r);
 void register_ref_elementwise_basic(KernelRegistry& r);

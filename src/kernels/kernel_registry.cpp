@@ -18,15 +18,10 @@ const KernelRegistry& KernelRegistry::instance() {
   static const KernelRegistry reg = [] {
     KernelRegistry r;
     // Reference kernels come last: they accept everything their op supports.
-    register_ref_elementwise(r);
     register_ref_elementwise_basic(r);
-    register_ref_tensor(r);
     register_ref_tensor_basic(r);
-    register_ref_nn(r);
     register_ref_nn_basic(r);
-    register_ref_reduce(r);
     register_ref_reduce_basic(r);
-    register_ref_detection(r);
     register_ref_detection_basic(r);
     register_ref_misc(r);
     register_ref_quant_linear(r);

@@ -43,15 +43,10 @@ int64_t InferContext::axis(int64_t a, int64_t r) const {
 const OpRegistry& OpRegistry::instance() {
   static const OpRegistry reg = [] {
     OpRegistry r;
-    register_elementwise_ops(r);
     register_elementwise_basic_ops(r);
-    register_tensor_ops(r);
     register_tensor_basic_ops(r);
-    register_nn_ops(r);
     register_nn_basic_ops(r);
-    register_reduce_ops(r);
     register_reduce_basic_ops(r);
-    register_detection_ops(r);
     register_detection_basic_ops(r);
     register_misc_ops(r);
     register_quant_linear_ops(r);

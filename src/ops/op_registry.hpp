@@ -77,11 +77,6 @@ void check_arity(const Node& n);
 
 // One registration function per op family (defined in src/ops/<family>.cpp); the single list
 // that calls them all is in op_registry.cpp.
-void register_elementwise_ops(OpRegistry& r);
-void register_tensor_ops(OpRegistry& r);
-void register_nn_ops(OpRegistry& r);
-void register_reduce_ops(OpRegistry& r);
-void register_detection_ops(OpRegistry& r);
 void register_misc_ops(OpRegistry& r);
 void register_quant_linear_ops(OpRegistry& r);
 void register_elementwise_basic_ops(OpRegistry& r);

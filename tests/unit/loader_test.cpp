@@ -184,10 +184,10 @@ TEST(Cli, InfoRunAndErrors) {
   std::string run = cli + " run " + (dir / "demo.onnx").string() + " --seed 3 --repeat 3 --save-outputs " +
                     (dir / "out").string();
   ASSERT_EQ(test::run_command(run, &out), 0) << out;
-  EXPECT_NE(out.find("output0  f32  [1,6,80]"), std::string::npos) << out;
+  EXPECT_NE(out.find("output0  f32  [1,6,1024]"), std::string::npos) << out;
   EXPECT_NE(out.find("median"), std::string::npos) << out;
   Tensor saved = read_npy((dir / "out" / "output0.npy").string());
-  EXPECT_EQ(saved.shape(), (Shape{1, 6, 80}));
+  EXPECT_EQ(saved.shape(), (Shape{1, 6, 1024}));  // 64x64 input, stride 2 -> 32x32 cells
   // The same seed gives the same output; bad flags and files give one error line, non-zero exit.
   ASSERT_EQ(test::run_command(run, &out), 0);
   Tensor again = read_npy((dir / "out" / "output0.npy").string());
