@@ -2,6 +2,7 @@
 // Det, Unique, MaxUnpool, LpNormalization and the recurrent ops RNN/GRU/LSTM.
 #include <algorithm>
 
+#include "common/checked_math.hpp"
 #include "common/strings.hpp"
 #include "ops/op_registry.hpp"
 
@@ -141,7 +142,7 @@ void infer_maxunpool(InferContext& c) {
   Shape out = x.dims;
   for (size_t i = 0; i < nd; ++i) {
     int64_t in = x.dims[2 + i];
-    out[2 + i] = in < 0 ? -1 : (in - 1) * st[i] + k[i] - pads[i] - pads[i + nd];
+    out[2 + i] = in < 0 ? -1 : dim_add(dim_add(dim_add(dim_mul(in - 1, st[i]), k[i]), -pads[i]), -pads[i + nd]);
     if (in >= 0 && out[2 + i] <= 0) c.fail("MaxUnpool output size is not positive");
   }
   c.set_output(0, x.dtype, out);

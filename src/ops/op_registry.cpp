@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "common/checked_math.hpp"
 #include "common/strings.hpp"
 
 namespace visionrt {
@@ -145,8 +146,8 @@ void infer_same_as_input(InferContext& c, size_t i) {
 int64_t conv_out_dim(int64_t in, int64_t k, int64_t stride, int64_t pad_begin, int64_t pad_end,
                      int64_t dilation, bool ceil_mode) {
   if (in < 0) return -1;
-  int64_t eff = dilation * (k - 1) + 1;
-  int64_t span = in + pad_begin + pad_end - eff;
+  int64_t eff = dim_add(dim_mul(dilation, dim_add(k, -1)), 1);
+  int64_t span = dim_add(dim_add(dim_add(in, pad_begin), pad_end), -eff);
   if (span < 0) return 0;
   int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
   // ceil mode: the last window must start inside the input or left padding.
@@ -178,9 +179,9 @@ void resolve_pads(const Node& n, const Shape& in_spatial, const std::vector<int6
     throw ModelError(str_cat("node ", n.label(), ": unknown auto_pad '", auto_pad, "'"));
   for (size_t i = 0; i < nd; ++i) {
     if (in_spatial[i] < 0) continue;
-    int64_t out = (in_spatial[i] + strides[i] - 1) / strides[i];
-    int64_t eff = dilations[i] * (kernel[i] - 1) + 1;
-    int64_t total = std::max<int64_t>(0, (out - 1) * strides[i] + eff - in_spatial[i]);
+    int64_t out = dim_add(in_spatial[i], strides[i] - 1) / strides[i];
+    int64_t eff = dim_add(dim_mul(dilations[i], dim_add(kernel[i], -1)), 1);
+    int64_t total = std::max<int64_t>(0, dim_add(dim_add(dim_mul(out - 1, strides[i]), eff), -in_spatial[i]));
     int64_t small = total / 2, big = total - small;
     (*pads_begin)[i] = auto_pad == "SAME_UPPER" ? small : big;
     (*pads_end)[i] = auto_pad == "SAME_UPPER" ? big : small;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "common/checked_math.hpp"
 #include "common/strings.hpp"
 #include "ops/op_registry.hpp"
 #include "ops/tensor_shapes.hpp"
@@ -46,7 +47,7 @@ void infer_flatten(InferContext& c) {
   int64_t a = 1, b = 1;
   for (int64_t d = 0; d < r; ++d) {
     int64_t& p = d < axis ? a : b;
-    p = (p < 0 || (*s)[d] < 0) ? -1 : p * (*s)[d];
+    p = dim_mul(p, (*s)[d]);
   }
   c.set_output(0, c.input_dtype(0), {a, b});
 }
@@ -188,7 +189,7 @@ void infer_split(InferContext& c) {
     int64_t total = 0;
     for (int64_t v : sizes) {
       if (v < 0) c.fail("negative split size");
-      total += v;
+      total = dim_add(total, v);
     }
     if (dim >= 0 && total != dim) c.fail(str_cat("split sizes sum to ", total, ", dimension is ", dim));
   }
@@ -274,7 +275,7 @@ void infer_tile(InferContext& c) {
   Shape out = *s;
   for (size_t d = 0; d < out.size(); ++d) {
     if (reps[d] < 0) c.fail("negative repeat");
-    out[d] = out[d] < 0 ? -1 : out[d] * reps[d];
+    out[d] = dim_mul(out[d], reps[d]);
   }
   c.set_output(0, c.input_dtype(0), out);
 }
@@ -299,7 +300,7 @@ void infer_pad(InferContext& c) {
   size_t r = s->size();
   for (size_t d = 0; d < r; ++d) {
     if (out[d] < 0) continue;
-    out[d] += full[d] + full[d + r];
+    out[d] = dim_add(dim_add(out[d], full[d]), full[d + r]);
     if (out[d] < 0) c.fail("padding makes a dimension negative");
   }
   c.set_output(0, c.input_dtype(0), out);
@@ -351,15 +352,16 @@ void infer_depth_space(InferContext& c, bool to_space) {
   int64_t b = c.node().attr_i("blocksize", 0);
   if (b <= 0) c.fail("blocksize must be positive");
   Shape out = *s;
-  auto mul = [](int64_t v, int64_t k) { return v < 0 ? -1 : v * k; };
+  auto mul = [](int64_t v, int64_t k) { return dim_mul(v, k); };
   if (to_space) {
-    if ((*s)[1] >= 0 && (*s)[1] % (b * b) != 0) c.fail("channels not divisible by blocksize^2");
-    out[1] = (*s)[1] < 0 ? -1 : (*s)[1] / (b * b);
+    int64_t bb = dim_mul(b, b);
+    if ((*s)[1] >= 0 && (*s)[1] % bb != 0) c.fail("channels not divisible by blocksize^2");
+    out[1] = (*s)[1] < 0 ? -1 : (*s)[1] / bb;
     out[2] = mul((*s)[2], b);
     out[3] = mul((*s)[3], b);
   } else {
     if (((*s)[2] >= 0 && (*s)[2] % b) || ((*s)[3] >= 0 && (*s)[3] % b)) c.fail("spatial dims not divisible by blocksize");
-    out[1] = mul((*s)[1], b * b);
+    out[1] = mul((*s)[1], dim_mul(b, b));
     out[2] = (*s)[2] < 0 ? -1 : (*s)[2] / b;
     out[3] = (*s)[3] < 0 ? -1 : (*s)[3] / b;
   }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "common/checked_math.hpp"
 #include "common/strings.hpp"
 
 namespace visionrt {
@@ -39,12 +40,12 @@ bool reshape_target(const Shape* in, const std::vector<int64_t>& target, bool al
     bool ok = true;
     for (int64_t d : *in) {
       if (d < 0) ok = false;
-      else total *= d;
+      else total = dim_mul(total, d);
     }
     for (size_t i = 0; i < o.size(); ++i)
       if (static_cast<int>(i) != infer_at) {
         if (o[i] < 0) ok = false;
-        else known *= o[i];
+        else known = dim_mul(known, o[i]);
       }
     if (ok) {
       if (known == 0 || total % known != 0) {
@@ -59,11 +60,11 @@ bool reshape_target(const Shape* in, const std::vector<int64_t>& target, bool al
     int64_t a = 1, b = 1;
     for (int64_t d : *in) {
       if (d < 0) all = false;
-      a *= std::max<int64_t>(d, 0);
+      a = dim_mul(a, std::max<int64_t>(d, 0));
     }
     for (int64_t d : o) {
       if (d < 0) all = false;
-      b *= std::max<int64_t>(d, 0);
+      b = dim_mul(b, std::max<int64_t>(d, 0));
     }
     if (all && a != b) {
       *err = str_cat("cannot reshape ", shape_str(*in), " (", a, " elements) to ", shape_str(o), " (", b, ")");
@@ -101,7 +102,8 @@ bool slice_plan(const Shape& in, SliceParams* p, Shape* out, std::string* err) {
       return false;
     }
     seen[a] = true;
-    int64_t dim = in[a], step = steps[i];
+    // |step| beyond 2^62 behaves like 2^62 for any real dimension and cannot overflow below.
+    int64_t dim = in[a], step = std::clamp<int64_t>(steps[i], -(int64_t{1} << 62), int64_t{1} << 62);
     if (step == 0) {
       *err = "step is zero";
       return false;
@@ -116,11 +118,11 @@ bool slice_plan(const Shape& in, SliceParams* p, Shape* out, std::string* err) {
     if (step > 0) {
       s = std::clamp<int64_t>(s, 0, dim);
       e = std::clamp<int64_t>(e, 0, dim);
-      (*out)[a] = e > s ? (e - s + step - 1) / step : 0;
+      (*out)[a] = e > s ? (e - s - 1) / step + 1 : 0;
     } else {
       s = std::clamp<int64_t>(s, 0, dim - 1);
       e = std::clamp<int64_t>(e, -1, dim - 1);
-      (*out)[a] = s > e ? (s - e + (-step) - 1) / (-step) : 0;
+      (*out)[a] = s > e ? (s - e - 1) / (-step) + 1 : 0;
     }
     p->start[a] = s;
     p->step[a] = step;

@@ -3,6 +3,7 @@
 // chains once shapes are static).
 #include <algorithm>
 
+#include "common/checked_math.hpp"
 #include "common/strings.hpp"
 #include "ops/op_registry.hpp"
 #include "passes/passes.hpp"
@@ -64,9 +65,9 @@ size_t fold_constants(Graph& g, size_t max_bytes) {
         if (o < 0) continue;
         const TensorType& t = g.values[o].type;
         if (t.fully_known()) {
-          size_t bytes = 1;
-          for (int64_t d : t.dims) bytes *= static_cast<size_t>(d);
-          if (bytes * dtype_size(t.dtype) > max_bytes) small = false;
+          int64_t elems = 1;
+          for (int64_t d : t.dims) elems = dim_mul(elems, d);
+          if (static_cast<size_t>(elems) * dtype_size(t.dtype) > max_bytes) small = false;
         }
       }
       if (small) {

@@ -46,7 +46,9 @@ void infer_shapes(Graph& g) {
     try {
       def->infer(ctx);
     } catch (const ModelError& e) {
-      throw ModelError(str_cat(g.path, ": ", e.what()));
+      std::string msg = e.what();
+      if (msg.rfind("node ", 0) != 0) msg = str_cat("node ", n.label(), ": ", msg);
+      throw ModelError(str_cat(g.path, ": ", msg));
     }
     for (size_t o = 0; o < n.outputs.size(); ++o) {
       if (n.outputs[o] < 0) continue;

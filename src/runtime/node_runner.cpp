@@ -22,7 +22,13 @@ std::vector<TensorType> infer_node_types(const Node& node, int64_t opset,
   std::vector<TensorType> types;
   for (const Tensor* t : inputs) types.push_back(t ? type_of(*t) : TensorType{});
   InferContext ctx(node, opset, std::move(types), inputs);
-  def->infer(ctx);
+  try {
+    def->infer(ctx);
+  } catch (const ModelError& e) {
+    std::string msg = e.what();
+    if (msg.rfind("node ", 0) == 0) throw;
+    throw ModelError(str_cat("node ", node.label(), ": ", msg));
+  }
   return ctx.output_types();
 }
 

@@ -199,3 +199,24 @@ TEST(Cli, InfoRunAndErrors) {
   EXPECT_NE(out.find("bogus"), std::string::npos) << out;
   fs::remove_all(dir);
 }
+
+TEST(Runtime, ThreadCountDoesNotChangeResults) {
+  Core core;
+  Model m = core.read_model_from_memory(make_demo_detector().serialize(), "demo.onnx");
+  Tensor x(DType::f32, {1, 3, 64, 64});
+  for (size_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = static_cast<float>((i * 37) % 101) / 101.0f;
+  std::vector<Tensor> outs;
+  for (const char* threads : {"1", "2", "3"}) {
+    CompiledModel cm = core.compile_model(m, {{"INFERENCE_NUM_THREADS", threads}});
+    EXPECT_EQ(cm.get_property("INFERENCE_NUM_THREADS"), threads);
+    InferRequest r = cm.create_infer_request();
+    r.set_input_tensor(0, x);
+    r.infer();
+    outs.push_back(r.get_output_tensor(0));
+  }
+  for (size_t k = 1; k < outs.size(); ++k)
+    EXPECT_EQ(0, std::memcmp(outs[0].raw(), outs[k].raw(), outs[0].nbytes())) << "threads differ";
+  EXPECT_THROW(core.compile_model(m, {{"INFERENCE_NUM_THREADS", "-2"}}), Error);
+  EXPECT_THROW(core.compile_model(m, {{"INFERENCE_NUM_THREADS", "lots"}}), Error);
+  EXPECT_THROW(core.compile_model(m, {{"NO_SUCH_PROPERTY", "1"}}), Error);
+}

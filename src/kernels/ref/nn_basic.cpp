@@ -10,6 +10,7 @@
 #include "kernels/ref/ref_util.hpp"
 #include "ops/nn_shapes.hpp"
 #include "ops/op_registry.hpp"
+#include "runtime/parallel.hpp"
 
 namespace visionrt {
 namespace {
@@ -47,12 +48,13 @@ void valid_range(int64_t in, int64_t out, int64_t s, int64_t pb, int64_t off, in
 
 template <typename A>
 void conv_core(const A* x, const A* w, const A* bias, A* y, int64_t n, int64_t cin, int64_t cout,
-               int64_t group, const Geo& g) {
+               int64_t group, const Geo& g, int threads = 1) {
   int64_t icg = cin / group, ocg = cout / group;
   int64_t in_sp = g.in[0] * g.in[1] * g.in[2], out_sp = g.out[0] * g.out[1] * g.out[2];
   int64_t ksz = g.k[0] * g.k[1] * g.k[2];
-  for (int64_t b = 0; b < n; ++b)
-    for (int64_t oc = 0; oc < cout; ++oc) {
+  // One (batch, output channel) plane per task: each plane is written by one thread only.
+  parallel_for(n * cout, threads, [&](int64_t task) {
+      int64_t b = task / cout, oc = task % cout;
       A* yo = y + (b * cout + oc) * out_sp;
       std::fill(yo, yo + out_sp, bias ? bias[oc] : A(0));
       int64_t grp = oc / ocg;
@@ -83,7 +85,7 @@ void conv_core(const A* x, const A* w, const A* bias, A* y, int64_t n, int64_t c
               }
             }
       }
-    }
+  });
 }
 
 // Runs `fn` on f32 (or f64) copies of float inputs and stores the result in y's dtype.
@@ -117,7 +119,7 @@ void conv_kernel(KernelContext& c) {
   with_compute_type(c, {0, 1, 2}, [&](std::vector<Tensor>& in, Tensor& out, auto tag) {
     using A = decltype(tag);
     conv_core<A>(in[0].data<A>(), in[1].data<A>(), in[2].empty() ? nullptr : in[2].data<A>(), out.data<A>(),
-                 x.dim(0), x.dim(1), w.dim(0), group, g);
+                 x.dim(0), x.dim(1), w.dim(0), group, g, c.num_threads);
   });
 }
 
