@@ -81,5 +81,6 @@ void register_ref_tensor_basic(KernelRegistry& r);
 void register_ref_nn_basic(KernelRegistry& r);
 void register_ref_reduce_basic(KernelRegistry& r);
 void register_ref_detection_basic(KernelRegistry& r);
+void register_ref_einsum(KernelRegistry& r);
 
 }  // namespace visionrt

@@ -25,6 +25,7 @@ const KernelRegistry& KernelRegistry::instance() {
     register_ref_detection_basic(r);
     register_ref_misc(r);
     register_ref_quant_linear(r);
+    register_ref_einsum(r);
     return r;
   }();
   return reg;

@@ -51,6 +51,7 @@ const OpRegistry& OpRegistry::instance() {
     register_detection_basic_ops(r);
     register_misc_ops(r);
     register_quant_linear_ops(r);
+    register_einsum_op(r);
     return r;
   }();
   return reg;

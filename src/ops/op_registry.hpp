@@ -84,6 +84,7 @@ void register_tensor_basic_ops(OpRegistry& r);
 void register_nn_basic_ops(OpRegistry& r);
 void register_reduce_basic_ops(OpRegistry& r);
 void register_detection_basic_ops(OpRegistry& r);
+void register_einsum_op(OpRegistry& r);
 
 // Shared helpers for inference functions.
 // Numpy-style multidirectional broadcast; fails on mismatch. Unknown dims stay unknown.

@@ -3,6 +3,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -37,6 +38,12 @@ inline T store(V v) {
     return T(static_cast<float>(v));
   } else if constexpr (std::is_same_v<T, bool>) {
     return v != V(0);
+  } else if constexpr (std::is_integral_v<T> && std::is_floating_point_v<V>) {
+    // Float -> int outside the range is UB in C++: saturate, NaN -> 0 (as Tensor::cast does).
+    if (std::isnan(v)) return T(0);
+    if (v <= static_cast<V>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+    if (v >= static_cast<V>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+    return static_cast<T>(v);
   } else {
     return static_cast<T>(v);
   }
