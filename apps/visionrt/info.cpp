@@ -11,8 +11,10 @@ static std::string port_shape(const PortInfo& p) {
   std::string s = "[";
   for (size_t i = 0; i < p.shape.size(); ++i) {
     if (i) s += ",";
-    if (p.shape[i] >= 0) s += std::to_string(p.shape[i]);
-    else s += p.dim_names[i].empty() ? "?" : p.dim_names[i];
+    if (p.shape[i] >= 0)
+      s += std::to_string(p.shape[i]);
+    else
+      s += p.dim_names[i].empty() ? "?" : p.dim_names[i];
   }
   return s + "]";
 }
@@ -29,10 +31,12 @@ std::function<int()> add_info(CLI::App& app) {
     fmt::print("ir_version: {}\nopset:      {}\n", m.ir_version(), m.opset());
     fmt::print("nodes:      {}\nparameters: {}\n", m.num_nodes(), m.num_parameters());
     fmt::print("inputs:\n");
-    for (const auto& p : m.inputs()) fmt::print("  {:<24} {:<5} {}\n", p.name, dtype_name(p.dtype), port_shape(p));
+    for (const auto& p : m.inputs())
+      fmt::print("  {:<24} {:<5} {}\n", p.name, dtype_name(p.dtype), port_shape(p));
     fmt::print("outputs:\n");
     for (const auto& p : m.outputs())
-      fmt::print("  {:<24} {:<5} {}\n", p.name, p.dtype == DType::undefined ? "?" : dtype_name(p.dtype), port_shape(p));
+      fmt::print("  {:<24} {:<5} {}\n", p.name,
+                 p.dtype == DType::undefined ? "?" : dtype_name(p.dtype), port_shape(p));
     if (!m.metadata().empty()) {
       fmt::print("metadata:\n");
       for (const auto& [k, v] : m.metadata()) {

@@ -44,7 +44,8 @@ Shape parse_shape(const std::string& s) {
       used = 0;
     }
     if (used != part.size() || part.empty() || v <= 0 || v > (1LL << 31))
-      throw Error(fmt::format("shape '{}': dimensions must be positive integers like 1x3x640x640", s));
+      throw Error(
+          fmt::format("shape '{}': dimensions must be positive integers like 1x3x640x640", s));
     shape.push_back(v);
     if (end == std::string::npos) break;
     start = end + 1;
@@ -70,13 +71,15 @@ std::function<int()> add_run(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "Random seed (same generator as the ORT peer script)");
   cmd->add_option("--shape", o->shapes, "NAME=1x3x640x640 for inputs with dynamic dimensions");
   cmd->add_option("--save-outputs", o->save_dir, "Write each output to DIR/<output name>.npy");
-  cmd->add_option("--threads", o->threads, "Intra-op threads (0 = all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--threads", o->threads, "Intra-op threads (0 = all cores)")
+      ->check(CLI::Range(0, 1024));
   cmd->add_option("--repeat", o->repeat, "Time N runs after one warm-up; print median and p90")
       ->check(CLI::Range(0, 1000000));
   return [o]() {
     Core core;
     Model model = core.read_model(o->model);
-    CompiledModel cm = core.compile_model(model, {{"INFERENCE_NUM_THREADS", std::to_string(o->threads)}});
+    CompiledModel cm =
+        core.compile_model(model, {{"INFERENCE_NUM_THREADS", std::to_string(o->threads)}});
     InferRequest req = cm.create_infer_request();
     std::map<std::string, std::string> files;
     std::map<std::string, Shape> shapes;
@@ -87,12 +90,14 @@ std::function<int()> add_run(CLI::App& app) {
     };
     for (const auto& s : o->inputs) {
       auto [n, f] = split_eq(s, "--input");
-      if (!known(n)) throw InputError(fmt::format("--input {}: the model has no input named '{}'", s, n));
+      if (!known(n))
+        throw InputError(fmt::format("--input {}: the model has no input named '{}'", s, n));
       files[n] = f;
     }
     for (const auto& s : o->shapes) {
       auto [n, v] = split_eq(s, "--shape");
-      if (!known(n)) throw InputError(fmt::format("--shape {}: the model has no input named '{}'", s, n));
+      if (!known(n))
+        throw InputError(fmt::format("--shape {}: the model has no input named '{}'", s, n));
       shapes[n] = parse_shape(v);
     }
     Lcg rng(o->seed);
@@ -111,7 +116,9 @@ std::function<int()> add_run(CLI::App& app) {
       if (shapes.count(p.name)) {
         shape = shapes[p.name];
       } else {
-        if (!p.has_rank) throw InputError(fmt::format("input '{}' has unknown rank: give --shape or --input", p.name));
+        if (!p.has_rank)
+          throw InputError(
+              fmt::format("input '{}' has unknown rank: give --shape or --input", p.name));
         for (auto& d : shape)
           if (d < 0) d = 1;
       }
@@ -141,9 +148,12 @@ std::function<int()> add_run(CLI::App& app) {
                  dtype_name(t.dtype()), shape_str(t.shape()), n ? mn : NAN, n ? mx : NAN,
                  n ? sum / static_cast<double>(n) : NAN, nan ? fmt::format("  nan {}", nan) : "");
       if (!o->save_dir.empty())
-        write_npy((std::filesystem::path(o->save_dir) / (sanitize(cm.outputs()[i].name) + ".npy")).string(), t);
+        write_npy((std::filesystem::path(o->save_dir) / (sanitize(cm.outputs()[i].name) + ".npy"))
+                      .string(),
+                  t);
     }
-    fmt::print("first run: {:.2f} ms ({} threads)\n", first_ms, cm.get_property("INFERENCE_NUM_THREADS"));
+    fmt::print("first run: {:.2f} ms ({} threads)\n", first_ms,
+               cm.get_property("INFERENCE_NUM_THREADS"));
     if (o->repeat > 0) {
       std::vector<double> ms;
       req.infer();  // warm-up
@@ -153,8 +163,11 @@ std::function<int()> add_run(CLI::App& app) {
         ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - a).count());
       }
       std::sort(ms.begin(), ms.end());
-      auto q = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<size_t>(p * static_cast<double>(ms.size())))]; };
-      fmt::print("latency over {} runs: median {:.3f} ms  p90 {:.3f} ms\n", o->repeat, q(0.5), q(0.9));
+      auto q = [&](double p) {
+        return ms[std::min(ms.size() - 1, static_cast<size_t>(p * static_cast<double>(ms.size())))];
+      };
+      fmt::print("latency over {} runs: median {:.3f} ms  p90 {:.3f} ms\n", o->repeat, q(0.5),
+                 q(0.9));
     }
     return 0;
   };

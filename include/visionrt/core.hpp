@@ -96,7 +96,8 @@ class Core {
  public:
   // Loads and checks an ONNX file (external data resolved next to it). Throws ModelError/IoError.
   Model read_model(const std::string& path) const;
-  Model read_model_from_memory(const std::string& bytes, const std::string& name = "<memory>") const;
+  Model read_model_from_memory(const std::string& bytes,
+                               const std::string& name = "<memory>") const;
   // Properties: INFERENCE_NUM_THREADS (default: all cores).
   CompiledModel compile_model(const Model& model, const Config& config = {}) const;
   CompiledModel compile_model(const std::string& path, const Config& config = {}) const;

@@ -14,8 +14,18 @@ namespace visionrt {
 
 enum class DType : uint8_t {
   undefined = 0,
-  f32, f64, f16, bf16,
-  i8, u8, i16, u16, i32, u32, i64, u64,
+  f32,
+  f64,
+  f16,
+  bf16,
+  i8,
+  u8,
+  i16,
+  u16,
+  i32,
+  u32,
+  i64,
+  u64,
   boolean,
 };
 
@@ -41,9 +51,9 @@ bool dtype_is_unsigned_int(DType t);
 
 template <typename T>
 struct DTypeOf;
-#define VISIONRT_DTYPE_OF(T, D) \
-  template <>                   \
-  struct DTypeOf<T> {           \
+#define VISIONRT_DTYPE_OF(T, D)              \
+  template <>                                \
+  struct DTypeOf<T> {                        \
     static constexpr DType value = DType::D; \
   };
 VISIONRT_DTYPE_OF(float, f32)

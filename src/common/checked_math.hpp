@@ -12,7 +12,8 @@ inline int64_t dim_mul(int64_t a, int64_t b) {
   if (a < 0 || b < 0) return -1;
   int64_t r;
   if (__builtin_mul_overflow(a, b, &r) || r > (int64_t{1} << 50))
-    throw ModelError("dimension product " + std::to_string(a) + " * " + std::to_string(b) + " is too large");
+    throw ModelError("dimension product " + std::to_string(a) + " * " + std::to_string(b) +
+                     " is too large");
   return r;
 }
 
@@ -20,7 +21,8 @@ inline int64_t dim_mul(int64_t a, int64_t b) {
 inline int64_t dim_add(int64_t a, int64_t b) {
   int64_t r;
   if (__builtin_add_overflow(a, b, &r) || r > (int64_t{1} << 50) || r < -(int64_t{1} << 50))
-    throw ModelError("dimension sum " + std::to_string(a) + " + " + std::to_string(b) + " is out of range");
+    throw ModelError("dimension sum " + std::to_string(a) + " + " + std::to_string(b) +
+                     " is out of range");
   return r;
 }
 

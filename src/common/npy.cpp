@@ -34,12 +34,14 @@ Tensor read_npy(const std::string& path) {
   int major = static_cast<unsigned char>(b[6]);
   size_t hlen, hstart;
   if (major == 1) {
-    hlen = static_cast<unsigned char>(b[8]) | (static_cast<size_t>(static_cast<unsigned char>(b[9])) << 8);
+    hlen = static_cast<unsigned char>(b[8]) |
+           (static_cast<size_t>(static_cast<unsigned char>(b[9])) << 8);
     hstart = 10;
   } else if (major == 2 || major == 3) {
     if (b.size() < 12) throw IoError(path + ": truncated .npy header");
     hlen = 0;
-    for (int i = 0; i < 4; ++i) hlen |= static_cast<size_t>(static_cast<unsigned char>(b[8 + i])) << (8 * i);
+    for (int i = 0; i < 4; ++i)
+      hlen |= static_cast<size_t>(static_cast<unsigned char>(b[8 + i])) << (8 * i);
     hstart = 12;
   } else {
     throw IoError(str_cat(path, ": unsupported .npy version ", major));
@@ -63,7 +65,8 @@ Tensor read_npy(const std::string& path) {
   Shape shape;
   std::string dims = m[1];
   std::regex num("\\d+");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator();
+       ++it) {
     try {
       shape.push_back(std::stoll(it->str()));
     } catch (const std::exception&) {
@@ -95,7 +98,8 @@ void write_npy(const std::string& path, const Tensor& t) {
   for (size_t i = 0; i < data.rank(); ++i) shape += std::to_string(data.dim(i)) + ", ";
   if (data.rank() > 1) shape.resize(shape.size() - 2);
   if (data.rank() == 1) shape.resize(shape.size() - 1);
-  std::string header = str_cat("{'descr': '", descr, "', 'fortran_order': False, 'shape': (", shape, "), }");
+  std::string header =
+      str_cat("{'descr': '", descr, "', 'fortran_order': False, 'shape': (", shape, "), }");
   size_t total = 10 + header.size() + 1;
   header += std::string((64 - total % 64) % 64, ' ') + "\n";
   std::string tmp = path + ".tmp";

@@ -9,16 +9,26 @@ namespace visionrt {
 
 const char* attribute_kind_name(Attribute::Kind k) {
   switch (k) {
-    case Attribute::Kind::f: return "float";
-    case Attribute::Kind::i: return "int";
-    case Attribute::Kind::s: return "string";
-    case Attribute::Kind::t: return "tensor";
-    case Attribute::Kind::g: return "graph";
-    case Attribute::Kind::fs: return "floats";
-    case Attribute::Kind::is: return "ints";
-    case Attribute::Kind::ss: return "strings";
-    case Attribute::Kind::ts: return "tensors";
-    case Attribute::Kind::gs: return "graphs";
+    case Attribute::Kind::f:
+      return "float";
+    case Attribute::Kind::i:
+      return "int";
+    case Attribute::Kind::s:
+      return "string";
+    case Attribute::Kind::t:
+      return "tensor";
+    case Attribute::Kind::g:
+      return "graph";
+    case Attribute::Kind::fs:
+      return "floats";
+    case Attribute::Kind::is:
+      return "ints";
+    case Attribute::Kind::ss:
+      return "strings";
+    case Attribute::Kind::ts:
+      return "tensors";
+    case Attribute::Kind::gs:
+      return "graphs";
   }
   return "?";
 }
@@ -151,8 +161,10 @@ size_t Graph::eliminate_dead_nodes() {
   std::vector<Node> kept;
   size_t removed = 0;
   for (size_t n = 0; n < nodes.size(); ++n) {
-    if (keep[n]) kept.push_back(std::move(nodes[n]));
-    else ++removed;
+    if (keep[n])
+      kept.push_back(std::move(nodes[n]));
+    else
+      ++removed;
   }
   nodes = std::move(kept);
   // Drop constants nothing uses any more, so their memory is released.

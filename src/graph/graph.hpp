@@ -38,7 +38,6 @@ Attribute attr_ints(std::vector<int64_t> v);
 Attribute attr_floats(std::vector<float> v);
 Attribute attr_tensor(Tensor t);
 
-
 // Static type of a value: dtype plus shape; dims are -1 where unknown, has_rank false if even
 // the rank is unknown.
 struct TensorType {

@@ -15,20 +15,34 @@ namespace visionrt {
 namespace {
 int32_t onnx_type(DType t) {
   switch (t) {
-    case DType::f32: return onnx::TensorProto::FLOAT;
-    case DType::f64: return onnx::TensorProto::DOUBLE;
-    case DType::f16: return onnx::TensorProto::FLOAT16;
-    case DType::bf16: return onnx::TensorProto::BFLOAT16;
-    case DType::i8: return onnx::TensorProto::INT8;
-    case DType::u8: return onnx::TensorProto::UINT8;
-    case DType::i16: return onnx::TensorProto::INT16;
-    case DType::u16: return onnx::TensorProto::UINT16;
-    case DType::i32: return onnx::TensorProto::INT32;
-    case DType::u32: return onnx::TensorProto::UINT32;
-    case DType::i64: return onnx::TensorProto::INT64;
-    case DType::u64: return onnx::TensorProto::UINT64;
-    case DType::boolean: return onnx::TensorProto::BOOL;
-    default: throw Error("ModelBuilder: undefined dtype");
+    case DType::f32:
+      return onnx::TensorProto::FLOAT;
+    case DType::f64:
+      return onnx::TensorProto::DOUBLE;
+    case DType::f16:
+      return onnx::TensorProto::FLOAT16;
+    case DType::bf16:
+      return onnx::TensorProto::BFLOAT16;
+    case DType::i8:
+      return onnx::TensorProto::INT8;
+    case DType::u8:
+      return onnx::TensorProto::UINT8;
+    case DType::i16:
+      return onnx::TensorProto::INT16;
+    case DType::u16:
+      return onnx::TensorProto::UINT16;
+    case DType::i32:
+      return onnx::TensorProto::INT32;
+    case DType::u32:
+      return onnx::TensorProto::UINT32;
+    case DType::i64:
+      return onnx::TensorProto::INT64;
+    case DType::u64:
+      return onnx::TensorProto::UINT64;
+    case DType::boolean:
+      return onnx::TensorProto::BOOL;
+    default:
+      throw Error("ModelBuilder: undefined dtype");
   }
 }
 
@@ -83,8 +97,11 @@ ModelBuilder& ModelBuilder::input(const std::string& name, DType t, const Shape&
   auto* sh = tt->mutable_shape();
   for (size_t i = 0; i < shape.size(); ++i) {
     auto* d = sh->add_dim();
-    if (shape[i] >= 0) d->set_dim_value(shape[i]);
-    else d->set_dim_param(i < dim_names.size() && !dim_names[i].empty() ? dim_names[i] : str_cat("d", i));
+    if (shape[i] >= 0)
+      d->set_dim_value(shape[i]);
+    else
+      d->set_dim_param(i < dim_names.size() && !dim_names[i].empty() ? dim_names[i]
+                                                                     : str_cat("d", i));
   }
   return *this;
 }
@@ -116,14 +133,36 @@ ModelBuilder& ModelBuilder::node(const std::string& op, const std::vector<std::s
     a->set_name(kv.first);
     const Attribute& v = kv.second;
     switch (v.kind) {
-      case Attribute::Kind::f: a->set_type(A::FLOAT); a->set_f(v.f); break;
-      case Attribute::Kind::i: a->set_type(A::INT); a->set_i(v.i); break;
-      case Attribute::Kind::s: a->set_type(A::STRING); a->set_s(v.s); break;
-      case Attribute::Kind::t: a->set_type(A::TENSOR); fill_tensor(a->mutable_t(), "", v.t); break;
-      case Attribute::Kind::fs: a->set_type(A::FLOATS); for (float f : v.fs) a->add_floats(f); break;
-      case Attribute::Kind::is: a->set_type(A::INTS); for (int64_t i : v.is) a->add_ints(i); break;
-      case Attribute::Kind::ss: a->set_type(A::STRINGS); for (const auto& s : v.ss) a->add_strings(s); break;
-      default: throw Error("ModelBuilder: attribute kind not supported");
+      case Attribute::Kind::f:
+        a->set_type(A::FLOAT);
+        a->set_f(v.f);
+        break;
+      case Attribute::Kind::i:
+        a->set_type(A::INT);
+        a->set_i(v.i);
+        break;
+      case Attribute::Kind::s:
+        a->set_type(A::STRING);
+        a->set_s(v.s);
+        break;
+      case Attribute::Kind::t:
+        a->set_type(A::TENSOR);
+        fill_tensor(a->mutable_t(), "", v.t);
+        break;
+      case Attribute::Kind::fs:
+        a->set_type(A::FLOATS);
+        for (float f : v.fs) a->add_floats(f);
+        break;
+      case Attribute::Kind::is:
+        a->set_type(A::INTS);
+        for (int64_t i : v.is) a->add_ints(i);
+        break;
+      case Attribute::Kind::ss:
+        a->set_type(A::STRINGS);
+        for (const auto& s : v.ss) a->add_strings(s);
+        break;
+      default:
+        throw Error("ModelBuilder: attribute kind not supported");
     }
   }
   return *this;
@@ -188,15 +227,21 @@ ModelBuilder make_demo_detector() {
     return t;
   };
   ModelBuilder b(17);
-  b.producer("visionrt demo").metadata("task", "detect").metadata("names", "{0: 'dot', 1: 'ring'}")
-      .metadata("stride", "8").metadata("imgsz", "[64, 64]");
+  b.producer("visionrt demo")
+      .metadata("task", "detect")
+      .metadata("names", "{0: 'dot', 1: 'ring'}")
+      .metadata("stride", "8")
+      .metadata("imgsz", "[64, 64]");
   b.input("images", DType::f32, {1, 3, 64, 64});
   // Stem: Conv 3x3 s2 + SiLU (x * sigmoid(x)), as in YOLOv8.
   b.initializer("w0", weights({8, 3, 3, 3})).initializer("b0", weights({8}));
   b.node("Conv", {"images", "w0", "b0"}, {"c0"},
-         {{"kernel_shape", attr_ints({3, 3})}, {"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 1, 1, 1})}});
+         {{"kernel_shape", attr_ints({3, 3})},
+          {"strides", attr_ints({2, 2})},
+          {"pads", attr_ints({1, 1, 1, 1})}});
   b.node("Sigmoid", {"c0"}, {"s0"}).node("Mul", {"c0", "s0"}, {"a0"});
-  b.node("MaxPool", {"a0"}, {"p0"}, {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}});
+  b.node("MaxPool", {"a0"}, {"p0"},
+         {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}});
   b.initializer("w1", weights({16, 8, 3, 3}));
   b.node("Conv", {"p0", "w1"}, {"c1"}, {{"pads", attr_ints({1, 1, 1, 1})}});
   b.node("Relu", {"c1"}, {"a1"});

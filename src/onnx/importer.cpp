@@ -32,20 +32,35 @@ std::string read_file(const std::string& path) {
 DType dtype_from_onnx(int32_t t, bool* ok) {
   *ok = true;
   switch (t) {
-    case onnx::TensorProto::FLOAT: return DType::f32;
-    case onnx::TensorProto::DOUBLE: return DType::f64;
-    case onnx::TensorProto::FLOAT16: return DType::f16;
-    case onnx::TensorProto::BFLOAT16: return DType::bf16;
-    case onnx::TensorProto::INT8: return DType::i8;
-    case onnx::TensorProto::UINT8: return DType::u8;
-    case onnx::TensorProto::INT16: return DType::i16;
-    case onnx::TensorProto::UINT16: return DType::u16;
-    case onnx::TensorProto::INT32: return DType::i32;
-    case onnx::TensorProto::UINT32: return DType::u32;
-    case onnx::TensorProto::INT64: return DType::i64;
-    case onnx::TensorProto::UINT64: return DType::u64;
-    case onnx::TensorProto::BOOL: return DType::boolean;
-    default: *ok = false; return DType::undefined;
+    case onnx::TensorProto::FLOAT:
+      return DType::f32;
+    case onnx::TensorProto::DOUBLE:
+      return DType::f64;
+    case onnx::TensorProto::FLOAT16:
+      return DType::f16;
+    case onnx::TensorProto::BFLOAT16:
+      return DType::bf16;
+    case onnx::TensorProto::INT8:
+      return DType::i8;
+    case onnx::TensorProto::UINT8:
+      return DType::u8;
+    case onnx::TensorProto::INT16:
+      return DType::i16;
+    case onnx::TensorProto::UINT16:
+      return DType::u16;
+    case onnx::TensorProto::INT32:
+      return DType::i32;
+    case onnx::TensorProto::UINT32:
+      return DType::u32;
+    case onnx::TensorProto::INT64:
+      return DType::i64;
+    case onnx::TensorProto::UINT64:
+      return DType::u64;
+    case onnx::TensorProto::BOOL:
+      return DType::boolean;
+    default:
+      *ok = false;
+      return DType::undefined;
   }
 }
 
@@ -76,9 +91,11 @@ class Importer {
       ctx(str_cat("invalid dims ", shape_str(shape)));
     }
     const size_t esize = dtype_size(dt);
-    if (numel > (size_t(1) << 36) / esize) ctx(str_cat("tensor of ", shape_str(shape), " is too large"));
+    if (numel > (size_t(1) << 36) / esize)
+      ctx(str_cat("tensor of ", shape_str(shape), " is too large"));
     const size_t nbytes = numel * esize;
-    if (t.data_location() == onnx::TensorProto::EXTERNAL) return external(t, dt, shape, nbytes, ctx);
+    if (t.data_location() == onnx::TensorProto::EXTERNAL)
+      return external(t, dt, shape, nbytes, ctx);
     if (t.has_raw_data()) {
       if (t.raw_data().size() != nbytes)
         ctx(str_cat("raw_data has ", t.raw_data().size(), " bytes, ", dtype_name(dt),
@@ -91,11 +108,21 @@ class Importer {
     };
     // Check the value count before allocating: the dims are untrusted.
     switch (dt) {
-      case DType::f32: check_count(t.float_data_size()); break;
-      case DType::f64: check_count(t.double_data_size()); break;
-      case DType::i64: check_count(t.int64_data_size()); break;
-      case DType::u32: case DType::u64: check_count(t.uint64_data_size()); break;
-      default: check_count(t.int32_data_size());
+      case DType::f32:
+        check_count(t.float_data_size());
+        break;
+      case DType::f64:
+        check_count(t.double_data_size());
+        break;
+      case DType::i64:
+        check_count(t.int64_data_size());
+        break;
+      case DType::u32:
+      case DType::u64:
+        check_count(t.uint64_data_size());
+        break;
+      default:
+        check_count(t.int32_data_size());
     }
     Tensor out(dt, shape);
     switch (dt) {
@@ -115,8 +142,10 @@ class Importer {
       case DType::u64:
         check_count(t.uint64_data_size());
         for (size_t i = 0; i < numel; ++i) {
-          if (dt == DType::u32) out.data<uint32_t>()[i] = static_cast<uint32_t>(t.uint64_data(i));
-          else out.data<uint64_t>()[i] = t.uint64_data(i);
+          if (dt == DType::u32)
+            out.data<uint32_t>()[i] = static_cast<uint32_t>(t.uint64_data(i));
+          else
+            out.data<uint64_t>()[i] = t.uint64_data(i);
         }
         break;
       default: {
@@ -125,15 +154,32 @@ class Importer {
         for (size_t i = 0; i < numel; ++i) {
           int32_t v = t.int32_data(static_cast<int>(i));
           switch (dt) {
-            case DType::i32: out.data<int32_t>()[i] = v; break;
-            case DType::i16: out.data<int16_t>()[i] = static_cast<int16_t>(v); break;
-            case DType::u16: out.data<uint16_t>()[i] = static_cast<uint16_t>(v); break;
-            case DType::i8: out.data<int8_t>()[i] = static_cast<int8_t>(v); break;
-            case DType::u8: out.data<uint8_t>()[i] = static_cast<uint8_t>(v); break;
-            case DType::boolean: out.data<bool>()[i] = v != 0; break;
-            case DType::f16: out.data<f16>()[i].bits = static_cast<uint16_t>(v); break;
-            case DType::bf16: out.data<bf16>()[i].bits = static_cast<uint16_t>(v); break;
-            default: ctx("unexpected element type");
+            case DType::i32:
+              out.data<int32_t>()[i] = v;
+              break;
+            case DType::i16:
+              out.data<int16_t>()[i] = static_cast<int16_t>(v);
+              break;
+            case DType::u16:
+              out.data<uint16_t>()[i] = static_cast<uint16_t>(v);
+              break;
+            case DType::i8:
+              out.data<int8_t>()[i] = static_cast<int8_t>(v);
+              break;
+            case DType::u8:
+              out.data<uint8_t>()[i] = static_cast<uint8_t>(v);
+              break;
+            case DType::boolean:
+              out.data<bool>()[i] = v != 0;
+              break;
+            case DType::f16:
+              out.data<f16>()[i].bits = static_cast<uint16_t>(v);
+              break;
+            case DType::bf16:
+              out.data<bf16>()[i].bits = static_cast<uint16_t>(v);
+              break;
+            default:
+              ctx("unexpected element type");
           }
         }
       }
@@ -142,22 +188,28 @@ class Importer {
   }
 
   template <typename Ctx>
-  Tensor external(const onnx::TensorProto& t, DType dt, const Shape& shape, size_t nbytes, Ctx ctx) {
+  Tensor external(const onnx::TensorProto& t, DType dt, const Shape& shape, size_t nbytes,
+                  Ctx ctx) {
     std::string location;
     int64_t offset = 0, length = -1;
     for (const auto& kv : t.external_data()) {
       try {
-        if (kv.key() == "location") location = kv.value();
-        else if (kv.key() == "offset") offset = std::stoll(kv.value());
-        else if (kv.key() == "length") length = std::stoll(kv.value());
+        if (kv.key() == "location")
+          location = kv.value();
+        else if (kv.key() == "offset")
+          offset = std::stoll(kv.value());
+        else if (kv.key() == "length")
+          length = std::stoll(kv.value());
       } catch (const std::exception&) {
         ctx(str_cat("external_data ", kv.key(), " '", kv.value(), "' is not a number"));
       }
     }
     if (location.empty()) ctx("external data without a location");
-    if (base_dir_.empty()) ctx("external data '" + location + "' but the model was not loaded from a file");
+    if (base_dir_.empty())
+      ctx("external data '" + location + "' but the model was not loaded from a file");
     fs::path rel(location);
-    if (rel.is_absolute()) ctx("external data location '" + location + "' must be relative to the model");
+    if (rel.is_absolute())
+      ctx("external data location '" + location + "' must be relative to the model");
     for (const auto& part : rel)
       if (part == "..") ctx("external data location '" + location + "' leaves the model's folder");
     fs::path full = fs::path(base_dir_) / rel;
@@ -182,7 +234,8 @@ class Importer {
     if (!vi.has_type()) return;
     const auto& tp = vi.type();
     if (!tp.has_tensor_type())
-      fail(str_cat("value '", vi.name(), "' is not a tensor (sequences, maps and optionals are not supported)"));
+      fail(str_cat("value '", vi.name(),
+                   "' is not a tensor (sequences, maps and optionals are not supported)"));
     const auto& tt = tp.tensor_type();
     bool ok;
     if (tt.has_elem_type()) {
@@ -206,27 +259,65 @@ class Importer {
     Attribute r;
     using A = onnx::AttributeProto;
     switch (a.type()) {
-      case A::FLOAT: r.kind = Attribute::Kind::f; r.f = a.f(); break;
-      case A::INT: r.kind = Attribute::Kind::i; r.i = a.i(); break;
-      case A::STRING: r.kind = Attribute::Kind::s; r.s = a.s(); break;
-      case A::TENSOR: r.kind = Attribute::Kind::t; r.t = tensor(a.t(), node_label + " attribute " + a.name()); break;
-      case A::FLOATS: r.kind = Attribute::Kind::fs; r.fs.assign(a.floats().begin(), a.floats().end()); break;
-      case A::INTS: r.kind = Attribute::Kind::is; r.is.assign(a.ints().begin(), a.ints().end()); break;
-      case A::STRINGS: r.kind = Attribute::Kind::ss; r.ss.assign(a.strings().begin(), a.strings().end()); break;
+      case A::FLOAT:
+        r.kind = Attribute::Kind::f;
+        r.f = a.f();
+        break;
+      case A::INT:
+        r.kind = Attribute::Kind::i;
+        r.i = a.i();
+        break;
+      case A::STRING:
+        r.kind = Attribute::Kind::s;
+        r.s = a.s();
+        break;
+      case A::TENSOR:
+        r.kind = Attribute::Kind::t;
+        r.t = tensor(a.t(), node_label + " attribute " + a.name());
+        break;
+      case A::FLOATS:
+        r.kind = Attribute::Kind::fs;
+        r.fs.assign(a.floats().begin(), a.floats().end());
+        break;
+      case A::INTS:
+        r.kind = Attribute::Kind::is;
+        r.is.assign(a.ints().begin(), a.ints().end());
+        break;
+      case A::STRINGS:
+        r.kind = Attribute::Kind::ss;
+        r.ss.assign(a.strings().begin(), a.strings().end());
+        break;
       case A::TENSORS:
         r.kind = Attribute::Kind::ts;
-        for (const auto& t : a.tensors()) r.ts.push_back(tensor(t, node_label + " attribute " + a.name()));
+        for (const auto& t : a.tensors())
+          r.ts.push_back(tensor(t, node_label + " attribute " + a.name()));
         break;
-      case A::GRAPH: r.kind = Attribute::Kind::g; break;    // subgraphs: ops using them are unsupported
-      case A::GRAPHS: r.kind = Attribute::Kind::gs; break;
+      case A::GRAPH:
+        r.kind = Attribute::Kind::g;
+        break;  // subgraphs: ops using them are unsupported
+      case A::GRAPHS:
+        r.kind = Attribute::Kind::gs;
+        break;
       default:
         // Old exporters omit `type`; infer it from the populated field.
-        if (a.has_f()) { r.kind = Attribute::Kind::f; r.f = a.f(); }
-        else if (a.has_i()) { r.kind = Attribute::Kind::i; r.i = a.i(); }
-        else if (a.has_s()) { r.kind = Attribute::Kind::s; r.s = a.s(); }
-        else if (a.ints_size()) { r.kind = Attribute::Kind::is; r.is.assign(a.ints().begin(), a.ints().end()); }
-        else if (a.floats_size()) { r.kind = Attribute::Kind::fs; r.fs.assign(a.floats().begin(), a.floats().end()); }
-        else fail(str_cat("node ", node_label, ": attribute '", a.name(), "' has unsupported type ", a.type()));
+        if (a.has_f()) {
+          r.kind = Attribute::Kind::f;
+          r.f = a.f();
+        } else if (a.has_i()) {
+          r.kind = Attribute::Kind::i;
+          r.i = a.i();
+        } else if (a.has_s()) {
+          r.kind = Attribute::Kind::s;
+          r.s = a.s();
+        } else if (a.ints_size()) {
+          r.kind = Attribute::Kind::is;
+          r.is.assign(a.ints().begin(), a.ints().end());
+        } else if (a.floats_size()) {
+          r.kind = Attribute::Kind::fs;
+          r.fs.assign(a.floats().begin(), a.floats().end());
+        } else
+          fail(str_cat("node ", node_label, ": attribute '", a.name(), "' has unsupported type ",
+                       a.type()));
     }
     return r;
   }
@@ -250,14 +341,16 @@ class Importer {
     auto g = std::make_shared<Graph>();
     g->path = name_;
     g->ir_version = m.ir_version();
-    g->producer = m.producer_name() + (m.producer_version().empty() ? "" : " " + m.producer_version());
+    g->producer =
+        m.producer_name() + (m.producer_version().empty() ? "" : " " + m.producer_version());
     for (const auto& op : m.opset_import()) g->opsets[op.domain()] = op.version();
     if (m.opset_import_size() == 0) g->opsets[""] = 1;  // IR < 3 models: opset 1
     int64_t opset = g->opset();
     if (opset == 0) {
       std::string domains;
       for (const auto& kv : g->opsets) domains += (domains.empty() ? "" : ", ") + kv.first;
-      fail("model uses only domain(s) " + domains + ", which are not supported (only the default ONNX domain is)");
+      fail("model uses only domain(s) " + domains +
+           ", which are not supported (only the default ONNX domain is)");
     }
     if (opset < kMinOpset || opset > kMaxOpset)
       fail(str_cat("opset ", opset, " is not supported (visionrt supports opsets ", kMinOpset, "..",
@@ -278,7 +371,8 @@ class Importer {
     std::set<std::string> init_names;
     for (const auto& t : gp.initializer()) {
       if (t.name().empty()) fail("an initializer has no name");
-      if (!init_names.insert(t.name()).second) fail("initializer '" + t.name() + "' is defined twice");
+      if (!init_names.insert(t.name()).second)
+        fail("initializer '" + t.name() + "' is defined twice");
       int id = id_of(t.name());
       Value& v = g->values[id];
       v.constant = tensor(t, "initializer");
@@ -289,7 +383,8 @@ class Importer {
     std::set<std::string> input_names;
     for (const auto& in : gp.input()) {
       if (in.name().empty()) fail("a graph input has no name");
-      if (!input_names.insert(in.name()).second) fail("graph input '" + in.name() + "' is listed twice");
+      if (!input_names.insert(in.name()).second)
+        fail("graph input '" + in.name() + "' is listed twice");
       if (init_names.count(in.name())) continue;  // initializer with a default: treat as constant
       int id = id_of(in.name());
       value_type(in, &g->values[id]);
@@ -301,11 +396,13 @@ class Importer {
     std::vector<Node> nodes;
     for (int ni = 0; ni < gp.node_size(); ++ni) {
       const auto& np = gp.node(ni);
-      std::string label = np.name().empty() ? str_cat(np.op_type(), " #", ni) : str_cat(np.op_type(), " '", np.name(), "'");
+      std::string label = np.name().empty() ? str_cat(np.op_type(), " #", ni)
+                                            : str_cat(np.op_type(), " '", np.name(), "'");
       if (np.op_type().empty()) fail(str_cat("node #", ni, " has no op_type"));
       bool default_domain = np.domain().empty() || np.domain() == "ai.onnx";
       if (default_domain && np.op_type() == "Constant") {
-        if (np.output_size() != 1 || np.output(0).empty()) fail("node " + label + ": Constant needs one output");
+        if (np.output_size() != 1 || np.output(0).empty())
+          fail("node " + label + ": Constant needs one output");
         int id = id_of(np.output(0));
         if (g->values[id].constant || g->values[id].producer >= 0)
           fail("node " + label + ": output '" + np.output(0) + "' is already defined");
@@ -330,7 +427,8 @@ class Importer {
     }
     for (const auto& vi : gp.value_info()) {
       auto it = ids.find(vi.name());
-      if (it != ids.end() && !g->values[it->second].constant) value_type(vi, &g->values[it->second]);
+      if (it != ids.end() && !g->values[it->second].constant)
+        value_type(vi, &g->values[it->second]);
     }
     for (const auto& out : gp.output()) {
       if (out.name().empty()) fail("a graph output has no name");
@@ -360,11 +458,16 @@ class Importer {
         if (done[n]) continue;
         bool ready = true;
         for (int i : nodes[n].inputs)
-          if (i >= 0 && !defined[i]) { ready = false; break; }
+          if (i >= 0 && !defined[i]) {
+            ready = false;
+            break;
+          }
         if (!ready) continue;
         for (int o : nodes[n].outputs)
           if (o >= 0) {
-            if (defined[o]) fail("node " + nodes[n].label() + ": output '" + g.values[o].name + "' is defined twice");
+            if (defined[o])
+              fail("node " + nodes[n].label() + ": output '" + g.values[o].name +
+                   "' is defined twice");
             defined[o] = true;
           }
         done[n] = true;
@@ -378,7 +481,8 @@ class Importer {
           for (int i : nodes[n].inputs)
             if (i >= 0 && !defined[i])
               fail("node " + nodes[n].label() + ": input '" + g.values[i].name +
-                   "' is not produced by any node, initializer or graph input (or the graph has a cycle)");
+                   "' is not produced by any node, initializer or graph input (or the graph has a "
+                   "cycle)");
         }
       }
     }
@@ -399,7 +503,8 @@ std::shared_ptr<Graph> load_onnx_bytes(const std::string& bytes, const std::stri
   if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max()))
     throw ModelError(name + ": files over 2 GiB need external data");
   if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
-    throw ModelError(name + ": not a valid ONNX model (protobuf parse failed: truncated or not ONNX)");
+    throw ModelError(name +
+                     ": not a valid ONNX model (protobuf parse failed: truncated or not ONNX)");
   if (!m.has_graph() && m.opset_import_size() == 0)
     throw ModelError(name + ": not an ONNX model (no graph and no opset)");
   return Importer(name, base_dir).import(m);

@@ -15,7 +15,8 @@ void infer_resize(InferContext& c) {
   Tensor attr_scales;
   bool known = true;
   if (upsample && c.opset() < 9) {
-    attr_scales = Tensor::from_vector<float>({static_cast<int64_t>(c.node().attr_fs("scales").size())}, c.node().attr_fs("scales"));
+    attr_scales = Tensor::from_vector<float>(
+        {static_cast<int64_t>(c.node().attr_fs("scales").size())}, c.node().attr_fs("scales"));
     scales = &attr_scales;
   } else if (upsample || c.opset() < 11) {
     scales = c.input_value(1);

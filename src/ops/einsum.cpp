@@ -9,7 +9,8 @@
 
 namespace visionrt {
 
-bool einsum_plan(const std::string& equation, const std::vector<Shape>& shapes, EinsumPlan* plan, std::string* err) {
+bool einsum_plan(const std::string& equation, const std::vector<Shape>& shapes, EinsumPlan* plan,
+                 std::string* err) {
   std::string eq;
   for (char ch : equation)
     if (ch != ' ') eq += ch;
@@ -19,12 +20,14 @@ bool einsum_plan(const std::string& equation, const std::vector<Shape>& shapes, 
   size_t start = 0;
   while (true) {
     size_t comma = lhs.find(',', start);
-    terms.push_back(lhs.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    terms.push_back(
+        lhs.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
   if (terms.size() != shapes.size()) {
-    *err = str_cat("equation has ", terms.size(), " operands, the node has ", shapes.size(), " inputs");
+    *err = str_cat("equation has ", terms.size(), " operands, the node has ", shapes.size(),
+                   " inputs");
     return false;
   }
   // Letters map to ids 0..51; ellipsis dims get ids 100+k counted from the right.
@@ -37,9 +40,12 @@ bool einsum_plan(const std::string& equation, const std::vector<Shape>& shapes, 
     return id;
   };
   auto letter = [&](char ch, int* key) {
-    if (ch >= 'a' && ch <= 'z') *key = ch - 'a';
-    else if (ch >= 'A' && ch <= 'Z') *key = 26 + ch - 'A';
-    else return false;
+    if (ch >= 'a' && ch <= 'z')
+      *key = ch - 'a';
+    else if (ch >= 'A' && ch <= 'Z')
+      *key = 26 + ch - 'A';
+    else
+      return false;
     return true;
   };
   size_t max_ell = 0;
@@ -60,7 +66,8 @@ bool einsum_plan(const std::string& equation, const std::vector<Shape>& shapes, 
     std::vector<int> labels;
     for (size_t i = 0; i < term.size(); ++i) {
       if (term.compare(i, 3, "...") == 0) {
-        for (size_t k = 0; k < ell_dims; ++k) labels.push_back(-1 - static_cast<int>(ell_dims - 1 - k));
+        for (size_t k = 0; k < ell_dims; ++k)
+          labels.push_back(-1 - static_cast<int>(ell_dims - 1 - k));
         i += 2;
         continue;
       }
@@ -137,7 +144,8 @@ void register_einsum_op(OpRegistry& r) {
            for (int l : plan.output_labels) out.push_back(plan.label_size[l]);
            c.set_output(0, c.input_dtype(0), out);
          },
-         {}, 12});
+         {},
+         12});
 }
 
 }  // namespace visionrt

@@ -16,6 +16,7 @@ struct EinsumPlan {
 };
 
 // Fails (false + *err) on a malformed equation or inconsistent sizes. `shapes` may hold -1.
-bool einsum_plan(const std::string& equation, const std::vector<Shape>& shapes, EinsumPlan* plan, std::string* err);
+bool einsum_plan(const std::string& equation, const std::vector<Shape>& shapes, EinsumPlan* plan,
+                 std::string* err);
 
 }  // namespace visionrt

@@ -19,7 +19,8 @@ void infer_broadcast(InferContext& c, DType out_dtype, size_t first = 0) {
     if (!t.has_rank) return c.set_output_rank_unknown(0, out_dtype);
     Shape merged;
     if (!broadcast_shapes(out.dims, t.dims, &merged))
-      c.fail(str_cat("shapes ", shape_str(out.dims), " and ", shape_str(t.dims), " do not broadcast"));
+      c.fail(
+          str_cat("shapes ", shape_str(out.dims), " and ", shape_str(t.dims), " do not broadcast"));
     out.dims = merged;
   }
   c.set_output(0, out);
@@ -27,13 +28,15 @@ void infer_broadcast(InferContext& c, DType out_dtype, size_t first = 0) {
 
 void infer_binary_same(InferContext& c) {
   if (c.has_input(1) && c.input_dtype(1) != c.input_dtype(0) && c.node().op_type != "Pow")
-    c.fail(str_cat("input types differ: ", dtype_name(c.input_dtype(0)), " and ", dtype_name(c.input_dtype(1))));
+    c.fail(str_cat("input types differ: ", dtype_name(c.input_dtype(0)), " and ",
+                   dtype_name(c.input_dtype(1))));
   infer_broadcast(c, c.input_dtype(0));
 }
 
 void infer_compare(InferContext& c) {
   if (c.input_dtype(1) != c.input_dtype(0))
-    c.fail(str_cat("input types differ: ", dtype_name(c.input_dtype(0)), " and ", dtype_name(c.input_dtype(1))));
+    c.fail(str_cat("input types differ: ", dtype_name(c.input_dtype(0)), " and ",
+                   dtype_name(c.input_dtype(1))));
   infer_broadcast(c, DType::boolean);
 }
 
@@ -75,11 +78,25 @@ void infer_dropout(InferContext& c) {
 }  // namespace
 
 void register_elementwise_basic_ops(OpRegistry& r) {
-  for (const char* op : {"Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Floor", "Ceil", "Round",
-                         "Sign", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh",
-                         "Asinh", "Acosh", "Atanh", "Erf", "Relu", "Sigmoid", "Tanh", "Softplus",
-                         "Softsign", "HardSigmoid", "HardSwish", "LeakyRelu", "Elu", "Selu", "Celu",
-                         "ThresholdedRelu", "Shrink", "Mish", "Identity", "Clip"})
+  for (const char* op : {"Abs",       "Neg",
+                         "Exp",       "Log",
+                         "Sqrt",      "Reciprocal",
+                         "Floor",     "Ceil",
+                         "Round",     "Sign",
+                         "Sin",       "Cos",
+                         "Tan",       "Asin",
+                         "Acos",      "Atan",
+                         "Sinh",      "Cosh",
+                         "Asinh",     "Acosh",
+                         "Atanh",     "Erf",
+                         "Relu",      "Sigmoid",
+                         "Tanh",      "Softplus",
+                         "Softsign",  "HardSigmoid",
+                         "HardSwish", "LeakyRelu",
+                         "Elu",       "Selu",
+                         "Celu",      "ThresholdedRelu",
+                         "Shrink",    "Mish",
+                         "Identity",  "Clip"})
     r.add({op, infer_unary, {}, 1});
   r.add({"Not", infer_unary, {}, 1});
   r.add({"IsNaN", infer_bool_unary, {}, 9});

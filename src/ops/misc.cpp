@@ -11,20 +11,34 @@ namespace visionrt {
 // ONNX TensorProto element type -> DType (the subset visionrt supports).
 DType dtype_from_onnx_enum(int64_t t) {
   switch (t) {
-    case 1: return DType::f32;
-    case 2: return DType::u8;
-    case 3: return DType::i8;
-    case 4: return DType::u16;
-    case 5: return DType::i16;
-    case 6: return DType::i32;
-    case 7: return DType::i64;
-    case 9: return DType::boolean;
-    case 10: return DType::f16;
-    case 11: return DType::f64;
-    case 12: return DType::u32;
-    case 13: return DType::u64;
-    case 16: return DType::bf16;
-    default: return DType::undefined;
+    case 1:
+      return DType::f32;
+    case 2:
+      return DType::u8;
+    case 3:
+      return DType::i8;
+    case 4:
+      return DType::u16;
+    case 5:
+      return DType::i16;
+    case 6:
+      return DType::i32;
+    case 7:
+      return DType::i64;
+    case 9:
+      return DType::boolean;
+    case 10:
+      return DType::f16;
+    case 11:
+      return DType::f64;
+    case 12:
+      return DType::u32;
+    case 13:
+      return DType::u64;
+    case 16:
+      return DType::bf16;
+    default:
+      return DType::undefined;
   }
 }
 
@@ -142,7 +156,9 @@ void infer_maxunpool(InferContext& c) {
   Shape out = x.dims;
   for (size_t i = 0; i < nd; ++i) {
     int64_t in = x.dims[2 + i];
-    out[2 + i] = in < 0 ? -1 : dim_add(dim_add(dim_add(dim_mul(in - 1, st[i]), k[i]), -pads[i]), -pads[i + nd]);
+    out[2 + i] =
+        in < 0 ? -1
+               : dim_add(dim_add(dim_add(dim_mul(in - 1, st[i]), k[i]), -pads[i]), -pads[i + nd]);
     if (in >= 0 && out[2 + i] <= 0) c.fail("MaxUnpool output size is not positive");
   }
   c.set_output(0, x.dtype, out);
@@ -183,11 +199,14 @@ void infer_tfidf(InferContext& c) {
   std::vector<int64_t> idx = c.node().attr_is("ngram_indexes");
   if (idx.empty()) c.fail("ngram_indexes is required");
   int64_t size = *std::max_element(idx.begin(), idx.end()) + 1;
-  if (!c.node().attr_is("pool_int64s").size()) c.fail("only pool_int64s is supported (strings are not)");
+  if (!c.node().attr_is("pool_int64s").size())
+    c.fail("only pool_int64s is supported (strings are not)");
   if (!x.has_rank) return c.set_output_rank_unknown(0, DType::f32);
   if (x.dims.size() > 2) c.fail("input must be [C] or [N, C]");
-  if (x.dims.size() == 2) c.set_output(0, DType::f32, {x.dims[0], size});
-  else c.set_output(0, DType::f32, {size});
+  if (x.dims.size() == 2)
+    c.set_output(0, DType::f32, {x.dims[0], size});
+  else
+    c.set_output(0, DType::f32, {size});
 }
 
 }  // namespace

@@ -11,7 +11,8 @@ void infer_conv(InferContext& c, DType out_dtype) {
   const TensorType& x = c.input_type(0);
   const TensorType& w = c.input_type(1);
   if (!x.has_rank || !w.has_rank) return c.set_output_rank_unknown(0, out_dtype);
-  if (x.dims.size() < 3 || w.dims.size() != x.dims.size()) c.fail("X and W must have the same rank >= 3");
+  if (x.dims.size() < 3 || w.dims.size() != x.dims.size())
+    c.fail("X and W must have the same rank >= 3");
   int64_t group = c.node().attr_i("group", 1);
   if (group <= 0) c.fail("group must be positive");
   if (x.dims[1] >= 0 && w.dims[1] >= 0 && x.dims[1] != w.dims[1] * group)
@@ -19,7 +20,8 @@ void infer_conv(InferContext& c, DType out_dtype) {
   if (w.dims[0] >= 0 && w.dims[0] % group != 0) c.fail("output channels not divisible by group");
   std::string err;
   WindowParams p;
-  if (!conv_window(c.node(), x.dims, Shape(w.dims.begin() + 2, w.dims.end()), false, &p, &err)) c.fail(err);
+  if (!conv_window(c.node(), x.dims, Shape(w.dims.begin() + 2, w.dims.end()), false, &p, &err))
+    c.fail(err);
   Shape out = {x.dims[0], w.dims[0]};
   out.insert(out.end(), p.out.begin(), p.out.end());
   c.set_output(0, out_dtype, out);
@@ -29,12 +31,14 @@ void infer_conv_transpose(InferContext& c) {
   const TensorType& x = c.input_type(0);
   const TensorType& w = c.input_type(1);
   if (!x.has_rank || !w.has_rank) return c.set_output_rank_unknown(0, x.dtype);
-  if (x.dims.size() < 3 || w.dims.size() != x.dims.size()) c.fail("X and W must have the same rank >= 3");
+  if (x.dims.size() < 3 || w.dims.size() != x.dims.size())
+    c.fail("X and W must have the same rank >= 3");
   int64_t group = c.node().attr_i("group", 1);
   if (group <= 0) c.fail("group must be positive");
   std::string err;
   WindowParams p;
-  if (!conv_transpose_window(c.node(), x.dims, Shape(w.dims.begin() + 2, w.dims.end()), &p, &err)) c.fail(err);
+  if (!conv_transpose_window(c.node(), x.dims, Shape(w.dims.begin() + 2, w.dims.end()), &p, &err))
+    c.fail(err);
   Shape out = {x.dims[0], w.dims[1] < 0 ? -1 : w.dims[1] * group};
   out.insert(out.end(), p.out.begin(), p.out.end());
   c.set_output(0, x.dtype, out);
@@ -49,7 +53,8 @@ void infer_pool(InferContext& c) {
   }
   if (x.dims.size() < 3) c.fail("input must have rank >= 3");
   std::vector<int64_t> k = c.node().attr_is("kernel_shape");
-  if (k.size() != x.dims.size() - 2) c.fail("kernel_shape must have one value per spatial dimension");
+  if (k.size() != x.dims.size() - 2)
+    c.fail("kernel_shape must have one value per spatial dimension");
   std::string err;
   WindowParams p;
   if (!conv_window(c.node(), x.dims, k, true, &p, &err)) c.fail(err);
@@ -76,7 +81,8 @@ void infer_layer_norm(InferContext& c) {
   int64_t axis = c.axis(c.node().attr_i("axis", -1), r);
   Shape stat = x.dims;
   for (int64_t d = axis; d < r; ++d) stat[d] = 1;
-  DType st = dtype_is_float(x.dtype) && c.node().attr_i("stash_type", 1) == 1 ? DType::f32 : x.dtype;
+  DType st =
+      dtype_is_float(x.dtype) && c.node().attr_i("stash_type", 1) == 1 ? DType::f32 : x.dtype;
   c.set_output(1, st, stat);
   c.set_output(2, st, stat);
 }
@@ -110,9 +116,10 @@ void register_nn_basic_ops(OpRegistry& r) {
   r.add({"ConvInteger", [](InferContext& c) { infer_conv(c, DType::i32); }, {}, 10});
   r.add({"ConvTranspose", infer_conv_transpose, {}, 1});
   for (const char* op : {"MaxPool", "AveragePool", "LpPool"}) r.add({op, infer_pool, {}, 1});
-  for (const char* op : {"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"}) r.add({op, infer_global_pool, {}, 1});
-  for (const char* op : {"BatchNormalization", "InstanceNormalization", "MeanVarianceNormalization", "LRN",
-                         "Softmax", "LogSoftmax", "Hardmax"})
+  for (const char* op : {"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"})
+    r.add({op, infer_global_pool, {}, 1});
+  for (const char* op : {"BatchNormalization", "InstanceNormalization", "MeanVarianceNormalization",
+                         "LRN", "Softmax", "LogSoftmax", "Hardmax"})
     r.add({op, [](InferContext& c) { c.set_output(0, c.input_type(0)); }, {}, 1});
   r.add({"LayerNormalization", infer_layer_norm, {}, 17});
   r.add({"MatMul", [](InferContext& c) { infer_matmul(c, c.input_dtype(0)); }, {}, 1});

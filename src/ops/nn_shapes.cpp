@@ -49,8 +49,11 @@ bool conv_window(const Node& n, const Shape& x, const std::vector<int64_t>& kern
       return false;
     }
     int64_t o;
-    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") o = (spatial[i] + p->strides[i] - 1) / p->strides[i];
-    else o = conv_out_dim(spatial[i], p->kernel[i], p->strides[i], p->pads_begin[i], p->pads_end[i], p->dilations[i], ceil_mode);
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER")
+      o = (spatial[i] + p->strides[i] - 1) / p->strides[i];
+    else
+      o = conv_out_dim(spatial[i], p->kernel[i], p->strides[i], p->pads_begin[i], p->pads_end[i],
+                       p->dilations[i], ceil_mode);
     if (o <= 0) {
       *err = str_cat("window larger than the padded input (spatial dim ", i, ")");
       return false;
@@ -85,11 +88,15 @@ bool conv_transpose_window(const Node& n, const Shape& x, const std::vector<int6
     int64_t in = x[2 + i];
     int64_t eff = dim_add(dim_mul(p->kernel[i] - 1, p->dilations[i]), 1);
     int64_t target = -1;
-    if (!out_shape.empty()) target = out_shape[i];
-    else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") target = dim_mul(in, p->strides[i]);
-    if (target >= 0 || (!out_shape.empty() || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER")) {
+    if (!out_shape.empty())
+      target = out_shape[i];
+    else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER")
+      target = dim_mul(in, p->strides[i]);
+    if (target >= 0 ||
+        (!out_shape.empty() || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER")) {
       if (in >= 0 && target >= 0) {
-        int64_t total = dim_add(dim_add(dim_add(dim_mul(p->strides[i], in - 1), p->output_padding[i]), eff), -target);
+        int64_t total = dim_add(
+            dim_add(dim_add(dim_mul(p->strides[i], in - 1), p->output_padding[i]), eff), -target);
         // Floor division (the ONNX reference is Python): a negative total (output_shape larger
         // than the natural size) leaves pads_begin at 0 and extends the end.
         int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
@@ -108,8 +115,10 @@ bool conv_transpose_window(const Node& n, const Shape& x, const std::vector<int6
       p->out.push_back(-1);
       continue;
     }
-    int64_t o = dim_add(dim_add(dim_add(dim_add(dim_mul(p->strides[i], in - 1), p->output_padding[i]), eff),
-                                -p->pads_begin[i]), -p->pads_end[i]);
+    int64_t o =
+        dim_add(dim_add(dim_add(dim_add(dim_mul(p->strides[i], in - 1), p->output_padding[i]), eff),
+                        -p->pads_begin[i]),
+                -p->pads_end[i]);
     if (o <= 0) {
       *err = "ConvTranspose output size is not positive";
       return false;

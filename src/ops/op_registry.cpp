@@ -77,22 +77,67 @@ std::vector<std::string> OpRegistry::names() const {
 int required_inputs(const std::string& op) {
   static const std::map<std::string, int> kRequired = {
       // binary and ternary elementwise
-      {"Add", 2}, {"Sub", 2}, {"Mul", 2}, {"Div", 2}, {"Pow", 2}, {"Mod", 2}, {"BitShift", 2},
-      {"Equal", 2}, {"Less", 2}, {"LessOrEqual", 2}, {"Greater", 2}, {"GreaterOrEqual", 2},
-      {"And", 2}, {"Or", 2}, {"Xor", 2}, {"PRelu", 2}, {"Where", 3}, {"CastLike", 2},
+      {"Add", 2},
+      {"Sub", 2},
+      {"Mul", 2},
+      {"Div", 2},
+      {"Pow", 2},
+      {"Mod", 2},
+      {"BitShift", 2},
+      {"Equal", 2},
+      {"Less", 2},
+      {"LessOrEqual", 2},
+      {"Greater", 2},
+      {"GreaterOrEqual", 2},
+      {"And", 2},
+      {"Or", 2},
+      {"Xor", 2},
+      {"PRelu", 2},
+      {"Where", 3},
+      {"CastLike", 2},
       // data movement
-      {"Reshape", 2}, {"Gather", 2}, {"GatherElements", 2}, {"GatherND", 2}, {"ScatterND", 3},
-      {"ScatterElements", 3}, {"Scatter", 3}, {"Expand", 2}, {"Tile", 2}, {"Range", 3},
-      {"OneHot", 3}, {"CumSum", 2}, {"Compress", 2}, {"ReverseSequence", 2}, {"Constant", 0},
+      {"Reshape", 2},
+      {"Gather", 2},
+      {"GatherElements", 2},
+      {"GatherND", 2},
+      {"ScatterND", 3},
+      {"ScatterElements", 3},
+      {"Scatter", 3},
+      {"Expand", 2},
+      {"Tile", 2},
+      {"Range", 3},
+      {"OneHot", 3},
+      {"CumSum", 2},
+      {"Compress", 2},
+      {"ReverseSequence", 2},
+      {"Constant", 0},
       // nn
-      {"Conv", 2}, {"ConvTranspose", 2}, {"ConvInteger", 2}, {"BatchNormalization", 5},
-      {"InstanceNormalization", 3}, {"LayerNormalization", 2}, {"MatMul", 2},
-      {"MatMulInteger", 2}, {"Gemm", 2}, {"QuantizeLinear", 2}, {"DequantizeLinear", 2},
+      {"Conv", 2},
+      {"ConvTranspose", 2},
+      {"ConvInteger", 2},
+      {"BatchNormalization", 5},
+      {"InstanceNormalization", 3},
+      {"LayerNormalization", 2},
+      {"MatMul", 2},
+      {"MatMulInteger", 2},
+      {"Gemm", 2},
+      {"QuantizeLinear", 2},
+      {"DequantizeLinear", 2},
       // detection, resampling, losses
-      {"NonMaxSuppression", 2}, {"RoiAlign", 3}, {"GridSample", 2},
-      {"SoftmaxCrossEntropyLoss", 2}, {"NegativeLogLikelihoodLoss", 2},
+      {"NonMaxSuppression", 2},
+      {"RoiAlign", 3},
+      {"GridSample", 2},
+      {"SoftmaxCrossEntropyLoss", 2},
+      {"NegativeLogLikelihoodLoss", 2},
       // misc
-      {"QLinearConv", 8}, {"QLinearMatMul", 8}, {"STFT", 2}, {"MelWeightMatrix", 5}, {"MaxUnpool", 2}, {"RNN", 3}, {"GRU", 3}, {"LSTM", 3},
+      {"QLinearConv", 8},
+      {"QLinearMatMul", 8},
+      {"STFT", 2},
+      {"MelWeightMatrix", 5},
+      {"MaxUnpool", 2},
+      {"RNN", 3},
+      {"GRU", 3},
+      {"LSTM", 3},
   };
   auto it = kRequired.find(op);
   return it == kRequired.end() ? 1 : it->second;
@@ -104,8 +149,15 @@ int64_t min_supported_opset(const OpDef& def) {
   static const std::map<std::string, int64_t> kMin = {
       // Binary ops, Gemm, PRelu and BatchNormalization before 7 are rewritten at load by
       // passes/upgrade_legacy.cpp; BatchNormalization-1 had consumed_inputs semantics.
-      {"BatchNormalization", 6}, {"Upsample", 7}, {"Split", 2}, {"Pad", 2}, {"Tile", 6},
-      {"Cast", 6}, {"Reshape", 5}, {"Concat", 4}, {"Clip", 6},
+      {"BatchNormalization", 6},
+      {"Upsample", 7},
+      {"Split", 2},
+      {"Pad", 2},
+      {"Tile", 6},
+      {"Cast", 6},
+      {"Reshape", 5},
+      {"Concat", 4},
+      {"Clip", 6},
   };
   auto it = kMin.find(def.name);
   return std::max(def.min_opset, it == kMin.end() ? int64_t{1} : it->second);
@@ -114,8 +166,8 @@ int64_t min_supported_opset(const OpDef& def) {
 void check_arity(const Node& n) {
   int need = required_inputs(n.op_type);
   if (static_cast<int>(n.inputs.size()) < need)
-    throw ModelError(str_cat("node ", n.label(), ": needs at least ", need, " inputs, has ",
-                             n.inputs.size()));
+    throw ModelError(
+        str_cat("node ", n.label(), ": needs at least ", need, " inputs, has ", n.inputs.size()));
   for (int i = 0; i < need; ++i)
     if (n.inputs[i] < 0)
       throw ModelError(str_cat("node ", n.label(), ": required input ", i, " is empty"));
@@ -130,11 +182,16 @@ bool broadcast_shapes(const Shape& a, const Shape& b, Shape* out) {
   for (size_t i = 0; i < r; ++i) {
     int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
     int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
-    if (da == db) o[i] = da;
-    else if (da == 1) o[i] = db;
-    else if (db == 1) o[i] = da;
-    else if (da < 0 || db < 0) o[i] = std::max(da, db) > 1 ? std::max(da, db) : -1;
-    else return false;
+    if (da == db)
+      o[i] = da;
+    else if (da == 1)
+      o[i] = db;
+    else if (db == 1)
+      o[i] = da;
+    else if (da < 0 || db < 0)
+      o[i] = std::max(da, db) > 1 ? std::max(da, db) : -1;
+    else
+      return false;
   }
   *out = std::move(o);
   return true;
@@ -167,8 +224,8 @@ void resolve_pads(const Node& n, const Shape& in_spatial, const std::vector<int6
     std::vector<int64_t> pads = n.attr_is("pads");
     if (pads.empty()) return;
     if (pads.size() != 2 * nd)
-      throw ModelError(str_cat("node ", n.label(), ": pads has ", pads.size(), " values, expected ",
-                               2 * nd));
+      throw ModelError(
+          str_cat("node ", n.label(), ": pads has ", pads.size(), " values, expected ", 2 * nd));
     for (size_t i = 0; i < nd; ++i) {
       (*pads_begin)[i] = pads[i];
       (*pads_end)[i] = pads[i + nd];
@@ -182,7 +239,8 @@ void resolve_pads(const Node& n, const Shape& in_spatial, const std::vector<int6
     if (in_spatial[i] < 0) continue;
     int64_t out = dim_add(in_spatial[i], strides[i] - 1) / strides[i];
     int64_t eff = dim_add(dim_mul(dilations[i], dim_add(kernel[i], -1)), 1);
-    int64_t total = std::max<int64_t>(0, dim_add(dim_add(dim_mul(out - 1, strides[i]), eff), -in_spatial[i]));
+    int64_t total =
+        std::max<int64_t>(0, dim_add(dim_add(dim_mul(out - 1, strides[i]), eff), -in_spatial[i]));
     int64_t small = total / 2, big = total - small;
     (*pads_begin)[i] = auto_pad == "SAME_UPPER" ? small : big;
     (*pads_end)[i] = auto_pad == "SAME_UPPER" ? big : small;

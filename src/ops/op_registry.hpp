@@ -15,19 +15,26 @@ class InferContext {
  public:
   InferContext(const Node& node, int64_t opset, std::vector<TensorType> in_types,
                std::vector<const Tensor*> in_values)
-      : node_(node), opset_(opset), in_types_(std::move(in_types)),
-        in_values_(std::move(in_values)), out_types_(node.outputs.size()) {}
+      : node_(node),
+        opset_(opset),
+        in_types_(std::move(in_types)),
+        in_values_(std::move(in_values)),
+        out_types_(node.outputs.size()) {}
 
   const Node& node() const { return node_; }
   int64_t opset() const { return opset_; }
   size_t num_inputs() const { return in_types_.size(); }
   size_t num_outputs() const { return out_types_.size(); }
   // Optional inputs that are absent (empty name) or beyond the given count.
-  bool has_input(size_t i) const { return i < in_types_.size() && in_types_[i].dtype != DType::undefined; }
+  bool has_input(size_t i) const {
+    return i < in_types_.size() && in_types_[i].dtype != DType::undefined;
+  }
   const TensorType& input_type(size_t i) const;
   DType input_dtype(size_t i) const { return input_type(i).dtype; }
   // Value of input i if known (constant at load time, always at run time), else nullptr.
-  const Tensor* input_value(size_t i) const { return i < in_values_.size() ? in_values_[i] : nullptr; }
+  const Tensor* input_value(size_t i) const {
+    return i < in_values_.size() ? in_values_[i] : nullptr;
+  }
   bool has_output(size_t i) const { return i < out_types_.size(); }
   void set_output(size_t i, DType dtype, const Shape& dims);
   void set_output_rank_unknown(size_t i, DType dtype);
@@ -50,7 +57,7 @@ struct OpDef {
   std::string name;
   std::function<void(InferContext&)> infer;
   std::vector<int> value_inputs;  // inputs whose values decide the output shape
-  int64_t min_opset = 1;           // earliest opset whose semantics we implement
+  int64_t min_opset = 1;          // earliest opset whose semantics we implement
 };
 
 class OpRegistry {

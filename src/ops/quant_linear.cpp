@@ -32,17 +32,20 @@ void register_quant_linear_ops(OpRegistry& r) {
          [](InferContext& c) {
            TensorType t = c.input_type(0);
            t.dtype = c.has_input(2) ? c.input_dtype(2) : DType::u8;
-           if (t.dtype != DType::u8 && t.dtype != DType::i8) c.fail("y_zero_point must be u8 or i8");
+           if (t.dtype != DType::u8 && t.dtype != DType::i8)
+             c.fail("y_zero_point must be u8 or i8");
            c.set_output(0, t);
          },
-         {}, 10});
+         {},
+         10});
   r.add({"DequantizeLinear",
          [](InferContext& c) {
            TensorType t = c.input_type(0);
            t.dtype = c.input_dtype(1);
            c.set_output(0, t);
          },
-         {}, 10});
+         {},
+         10});
   r.add({"DynamicQuantizeLinear",
          [](InferContext& c) {
            TensorType t = c.input_type(0);
@@ -51,7 +54,8 @@ void register_quant_linear_ops(OpRegistry& r) {
            c.set_output(1, DType::f32, {});
            c.set_output(2, DType::u8, {});
          },
-         {}, 11});
+         {},
+         11});
   r.add({"QLinearConv", infer("Conv", {0, 3}), {}, 10});
   r.add({"QLinearMatMul", infer("MatMul", {0, 3}), {}, 10});
 }

@@ -9,8 +9,9 @@ namespace visionrt {
 
 // Axes a Reduce* node reduces over (sorted, normalized); all axes for "reduce everything",
 // empty for no-op; *known=false when the axes input is not constant.
-std::vector<int64_t> reduce_axes(const Node& n, int64_t opset, int64_t rank, const Tensor* axes_input,
-                                 bool has_axes_input, bool* known, bool* noop) {
+std::vector<int64_t> reduce_axes(const Node& n, int64_t opset, int64_t rank,
+                                 const Tensor* axes_input, bool has_axes_input, bool* known,
+                                 bool* noop) {
   *known = true;
   *noop = false;
   bool from_input = n.op_type == "ReduceSum" ? opset >= 13 : opset >= 18;
@@ -35,7 +36,8 @@ std::vector<int64_t> reduce_axes(const Node& n, int64_t opset, int64_t rank, con
     return axes;
   }
   for (auto& a : axes) {
-    if (a < -rank || a >= rank) throw ModelError(str_cat("node ", n.label(), ": axis ", a, " out of range"));
+    if (a < -rank || a >= rank)
+      throw ModelError(str_cat("node ", n.label(), ": axis ", a, " out of range"));
     if (a < 0) a += rank;
   }
   std::sort(axes.begin(), axes.end());
@@ -50,15 +52,20 @@ void infer_reduce(InferContext& c) {
   if (!x.has_rank) return c.set_output_rank_unknown(0, x.dtype);
   int64_t r = static_cast<int64_t>(x.dims.size());
   bool known, noop;
-  std::vector<int64_t> axes = reduce_axes(c.node(), c.opset(), r, c.input_value(1), c.has_input(1), &known, &noop);
+  std::vector<int64_t> axes =
+      reduce_axes(c.node(), c.opset(), r, c.input_value(1), c.has_input(1), &known, &noop);
   bool keep = c.node().attr_i("keepdims", 1) != 0;
-  if (!known) return keep ? c.set_output(0, x.dtype, Shape(x.dims.size(), -1)) : c.set_output_rank_unknown(0, x.dtype);
+  if (!known)
+    return keep ? c.set_output(0, x.dtype, Shape(x.dims.size(), -1))
+                : c.set_output_rank_unknown(0, x.dtype);
   if (noop) return c.set_output(0, x);
   Shape out;
   for (int64_t d = 0; d < r; ++d) {
     bool red = std::binary_search(axes.begin(), axes.end(), d);
-    if (!red) out.push_back(x.dims[d]);
-    else if (keep) out.push_back(1);
+    if (!red)
+      out.push_back(x.dims[d]);
+    else if (keep)
+      out.push_back(1);
   }
   c.set_output(0, x.dtype, out);
 }
@@ -69,8 +76,10 @@ void infer_arg(InferContext& c) {
   int64_t r = static_cast<int64_t>(x.dims.size());
   int64_t axis = c.axis(c.node().attr_i("axis", 0), r);
   Shape out = x.dims;
-  if (c.node().attr_i("keepdims", 1) != 0) out[axis] = 1;
-  else out.erase(out.begin() + axis);
+  if (c.node().attr_i("keepdims", 1) != 0)
+    out[axis] = 1;
+  else
+    out.erase(out.begin() + axis);
   c.set_output(0, DType::i64, out);
 }
 
@@ -91,7 +100,8 @@ void infer_topk(InferContext& c) {
     k = kv->at_i64(0);
   }
   if (k < -1 || (c.opset() < 10 && k < 0)) c.fail("k must be non-negative");
-  if (k >= 0 && x.dims[axis] >= 0 && k > x.dims[axis]) c.fail(str_cat("k = ", k, " exceeds the axis size ", x.dims[axis]));
+  if (k >= 0 && x.dims[axis] >= 0 && k > x.dims[axis])
+    c.fail(str_cat("k = ", k, " exceeds the axis size ", x.dims[axis]));
   Shape out = x.dims;
   out[axis] = k;
   c.set_output(0, x.dtype, out);
@@ -117,8 +127,9 @@ void infer_loss(InferContext& c) {
 }  // namespace
 
 void register_reduce_basic_ops(OpRegistry& r) {
-  for (const char* op : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
-                         "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"})
+  for (const char* op :
+       {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+        "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"})
     r.add({op, infer_reduce, {1}, 1});
   r.add({"ArgMax", infer_arg, {}, 1});
   r.add({"ArgMin", infer_arg, {}, 1});

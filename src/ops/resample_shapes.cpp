@@ -7,8 +7,8 @@
 
 namespace visionrt {
 
-bool resize_plan(const Node& n, int64_t opset, const Shape& in, const Tensor* scales, const Tensor* sizes,
-                 ResizePlan* plan, std::string* err) {
+bool resize_plan(const Node& n, int64_t opset, const Shape& in, const Tensor* scales,
+                 const Tensor* sizes, ResizePlan* plan, std::string* err) {
   size_t r = in.size();
   std::vector<int64_t> axes = opset >= 18 ? n.attr_is("axes") : std::vector<int64_t>{};
   if (axes.empty())
@@ -50,7 +50,8 @@ bool resize_plan(const Node& n, int64_t opset, const Shape& in, const Tensor* sc
         return false;
       }
       plan->out[axes[i]] = sz[i];
-      if (policy == "stretch") plan->scale[axes[i]] = static_cast<double>(sz[i]) / static_cast<double>(in[axes[i]]);
+      if (policy == "stretch")
+        plan->scale[axes[i]] = static_cast<double>(sz[i]) / static_cast<double>(in[axes[i]]);
     }
     return true;
   }

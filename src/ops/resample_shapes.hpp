@@ -16,7 +16,7 @@ struct ResizePlan {
 
 // `scales`/`sizes` may be null (absent or empty). Returns false with *err on invalid input;
 // `in` must be fully known.
-bool resize_plan(const Node& n, int64_t opset, const Shape& in, const Tensor* scales, const Tensor* sizes,
-                 ResizePlan* plan, std::string* err);
+bool resize_plan(const Node& n, int64_t opset, const Shape& in, const Tensor* scales,
+                 const Tensor* sizes, ResizePlan* plan, std::string* err);
 
 }  // namespace visionrt

@@ -27,13 +27,15 @@ void infer_reshape(InferContext& c) {
   const Tensor* target = c.input_value(1);
   if (!target) {
     const TensorType& st = c.input_type(1);
-    if (st.has_rank && st.dims.size() == 1 && st.dims[0] >= 0) return c.set_output(0, dt, Shape(st.dims[0], -1));
+    if (st.has_rank && st.dims.size() == 1 && st.dims[0] >= 0)
+      return c.set_output(0, dt, Shape(st.dims[0], -1));
     return c.set_output_rank_unknown(0, dt);
   }
   bool allowzero = c.opset() >= 14 && c.node().attr_i("allowzero", 0) != 0;
   std::string err;
   Shape out;
-  if (!reshape_target(known_shape(c, 0), target->to_i64_vector(), allowzero, &out, &err)) c.fail(err);
+  if (!reshape_target(known_shape(c, 0), target->to_i64_vector(), allowzero, &out, &err))
+    c.fail(err);
   c.set_output(0, dt, out);
 }
 
@@ -79,7 +81,8 @@ void infer_squeeze(InferContext& c) {
   }
   for (int64_t a : axes) {
     a = c.axis(a, r);
-    if ((*s)[a] >= 0 && (*s)[a] != 1) c.fail(str_cat("cannot squeeze axis ", a, " of size ", (*s)[a]));
+    if ((*s)[a] >= 0 && (*s)[a] != 1)
+      c.fail(str_cat("cannot squeeze axis ", a, " of size ", (*s)[a]));
     drop[a] = true;
   }
   Shape out;
@@ -172,26 +175,33 @@ void infer_split(InferContext& c) {
     sizes = c.node().attr_is("split");
   } else if (c.has_input(1)) {
     const Tensor* v = c.input_value(1);
-    if (v) sizes = v->to_i64_vector();
-    else known = false;
+    if (v)
+      sizes = v->to_i64_vector();
+    else
+      known = false;
   }
   int64_t dim = (*s)[axis];
   if (known && sizes.empty() && dim >= 0) {
-    int64_t parts = c.opset() >= 18 && c.node().has_attr("num_outputs") ? c.node().attr_i("num_outputs", 1)
-                                                                          : static_cast<int64_t>(n);
+    int64_t parts = c.opset() >= 18 && c.node().has_attr("num_outputs")
+                        ? c.node().attr_i("num_outputs", 1)
+                        : static_cast<int64_t>(n);
     if (parts <= 0) c.fail("num_outputs must be positive");
     int64_t chunk = (dim + parts - 1) / parts;
-    if (c.opset() < 18 && dim % parts != 0) c.fail(str_cat("dimension ", dim, " does not split into ", parts, " equal parts"));
-    for (int64_t p = 0; p < parts; ++p) sizes.push_back(std::max<int64_t>(0, std::min(chunk, dim - p * chunk)));
+    if (c.opset() < 18 && dim % parts != 0)
+      c.fail(str_cat("dimension ", dim, " does not split into ", parts, " equal parts"));
+    for (int64_t p = 0; p < parts; ++p)
+      sizes.push_back(std::max<int64_t>(0, std::min(chunk, dim - p * chunk)));
   }
   if (known && !sizes.empty()) {
-    if (sizes.size() != n) c.fail(str_cat("split has ", sizes.size(), " sizes for ", n, " outputs"));
+    if (sizes.size() != n)
+      c.fail(str_cat("split has ", sizes.size(), " sizes for ", n, " outputs"));
     int64_t total = 0;
     for (int64_t v : sizes) {
       if (v < 0) c.fail("negative split size");
       total = dim_add(total, v);
     }
-    if (dim >= 0 && total != dim) c.fail(str_cat("split sizes sum to ", total, ", dimension is ", dim));
+    if (dim >= 0 && total != dim)
+      c.fail(str_cat("split sizes sum to ", total, ", dimension is ", dim));
   }
   for (size_t o = 0; o < n; ++o) {
     Shape out = *s;
@@ -248,7 +258,8 @@ void infer_gathernd(InferContext& c) {
   const Shape* d = known_shape(c, 0);
   const Shape* i = known_shape(c, 1);
   int64_t b = c.node().attr_i("batch_dims", 0);
-  if (!d || !i || i->empty() || i->back() < 0) return c.set_output_rank_unknown(0, c.input_dtype(0));
+  if (!d || !i || i->empty() || i->back() < 0)
+    return c.set_output_rank_unknown(0, c.input_dtype(0));
   int64_t k = i->back();
   if (b + k > static_cast<int64_t>(d->size())) c.fail("indices' last dimension is too large");
   Shape out(i->begin(), i->end() - 1);
@@ -261,7 +272,8 @@ void infer_expand(InferContext& c) {
   const Shape* s = known_shape(c, 0);
   if (!v || !s) return c.set_output_rank_unknown(0, c.input_dtype(0));
   Shape out;
-  if (!broadcast_shapes(*s, v->to_i64_vector(), &out)) c.fail("shape does not broadcast with the input");
+  if (!broadcast_shapes(*s, v->to_i64_vector(), &out))
+    c.fail("shape does not broadcast with the input");
   c.set_output(0, c.input_dtype(0), out);
 }
 
@@ -288,7 +300,8 @@ void infer_pad(InferContext& c) {
     pads = c.node().attr_is("pads");
   } else {
     const Tensor* v = c.input_value(1);
-    if (!v || (c.has_input(3) && !c.input_value(3))) return c.set_output(0, c.input_dtype(0), Shape(s->size(), -1));
+    if (!v || (c.has_input(3) && !c.input_value(3)))
+      return c.set_output(0, c.input_dtype(0), Shape(s->size(), -1));
     pads = v->to_i64_vector();
   }
   std::vector<int64_t> axes;
@@ -325,7 +338,8 @@ void infer_constant_of_shape(InferContext& c) {
   const Tensor* v = c.input_value(0);
   if (!v) {
     const TensorType& t = c.input_type(0);
-    if (t.has_rank && t.dims.size() == 1 && t.dims[0] >= 0) return c.set_output(0, dt, Shape(t.dims[0], -1));
+    if (t.has_rank && t.dims.size() == 1 && t.dims[0] >= 0)
+      return c.set_output(0, dt, Shape(t.dims[0], -1));
     return c.set_output_rank_unknown(0, dt);
   }
   Shape out = v->to_i64_vector();
@@ -360,7 +374,8 @@ void infer_depth_space(InferContext& c, bool to_space) {
     out[2] = mul((*s)[2], b);
     out[3] = mul((*s)[3], b);
   } else {
-    if (((*s)[2] >= 0 && (*s)[2] % b) || ((*s)[3] >= 0 && (*s)[3] % b)) c.fail("spatial dims not divisible by blocksize");
+    if (((*s)[2] >= 0 && (*s)[2] % b) || ((*s)[3] >= 0 && (*s)[3] % b))
+      c.fail("spatial dims not divisible by blocksize");
     out[1] = mul((*s)[1], dim_mul(b, b));
     out[2] = (*s)[2] < 0 ? -1 : (*s)[2] / b;
     out[3] = (*s)[3] < 0 ? -1 : (*s)[3] / b;

@@ -39,17 +39,22 @@ bool reshape_target(const Shape* in, const std::vector<int64_t>& target, bool al
     int64_t total = 1, known = 1;
     bool ok = true;
     for (int64_t d : *in) {
-      if (d < 0) ok = false;
-      else total = dim_mul(total, d);
+      if (d < 0)
+        ok = false;
+      else
+        total = dim_mul(total, d);
     }
     for (size_t i = 0; i < o.size(); ++i)
       if (static_cast<int>(i) != infer_at) {
-        if (o[i] < 0) ok = false;
-        else known = dim_mul(known, o[i]);
+        if (o[i] < 0)
+          ok = false;
+        else
+          known = dim_mul(known, o[i]);
       }
     if (ok) {
       if (known == 0 || total % known != 0) {
-        *err = str_cat("cannot reshape ", shape_str(*in), " to ", shape_str(Shape(target.begin(), target.end())));
+        *err = str_cat("cannot reshape ", shape_str(*in), " to ",
+                       shape_str(Shape(target.begin(), target.end())));
         return false;
       }
       o[infer_at] = total / known;
@@ -67,7 +72,8 @@ bool reshape_target(const Shape* in, const std::vector<int64_t>& target, bool al
       b = dim_mul(b, std::max<int64_t>(d, 0));
     }
     if (all && a != b) {
-      *err = str_cat("cannot reshape ", shape_str(*in), " (", a, " elements) to ", shape_str(o), " (", b, ")");
+      *err = str_cat("cannot reshape ", shape_str(*in), " (", a, " elements) to ", shape_str(o),
+                     " (", b, ")");
       return false;
     }
   }
@@ -103,7 +109,8 @@ bool slice_plan(const Shape& in, SliceParams* p, Shape* out, std::string* err) {
     }
     seen[a] = true;
     // |step| beyond 2^62 behaves like 2^62 for any real dimension and cannot overflow below.
-    int64_t dim = in[a], step = std::clamp<int64_t>(steps[i], -(int64_t{1} << 62), int64_t{1} << 62);
+    int64_t dim = in[a],
+            step = std::clamp<int64_t>(steps[i], -(int64_t{1} << 62), int64_t{1} << 62);
     if (step == 0) {
       *err = "step is zero";
       return false;

@@ -87,8 +87,10 @@ size_t fold_constants(Graph& g, size_t max_bytes) {
         folded_this = true;
       }
     }
-    if (folded_this) ++folded;
-    else kept.push_back(std::move(n));
+    if (folded_this)
+      ++folded;
+    else
+      kept.push_back(std::move(n));
   }
   g.nodes = std::move(kept);
   g.relink();

@@ -18,14 +18,16 @@ const Shape* static_dims(const Graph& g, int v) {
 }
 
 // Places operand `b` (rank rb) at `axis` of a rank-ra operand: [1]*axis + dims + [1]*rest.
-bool align_operand(Graph& g, Node& n, size_t input, int64_t axis, size_t ra, std::vector<Node>* extra) {
+bool align_operand(Graph& g, Node& n, size_t input, int64_t axis, size_t ra,
+                   std::vector<Node>* extra) {
   int b = n.inputs[input];
   const Shape* bd = static_dims(g, b);
   if (!bd) return false;
   int64_t rb = static_cast<int64_t>(bd->size());
   if (axis < 0) axis += static_cast<int64_t>(ra);
   if (axis < 0 || axis + rb > static_cast<int64_t>(ra))
-    throw ModelError(str_cat(g.path, ": node ", n.label(), ": legacy broadcast axis ", axis, " out of range"));
+    throw ModelError(
+        str_cat(g.path, ": node ", n.label(), ": legacy broadcast axis ", axis, " out of range"));
   Shape target(static_cast<size_t>(axis), 1);
   target.insert(target.end(), bd->begin(), bd->end());
   target.resize(ra, 1);
@@ -53,7 +55,8 @@ bool align_operand(Graph& g, Node& n, size_t input, int64_t axis, size_t ra, std
 }
 
 bool is_legacy_binary(const std::string& op) {
-  static const char* kOps[] = {"Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor", "Equal", "Less", "Greater"};
+  static const char* kOps[] = {"Add", "Sub", "Mul",   "Div",  "Pow",    "And",
+                               "Or",  "Xor", "Equal", "Less", "Greater"};
   for (const char* k : kOps)
     if (op == k) return true;
   return false;
@@ -75,19 +78,23 @@ void upgrade_legacy_ops(Graph& g) {
       if (bc && n.has_attr("axis") && n.op_type != "Gemm") {
         const Shape* ad = static_dims(g, n.inputs[0]);
         if (!ad || !align_operand(g, n, 1, n.attr_i("axis", 0), ad->size(), &extra))
-          throw ModelError(str_cat(g.path, ": node ", n.label(),
-                                   ": legacy axis broadcast needs operand ranks known at load time"));
+          throw ModelError(
+              str_cat(g.path, ": node ", n.label(),
+                      ": legacy axis broadcast needs operand ranks known at load time"));
       }
       n.attrs.erase("broadcast");
       n.attrs.erase("axis");
     } else if (n.op_type == "PRelu") {
       const Shape* xd = static_dims(g, n.inputs[0]);
       const Shape* sd = static_dims(g, n.inputs[1]);
-      if (xd && sd && xd->size() >= 3 && sd->size() == 1 && (*sd)[0] != 1 && !align_operand(g, n, 1, 1, xd->size(), &extra))
-        throw ModelError(str_cat(g.path, ": node ", n.label(), ": cannot align the per-channel slope"));
+      if (xd && sd && xd->size() >= 3 && sd->size() == 1 && (*sd)[0] != 1 &&
+          !align_operand(g, n, 1, 1, xd->size(), &extra))
+        throw ModelError(
+            str_cat(g.path, ": node ", n.label(), ": cannot align the per-channel slope"));
     } else if (n.op_type == "BatchNormalization") {
       if (n.attr_i("spatial", 1) == 0)
-        throw ModelError(str_cat(g.path, ": node ", n.label(), ": BatchNormalization with spatial=0 is not supported"));
+        throw ModelError(str_cat(g.path, ": node ", n.label(),
+                                 ": BatchNormalization with spatial=0 is not supported"));
       for (const char* a : {"spatial", "is_test", "consumed_inputs"}) n.attrs.erase(a);
     }
     for (Node& e : extra) out.push_back(std::move(e));

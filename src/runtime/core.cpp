@@ -94,7 +94,8 @@ int parse_threads(const Config& cfg) {
     v = -1;
   }
   if (v < 0 || v > 4 * hw)
-    throw Error(str_cat("INFERENCE_NUM_THREADS '", it->second, "' must be 0 (all cores) .. ", 4 * hw));
+    throw Error(
+        str_cat("INFERENCE_NUM_THREADS '", it->second, "' must be 0 (all cores) .. ", 4 * hw));
   return v == 0 ? hw : v;
 }
 
@@ -112,12 +113,14 @@ size_t Model::num_nodes() const { return impl_->graph->nodes.size(); }
 size_t Model::num_parameters() const {
   size_t n = 0;
   for (const auto& v : impl_->graph->values)
-    if (v.constant && v.producer < 0 && dtype_is_float(v.constant->dtype())) n += v.constant->numel();
+    if (v.constant && v.producer < 0 && dtype_is_float(v.constant->dtype()))
+      n += v.constant->numel();
   return n;
 }
 std::map<std::string, int> Model::op_histogram() const {
   std::map<std::string, int> h;
-  for (const auto& n : impl_->graph->nodes) h[n.domain.empty() ? n.op_type : n.domain + "::" + n.op_type]++;
+  for (const auto& n : impl_->graph->nodes)
+    h[n.domain.empty() ? n.op_type : n.domain + "::" + n.op_type]++;
   return h;
 }
 std::map<std::string, std::string> Model::unsupported_ops() const {
@@ -188,8 +191,10 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
     KernelQuery q = query_for(g, n);
     std::string chosen, why;
     auto k = select_kernel(q, "", &chosen, &why);
-    if (!k) throw ModelError(str_cat(g.path, ": node ", n.label(), ": no kernel accepts it: ", why));
-    c->decisions.push_back(str_cat(n.label(), ": ", chosen, why.empty() ? "" : " (declined: " + why + ")"));
+    if (!k)
+      throw ModelError(str_cat(g.path, ": node ", n.label(), ": no kernel accepts it: ", why));
+    c->decisions.push_back(
+        str_cat(n.label(), ": ", chosen, why.empty() ? "" : " (declined: " + why + ")"));
     c->kernel_names.push_back(chosen);
     c->kernels.push_back(std::move(k));
   }
@@ -232,10 +237,12 @@ InferRequest::InferRequest(InferRequest&&) noexcept = default;
 InferRequest& InferRequest::operator=(InferRequest&&) noexcept = default;
 
 void InferRequest::set_input_tensor(size_t index, const Tensor& t) {
-  if (!impl_) throw Error("InferRequest is empty (create it with CompiledModel::create_infer_request)");
+  if (!impl_)
+    throw Error("InferRequest is empty (create it with CompiledModel::create_infer_request)");
   const auto& ins = impl_->compiled->inputs;
   if (index >= ins.size())
-    throw InputError(str_cat("input index ", index, " out of range: the model has ", ins.size(), " inputs"));
+    throw InputError(
+        str_cat("input index ", index, " out of range: the model has ", ins.size(), " inputs"));
   const PortInfo& p = ins[index];
   if (t.empty()) throw InputError(str_cat("input '", p.name, "': tensor is empty"));
   if (t.dtype() != p.dtype)

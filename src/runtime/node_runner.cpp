@@ -49,8 +49,8 @@ std::unique_ptr<Kernel> select_kernel(const KernelQuery& q, const std::string& o
       if (why) *why = reasons;
       return k;
     }
-    reasons += str_cat(reasons.empty() ? "" : "; ", c.name, ": ",
-                       reason.empty() ? "declined" : reason);
+    reasons +=
+        str_cat(reasons.empty() ? "" : "; ", c.name, ": ", reason.empty() ? "declined" : reason);
   }
   if (why) *why = reasons;
   return nullptr;

@@ -86,31 +86,59 @@ bf16::operator float() const { return bits_float(static_cast<uint32_t>(bits) << 
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::f64: case DType::i64: case DType::u64: return 8;
-    case DType::f32: case DType::i32: case DType::u32: return 4;
-    case DType::f16: case DType::bf16: case DType::i16: case DType::u16: return 2;
-    case DType::i8: case DType::u8: case DType::boolean: return 1;
-    case DType::undefined: return 0;
+    case DType::f64:
+    case DType::i64:
+    case DType::u64:
+      return 8;
+    case DType::f32:
+    case DType::i32:
+    case DType::u32:
+      return 4;
+    case DType::f16:
+    case DType::bf16:
+    case DType::i16:
+    case DType::u16:
+      return 2;
+    case DType::i8:
+    case DType::u8:
+    case DType::boolean:
+      return 1;
+    case DType::undefined:
+      return 0;
   }
   return 0;
 }
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::f32: return "f32";
-    case DType::f64: return "f64";
-    case DType::f16: return "f16";
-    case DType::bf16: return "bf16";
-    case DType::i8: return "i8";
-    case DType::u8: return "u8";
-    case DType::i16: return "i16";
-    case DType::u16: return "u16";
-    case DType::i32: return "i32";
-    case DType::u32: return "u32";
-    case DType::i64: return "i64";
-    case DType::u64: return "u64";
-    case DType::boolean: return "bool";
-    case DType::undefined: return "undefined";
+    case DType::f32:
+      return "f32";
+    case DType::f64:
+      return "f64";
+    case DType::f16:
+      return "f16";
+    case DType::bf16:
+      return "bf16";
+    case DType::i8:
+      return "i8";
+    case DType::u8:
+      return "u8";
+    case DType::i16:
+      return "i16";
+    case DType::u16:
+      return "u16";
+    case DType::i32:
+      return "i32";
+    case DType::u32:
+      return "u32";
+    case DType::i64:
+      return "i64";
+    case DType::u64:
+      return "u64";
+    case DType::boolean:
+      return "bool";
+    case DType::undefined:
+      return "undefined";
   }
   return "?";
 }
@@ -161,7 +189,8 @@ Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape
 Tensor Tensor::from_bytes(DType dtype, Shape shape, const void* data, size_t bytes) {
   Tensor t(dtype, std::move(shape));
   if (bytes != t.nbytes())
-    throw InputError(str_cat("tensor ", t.describe(), " needs ", t.nbytes(), " bytes, got ", bytes));
+    throw InputError(
+        str_cat("tensor ", t.describe(), " needs ", t.nbytes(), " bytes, got ", bytes));
   if (bytes) std::memcpy(t.ptr_, data, bytes);
   return t;
 }
@@ -230,10 +259,14 @@ Tensor Tensor::cast(DType to) const {
           dst[i] = O(static_cast<float>(v));
         } else if constexpr (std::is_integral_v<O> && std::is_floating_point_v<decltype(v)>) {
           // Out-of-range float -> int is undefined in C++; saturate NaN/inf deterministically.
-          if (std::isnan(v)) dst[i] = 0;
-          else if (v >= static_cast<decltype(v)>(std::numeric_limits<O>::max())) dst[i] = std::numeric_limits<O>::max();
-          else if (v <= static_cast<decltype(v)>(std::numeric_limits<O>::lowest())) dst[i] = std::numeric_limits<O>::lowest();
-          else dst[i] = static_cast<O>(v);
+          if (std::isnan(v))
+            dst[i] = 0;
+          else if (v >= static_cast<decltype(v)>(std::numeric_limits<O>::max()))
+            dst[i] = std::numeric_limits<O>::max();
+          else if (v <= static_cast<decltype(v)>(std::numeric_limits<O>::lowest()))
+            dst[i] = std::numeric_limits<O>::lowest();
+          else
+            dst[i] = static_cast<O>(v);
         } else {
           dst[i] = static_cast<O>(v);
         }

@@ -65,9 +65,12 @@ std::string compare(const Tensor& got, const Tensor& want, double rtol, double a
     double a = got.at_f64(i), b = want.at_f64(i);
     bool ok;
     if (is_float) {
-      if (std::isnan(b)) ok = std::isnan(a);
-      else if (std::isinf(b)) ok = a == b;
-      else ok = std::fabs(a - b) <= atol + rtol * std::fabs(b);
+      if (std::isnan(b))
+        ok = std::isnan(a);
+      else if (std::isinf(b))
+        ok = a == b;
+      else
+        ok = std::fabs(a - b) <= atol + rtol * std::fabs(b);
     } else {
       ok = got.at_i64(i) == want.at_i64(i) || (want.dtype() == DType::u64 && a == b);
     }
@@ -93,7 +96,7 @@ Tensor as_declared(const Tensor& t, DType declared) {
 }
 
 bool looks_unsupported(const std::string& msg) {
-  static const char* kMarks[] = {"unsupported", "not supported", "no such op", "no kernel",
+  static const char* kMarks[] = {"unsupported",     "not supported", "no such op", "no kernel",
                                  "is not a tensor", "custom domain", "declin"};
   for (const char* m : kMarks)
     if (msg.find(m) != std::string::npos) return true;
@@ -137,8 +140,10 @@ Result run_case(const fs::path& dir) {
         bool by_name = false;
         for (const auto& p : cm.inputs())
           if (!name.empty() && p.name == name) by_name = true;
-        if (by_name) req.set_tensor(name, t);
-        else req.set_input_tensor(i, t);
+        if (by_name)
+          req.set_tensor(name, t);
+        else
+          req.set_input_tensor(i, t);
       }
       req.infer();
       auto outs = numbered(set, "output_");
@@ -225,13 +230,20 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--dir") dir = next();
-    else if (a == "--filter") filter = next();
-    else if (a == "--expected") expected = next();
-    else if (a == "--write-expected") write_expected = next();
-    else if (a == "--timeout") timeout_s = std::stoi(next());
-    else if (a == "--verbose" || a == "-v") verbose = true;
-    else if (a == "--no-fork") isolate = false;
+    if (a == "--dir")
+      dir = next();
+    else if (a == "--filter")
+      filter = next();
+    else if (a == "--expected")
+      expected = next();
+    else if (a == "--write-expected")
+      write_expected = next();
+    else if (a == "--timeout")
+      timeout_s = std::stoi(next());
+    else if (a == "--verbose" || a == "-v")
+      verbose = true;
+    else if (a == "--no-fork")
+      isolate = false;
     else {
       std::cerr << "usage: onnx_conformance --dir DIR [--filter REGEX] [--expected FILE]\n"
                    "       [--write-expected FILE] [--timeout S] [--verbose] [--no-fork]\n";

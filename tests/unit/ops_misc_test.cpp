@@ -38,7 +38,8 @@ TEST(MiscOps, UniqueSortedAndFirstOccurrence) {
 TEST(MiscOps, MaxUnpoolRejectsOutOfRangeIndex) {
   Tensor x = Tensor::from_vector<float>({1, 1, 1, 1}, {5});
   Tensor i = Tensor::from_vector<int64_t>({1, 1, 1, 1}, {4});  // output is 2x2: 4 is past the end
-  Node n = make_node("MaxUnpool", 2, 1, {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}});
+  Node n = make_node("MaxUnpool", 2, 1,
+                     {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}});
   EXPECT_THROW(run_node_ref(n, 17, {&x, &i}), InputError);
   Tensor ok = Tensor::from_vector<int64_t>({1, 1, 1, 1}, {3});
   auto out = run_node_ref(n, 17, {&x, &ok});

@@ -66,7 +66,8 @@ TEST_P(OrtParity, MatchesOnnxRuntime) {
   }
   req.infer();
   std::string cmd = "VISIONRT_PEERS='" + peers + "' node '" + test::shared_dir() +
-                    "/peers/ort_run.js' '" + model.string() + "' '" + (dir / "ort").string() + "'" + feeds;
+                    "/peers/ort_run.js' '" + model.string() + "' '" + (dir / "ort").string() + "'" +
+                    feeds;
   ASSERT_EQ(test::run_command(cmd, &out), 0) << cmd << "\n" << out;
   for (size_t i = 0; i < cm.outputs().size(); ++i) {
     const std::string& name = cm.outputs()[i].name;
@@ -84,14 +85,18 @@ TEST_P(OrtParity, MatchesOnnxRuntime) {
       double r = ref.at_f64(k), e = std::fabs(ours.at_f64(k) - r);
       if (std::isnan(e)) e = INFINITY;
       if (e > 0) ++differ;
-      double ulp = half ? std::ldexp(1.0, std::max(-24, std::ilogb(std::max(std::fabs(r), 6.1e-5)) - 10)) : 0;
+      double ulp =
+          half ? std::ldexp(1.0, std::max(-24, std::ilogb(std::max(std::fabs(r), 6.1e-5)) - 10))
+               : 0;
       if (e > tol + ulp) ++beyond;
       max_err = std::max(max_err, e);
     }
     std::cout << "[parity] " << GetParam() << " " << name << " " << shape_str(ref.shape())
-              << ": max|ours-ort| = " << max_err << " (max|ort| = " << max_ref << ", tolerance " << tol
-              << (half ? " + 1 fp16 ulp" : "") << "), " << differ << "/" << ref.numel() << " elements differ\n";
-    EXPECT_EQ(beyond, 0u) << GetParam() << " output " << name << ": " << beyond << " elements beyond tolerance";
+              << ": max|ours-ort| = " << max_err << " (max|ort| = " << max_ref << ", tolerance "
+              << tol << (half ? " + 1 fp16 ulp" : "") << "), " << differ << "/" << ref.numel()
+              << " elements differ\n";
+    EXPECT_EQ(beyond, 0u) << GetParam() << " output " << name << ": " << beyond
+                          << " elements beyond tolerance";
   }
   fs::remove_all(dir);
 }

@@ -29,7 +29,8 @@ TEST(Passes, FoldsShapeChainsAndDropsDeadNodes) {
   EXPECT_EQ(g->nodes[0].op_type, "Reshape");
   const Value& shape = g->values[g->nodes[0].inputs[1]];
   ASSERT_TRUE(shape.constant.has_value());
-  EXPECT_EQ(shape.constant->to_i64_vector(), (std::vector<int64_t>{2, -1}));  // Concat(Gather(Shape), -1)
+  EXPECT_EQ(shape.constant->to_i64_vector(),
+            (std::vector<int64_t>{2, -1}));  // Concat(Gather(Shape), -1)
   EXPECT_EQ(g->values[g->outputs[0]].type.dims, (Shape{2, 12}));
 }
 

@@ -9,8 +9,8 @@ TEST(Tensor, HalfConversionKnownBits) {
   EXPECT_EQ(f16(1.0f).bits, 0x3c00);
   EXPECT_EQ(f16(-2.0f).bits, 0xc000);
   EXPECT_EQ(f16(65504.0f).bits, 0x7bff);
-  EXPECT_EQ(f16(1e6f).bits, 0x7c00);                      // overflow -> inf
-  EXPECT_EQ(f16(5.960464477539063e-08f).bits, 0x0001);    // smallest subnormal
+  EXPECT_EQ(f16(1e6f).bits, 0x7c00);                    // overflow -> inf
+  EXPECT_EQ(f16(5.960464477539063e-08f).bits, 0x0001);  // smallest subnormal
   EXPECT_FLOAT_EQ(static_cast<float>(f16(0.333251953125f)), 0.333251953125f);
   EXPECT_EQ(bf16(1.0f).bits, 0x3f80);
   EXPECT_FLOAT_EQ(static_cast<float>(bf16(3.140625f)), 3.140625f);

@@ -21,8 +21,10 @@ void store_doubles(Tensor& t, const std::vector<double>& v) {
     using T = decltype(tag);
     T* o = t.data<T>();
     for (size_t i = 0; i < v.size(); ++i) {
-      if constexpr (std::is_integral_v<T>) o[i] = static_cast<T>(std::nearbyint(v[i]));
-      else o[i] = ref::store<T>(v[i]);
+      if constexpr (std::is_integral_v<T>)
+        o[i] = static_cast<T>(std::nearbyint(v[i]));
+      else
+        o[i] = ref::store<T>(v[i]);
     }
   });
 }
@@ -44,12 +46,12 @@ struct ResizeAttrs {
   std::string mode, coord, nearest;
   double cubic_a = -0.75, extrapolation = 0;
   bool exclude_outside = false, legacy = false;  // legacy: Upsample / Resize-10
-  std::vector<double> roi;                        // tf_crop_and_resize: starts..., ends...
+  std::vector<double> roi;                       // tf_crop_and_resize: starts..., ends...
 };
 
 // Maps output coordinate x (axis of input length `in`, output `out`, scale `s`) to the input.
-double to_original(const ResizeAttrs& a, double x, int64_t in, int64_t out, double s, size_t axis, size_t rank,
-                   bool* outside) {
+double to_original(const ResizeAttrs& a, double x, int64_t in, int64_t out, double s, size_t axis,
+                   size_t rank, bool* outside) {
   *outside = false;
   const std::string& m = a.coord;
   // The resized length as the ONNX reference uses it: input * scale, not the floored output
@@ -62,8 +64,10 @@ double to_original(const ResizeAttrs& a, double x, int64_t in, int64_t out, doub
   if (m == "asymmetric") return x / s;
   if (m == "tf_half_pixel_for_nearest" || m == "tf_half_pixel_for_nn") return (x + 0.5) / s;
   // tf_crop_and_resize
-  double start = a.roi.size() == 2 * rank ? a.roi[axis] : 0, end = a.roi.size() == 2 * rank ? a.roi[axis + rank] : 1;
-  double v = len > 1 ? start * static_cast<double>(in - 1) + x * (end - start) * static_cast<double>(in - 1) / (len - 1)
+  double start = a.roi.size() == 2 * rank ? a.roi[axis] : 0,
+         end = a.roi.size() == 2 * rank ? a.roi[axis + rank] : 1;
+  double v = len > 1 ? start * static_cast<double>(in - 1) +
+                           x * (end - start) * static_cast<double>(in - 1) / (len - 1)
                      : 0.5 * (start + end) * static_cast<double>(in - 1);
   if (v < 0 || v > static_cast<double>(in - 1)) *outside = true;
   return v;
@@ -80,8 +84,8 @@ int64_t nearest_index(const ResizeAttrs& a, double x, double scale) {
 }
 
 // Taps of one output coordinate along one axis; `outside` marks extrapolation.
-std::vector<Tap> axis_taps(const ResizeAttrs& a, int64_t x, int64_t in, int64_t out, double s, size_t axis, size_t rank,
-                           bool* outside) {
+std::vector<Tap> axis_taps(const ResizeAttrs& a, int64_t x, int64_t in, int64_t out, double s,
+                           size_t axis, size_t rank, bool* outside) {
   double xo = to_original(a, static_cast<double>(x), in, out, s, axis, rank, outside);
   std::vector<Tap> taps;
   if (a.mode == "nearest") {
@@ -131,7 +135,8 @@ void resize_kernel(KernelContext& c) {
   const Tensor* sizes = nullptr;
   Tensor attr_scales;
   if (upsample && c.opset < 9) {
-    attr_scales = Tensor::from_vector<float>({static_cast<int64_t>(n.attr_fs("scales").size())}, n.attr_fs("scales"));
+    attr_scales = Tensor::from_vector<float>({static_cast<int64_t>(n.attr_fs("scales").size())},
+                                             n.attr_fs("scales"));
     scales = &attr_scales;
   } else if (a.legacy) {
     scales = &c.input(1);
@@ -207,8 +212,10 @@ bool resize_accepts(const KernelQuery& q, std::string* why) {
     *why = "antialias is not supported";
     return false;
   }
-  static const char* kCoords[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
-                                  "tf_half_pixel_for_nearest", "tf_half_pixel_for_nn", "tf_crop_and_resize"};
+  static const char* kCoords[] = {
+      "half_pixel",        "pytorch_half_pixel",        "align_corners",
+      "asymmetric",        "tf_half_pixel_for_nearest", "tf_half_pixel_for_nn",
+      "tf_crop_and_resize"};
   std::string coord = n.attr_s("coordinate_transformation_mode", "half_pixel");
   if (std::find(std::begin(kCoords), std::end(kCoords), coord) == std::end(kCoords)) {
     *why = "unsupported coordinate_transformation_mode '" + coord + "'";
@@ -229,7 +236,8 @@ void nms_kernel(KernelContext& c) {
   const Tensor& scores = c.input(1);
   if (boxes.rank() != 3 || boxes.dim(2) != 4) c.fail("boxes must be [batch, boxes, 4]");
   if (scores.rank() != 3 || scores.dim(0) != boxes.dim(0) || scores.dim(2) != boxes.dim(1))
-    c.fail(str_cat("scores ", shape_str(scores.shape()), " do not match boxes ", shape_str(boxes.shape())));
+    c.fail(str_cat("scores ", shape_str(scores.shape()), " do not match boxes ",
+                   shape_str(boxes.shape())));
   int64_t max_out = c.has_input(2) && c.input(2).numel() ? c.input(2).at_i64(0) : 0;
   double iou_th = c.has_input(3) && c.input(3).numel() ? c.input(3).at_f64(0) : 0;
   bool has_score_th = c.has_input(4) && c.input(4).numel();
@@ -272,7 +280,8 @@ void nms_kernel(KernelContext& c) {
         for (int64_t i = 0; i < nbox; ++i)
           if (!has_score_th || s[i] > score_th) order.push_back(i);
         // Highest score first; equal scores keep the lower box index first.
-        std::stable_sort(order.begin(), order.end(), [&](int64_t p, int64_t q) { return s[p] > s[q]; });
+        std::stable_sort(order.begin(), order.end(),
+                         [&](int64_t p, int64_t q) { return s[p] > s[q]; });
         std::vector<int64_t> kept;
         for (int64_t i : order) {
           if (static_cast<int64_t>(kept.size()) >= max_out) break;
@@ -287,7 +296,8 @@ void nms_kernel(KernelContext& c) {
         for (int64_t i : kept) selected.insert(selected.end(), {b, k, i});
       }
   }
-  c.set_output(0, Tensor::from_vector<int64_t>({static_cast<int64_t>(selected.size() / 3), 3}, selected));
+  c.set_output(
+      0, Tensor::from_vector<int64_t>({static_cast<int64_t>(selected.size() / 3), 3}, selected));
 }
 
 // ---- RoiAlign ----
@@ -298,12 +308,14 @@ void roialign_kernel(KernelContext& c) {
   Tensor& y = c.output(0);
   if (x.rank() != 4) c.fail("X must be 4-D");
   if (rois.rank() != 2 || rois.dim(1) != 4) c.fail("rois must be [num_rois, 4]");
-  if (static_cast<int64_t>(bidx.numel()) != rois.dim(0)) c.fail("batch_indices must have one value per roi");
+  if (static_cast<int64_t>(bidx.numel()) != rois.dim(0))
+    c.fail("batch_indices must have one value per roi");
   const Node& n = *c.node;
   bool max_mode = n.attr_s("mode", "avg") == "max";
   int64_t oh = y.dim(2), ow = y.dim(3), sr = n.attr_i("sampling_ratio", 0);
   double scale = n.attr_f("spatial_scale", 1.0f);
-  bool half = c.opset >= 16 && n.attr_s("coordinate_transformation_mode", "half_pixel") == "half_pixel";
+  bool half =
+      c.opset >= 16 && n.attr_s("coordinate_transformation_mode", "half_pixel") == "half_pixel";
   int64_t ch = x.dim(1), h = x.dim(2), w = x.dim(3);
   std::vector<double> xv = as_doubles(x), rv = as_doubles(rois), out(y.numel());
   double offset = half ? 0.5 : 0.0;
@@ -330,17 +342,29 @@ void roialign_kernel(KernelContext& c) {
           double acc = 0;
           bool first = true;
           for (int64_t iy = 0; iy < gh; ++iy) {
-            double yy = y1 + static_cast<double>(ph) * bh + (static_cast<double>(iy) + 0.5) * bh / static_cast<double>(gh);
+            double yy = y1 + static_cast<double>(ph) * bh +
+                        (static_cast<double>(iy) + 0.5) * bh / static_cast<double>(gh);
             for (int64_t ix = 0; ix < gw; ++ix) {
-              double xx = x1 + static_cast<double>(pw) * bw + (static_cast<double>(ix) + 0.5) * bw / static_cast<double>(gw);
+              double xx = x1 + static_cast<double>(pw) * bw +
+                          (static_cast<double>(ix) + 0.5) * bw / static_cast<double>(gw);
               double v = 0;
               double vals[4] = {0, 0, 0, 0};
-              if (!(yy < -1.0 || yy > static_cast<double>(h) || xx < -1.0 || xx > static_cast<double>(w))) {
+              if (!(yy < -1.0 || yy > static_cast<double>(h) || xx < -1.0 ||
+                    xx > static_cast<double>(w))) {
                 double ycl = std::max(yy, 0.0), xcl = std::max(xx, 0.0);
                 int64_t y0 = static_cast<int64_t>(ycl), x0 = static_cast<int64_t>(xcl), y1i, x1i;
-                if (y0 >= h - 1) { y0 = y1i = h - 1; ycl = static_cast<double>(y0); } else y1i = y0 + 1;
-                if (x0 >= w - 1) { x0 = x1i = w - 1; xcl = static_cast<double>(x0); } else x1i = x0 + 1;
-                double ly = ycl - static_cast<double>(y0), lx = xcl - static_cast<double>(x0), hy = 1 - ly, hx = 1 - lx;
+                if (y0 >= h - 1) {
+                  y0 = y1i = h - 1;
+                  ycl = static_cast<double>(y0);
+                } else
+                  y1i = y0 + 1;
+                if (x0 >= w - 1) {
+                  x0 = x1i = w - 1;
+                  xcl = static_cast<double>(x0);
+                } else
+                  x1i = x0 + 1;
+                double ly = ycl - static_cast<double>(y0), lx = xcl - static_cast<double>(x0),
+                       hy = 1 - ly, hx = 1 - lx;
                 vals[0] = hy * hx * plane[y0 * w + x0];
                 vals[1] = hy * lx * plane[y0 * w + x1i];
                 vals[2] = ly * hx * plane[y1i * w + x0];
@@ -356,7 +380,8 @@ void roialign_kernel(KernelContext& c) {
               first = false;
             }
           }
-          out[static_cast<size_t>(((r * ch + k) * oh + ph) * ow + pw)] = max_mode ? acc : acc / count;
+          out[static_cast<size_t>(((r * ch + k) * oh + ph) * ow + pw)] =
+              max_mode ? acc : acc / count;
         }
     }
   }
@@ -381,15 +406,18 @@ void gridsample_kernel(KernelContext& c) {
   std::string mode = n.attr_s("mode", "bilinear"), pad = n.attr_s("padding_mode", "zeros");
   bool ac = n.attr_i("align_corners", 0) != 0;
   if (grid.dim(0) != x.dim(0) || grid.dim(3) != 2) c.fail("grid must be [N, H_out, W_out, 2]");
-  int64_t nb = x.dim(0), ch = x.dim(1), h = x.dim(2), w = x.dim(3), oh = grid.dim(1), ow = grid.dim(2);
+  int64_t nb = x.dim(0), ch = x.dim(1), h = x.dim(2), w = x.dim(3), oh = grid.dim(1),
+          ow = grid.dim(2);
   std::vector<double> xv = as_doubles(x), gv = as_doubles(grid), out(y.numel());
   auto denorm = [&](double g, int64_t size) {
-    return ac ? (g + 1) / 2 * static_cast<double>(size - 1) : ((g + 1) * static_cast<double>(size) - 1) / 2;
+    return ac ? (g + 1) / 2 * static_cast<double>(size - 1)
+              : ((g + 1) * static_cast<double>(size) - 1) / 2;
   };
   auto bound = [&](double v, int64_t size) {
     if (pad == "border") return std::clamp(v, 0.0, static_cast<double>(size - 1));
     if (pad == "reflection") {
-      v = ac ? reflect(v, 0, static_cast<double>(size - 1)) : reflect(v, -0.5, static_cast<double>(size) - 0.5);
+      v = ac ? reflect(v, 0, static_cast<double>(size - 1))
+             : reflect(v, -0.5, static_cast<double>(size) - 0.5);
       return std::clamp(v, 0.0, static_cast<double>(size - 1));
     }
     return v;
@@ -413,22 +441,25 @@ void gridsample_kernel(KernelContext& c) {
           if (mode == "nearest") {
             xx = bound(xx, w);
             yy = bound(yy, h);
-            v = pixel(static_cast<int64_t>(std::nearbyint(yy)), static_cast<int64_t>(std::nearbyint(xx)));
+            v = pixel(static_cast<int64_t>(std::nearbyint(yy)),
+                      static_cast<int64_t>(std::nearbyint(xx)));
           } else if (mode == "bilinear") {
             xx = bound(xx, w);
             yy = bound(yy, h);
-            int64_t x0 = static_cast<int64_t>(std::floor(xx)), y0 = static_cast<int64_t>(std::floor(yy));
+            int64_t x0 = static_cast<int64_t>(std::floor(xx)),
+                    y0 = static_cast<int64_t>(std::floor(yy));
             double lx = xx - static_cast<double>(x0), ly = yy - static_cast<double>(y0);
             v = (1 - ly) * ((1 - lx) * pixel(y0, x0) + lx * pixel(y0, x0 + 1)) +
                 ly * ((1 - lx) * pixel(y0 + 1, x0) + lx * pixel(y0 + 1, x0 + 1));
           } else {  // bicubic: taps are bounded individually by the padding mode
-            int64_t x0 = static_cast<int64_t>(std::floor(xx)), y0 = static_cast<int64_t>(std::floor(yy));
+            int64_t x0 = static_cast<int64_t>(std::floor(xx)),
+                    y0 = static_cast<int64_t>(std::floor(yy));
             double tx = xx - static_cast<double>(x0), ty = yy - static_cast<double>(y0);
             v = 0;
             for (int64_t p = -1; p <= 2; ++p)
               for (int64_t q = -1; q <= 2; ++q)
-                v += cubic_weight(ty - static_cast<double>(p), -0.75) * cubic_weight(tx - static_cast<double>(q), -0.75) *
-                     pixel(y0 + p, x0 + q);
+                v += cubic_weight(ty - static_cast<double>(p), -0.75) *
+                     cubic_weight(tx - static_cast<double>(q), -0.75) * pixel(y0 + p, x0 + q);
           }
           out[static_cast<size_t>(((b * ch + k) * oh + i) * ow + j)] = v;
         }
@@ -437,7 +468,8 @@ void gridsample_kernel(KernelContext& c) {
 }
 
 bool gridsample_accepts(const KernelQuery& q, std::string* why) {
-  std::string mode = q.node->attr_s("mode", "bilinear"), pad = q.node->attr_s("padding_mode", "zeros");
+  std::string mode = q.node->attr_s("mode", "bilinear"),
+              pad = q.node->attr_s("padding_mode", "zeros");
   if ((mode != "bilinear" && mode != "nearest" && mode != "bicubic") ||
       (pad != "zeros" && pad != "border" && pad != "reflection")) {
     *why = "unsupported mode '" + mode + "' or padding_mode '" + pad + "'";

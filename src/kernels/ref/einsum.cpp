@@ -1,9 +1,9 @@
 // Reference Einsum: iterate over every assignment of every label, multiply the operands'
 // elements and accumulate into the output element (double). Exponential in the number of
 // labels by design: obviously correct, for tests and rare small uses.
+#include "ops/einsum.hpp"
 #include "common/strings.hpp"
 #include "kernels/ref/ref_util.hpp"
-#include "ops/einsum.hpp"
 
 namespace visionrt {
 
@@ -21,7 +21,8 @@ void register_ref_einsum(KernelRegistry& r) {
       auto s = ref::strides_of(shapes[t]);
       st[t].assign(nl, 0);
       for (size_t d = 0; d < shapes[t].size(); ++d)
-        if (shapes[t][d] != 1) st[t][plan.operand_labels[t][d]] += s[d];  // repeated label = diagonal
+        if (shapes[t][d] != 1)
+          st[t][plan.operand_labels[t][d]] += s[d];  // repeated label = diagonal
     }
     auto ys = ref::strides_of(y.shape());
     std::vector<int64_t> yst(nl, 0);

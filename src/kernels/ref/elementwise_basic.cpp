@@ -43,7 +43,8 @@ UnaryFn unary_fn(const Node& n) {
   if (op == "Tanh") return [](double x) { return std::tanh(x); };
   if (op == "Softplus") return [](double x) { return x > 30 ? x : std::log1p(std::exp(x)); };
   if (op == "Softsign") return [](double x) { return x / (1 + std::fabs(x)); };
-  if (op == "Mish") return [](double x) { return x * std::tanh(x > 30 ? x : std::log1p(std::exp(x))); };
+  if (op == "Mish")
+    return [](double x) { return x * std::tanh(x > 30 ? x : std::log1p(std::exp(x))); };
   if (op == "HardSigmoid") {
     double a = n.attr_f("alpha", 0.2f), b = n.attr_f("beta", 0.5f);
     return [a, b](double x) { return std::max(0.0, std::min(1.0, a * x + b)); };
@@ -63,7 +64,8 @@ UnaryFn unary_fn(const Node& n) {
     return [a](double x) { return std::max(0.0, x) + std::min(0.0, a * (std::exp(x / a) - 1)); };
   }
   if (op == "Selu") {
-    double a = n.attr_f("alpha", 1.67326319217681884765625f), g = n.attr_f("gamma", 1.05070102214813232421875f);
+    double a = n.attr_f("alpha", 1.67326319217681884765625f),
+           g = n.attr_f("gamma", 1.05070102214813232421875f);
     return [a, g](double x) { return x > 0 ? g * x : g * (a * std::exp(x) - a); };
   }
   if (op == "ThresholdedRelu") {
@@ -95,10 +97,14 @@ void unary_kernel(KernelContext& c) {
       T* o = y.data<T>();
       for (size_t i = 0; i < x.numel(); ++i) {
         T v = a[i];
-        if (op == "Abs") o[i] = std::is_signed_v<T> && v < 0 ? static_cast<T>(-v) : v;
-        else if (op == "Neg") o[i] = static_cast<T>(-v);
-        else if (op == "Sign") o[i] = static_cast<T>(v > 0 ? 1 : (std::is_signed_v<T> && v < 0) ? -1 : 0);
-        else if (op == "Relu") o[i] = v > 0 ? v : T(0);
+        if (op == "Abs")
+          o[i] = std::is_signed_v<T> && v < 0 ? static_cast<T>(-v) : v;
+        else if (op == "Neg")
+          o[i] = static_cast<T>(-v);
+        else if (op == "Sign")
+          o[i] = static_cast<T>(v > 0 ? 1 : (std::is_signed_v<T> && v < 0) ? -1 : 0);
+        else if (op == "Relu")
+          o[i] = v > 0 ? v : T(0);
       }
     });
     return;
@@ -108,7 +114,8 @@ void unary_kernel(KernelContext& c) {
     using T = decltype(tag);
     const T* a = x.data<T>();
     T* o = y.data<T>();
-    for (size_t i = 0; i < x.numel(); ++i) o[i] = ref::store<T>(f(static_cast<double>(ref::load(a[i]))));
+    for (size_t i = 0; i < x.numel(); ++i)
+      o[i] = ref::store<T>(f(static_cast<double>(ref::load(a[i]))));
   });
 }
 
@@ -167,7 +174,8 @@ void arith_kernel(KernelContext& c) {
         if constexpr (std::is_integral_v<T>) {
           o[i] = int_pow<T>(pa[off[0]], b.at_i64(static_cast<size_t>(off[1])));
         } else {
-          o[i] = ref::store<T>(std::pow(static_cast<double>(ref::load(pa[off[0]])), b.at_f64(static_cast<size_t>(off[1]))));
+          o[i] = ref::store<T>(std::pow(static_cast<double>(ref::load(pa[off[0]])),
+                                        b.at_f64(static_cast<size_t>(off[1]))));
         }
       });
     });
@@ -182,8 +190,10 @@ void arith_kernel(KernelContext& c) {
       T* o = y.data<T>();
       broadcast_loop({&a, &b}, y, [&](size_t i, const std::vector<int64_t>& off) {
         auto s = static_cast<uint64_t>(pb[off[1]]);
-        if (s >= sizeof(T) * 8) o[i] = 0;
-        else o[i] = static_cast<T>(left ? pa[off[0]] << s : pa[off[0]] >> s);
+        if (s >= sizeof(T) * 8)
+          o[i] = 0;
+        else
+          o[i] = static_cast<T>(left ? pa[off[0]] << s : pa[off[0]] >> s);
       });
     });
     return;
@@ -196,10 +206,14 @@ void arith_kernel(KernelContext& c) {
     broadcast_loop({&a, &b}, y, [&](size_t i, const std::vector<int64_t>& off) {
       if constexpr (std::is_integral_v<T>) {
         T u = pa[off[0]], v = pb[off[1]];
-        if (op == "Add") o[i] = static_cast<T>(u + v);
-        else if (op == "Sub") o[i] = static_cast<T>(u - v);
-        else if (op == "Mul") o[i] = static_cast<T>(u * v);
-        else if (op == "PRelu") o[i] = u < 0 ? static_cast<T>(u * v) : u;
+        if (op == "Add")
+          o[i] = static_cast<T>(u + v);
+        else if (op == "Sub")
+          o[i] = static_cast<T>(u - v);
+        else if (op == "Mul")
+          o[i] = static_cast<T>(u * v);
+        else if (op == "PRelu")
+          o[i] = u < 0 ? static_cast<T>(u * v) : u;
         else {
           if (v == 0) c.fail(str_cat(op, ": integer division by zero"));
           if (op == "Div") {
@@ -211,13 +225,19 @@ void arith_kernel(KernelContext& c) {
           }
         }
       } else {
-        double u = static_cast<double>(ref::load(pa[off[0]])), v = static_cast<double>(ref::load(pb[off[1]]));
+        double u = static_cast<double>(ref::load(pa[off[0]])),
+               v = static_cast<double>(ref::load(pb[off[1]]));
         double r;
-        if (op == "Add") r = u + v;
-        else if (op == "Sub") r = u - v;
-        else if (op == "Mul") r = u * v;
-        else if (op == "Div") r = u / v;
-        else if (op == "PRelu") r = u < 0 ? u * v : u;
+        if (op == "Add")
+          r = u + v;
+        else if (op == "Sub")
+          r = u - v;
+        else if (op == "Mul")
+          r = u * v;
+        else if (op == "Div")
+          r = u / v;
+        else if (op == "PRelu")
+          r = u < 0 ? u * v : u;
         else {
           r = std::fmod(u, v);
           if (!fmod && r != 0 && ((r < 0) != (v < 0))) r += v;
@@ -260,14 +280,22 @@ void compare_kernel(KernelContext& c) {
       auto u = ref::load(pa[off[0]]);
       auto v = ref::load(pb[off[1]]);
       bool r;
-      if (op == "Equal") r = u == v;
-      else if (op == "Less") r = u < v;
-      else if (op == "LessOrEqual") r = u <= v;
-      else if (op == "Greater") r = u > v;
-      else if (op == "GreaterOrEqual") r = u >= v;
-      else if (op == "And") r = (u != decltype(u)(0)) && (v != decltype(v)(0));
-      else if (op == "Or") r = (u != decltype(u)(0)) || (v != decltype(v)(0));
-      else r = (u != decltype(u)(0)) != (v != decltype(v)(0));  // Xor
+      if (op == "Equal")
+        r = u == v;
+      else if (op == "Less")
+        r = u < v;
+      else if (op == "LessOrEqual")
+        r = u <= v;
+      else if (op == "Greater")
+        r = u > v;
+      else if (op == "GreaterOrEqual")
+        r = u >= v;
+      else if (op == "And")
+        r = (u != decltype(u)(0)) && (v != decltype(v)(0));
+      else if (op == "Or")
+        r = (u != decltype(u)(0)) || (v != decltype(v)(0));
+      else
+        r = (u != decltype(u)(0)) != (v != decltype(v)(0));  // Xor
       o[i] = r;
     });
   });
@@ -287,19 +315,26 @@ void variadic_kernel(KernelContext& c) {
         T acc = ins[0]->data<T>()[off[0]];
         for (size_t k = 1; k < ins.size(); ++k) {
           T v = ins[k]->data<T>()[off[k]];
-          if (op == "Max") acc = std::max(acc, v);
-          else if (op == "Min") acc = std::min(acc, v);
-          else acc = static_cast<T>(acc + v);
+          if (op == "Max")
+            acc = std::max(acc, v);
+          else if (op == "Min")
+            acc = std::min(acc, v);
+          else
+            acc = static_cast<T>(acc + v);
         }
         o[i] = op == "Mean" ? static_cast<T>(acc / static_cast<T>(ins.size())) : acc;
       } else {
         double acc = static_cast<double>(ref::load(ins[0]->data<T>()[off[0]]));
         for (size_t k = 1; k < ins.size(); ++k) {
           double v = static_cast<double>(ref::load(ins[k]->data<T>()[off[k]]));
-          if (std::isnan(v) || std::isnan(acc)) acc = NAN;
-          else if (op == "Max") acc = std::max(acc, v);
-          else if (op == "Min") acc = std::min(acc, v);
-          else acc += v;
+          if (std::isnan(v) || std::isnan(acc))
+            acc = NAN;
+          else if (op == "Max")
+            acc = std::max(acc, v);
+          else if (op == "Min")
+            acc = std::min(acc, v);
+          else
+            acc += v;
         }
         o[i] = ref::store<T>(op == "Mean" ? acc / static_cast<double>(ins.size()) : acc);
       }
@@ -318,7 +353,10 @@ void where_kernel(KernelContext& c) {
   const char* pb = static_cast<const char*>(b.raw());
   char* o = static_cast<char*>(y.raw());
   broadcast_loop({&cond, &a, &b}, y, [&](size_t i, const std::vector<int64_t>& off) {
-    std::memcpy(o + i * es, pc[off[0]] ? pa + off[1] * static_cast<int64_t>(es) : pb + off[2] * static_cast<int64_t>(es), es);
+    std::memcpy(o + i * es,
+                pc[off[0]] ? pa + off[1] * static_cast<int64_t>(es)
+                           : pb + off[2] * static_cast<int64_t>(es),
+                es);
   });
 }
 
@@ -387,7 +425,8 @@ void isnan_kernel(KernelContext& c) {
 
 void isinf_kernel(KernelContext& c) {
   const Tensor& x = c.input(0);
-  bool pos = c.node->attr_i("detect_positive", 1) != 0, neg = c.node->attr_i("detect_negative", 1) != 0;
+  bool pos = c.node->attr_i("detect_positive", 1) != 0,
+       neg = c.node->attr_i("detect_negative", 1) != 0;
   bool* o = c.output(0).data<bool>();
   for (size_t i = 0; i < x.numel(); ++i) {
     double v = x.at_f64(i);
@@ -410,15 +449,29 @@ bool float_input(const KernelQuery& q, std::string* why) {
 }  // namespace
 
 void register_ref_elementwise_basic(KernelRegistry& r) {
-  for (const char* op : {"Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Floor", "Ceil", "Round",
-                         "Sign", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh",
-                         "Asinh", "Acosh", "Atanh", "Erf", "Relu", "Sigmoid", "Tanh", "Softplus",
-                         "Softsign", "HardSigmoid", "HardSwish", "LeakyRelu", "Elu", "Selu", "Celu",
-                         "ThresholdedRelu", "Shrink", "Mish"})
+  for (const char* op : {"Abs",       "Neg",
+                         "Exp",       "Log",
+                         "Sqrt",      "Reciprocal",
+                         "Floor",     "Ceil",
+                         "Round",     "Sign",
+                         "Sin",       "Cos",
+                         "Tan",       "Asin",
+                         "Acos",      "Atan",
+                         "Sinh",      "Cosh",
+                         "Asinh",     "Acosh",
+                         "Atanh",     "Erf",
+                         "Relu",      "Sigmoid",
+                         "Tanh",      "Softplus",
+                         "Softsign",  "HardSigmoid",
+                         "HardSwish", "LeakyRelu",
+                         "Elu",       "Selu",
+                         "Celu",      "ThresholdedRelu",
+                         "Shrink",    "Mish"})
     r.add_ref(op, unary_accepts, unary_kernel);
   for (const char* op : {"Add", "Sub", "Mul", "Div", "Pow", "Mod", "BitShift", "PRelu"})
     r.add_ref(op, arith_accepts, arith_kernel);
-  for (const char* op : {"Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "And", "Or", "Xor"})
+  for (const char* op :
+       {"Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "And", "Or", "Xor"})
     r.add_ref(op, compare_kernel);
   for (const char* op : {"Min", "Max", "Mean", "Sum"}) r.add_ref(op, variadic_kernel);
   r.add_ref("Where", where_kernel);

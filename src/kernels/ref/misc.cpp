@@ -117,7 +117,8 @@ void stft_kernel(KernelContext& c) {
   int64_t flen = c.has_input(3) ? c.input(3).at_i64(0) : c.input(2).dim(0);
   std::vector<double> window(static_cast<size_t>(flen), 1.0);
   if (c.has_input(2)) {
-    if (c.input(2).numel() != static_cast<size_t>(flen)) c.fail("window length differs from frame_length");
+    if (c.input(2).numel() != static_cast<size_t>(flen))
+      c.fail("window length differs from frame_length");
     window = load_all(c.input(2));
   }
   std::vector<double> in = load_all(x), out(y.numel());
@@ -151,20 +152,25 @@ void mel_kernel(KernelContext& c) {
   std::vector<int64_t> bins(static_cast<size_t>(nmel + 2));
   for (int64_t i = 0; i < nmel + 2; ++i) {
     double hz = 700 * (std::pow(10.0, (static_cast<double>(i) * step + lo_mel) / 2595) - 1);
-    bins[i] = static_cast<int64_t>(std::floor(static_cast<double>(dft + 1) * hz / static_cast<double>(rate)));
+    bins[i] = static_cast<int64_t>(
+        std::floor(static_cast<double>(dft + 1) * hz / static_cast<double>(rate)));
   }
   std::vector<double> out(static_cast<size_t>(nspec * nmel), 0);
   auto at = [&](int64_t row, int64_t col) -> double& {
-    if (row < 0 || row >= nspec) c.fail("mel bin outside the spectrogram (check the edge frequencies)");
+    if (row < 0 || row >= nspec)
+      c.fail("mel bin outside the spectrogram (check the edge frequencies)");
     return out[static_cast<size_t>(row * nmel + col)];
   };
   for (int64_t i = 0; i < nmel; ++i) {
     int64_t l = bins[i], m = bins[i + 1], h = bins[i + 2];
-    if (m - l == 0) at(m, i) = 1;
+    if (m - l == 0)
+      at(m, i) = 1;
     else
-      for (int64_t j = l; j <= m; ++j) at(j, i) = static_cast<double>(j - l) / static_cast<double>(m - l);
+      for (int64_t j = l; j <= m; ++j)
+        at(j, i) = static_cast<double>(j - l) / static_cast<double>(m - l);
     if (h - m > 0)
-      for (int64_t j = m; j < h; ++j) at(j, i) = static_cast<double>(h - j) / static_cast<double>(h - m);
+      for (int64_t j = m; j < h; ++j)
+        at(j, i) = static_cast<double>(h - j) / static_cast<double>(h - m);
   }
   store_all(c.output(0), out);
 }
@@ -216,11 +222,13 @@ void unique_kernel(KernelContext& c) {
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
   std::vector<int64_t> uniq_of(static_cast<size_t>(n));  // slice -> unique id
-  std::vector<int64_t> firsts;                            // unique id -> first slice
+  std::vector<int64_t> firsts;                           // unique id -> first slice
   ref::dispatch_all(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* d = x.data<T>();
-    auto val = [&](int64_t s, int64_t o, int64_t i) { return ref::load(d[(o * n + s) * inner + i]); };
+    auto val = [&](int64_t s, int64_t o, int64_t i) {
+      return ref::load(d[(o * n + s) * inner + i]);
+    };
     auto less = [&](int64_t a, int64_t b) {
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i) {
@@ -282,7 +290,8 @@ void maxunpool_kernel(KernelContext& c) {
   std::vector<int64_t> st = c.node->attr_is("strides", std::vector<int64_t>(nd, 1));
   std::vector<int64_t> pads = c.node->attr_is("pads", std::vector<int64_t>(2 * nd, 0));
   Shape def = x.shape();
-  for (size_t i = 0; i < nd; ++i) def[2 + i] = (x.dim(2 + i) - 1) * st[i] + k[i] - pads[i] - pads[i + nd];
+  for (size_t i = 0; i < nd; ++i)
+    def[2 + i] = (x.dim(2 + i) - 1) * st[i] + k[i] - pads[i] - pads[i + nd];
   if (y.rank() != def.size()) c.fail("output_shape has the wrong rank");
   for (size_t d = 0; d < def.size(); ++d)
     if (y.dim(d) < def[d]) c.fail("output_shape is smaller than the unpooled size");
@@ -357,16 +366,20 @@ std::vector<Activation> parse_activations(const KernelContext& c, std::vector<st
   auto it = c.node->attrs.find("activations");
   if (it != c.node->attrs.end() && it->second.kind == Attribute::Kind::ss) a = &it->second;
   std::vector<std::string> names;
-  if (a) names = a->ss;
+  if (a)
+    names = a->ss;
   else
     for (int64_t d = 0; d < dirs; ++d) names.insert(names.end(), defaults.begin(), defaults.end());
   if (names.size() != defaults.size() * static_cast<size_t>(dirs))
-    c.fail(str_cat("expected ", defaults.size() * static_cast<size_t>(dirs), " activations, got ", names.size()));
-  std::vector<float> alphas = c.node->attr_fs("activation_alpha"), betas = c.node->attr_fs("activation_beta");
+    c.fail(str_cat("expected ", defaults.size() * static_cast<size_t>(dirs), " activations, got ",
+                   names.size()));
+  std::vector<float> alphas = c.node->attr_fs("activation_alpha"),
+                     betas = c.node->attr_fs("activation_beta");
   size_t ai = 0, bi = 0;
   std::vector<Activation> acts;
-  static const char* kKnown[] = {"Sigmoid", "Tanh", "Relu", "Affine", "LeakyRelu", "ThresholdedRelu",
-                                 "ScaledTanh", "HardSigmoid", "Elu", "Softsign", "Softplus"};
+  static const char* kKnown[] = {
+      "Sigmoid",    "Tanh",        "Relu", "Affine",   "LeakyRelu", "ThresholdedRelu",
+      "ScaledTanh", "HardSigmoid", "Elu",  "Softsign", "Softplus"};
   for (const auto& n : names) {
     Activation act;
     act.name = n;
@@ -374,10 +387,24 @@ std::vector<Activation> parse_activations(const KernelContext& c, std::vector<st
       c.fail("unsupported activation '" + n + "'");
     double da = 0, db = 0;
     bool uses_a = false, uses_b = false;
-    if (n == "LeakyRelu") { da = 0.01; uses_a = true; }
-    if (n == "ThresholdedRelu" || n == "Elu") { da = 1.0; uses_a = true; }
-    if (n == "ScaledTanh" || n == "Affine") { da = 1.0; db = n == "Affine" ? 0.0 : 1.0; uses_a = uses_b = true; }
-    if (n == "HardSigmoid") { da = 0.2; db = 0.5; uses_a = uses_b = true; }
+    if (n == "LeakyRelu") {
+      da = 0.01;
+      uses_a = true;
+    }
+    if (n == "ThresholdedRelu" || n == "Elu") {
+      da = 1.0;
+      uses_a = true;
+    }
+    if (n == "ScaledTanh" || n == "Affine") {
+      da = 1.0;
+      db = n == "Affine" ? 0.0 : 1.0;
+      uses_a = uses_b = true;
+    }
+    if (n == "HardSigmoid") {
+      da = 0.2;
+      db = 0.5;
+      uses_a = uses_b = true;
+    }
     act.alpha = uses_a && ai < alphas.size() ? alphas[ai++] : da;
     act.beta = uses_b && bi < betas.size() ? betas[bi++] : db;
     acts.push_back(act);
@@ -397,16 +424,19 @@ void recurrent_kernel(KernelContext& c, const std::string& op) {
   bool layout = c.opset >= 14 && c.node->attr_i("layout", 0) != 0;
   int64_t S = layout ? X.dim(1) : X.dim(0), B = layout ? X.dim(0) : X.dim(1), I = X.dim(2);
   if (W.rank() != 3 || W.dim(0) != dirs || W.dim(1) != gates * H || W.dim(2) != I)
-    c.fail(str_cat("W has shape ", shape_str(W.shape()), ", expected [", dirs, ",", gates * H, ",", I, "]"));
+    c.fail(str_cat("W has shape ", shape_str(W.shape()), ", expected [", dirs, ",", gates * H, ",",
+                   I, "]"));
   if (R.rank() != 3 || R.dim(0) != dirs || R.dim(1) != gates * H || R.dim(2) != H)
-    c.fail(str_cat("R has shape ", shape_str(R.shape()), ", expected [", dirs, ",", gates * H, ",", H, "]"));
+    c.fail(str_cat("R has shape ", shape_str(R.shape()), ", expected [", dirs, ",", gates * H, ",",
+                   H, "]"));
   double clip = c.node->attr_f("clip", 0);
   bool has_clip = c.node->has_attr("clip");
   bool lbr = c.node->attr_i("linear_before_reset", 0) != 0;
   bool input_forget = c.node->attr_i("input_forget", 0) != 0;
   std::vector<std::string> defaults = op == "RNN" ? std::vector<std::string>{"Tanh"}
-                                      : op == "GRU" ? std::vector<std::string>{"Sigmoid", "Tanh"}
-                                                    : std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"};
+                                      : op == "GRU"
+                                          ? std::vector<std::string>{"Sigmoid", "Tanh"}
+                                          : std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"};
   std::vector<Activation> acts = parse_activations(c, defaults, dirs);
   std::vector<double> x = load_all(X), w = load_all(W), r = load_all(R);
   std::vector<double> bias(static_cast<size_t>(dirs * 2 * gates * H), 0);
@@ -416,10 +446,12 @@ void recurrent_kernel(KernelContext& c, const std::string& op) {
   }
   std::vector<int64_t> lens(static_cast<size_t>(B), S);
   if (c.has_input(4)) {
-    if (c.input(4).numel() != static_cast<size_t>(B)) c.fail("sequence_lens must have batch_size values");
+    if (c.input(4).numel() != static_cast<size_t>(B))
+      c.fail("sequence_lens must have batch_size values");
     for (int64_t b = 0; b < B; ++b) {
       lens[b] = c.input(4).at_i64(b);
-      if (lens[b] < 0 || lens[b] > S) c.fail(str_cat("sequence_lens[", b, "] = ", lens[b], " is out of range"));
+      if (lens[b] < 0 || lens[b] > S)
+        c.fail(str_cat("sequence_lens[", b, "] = ", lens[b], " is out of range"));
     }
   }
   std::vector<double> h0(static_cast<size_t>(dirs * B * H), 0), c0 = h0;
@@ -438,9 +470,11 @@ void recurrent_kernel(KernelContext& c, const std::string& op) {
       peep = load_all(c.input(7));
     }
   }
-  std::vector<double> Y(static_cast<size_t>(S * dirs * B * H), 0), Yh(static_cast<size_t>(dirs * B * H)),
-      Yc(Yh.size());
-  auto xat = [&](int64_t t, int64_t b, int64_t i) { return x[layout ? (b * S + t) * I + i : (t * B + b) * I + i]; };
+  std::vector<double> Y(static_cast<size_t>(S * dirs * B * H), 0),
+      Yh(static_cast<size_t>(dirs * B * H)), Yc(Yh.size());
+  auto xat = [&](int64_t t, int64_t b, int64_t i) {
+    return x[layout ? (b * S + t) * I + i : (t * B + b) * I + i];
+  };
   auto yidx = [&](int64_t t, int64_t d, int64_t b, int64_t h) {
     return layout ? ((b * S + t) * dirs + d) * H + h : ((t * dirs + d) * B + b) * H + h;
   };
@@ -458,7 +492,8 @@ void recurrent_kernel(KernelContext& c, const std::string& op) {
     for (int64_t b = 0; b < B; ++b) {
       std::vector<double> h(&h0[(d * B + b) * H], &h0[(d * B + b) * H] + H);
       std::vector<double> cs(&c0[(d * B + b) * H], &c0[(d * B + b) * H] + H);
-      std::vector<double> xw(static_cast<size_t>(gates * H)), hr(static_cast<size_t>(gates * H)), nh(H);
+      std::vector<double> xw(static_cast<size_t>(gates * H)), hr(static_cast<size_t>(gates * H)),
+          nh(H);
       for (int64_t step = 0; step < lens[b]; ++step) {
         int64_t t = reverse ? lens[b] - 1 - step : step;
         for (int64_t j = 0; j < gates * H; ++j) {
@@ -492,7 +527,9 @@ void recurrent_kernel(KernelContext& c, const std::string& op) {
           const double* p = &peep[static_cast<size_t>(d * 3 * H)];
           for (int64_t k = 0; k < H; ++k) {
             double gi = f(clipv(xw[k] + hr[k] + p[k] * cs[k]));
-            double gf = input_forget ? 1 - gi : f(clipv(xw[2 * H + k] + hr[2 * H + k] + p[2 * H + k] * cs[k]));
+            double gf = input_forget
+                            ? 1 - gi
+                            : f(clipv(xw[2 * H + k] + hr[2 * H + k] + p[2 * H + k] * cs[k]));
             double gc = g(clipv(xw[3 * H + k] + hr[3 * H + k]));
             cs[k] = gf * cs[k] + gi * gc;
             double go = f(clipv(xw[H + k] + hr[H + k] + p[H + k] * cs[k]));
@@ -536,10 +573,12 @@ void tfidf_kernel(KernelContext& c) {
     int64_t size = static_cast<int64_t>(i) + 1;
     int64_t begin = counts[i];
     int64_t end = i + 1 < counts.size() ? counts[i + 1] : static_cast<int64_t>(pool.size());
-    if (begin < 0 || end > static_cast<int64_t>(pool.size()) || begin > end) c.fail("bad ngram_counts");
+    if (begin < 0 || end > static_cast<int64_t>(pool.size()) || begin > end)
+      c.fail("bad ngram_counts");
     for (int64_t p = begin; p + size <= end; p += size, ++id) {
       if (size < min_n || size > max_n) continue;
-      if (id >= static_cast<int64_t>(indexes.size())) c.fail("ngram_indexes is shorter than the pool");
+      if (id >= static_cast<int64_t>(indexes.size()))
+        c.fail("ngram_indexes is shorter than the pool");
       grams[std::vector<int64_t>(pool.begin() + p, pool.begin() + p + size)] = indexes[id];
     }
   }
@@ -585,7 +624,8 @@ bool float_only(const KernelQuery& q, std::string* why) {
 
 void register_ref_misc(KernelRegistry& r) {
   r.add_ref("HannWindow", [](KernelContext& c) { window_kernel(c, 0.5, 0.5, 0); });
-  r.add_ref("HammingWindow", [](KernelContext& c) { window_kernel(c, 25.0 / 46.0, 21.0 / 46.0, 0); });
+  r.add_ref("HammingWindow",
+            [](KernelContext& c) { window_kernel(c, 25.0 / 46.0, 21.0 / 46.0, 0); });
   r.add_ref("BlackmanWindow", [](KernelContext& c) { window_kernel(c, 0.42, 0.5, 0.08); });
   r.add_ref("DFT", float_only, dft_kernel);
   r.add_ref("STFT", float_only, stft_kernel);

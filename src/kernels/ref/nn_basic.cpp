@@ -17,8 +17,8 @@ namespace {
 
 // Spatial dims padded to 3 (D, H, W).
 struct Geo {
-  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1},
-          pb[3] = {0, 0, 0}, pe[3] = {0, 0, 0};
+  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1},
+          d[3] = {1, 1, 1}, pb[3] = {0, 0, 0}, pe[3] = {0, 0, 0};
 };
 
 Geo make_geo(const Shape& x, const Shape& y, const WindowParams& p) {
@@ -37,7 +37,8 @@ Geo make_geo(const Shape& x, const Shape& y, const WindowParams& p) {
 }
 
 // Output columns [lo, hi) for which input column ow*s - pb + kw*d lies inside [0, in).
-void valid_range(int64_t in, int64_t out, int64_t s, int64_t pb, int64_t off, int64_t* lo, int64_t* hi) {
+void valid_range(int64_t in, int64_t out, int64_t s, int64_t pb, int64_t off, int64_t* lo,
+                 int64_t* hi) {
   // need 0 <= ow*s - pb + off < in
   int64_t a = pb - off;  // ow*s >= a
   *lo = a <= 0 ? 0 : (a + s - 1) / s;
@@ -54,37 +55,37 @@ void conv_core(const A* x, const A* w, const A* bias, A* y, int64_t n, int64_t c
   int64_t ksz = g.k[0] * g.k[1] * g.k[2];
   // One (batch, output channel) plane per task: each plane is written by one thread only.
   parallel_for(n * cout, threads, [&](int64_t task) {
-      int64_t b = task / cout, oc = task % cout;
-      A* yo = y + (b * cout + oc) * out_sp;
-      std::fill(yo, yo + out_sp, bias ? bias[oc] : A(0));
-      int64_t grp = oc / ocg;
-      for (int64_t ic = 0; ic < icg; ++ic) {
-        const A* xi = x + (b * cin + grp * icg + ic) * in_sp;
-        const A* wk = w + (oc * icg + ic) * ksz;
-        for (int64_t kd = 0; kd < g.k[0]; ++kd)
-          for (int64_t kh = 0; kh < g.k[1]; ++kh)
-            for (int64_t kw = 0; kw < g.k[2]; ++kw) {
-              A wv = wk[(kd * g.k[1] + kh) * g.k[2] + kw];
-              if (wv == A(0)) continue;
-              int64_t lo, hi;
-              valid_range(g.in[2], g.out[2], g.s[2], g.pb[2], kw * g.d[2], &lo, &hi);
-              for (int64_t od = 0; od < g.out[0]; ++od) {
-                int64_t id = od * g.s[0] - g.pb[0] + kd * g.d[0];
-                if (id < 0 || id >= g.in[0]) continue;
-                for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-                  int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
-                  if (ih < 0 || ih >= g.in[1]) continue;
-                  const A* xr = xi + (id * g.in[1] + ih) * g.in[2] - g.pb[2] + kw * g.d[2];
-                  A* yr = yo + (od * g.out[1] + oh) * g.out[2];
-                  const int64_t st = g.s[2];
-                  if (st == 1)
-                    for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow];
-                  else
-                    for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow * st];
-                }
+    int64_t b = task / cout, oc = task % cout;
+    A* yo = y + (b * cout + oc) * out_sp;
+    std::fill(yo, yo + out_sp, bias ? bias[oc] : A(0));
+    int64_t grp = oc / ocg;
+    for (int64_t ic = 0; ic < icg; ++ic) {
+      const A* xi = x + (b * cin + grp * icg + ic) * in_sp;
+      const A* wk = w + (oc * icg + ic) * ksz;
+      for (int64_t kd = 0; kd < g.k[0]; ++kd)
+        for (int64_t kh = 0; kh < g.k[1]; ++kh)
+          for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+            A wv = wk[(kd * g.k[1] + kh) * g.k[2] + kw];
+            if (wv == A(0)) continue;
+            int64_t lo, hi;
+            valid_range(g.in[2], g.out[2], g.s[2], g.pb[2], kw * g.d[2], &lo, &hi);
+            for (int64_t od = 0; od < g.out[0]; ++od) {
+              int64_t id = od * g.s[0] - g.pb[0] + kd * g.d[0];
+              if (id < 0 || id >= g.in[0]) continue;
+              for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+                int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
+                if (ih < 0 || ih >= g.in[1]) continue;
+                const A* xr = xi + (id * g.in[1] + ih) * g.in[2] - g.pb[2] + kw * g.d[2];
+                A* yr = yo + (od * g.out[1] + oh) * g.out[2];
+                const int64_t st = g.s[2];
+                if (st == 1)
+                  for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow];
+                else
+                  for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow * st];
               }
             }
-      }
+          }
+    }
   });
 }
 
@@ -96,9 +97,12 @@ void with_compute_type(KernelContext& c, const std::vector<size_t>& in_idx, F&& 
   std::vector<Tensor> ins;
   for (size_t i : in_idx) ins.push_back(c.has_input(i) ? c.input(i).cast(ct) : Tensor());
   Tensor out(ct, c.output(0).shape());
-  if (ct == DType::f64) fn(ins, out, double{});
-  else fn(ins, out, float{});
-  if (ct == t) std::memcpy(c.output(0).raw(), out.raw(), out.nbytes());
+  if (ct == DType::f64)
+    fn(ins, out, double{});
+  else
+    fn(ins, out, float{});
+  if (ct == t)
+    std::memcpy(c.output(0).raw(), out.raw(), out.nbytes());
   else {
     Tensor r = out.cast(t);
     std::memcpy(c.output(0).raw(), r.raw(), r.nbytes());
@@ -111,15 +115,18 @@ void conv_kernel(KernelContext& c) {
   Tensor& y = c.output(0);
   WindowParams p;
   std::string err;
-  if (!conv_window(*c.node, x.shape(), Shape(w.shape().begin() + 2, w.shape().end()), false, &p, &err)) c.fail(err);
+  if (!conv_window(*c.node, x.shape(), Shape(w.shape().begin() + 2, w.shape().end()), false, &p,
+                   &err))
+    c.fail(err);
   int64_t group = c.node->attr_i("group", 1);
   if (x.dim(1) != w.dim(1) * group) c.fail("input channels do not match the weights");
-  if (c.has_input(2) && static_cast<int64_t>(c.input(2).numel()) != w.dim(0)) c.fail("bias has the wrong size");
+  if (c.has_input(2) && static_cast<int64_t>(c.input(2).numel()) != w.dim(0))
+    c.fail("bias has the wrong size");
   Geo g = make_geo(x.shape(), y.shape(), p);
   with_compute_type(c, {0, 1, 2}, [&](std::vector<Tensor>& in, Tensor& out, auto tag) {
     using A = decltype(tag);
-    conv_core<A>(in[0].data<A>(), in[1].data<A>(), in[2].empty() ? nullptr : in[2].data<A>(), out.data<A>(),
-                 x.dim(0), x.dim(1), w.dim(0), group, g, c.num_threads);
+    conv_core<A>(in[0].data<A>(), in[1].data<A>(), in[2].empty() ? nullptr : in[2].data<A>(),
+                 out.data<A>(), x.dim(0), x.dim(1), w.dim(0), group, g, c.num_threads);
   });
 }
 
@@ -129,7 +136,9 @@ void conv_integer_kernel(KernelContext& c) {
   Tensor& y = c.output(0);
   WindowParams p;
   std::string err;
-  if (!conv_window(*c.node, x.shape(), Shape(w.shape().begin() + 2, w.shape().end()), false, &p, &err)) c.fail(err);
+  if (!conv_window(*c.node, x.shape(), Shape(w.shape().begin() + 2, w.shape().end()), false, &p,
+                   &err))
+    c.fail(err);
   int64_t group = c.node->attr_i("group", 1);
   if (x.dim(1) != w.dim(1) * group) c.fail("input channels do not match the weights");
   // Integers minus zero points, convolved exactly in double.
@@ -145,9 +154,10 @@ void conv_integer_kernel(KernelContext& c) {
     }
     wd.data<double>()[i] = w.at_f64(i) - wz;
   }
-  conv_core<double>(xd.data<double>(), wd.data<double>(), nullptr, yd.data<double>(), x.dim(0), x.dim(1), w.dim(0),
-                    group, make_geo(x.shape(), y.shape(), p));
-  for (size_t i = 0; i < y.numel(); ++i) y.data<int32_t>()[i] = static_cast<int32_t>(yd.data<double>()[i]);
+  conv_core<double>(xd.data<double>(), wd.data<double>(), nullptr, yd.data<double>(), x.dim(0),
+                    x.dim(1), w.dim(0), group, make_geo(x.shape(), y.shape(), p));
+  for (size_t i = 0; i < y.numel(); ++i)
+    y.data<int32_t>()[i] = static_cast<int32_t>(yd.data<double>()[i]);
 }
 
 void conv_transpose_kernel(KernelContext& c) {
@@ -156,7 +166,9 @@ void conv_transpose_kernel(KernelContext& c) {
   Tensor& y = c.output(0);
   WindowParams p;
   std::string err;
-  if (!conv_transpose_window(*c.node, x.shape(), Shape(w.shape().begin() + 2, w.shape().end()), &p, &err)) c.fail(err);
+  if (!conv_transpose_window(*c.node, x.shape(), Shape(w.shape().begin() + 2, w.shape().end()), &p,
+                             &err))
+    c.fail(err);
   int64_t group = c.node->attr_i("group", 1);
   if (x.dim(1) != w.dim(0)) c.fail("input channels do not match the weights");
   Geo g = make_geo(x.shape(), y.shape(), p);
@@ -190,7 +202,8 @@ void conv_transpose_kernel(KernelContext& c) {
                     for (int64_t kw = 0; kw < g.k[2]; ++kw) {
                       int64_t ow = iw * g.s[2] - g.pb[2] + kw * g.d[2];
                       if (ow < 0 || ow >= g.out[2]) continue;
-                      yo[(od * g.out[1] + oh) * g.out[2] + ow] += xv * wk[(kd * g.k[1] + kh) * g.k[2] + kw];
+                      yo[(od * g.out[1] + oh) * g.out[2] + ow] +=
+                          xv * wk[(kd * g.k[1] + kh) * g.k[2] + kw];
                     }
                   }
                 }
@@ -206,7 +219,8 @@ void pool_kernel(KernelContext& c) {
   const std::string& op = c.node->op_type;
   WindowParams p;
   std::string err;
-  if (!conv_window(*c.node, x.shape(), c.node->attr_is("kernel_shape"), true, &p, &err)) c.fail(err);
+  if (!conv_window(*c.node, x.shape(), c.node->attr_is("kernel_shape"), true, &p, &err))
+    c.fail(err);
   Geo g = make_geo(x.shape(), y.shape(), p);
   bool include_pad = c.node->attr_i("count_include_pad", 0) != 0;
   double lp = static_cast<double>(c.node->attr_i("p", 2));
@@ -231,10 +245,11 @@ void pool_kernel(KernelContext& c) {
                 int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
                 int64_t iw = ow * g.s[2] - g.pb[2] + kw * g.d[2];
                 // Positions inside input+pads count for count_include_pad.
-                if (id >= -g.pb[0] && id < g.in[0] + g.pe[0] && ih >= -g.pb[1] && ih < g.in[1] + g.pe[1] &&
-                    iw >= -g.pb[2] && iw < g.in[2] + g.pe[2])
+                if (id >= -g.pb[0] && id < g.in[0] + g.pe[0] && ih >= -g.pb[1] &&
+                    ih < g.in[1] + g.pe[1] && iw >= -g.pb[2] && iw < g.in[2] + g.pe[2])
                   ++padded;
-                if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1] || iw < 0 || iw >= g.in[2]) continue;
+                if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1] || iw < 0 || iw >= g.in[2])
+                  continue;
                 int64_t off = (id * g.in[1] + ih) * g.in[2] + iw;
                 double v = xv[static_cast<size_t>(pl * in_sp + off)];
                 ++count;
@@ -250,7 +265,8 @@ void pool_kernel(KernelContext& c) {
                 }
               }
           size_t o = static_cast<size_t>(pl * out_sp + (od * g.out[1] + oh) * g.out[2] + ow);
-          if (op == "AveragePool") acc = acc / static_cast<double>(std::max<int64_t>(1, include_pad ? padded : count));
+          if (op == "AveragePool")
+            acc = acc / static_cast<double>(std::max<int64_t>(1, include_pad ? padded : count));
           if (op == "LpPool") acc = std::pow(acc, 1.0 / lp);
           out[o] = acc;
           if (want_idx) idx[o] = pl * in_sp + std::max<int64_t>(best, 0);
@@ -278,9 +294,12 @@ void global_pool_kernel(KernelContext& c) {
       double acc = op == "GlobalMaxPool" ? -std::numeric_limits<double>::infinity() : 0;
       for (int64_t i = 0; i < sp; ++i) {
         double v = static_cast<double>(ref::load(a[pl * sp + i]));
-        if (op == "GlobalMaxPool") acc = std::max(acc, v);
-        else if (op == "GlobalLpPool") acc += std::pow(std::fabs(v), lp);
-        else acc += v;
+        if (op == "GlobalMaxPool")
+          acc = std::max(acc, v);
+        else if (op == "GlobalLpPool")
+          acc += std::pow(std::fabs(v), lp);
+        else
+          acc += v;
       }
       if (op == "GlobalAveragePool") acc /= static_cast<double>(std::max<int64_t>(1, sp));
       if (op == "GlobalLpPool") acc = std::pow(acc, 1.0 / lp);
@@ -307,9 +326,11 @@ void batchnorm_kernel(KernelContext& c) {
   const Tensor& x = c.input(0);
   int64_t ch = x.rank() > 1 ? x.dim(1) : 1;
   for (size_t i = 1; i <= 4; ++i)
-    if (static_cast<int64_t>(c.input(i).numel()) != ch) c.fail("scale/B/mean/var must have one value per channel");
+    if (static_cast<int64_t>(c.input(i).numel()) != ch)
+      c.fail("scale/B/mean/var must have one value per channel");
   double eps = c.node->attr_f("epsilon", 1e-5f);
-  auto s = as_doubles(c.input(1)), b = as_doubles(c.input(2)), m = as_doubles(c.input(3)), v = as_doubles(c.input(4));
+  auto s = as_doubles(c.input(1)), b = as_doubles(c.input(2)), m = as_doubles(c.input(3)),
+       v = as_doubles(c.input(4));
   auto xv = as_doubles(x);
   int64_t sp = 1;
   for (size_t d = 2; d < x.rank(); ++d) sp *= x.dim(d);
@@ -334,14 +355,16 @@ void instancenorm_kernel(KernelContext& c) {
   for (size_t d = 2; d < x.rank(); ++d) sp *= x.dim(d);
   double eps = c.node->attr_f("epsilon", 1e-5f);
   auto s = as_doubles(c.input(1)), b = as_doubles(c.input(2)), xv = as_doubles(x);
-  if (static_cast<int64_t>(s.size()) != ch || static_cast<int64_t>(b.size()) != ch) c.fail("scale/B size mismatch");
+  if (static_cast<int64_t>(s.size()) != ch || static_cast<int64_t>(b.size()) != ch)
+    c.fail("scale/B size mismatch");
   for (int64_t p = 0; p < n * ch; ++p) {
     double mean = 0, var = 0;
     for (int64_t i = 0; i < sp; ++i) mean += xv[p * sp + i];
     mean /= static_cast<double>(std::max<int64_t>(1, sp));
     for (int64_t i = 0; i < sp; ++i) var += (xv[p * sp + i] - mean) * (xv[p * sp + i] - mean);
     var /= static_cast<double>(std::max<int64_t>(1, sp));
-    for (int64_t i = 0; i < sp; ++i) xv[p * sp + i] = (xv[p * sp + i] - mean) / std::sqrt(var + eps) * s[p % ch] + b[p % ch];
+    for (int64_t i = 0; i < sp; ++i)
+      xv[p * sp + i] = (xv[p * sp + i] - mean) / std::sqrt(var + eps) * s[p % ch] + b[p % ch];
   }
   store_doubles(c.output(0), xv);
 }
@@ -359,7 +382,8 @@ void layernorm_kernel(KernelContext& c) {
   // Scale and bias broadcast unidirectionally over the normalized dims.
   Shape norm_shape(x.shape().begin() + axis, x.shape().end());
   auto sst = ref::broadcast_strides(c.input(1).shape(), norm_shape);
-  std::vector<int64_t> bst = c.has_input(2) ? ref::broadcast_strides(c.input(2).shape(), norm_shape) : sst;
+  std::vector<int64_t> bst =
+      c.has_input(2) ? ref::broadcast_strides(c.input(2).shape(), norm_shape) : sst;
   std::vector<double> mean(static_cast<size_t>(outer)), inv(static_cast<size_t>(outer));
   for (int64_t o = 0; o < outer; ++o) {
     double m = 0, v = 0;
@@ -423,7 +447,8 @@ void lrn_kernel(KernelContext& c) {
   const Tensor& x = c.input(0);
   int64_t size = c.node->attr_i("size", 0);
   if (size <= 0) c.fail("size must be positive");
-  double alpha = c.node->attr_f("alpha", 1e-4f), beta = c.node->attr_f("beta", 0.75f), bias = c.node->attr_f("bias", 1.0f);
+  double alpha = c.node->attr_f("alpha", 1e-4f), beta = c.node->attr_f("beta", 0.75f),
+         bias = c.node->attr_f("bias", 1.0f);
   int64_t n = x.dim(0), ch = x.dim(1), sp = 1;
   for (size_t d = 2; d < x.rank(); ++d) sp *= x.dim(d);
   auto xv = as_doubles(x);
@@ -475,14 +500,16 @@ void softmax_kernel(KernelContext& c) {
       }
       double sum = 0;
       for (int64_t k = 0; k < n; ++k) sum += std::exp(at(k) - mx);
-      for (int64_t k = 0; k < n; ++k) at(k) = op == "Softmax" ? std::exp(at(k) - mx) / sum : at(k) - mx - std::log(sum);
+      for (int64_t k = 0; k < n; ++k)
+        at(k) = op == "Softmax" ? std::exp(at(k) - mx) / sum : at(k) - mx - std::log(sum);
     }
   store_doubles(c.output(0), xv);
 }
 
 // Batched matmul over broadcast batch dims; a and b already promoted to rank >= 2.
 template <typename A>
-void matmul_core(const Tensor& a, const Tensor& b, Tensor& y, const std::function<A(const Tensor&, size_t)>& get_a,
+void matmul_core(const Tensor& a, const Tensor& b, Tensor& y,
+                 const std::function<A(const Tensor&, size_t)>& get_a,
                  const std::function<A(const Tensor&, size_t)>& get_b, std::vector<A>* out) {
   Shape as = a.shape(), bs = b.shape();
   if (as.size() == 1) as.insert(as.begin(), 1);
@@ -539,7 +566,8 @@ void matmul_integer_kernel(KernelContext& c) {
   auto za = [&](size_t i) {
     if (!c.has_input(2)) return 0.0;
     const Tensor& z = c.input(2);
-    return z.at_f64(z.numel() == 1 ? 0 : static_cast<size_t>(static_cast<int64_t>(i) / kdim) % z.numel());
+    return z.at_f64(
+        z.numel() == 1 ? 0 : static_cast<size_t>(static_cast<int64_t>(i) / kdim) % z.numel());
   };
   auto zb = [&](size_t i) {
     if (!c.has_input(3)) return 0.0;
@@ -547,8 +575,9 @@ void matmul_integer_kernel(KernelContext& c) {
     return z.at_f64(z.numel() == 1 ? 0 : static_cast<size_t>(static_cast<int64_t>(i) % ncol));
   };
   std::vector<double> res;
-  matmul_core<double>(a, b, y, [&](const Tensor& t, size_t i) { return t.at_f64(i) - za(i); },
-                      [&](const Tensor& t, size_t i) { return t.at_f64(i) - zb(i); }, &res);
+  matmul_core<double>(
+      a, b, y, [&](const Tensor& t, size_t i) { return t.at_f64(i) - za(i); },
+      [&](const Tensor& t, size_t i) { return t.at_f64(i) - zb(i); }, &res);
   for (size_t i = 0; i < res.size(); ++i) y.data<int32_t>()[i] = static_cast<int32_t>(res[i]);
 }
 
@@ -569,9 +598,11 @@ void gemm_kernel(KernelContext& c) {
   if (c.has_input(2)) {
     const Tensor& cc = c.input(2);
     Shape tmp;
-    if (!broadcast_shapes(cc.shape(), y.shape(), &tmp) || tmp != y.shape()) c.fail("C does not broadcast to [M, N]");
+    if (!broadcast_shapes(cc.shape(), y.shape(), &tmp) || tmp != y.shape())
+      c.fail("C does not broadcast to [M, N]");
     ref::MultiIndex it(y.shape(), {ref::broadcast_strides(cc.shape(), y.shape())});
-    for (size_t i = 0; i < out.size(); ++i, it.next()) out[i] += beta * cc.at_f64(static_cast<size_t>(it.offset(0)));
+    for (size_t i = 0; i < out.size(); ++i, it.next())
+      out[i] += beta * cc.at_f64(static_cast<size_t>(it.offset(0)));
   }
   store_doubles(y, out);
 }
@@ -583,7 +614,8 @@ void register_ref_nn_basic(KernelRegistry& r) {
   r.add_ref("ConvInteger", conv_integer_kernel);
   r.add_ref("ConvTranspose", conv_transpose_kernel);
   for (const char* op : {"MaxPool", "AveragePool", "LpPool"}) r.add_ref(op, pool_kernel);
-  for (const char* op : {"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"}) r.add_ref(op, global_pool_kernel);
+  for (const char* op : {"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"})
+    r.add_ref(op, global_pool_kernel);
   r.add_ref("BatchNormalization", batchnorm_accepts, batchnorm_kernel);
   r.add_ref("InstanceNormalization", instancenorm_kernel);
   r.add_ref("LayerNormalization", layernorm_kernel);

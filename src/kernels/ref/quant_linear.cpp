@@ -1,7 +1,8 @@
 // Reference quantization kernels. QuantizeLinear/DequantizeLinear/DynamicQuantizeLinear as
-// specified (round half to even, saturate). QLinearConv / QLinearMatMul: dequantize to double, run the reference Conv/MatMul
-// (exact for integer products in double), add the dequantized bias, requantize with
-// round-half-to-even and saturation. Slow and obviously correct: the oracle for INT8 kernels.
+// specified (round half to even, saturate). QLinearConv / QLinearMatMul: dequantize to double, run
+// the reference Conv/MatMul (exact for integer products in double), add the dequantized bias,
+// requantize with round-half-to-even and saturation. Slow and obviously correct: the oracle for
+// INT8 kernels.
 #include <cmath>
 
 #include "common/strings.hpp"
@@ -19,19 +20,25 @@ Tensor dequantize(const KernelContext& c, const Tensor& q, const Tensor& scale, 
   size_t n = scale.numel();
   if (zp && zp->numel() != n) c.fail(str_cat(what, ": zero point and scale sizes differ"));
   int64_t a = axis < 0 ? axis + static_cast<int64_t>(q.rank()) : axis;
-  if (n != 1 && (a < 0 || a >= static_cast<int64_t>(q.rank()) || static_cast<int64_t>(n) != q.dim(a)))
-    c.fail(str_cat(what, ": scale has ", n, " values, expected 1 or ", a >= 0 && a < static_cast<int64_t>(q.rank()) ? q.dim(a) : -1));
+  if (n != 1 &&
+      (a < 0 || a >= static_cast<int64_t>(q.rank()) || static_cast<int64_t>(n) != q.dim(a)))
+    c.fail(str_cat(what, ": scale has ", n, " values, expected 1 or ",
+                   a >= 0 && a < static_cast<int64_t>(q.rank()) ? q.dim(a) : -1));
   int64_t inner = 1;
-  for (size_t d = static_cast<size_t>(std::max<int64_t>(a, 0)) + 1; d < q.rank(); ++d) inner *= q.dim(d);
+  for (size_t d = static_cast<size_t>(std::max<int64_t>(a, 0)) + 1; d < q.rank(); ++d)
+    inner *= q.dim(d);
   for (size_t i = 0; i < q.numel(); ++i) {
-    size_t k = n == 1 ? 0 : static_cast<size_t>((static_cast<int64_t>(i) / inner) % static_cast<int64_t>(n));
+    size_t k =
+        n == 1 ? 0
+               : static_cast<size_t>((static_cast<int64_t>(i) / inner) % static_cast<int64_t>(n));
     double z = zp ? zp->at_f64(k) : 0.0;
     o[i] = (q.at_f64(i) - z) * scale.at_f64(k);
   }
   return out;
 }
 
-void requantize(const KernelContext& c, const Tensor& v, const Tensor& scale, const Tensor& zp, Tensor& out) {
+void requantize(const KernelContext& c, const Tensor& v, const Tensor& scale, const Tensor& zp,
+                Tensor& out) {
   if (scale.numel() != 1 || zp.numel() != 1) c.fail("output scale and zero point must be scalars");
   double s = scale.at_f64(0), z = zp.at_f64(0);
   if (!(s > 0)) c.fail("output scale must be positive");
@@ -40,8 +47,10 @@ void requantize(const KernelContext& c, const Tensor& v, const Tensor& scale, co
   for (size_t i = 0; i < out.numel(); ++i) {
     double q = std::nearbyint(d[i] / s) + z;  // default rounding mode: half to even
     q = std::min(hi, std::max(lo, q));
-    if (out.dtype() == DType::u8) out.data<uint8_t>()[i] = static_cast<uint8_t>(q);
-    else out.data<int8_t>()[i] = static_cast<int8_t>(q);
+    if (out.dtype() == DType::u8)
+      out.data<uint8_t>()[i] = static_cast<uint8_t>(q);
+    else
+      out.data<int8_t>()[i] = static_cast<int8_t>(q);
   }
 }
 
@@ -68,7 +77,8 @@ void qlinear_conv(KernelContext& c) {
   Tensor bias;
   if (c.has_input(8)) {
     const Tensor& b = c.input(8);
-    if (b.rank() != 1 || b.dim(0) != w.dim(0)) c.fail("B must be 1-D with one value per output channel");
+    if (b.rank() != 1 || b.dim(0) != w.dim(0))
+      c.fail("B must be 1-D with one value per output channel");
     bias = Tensor(DType::f64, b.shape());
     const Tensor& ws = c.input(4);
     double xs = c.input(1).at_f64(0);
@@ -104,20 +114,27 @@ void quantize_linear(KernelContext& c) {
   const Tensor& s = c.input(1);
   const Tensor* zp = c.has_input(2) ? &c.input(2) : nullptr;
   size_t n = s.numel();
-  if (n != 1 && (axis < 0 || axis >= static_cast<int64_t>(x.rank()) || static_cast<int64_t>(n) != x.dim(axis)))
+  if (n != 1 && (axis < 0 || axis >= static_cast<int64_t>(x.rank()) ||
+                 static_cast<int64_t>(n) != x.dim(axis)))
     c.fail("y_scale must be a scalar or have one value per slice along axis");
   if (zp && zp->numel() != n) c.fail("y_zero_point and y_scale sizes differ");
   int64_t inner = 1;
-  for (size_t d = static_cast<size_t>(std::max<int64_t>(axis, 0)) + 1; d < x.rank(); ++d) inner *= x.dim(d);
+  for (size_t d = static_cast<size_t>(std::max<int64_t>(axis, 0)) + 1; d < x.rank(); ++d)
+    inner *= x.dim(d);
   double lo = y.dtype() == DType::u8 ? 0 : -128, hi = y.dtype() == DType::u8 ? 255 : 127;
   for (size_t i = 0; i < x.numel(); ++i) {
-    size_t k = n == 1 ? 0 : static_cast<size_t>((static_cast<int64_t>(i) / inner) % static_cast<int64_t>(n));
+    size_t k =
+        n == 1 ? 0
+               : static_cast<size_t>((static_cast<int64_t>(i) / inner) % static_cast<int64_t>(n));
     double quot = x.dtype() == DType::f64 ? x.at_f64(i) / s.at_f64(k)
-                                          : static_cast<double>(static_cast<float>(x.at_f64(i)) / static_cast<float>(s.at_f64(k)));
+                                          : static_cast<double>(static_cast<float>(x.at_f64(i)) /
+                                                                static_cast<float>(s.at_f64(k)));
     double q = std::nearbyint(quot) + (zp ? zp->at_f64(k) : 0.0);
     q = std::min(hi, std::max(lo, q));
-    if (y.dtype() == DType::u8) y.data<uint8_t>()[i] = static_cast<uint8_t>(q);
-    else y.data<int8_t>()[i] = static_cast<int8_t>(q);
+    if (y.dtype() == DType::u8)
+      y.data<uint8_t>()[i] = static_cast<uint8_t>(q);
+    else
+      y.data<int8_t>()[i] = static_cast<int8_t>(q);
   }
 }
 
@@ -145,7 +162,10 @@ void dynamic_quantize_linear(KernelContext& c) {
   for (size_t i = 0; i < x.numel(); ++i) {
     // float32 division, as the float32 reference computes it (the quotient's rounding to
     // float32 decides ties like 25.4999991 -> 25.5 -> 26).
-    double q = scale == 0 ? zp : std::nearbyint(static_cast<double>(static_cast<float>(x.at_f64(i)) / static_cast<float>(scale))) + zp;
+    double q = scale == 0 ? zp
+                          : std::nearbyint(static_cast<double>(static_cast<float>(x.at_f64(i)) /
+                                                               static_cast<float>(scale))) +
+                                zp;
     y[i] = static_cast<uint8_t>(std::min(255.0, std::max(0.0, q)));
   }
   c.output(1).data<float>()[0] = static_cast<float>(scale);

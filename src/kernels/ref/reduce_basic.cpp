@@ -10,8 +10,9 @@
 
 namespace visionrt {
 
-std::vector<int64_t> reduce_axes(const Node& n, int64_t opset, int64_t rank, const Tensor* axes_input,
-                                 bool has_axes_input, bool* known, bool* noop);  // ops/reduce_basic.cpp
+std::vector<int64_t> reduce_axes(const Node& n, int64_t opset, int64_t rank,
+                                 const Tensor* axes_input, bool has_axes_input, bool* known,
+                                 bool* noop);  // ops/reduce_basic.cpp
 
 namespace {
 
@@ -22,8 +23,10 @@ void store_doubles(Tensor& t, const std::vector<double>& v) {
     for (size_t i = 0; i < v.size(); ++i) {
       if constexpr (std::is_integral_v<T>) {
         double x = v[i];
-        if (std::isinf(x)) o[i] = x > 0 ? std::numeric_limits<T>::max() : std::numeric_limits<T>::lowest();
-        else o[i] = static_cast<T>(x);
+        if (std::isinf(x))
+          o[i] = x > 0 ? std::numeric_limits<T>::max() : std::numeric_limits<T>::lowest();
+        else
+          o[i] = static_cast<T>(x);
       } else {
         o[i] = ref::store<T>(v[i]);
       }
@@ -47,8 +50,9 @@ void reduce_kernel(KernelContext& c) {
   Tensor& y = c.output(0);
   const std::string& op = c.node->op_type;
   bool known, noop;
-  std::vector<int64_t> axes = reduce_axes(*c.node, c.opset, static_cast<int64_t>(x.rank()),
-                                          c.has_input(1) ? &c.input(1) : nullptr, c.has_input(1), &known, &noop);
+  std::vector<int64_t> axes =
+      reduce_axes(*c.node, c.opset, static_cast<int64_t>(x.rank()),
+                  c.has_input(1) ? &c.input(1) : nullptr, c.has_input(1), &known, &noop);
   if (noop) {
     std::memcpy(y.raw(), x.raw(), x.nbytes());
     return;
@@ -67,27 +71,40 @@ void reduce_kernel(KernelContext& c) {
   ref::MultiIndex it(x.shape(), {reduce_map_strides(x.shape(), red)});
   if (op == "ReduceLogSumExp") {
     ref::MultiIndex it0(x.shape(), {reduce_map_strides(x.shape(), red)});
-    for (size_t i = 0; i < x.numel(); ++i, it0.next()) mx[it0.offset(0)] = std::max(mx[it0.offset(0)], x.at_f64(i));
+    for (size_t i = 0; i < x.numel(); ++i, it0.next())
+      mx[it0.offset(0)] = std::max(mx[it0.offset(0)], x.at_f64(i));
     std::fill(acc.begin(), acc.end(), 0.0);
   }
   for (size_t i = 0; i < x.numel(); ++i, it.next()) {
     double v = x.at_f64(i);
     double& a = acc[it.offset(0)];
     count[it.offset(0)] += 1;
-    if (op == "ReduceSum" || op == "ReduceMean") a += v;
-    else if (op == "ReduceProd") a *= v;
-    else if (op == "ReduceMax") a = (std::isnan(v) || v > a) ? v : a;
-    else if (op == "ReduceMin") a = (std::isnan(v) || v < a) ? v : a;
-    else if (op == "ReduceL1") a += std::fabs(v);
-    else if (op == "ReduceL2" || op == "ReduceSumSquare") a += v * v;
-    else if (op == "ReduceLogSum") a += v;
-    else if (op == "ReduceLogSumExp") a += std::exp(v - mx[it.offset(0)]);
+    if (op == "ReduceSum" || op == "ReduceMean")
+      a += v;
+    else if (op == "ReduceProd")
+      a *= v;
+    else if (op == "ReduceMax")
+      a = (std::isnan(v) || v > a) ? v : a;
+    else if (op == "ReduceMin")
+      a = (std::isnan(v) || v < a) ? v : a;
+    else if (op == "ReduceL1")
+      a += std::fabs(v);
+    else if (op == "ReduceL2" || op == "ReduceSumSquare")
+      a += v * v;
+    else if (op == "ReduceLogSum")
+      a += v;
+    else if (op == "ReduceLogSumExp")
+      a += std::exp(v - mx[it.offset(0)]);
   }
   for (size_t o = 0; o < outn; ++o) {
-    if (op == "ReduceMean") acc[o] = count[o] ? acc[o] / count[o] : NAN;
-    else if (op == "ReduceL2") acc[o] = std::sqrt(acc[o]);
-    else if (op == "ReduceLogSum") acc[o] = std::log(acc[o]);
-    else if (op == "ReduceLogSumExp") acc[o] = count[o] ? std::log(acc[o]) + mx[o] : -std::numeric_limits<double>::infinity();
+    if (op == "ReduceMean")
+      acc[o] = count[o] ? acc[o] / count[o] : NAN;
+    else if (op == "ReduceL2")
+      acc[o] = std::sqrt(acc[o]);
+    else if (op == "ReduceLogSum")
+      acc[o] = std::log(acc[o]);
+    else if (op == "ReduceLogSumExp")
+      acc[o] = count[o] ? std::log(acc[o]) + mx[o] : -std::numeric_limits<double>::infinity();
   }
   store_doubles(y, acc);
 }
@@ -136,9 +153,8 @@ void topk_kernel(KernelContext& c) {
       for (int64_t j = 0; j < n; ++j) v[j] = x.at_f64(static_cast<size_t>((p * n + j) * inner + q));
       std::iota(order.begin(), order.end(), 0);
       // Ties keep the lower index first (stable), as the ONNX reference does.
-      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-        return largest ? v[a] > v[b] : v[a] < v[b];
-      });
+      std::stable_sort(order.begin(), order.end(),
+                       [&](int64_t a, int64_t b) { return largest ? v[a] > v[b] : v[a] < v[b]; });
       for (int64_t j = 0; j < k; ++j) {
         int64_t src = (p * n + order[j]) * inner + q, dst = (p * k + j) * inner + q;
         std::memcpy(static_cast<char*>(vals.raw()) + dst * static_cast<int64_t>(es),
@@ -149,7 +165,8 @@ void topk_kernel(KernelContext& c) {
 }
 
 // NegativeLogLikelihoodLoss on log-probabilities `lp` [N, C, d...] and labels [N, d...].
-void nll(KernelContext& c, const std::vector<double>& lp, const Shape& xs, const Tensor& labels, Tensor& out) {
+void nll(KernelContext& c, const std::vector<double>& lp, const Shape& xs, const Tensor& labels,
+         Tensor& out) {
   std::string red = c.node->attr_s("reduction", "mean");
   bool has_ignore = c.node->has_attr("ignore_index");
   int64_t ignore = c.node->attr_i("ignore_index", 0);
@@ -161,7 +178,8 @@ void nll(KernelContext& c, const std::vector<double>& lp, const Shape& xs, const
     if (static_cast<int64_t>(wt.numel()) != ch) c.fail("weight must have one value per class");
     for (size_t i = 0; i < wt.numel(); ++i) w.push_back(wt.at_f64(i));
   }
-  if (static_cast<int64_t>(labels.numel()) != n * sp) c.fail("target has the wrong number of elements");
+  if (static_cast<int64_t>(labels.numel()) != n * sp)
+    c.fail("target has the wrong number of elements");
   std::vector<double> loss(static_cast<size_t>(n * sp), 0);
   double wsum = 0;
   for (int64_t b = 0; b < n; ++b)
@@ -174,7 +192,8 @@ void nll(KernelContext& c, const std::vector<double>& lp, const Shape& xs, const
       wsum += wt;
     }
   std::vector<double> res;
-  if (red == "none") res = loss;
+  if (red == "none")
+    res = loss;
   else {
     double s = std::accumulate(loss.begin(), loss.end(), 0.0);
     res = {red == "sum" ? s : (wsum != 0 ? s / wsum : 0.0)};
@@ -197,9 +216,11 @@ void sce_kernel(KernelContext& c) {
   for (int64_t b = 0; b < n; ++b)
     for (int64_t i = 0; i < sp; ++i) {
       double mx = -std::numeric_limits<double>::infinity();
-      for (int64_t k = 0; k < ch; ++k) mx = std::max(mx, x.at_f64(static_cast<size_t>((b * ch + k) * sp + i)));
+      for (int64_t k = 0; k < ch; ++k)
+        mx = std::max(mx, x.at_f64(static_cast<size_t>((b * ch + k) * sp + i)));
       double s = 0;
-      for (int64_t k = 0; k < ch; ++k) s += std::exp(x.at_f64(static_cast<size_t>((b * ch + k) * sp + i)) - mx);
+      for (int64_t k = 0; k < ch; ++k)
+        s += std::exp(x.at_f64(static_cast<size_t>((b * ch + k) * sp + i)) - mx);
       for (int64_t k = 0; k < ch; ++k) {
         size_t o = static_cast<size_t>((b * ch + k) * sp + i);
         lp[o] = x.at_f64(o) - mx - std::log(s);
@@ -212,8 +233,9 @@ void sce_kernel(KernelContext& c) {
 }  // namespace
 
 void register_ref_reduce_basic(KernelRegistry& r) {
-  for (const char* op : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
-                         "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"})
+  for (const char* op :
+       {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+        "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"})
     r.add_ref(op, reduce_kernel);
   r.add_ref("ArgMax", arg_kernel);
   r.add_ref("ArgMin", arg_kernel);

@@ -41,7 +41,8 @@ inline T store(V v) {
   } else if constexpr (std::is_integral_v<T> && std::is_floating_point_v<V>) {
     // Float -> int outside the range is UB in C++: saturate, NaN -> 0 (as Tensor::cast does).
     if (std::isnan(v)) return T(0);
-    if (v <= static_cast<V>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+    if (v <= static_cast<V>(std::numeric_limits<T>::lowest()))
+      return std::numeric_limits<T>::lowest();
     if (v >= static_cast<V>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
     return static_cast<T>(v);
   } else {
@@ -62,7 +63,8 @@ bool dispatch_float(DType t, F&& f) {
     VISIONRT_DISPATCH_CASE(f64, double)
     VISIONRT_DISPATCH_CASE(f16, f16)
     VISIONRT_DISPATCH_CASE(bf16, bf16)
-    default: return false;
+    default:
+      return false;
   }
 }
 template <typename F>
@@ -76,7 +78,8 @@ bool dispatch_int(DType t, F&& f) {
     VISIONRT_DISPATCH_CASE(u32, uint32_t)
     VISIONRT_DISPATCH_CASE(i64, int64_t)
     VISIONRT_DISPATCH_CASE(u64, uint64_t)
-    default: return false;
+    default:
+      return false;
   }
 }
 // Every numeric type (float and integer), not bool.
@@ -116,7 +119,9 @@ inline std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out)
 class MultiIndex {
  public:
   MultiIndex(const Shape& shape, std::vector<std::vector<int64_t>> strides)
-      : shape_(shape), strides_(std::move(strides)), idx_(shape.size(), 0),
+      : shape_(shape),
+        strides_(std::move(strides)),
+        idx_(shape.size(), 0),
         off_(strides_.size(), 0) {}
   const std::vector<int64_t>& offsets() const { return off_; }
   int64_t offset(size_t k) const { return off_[k]; }

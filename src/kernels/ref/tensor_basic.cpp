@@ -19,7 +19,8 @@ char* bytes(Tensor& t) { return static_cast<char*>(t.raw()); }
 // Reads index i of an integer tensor, normalized against `dim` (negative counts from the end).
 int64_t index_at(const KernelContext& c, const Tensor& idx, size_t i, int64_t dim) {
   int64_t v = idx.at_i64(i);
-  if (v < -dim || v >= dim) c.fail(str_cat("index ", v, " is out of range for a dimension of size ", dim));
+  if (v < -dim || v >= dim)
+    c.fail(str_cat("index ", v, " is out of range for a dimension of size ", dim));
   return v < 0 ? v + dim : v;
 }
 
@@ -41,7 +42,8 @@ void transpose_kernel(KernelContext& c) {
   for (size_t d = 0; d < r; ++d) st[d] = xs[perm[d]];
   ref::MultiIndex it(y.shape(), {st});
   size_t es = dtype_size(x.dtype());
-  for (size_t i = 0; i < y.numel(); ++i, it.next()) copy_elem(bytes(y), static_cast<int64_t>(i), bytes(x), it.offset(0), es);
+  for (size_t i = 0; i < y.numel(); ++i, it.next())
+    copy_elem(bytes(y), static_cast<int64_t>(i), bytes(x), it.offset(0), es);
 }
 
 void concat_kernel(KernelContext& c) {
@@ -56,8 +58,8 @@ void concat_kernel(KernelContext& c) {
     const Tensor& x = c.input(i);
     int64_t row = x.dim(axis) * inner;
     for (int64_t o = 0; o < outer; ++o)
-      std::memcpy(bytes(y) + (o * out_row + off) * static_cast<int64_t>(es), bytes(x) + o * row * static_cast<int64_t>(es),
-                  static_cast<size_t>(row) * es);
+      std::memcpy(bytes(y) + (o * out_row + off) * static_cast<int64_t>(es),
+                  bytes(x) + o * row * static_cast<int64_t>(es), static_cast<size_t>(row) * es);
     off += row;
   }
 }
@@ -76,7 +78,8 @@ void split_kernel(KernelContext& c) {
     int64_t row = y.dim(axis) * inner;
     if (off + row > in_row) c.fail("split sizes exceed the input");
     for (int64_t o = 0; o < outer; ++o)
-      std::memcpy(bytes(y) + o * row * static_cast<int64_t>(es), bytes(x) + (o * in_row + off) * static_cast<int64_t>(es),
+      std::memcpy(bytes(y) + o * row * static_cast<int64_t>(es),
+                  bytes(x) + (o * in_row + off) * static_cast<int64_t>(es),
                   static_cast<size_t>(row) * es);
     off += row;
   }
@@ -108,7 +111,8 @@ void slice_kernel(KernelContext& c) {
   }
   ref::MultiIndex it(y.shape(), {st});
   size_t es = dtype_size(x.dtype());
-  for (size_t i = 0; i < y.numel(); ++i, it.next()) copy_elem(bytes(y), static_cast<int64_t>(i), bytes(x), base + it.offset(0), es);
+  for (size_t i = 0; i < y.numel(); ++i, it.next())
+    copy_elem(bytes(y), static_cast<int64_t>(i), bytes(x), base + it.offset(0), es);
 }
 
 void gather_kernel(KernelContext& c) {
@@ -126,7 +130,8 @@ void gather_kernel(KernelContext& c) {
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t k = 0; k < m; ++k)
       std::memcpy(bytes(y) + ((o * m + k) * inner) * static_cast<int64_t>(es),
-                  bytes(x) + ((o * n + ix[k]) * inner) * static_cast<int64_t>(es), static_cast<size_t>(inner) * es);
+                  bytes(x) + ((o * n + ix[k]) * inner) * static_cast<int64_t>(es),
+                  static_cast<size_t>(inner) * es);
 }
 
 void gather_elements_kernel(KernelContext& c) {
@@ -139,7 +144,8 @@ void gather_elements_kernel(KernelContext& c) {
   std::vector<int64_t> st = xs;
   st[axis] = 0;
   for (size_t d = 0; d < x.rank(); ++d)
-    if (static_cast<int64_t>(d) != axis && idx.dim(d) > x.dim(d)) c.fail("indices shape exceeds the data's");
+    if (static_cast<int64_t>(d) != axis && idx.dim(d) > x.dim(d))
+      c.fail("indices shape exceeds the data's");
   ref::MultiIndex it(idx.shape(), {st});
   size_t es = dtype_size(x.dtype());
   for (size_t i = 0; i < idx.numel(); ++i, it.next()) {
@@ -165,18 +171,25 @@ void gathernd_kernel(KernelContext& c) {
   for (int64_t t = 0; t < tuples; ++t) {
     int64_t bi = per_batch ? t / per_batch : 0;
     int64_t off = bi * (b > 0 ? xs[b - 1] : 0);
-    for (int64_t j = 0; j < k; ++j) off += index_at(c, idx, static_cast<size_t>(t * k + j), x.dim(b + j)) * xs[b + j];
-    std::memcpy(bytes(y) + t * slice * static_cast<int64_t>(es), bytes(x) + off * static_cast<int64_t>(es), static_cast<size_t>(slice) * es);
+    for (int64_t j = 0; j < k; ++j)
+      off += index_at(c, idx, static_cast<size_t>(t * k + j), x.dim(b + j)) * xs[b + j];
+    std::memcpy(bytes(y) + t * slice * static_cast<int64_t>(es),
+                bytes(x) + off * static_cast<int64_t>(es), static_cast<size_t>(slice) * es);
   }
 }
 
 template <typename T>
 void reduce_into(T& dst, T v, const std::string& red) {
-  if (red == "add") dst = ref::store<T>(ref::load(dst) + ref::load(v));
-  else if (red == "mul") dst = ref::store<T>(ref::load(dst) * ref::load(v));
-  else if (red == "max") dst = ref::load(v) > ref::load(dst) ? v : dst;
-  else if (red == "min") dst = ref::load(v) < ref::load(dst) ? v : dst;
-  else dst = v;
+  if (red == "add")
+    dst = ref::store<T>(ref::load(dst) + ref::load(v));
+  else if (red == "mul")
+    dst = ref::store<T>(ref::load(dst) * ref::load(v));
+  else if (red == "max")
+    dst = ref::load(v) > ref::load(dst) ? v : dst;
+  else if (red == "min")
+    dst = ref::load(v) < ref::load(dst) ? v : dst;
+  else
+    dst = v;
 }
 
 void scatternd_kernel(KernelContext& c) {
@@ -199,7 +212,8 @@ void scatternd_kernel(KernelContext& c) {
     const T* u = upd.data<T>();
     for (int64_t t = 0; t < tuples; ++t) {
       int64_t off = 0;
-      for (int64_t j = 0; j < k; ++j) off += index_at(c, idx, static_cast<size_t>(t * k + j), x.dim(j)) * xs[j];
+      for (int64_t j = 0; j < k; ++j)
+        off += index_at(c, idx, static_cast<size_t>(t * k + j), x.dim(j)) * xs[j];
       for (int64_t s = 0; s < slice; ++s) reduce_into(o[off + s], u[t * slice + s], red);
     }
   });
@@ -219,7 +233,8 @@ void scatter_elements_kernel(KernelContext& c) {
   std::vector<int64_t> st = xs;
   st[axis] = 0;
   for (size_t d = 0; d < x.rank(); ++d)
-    if (static_cast<int64_t>(d) != axis && idx.dim(d) > x.dim(d)) c.fail("indices shape exceeds the data's");
+    if (static_cast<int64_t>(d) != axis && idx.dim(d) > x.dim(d))
+      c.fail("indices shape exceeds the data's");
   ref::dispatch_all(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     T* o = y.data<T>();
@@ -237,7 +252,8 @@ void expand_kernel(KernelContext& c) {
   Tensor& y = c.output(0);
   ref::MultiIndex it(y.shape(), {ref::broadcast_strides(x.shape(), y.shape())});
   size_t es = dtype_size(x.dtype());
-  for (size_t i = 0; i < y.numel(); ++i, it.next()) copy_elem(bytes(y), static_cast<int64_t>(i), bytes(x), it.offset(0), es);
+  for (size_t i = 0; i < y.numel(); ++i, it.next())
+    copy_elem(bytes(y), static_cast<int64_t>(i), bytes(x), it.offset(0), es);
 }
 
 void tile_kernel(KernelContext& c) {
@@ -264,12 +280,15 @@ void pad_kernel(KernelContext& c) {
   std::string err;
   if (!pad_plan(x.rank(), pads, axes, &full, &err)) c.fail(err);
   size_t r = x.rank();
-  if (mode != "constant" && mode != "reflect" && mode != "edge") c.fail("unsupported pad mode '" + mode + "'");
+  if (mode != "constant" && mode != "reflect" && mode != "edge")
+    c.fail("unsupported pad mode '" + mode + "'");
   for (size_t d = 0; d < r && mode != "constant"; ++d)
-    if (x.dim(d) == 0 && (full[d] > 0 || full[d + r] > 0)) c.fail("cannot reflect or edge-pad an empty dimension");
+    if (x.dim(d) == 0 && (full[d] > 0 || full[d + r] > 0))
+      c.fail("cannot reflect or edge-pad an empty dimension");
   if (mode == "reflect")
     for (size_t d = 0; d < r; ++d)
-      if (full[d] >= x.dim(d) || full[d + r] >= x.dim(d)) c.fail("reflect padding must be smaller than the dimension");
+      if (full[d] >= x.dim(d) || full[d + r] >= x.dim(d))
+        c.fail("reflect padding must be smaller than the dimension");
   auto xs = ref::strides_of(x.shape());
   size_t es = dtype_size(x.dtype());
   // The constant fill value, converted to the data type.
@@ -290,20 +309,25 @@ void pad_kernel(KernelContext& c) {
           outside = true;
           break;
         }
-        if (mode == "edge") v = v < 0 ? 0 : n - 1;
-        else v = v < 0 ? -v : 2 * (n - 1) - v;  // reflect (pads < n checked above)
+        if (mode == "edge")
+          v = v < 0 ? 0 : n - 1;
+        else
+          v = v < 0 ? -v : 2 * (n - 1) - v;  // reflect (pads < n checked above)
       }
       off += v * xs[d];
     }
-    if (outside) copy_elem(bytes(y), static_cast<int64_t>(i), bytes(fill), 0, es);
-    else copy_elem(bytes(y), static_cast<int64_t>(i), bytes(x), off, es);
+    if (outside)
+      copy_elem(bytes(y), static_cast<int64_t>(i), bytes(fill), 0, es);
+    else
+      copy_elem(bytes(y), static_cast<int64_t>(i), bytes(x), off, es);
   }
 }
 
 void shape_kernel(KernelContext& c) {
   const Shape& s = c.input(0).shape();
   int64_t r = static_cast<int64_t>(s.size());
-  int64_t start = c.opset >= 15 ? c.node->attr_i("start", 0) : 0, end = c.opset >= 15 ? c.node->attr_i("end", r) : r;
+  int64_t start = c.opset >= 15 ? c.node->attr_i("start", 0) : 0,
+          end = c.opset >= 15 ? c.node->attr_i("end", r) : r;
   if (start < 0) start += r;
   if (end < 0) end += r;
   start = std::clamp<int64_t>(start, 0, r);
@@ -312,7 +336,9 @@ void shape_kernel(KernelContext& c) {
   for (int64_t i = start; i < end; ++i) o[i - start] = s[i];
 }
 
-void size_kernel(KernelContext& c) { c.output(0).data<int64_t>()[0] = static_cast<int64_t>(c.input(0).numel()); }
+void size_kernel(KernelContext& c) {
+  c.output(0).data<int64_t>()[0] = static_cast<int64_t>(c.input(0).numel());
+}
 
 void constant_of_shape_kernel(KernelContext& c) {
   Tensor& y = c.output(0);
@@ -320,7 +346,8 @@ void constant_of_shape_kernel(KernelContext& c) {
   if (!v) return;  // zeros of f32, already zero-filled
   if (v->numel() != 1) c.fail("value must have one element");
   size_t es = dtype_size(y.dtype());
-  for (size_t i = 0; i < y.numel(); ++i) copy_elem(bytes(y), static_cast<int64_t>(i), bytes(*v), 0, es);
+  for (size_t i = 0; i < y.numel(); ++i)
+    copy_elem(bytes(y), static_cast<int64_t>(i), bytes(*v), 0, es);
 }
 
 void range_kernel(KernelContext& c) {
@@ -330,7 +357,8 @@ void range_kernel(KernelContext& c) {
     auto start = ref::load(c.input(0).data<T>()[0]);
     auto delta = ref::load(c.input(2).data<T>()[0]);
     T* o = y.data<T>();
-    for (size_t i = 0; i < y.numel(); ++i) o[i] = ref::store<T>(start + static_cast<decltype(start)>(i) * delta);
+    for (size_t i = 0; i < y.numel(); ++i)
+      o[i] = ref::store<T>(start + static_cast<decltype(start)>(i) * delta);
   });
 }
 
@@ -352,8 +380,10 @@ void depth_space_kernel(KernelContext& c, bool to_space) {
               int64_t sc = to_space && crd ? cc * bs * bs + bi * bs + bj : (bi * bs + bj) * ch + cc;
               int64_t s_off = ((b * small.dim(1) + sc) * h + i) * w + j;
               int64_t b_off = ((b * ch + cc) * h * bs + i * bs + bi) * w * bs + j * bs + bj;
-              if (to_space) copy_elem(bytes(y), b_off, bytes(x), s_off, es);
-              else copy_elem(bytes(y), s_off, bytes(x), b_off, es);
+              if (to_space)
+                copy_elem(bytes(y), b_off, bytes(x), s_off, es);
+              else
+                copy_elem(bytes(y), s_off, bytes(x), b_off, es);
             }
 }
 
@@ -371,7 +401,8 @@ void trilu_kernel(KernelContext& c) {
     for (int64_t i = 0; i < rows; ++i)
       for (int64_t j = 0; j < cols; ++j) {
         bool keep = upper ? j - i >= k : j - i <= k;
-        if (!keep) std::memset(bytes(y) + ((m * rows + i) * cols + j) * static_cast<int64_t>(es), 0, es);
+        if (!keep)
+          std::memset(bytes(y) + ((m * rows + i) * cols + j) * static_cast<int64_t>(es), 0, es);
       }
 }
 
@@ -385,7 +416,8 @@ void onehot_kernel(KernelContext& c) {
   for (int64_t d = 0; d < axis; ++d) outer *= y.dim(d);
   for (size_t d = static_cast<size_t>(axis) + 1; d < y.rank(); ++d) inner *= y.dim(d);
   size_t es = dtype_size(y.dtype());
-  for (size_t i = 0; i < y.numel(); ++i) copy_elem(bytes(y), static_cast<int64_t>(i), bytes(values), 0, es);
+  for (size_t i = 0; i < y.numel(); ++i)
+    copy_elem(bytes(y), static_cast<int64_t>(i), bytes(values), 0, es);
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t in = 0; in < inner; ++in) {
       double v = idx.at_f64(static_cast<size_t>(o * inner + in));
@@ -450,7 +482,8 @@ void compress_kernel(KernelContext& c) {
   const Tensor& cond = c.input(1);
   bool has_axis = c.node->has_attr("axis");
   Tensor src = has_axis ? x : x.reshaped({static_cast<int64_t>(x.numel())});
-  int64_t axis = has_axis ? ref::norm_axis(c.node->attr_i("axis", 0), static_cast<int64_t>(x.rank())) : 0;
+  int64_t axis =
+      has_axis ? ref::norm_axis(c.node->attr_i("axis", 0), static_cast<int64_t>(x.rank())) : 0;
   int64_t n = src.dim(axis), outer = 1, inner = 1;
   for (int64_t d = 0; d < axis; ++d) outer *= src.dim(d);
   for (size_t d = static_cast<size_t>(axis) + 1; d < src.rank(); ++d) inner *= src.dim(d);
@@ -465,7 +498,8 @@ void compress_kernel(KernelContext& c) {
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t k = 0; k < m; ++k)
       std::memcpy(bytes(y) + ((o * m + k) * inner) * static_cast<int64_t>(es),
-                  bytes(src) + ((o * n + keep[k]) * inner) * static_cast<int64_t>(es), static_cast<size_t>(inner) * es);
+                  bytes(src) + ((o * n + keep[k]) * inner) * static_cast<int64_t>(es),
+                  static_cast<size_t>(inner) * es);
   c.set_output(0, y);
 }
 
@@ -487,7 +521,8 @@ void reverse_sequence_kernel(KernelContext& c) {
   int64_t bax = c.node->attr_i("batch_axis", 1), tax = c.node->attr_i("time_axis", 0);
   auto xs = ref::strides_of(x.shape());
   size_t es = dtype_size(x.dtype());
-  if (static_cast<int64_t>(lens.numel()) != x.dim(bax)) c.fail("sequence_lens must have one value per batch");
+  if (static_cast<int64_t>(lens.numel()) != x.dim(bax))
+    c.fail("sequence_lens must have one value per batch");
   ref::MultiIndex it(x.shape(), {xs});
   for (size_t i = 0; i < x.numel(); ++i, it.next()) {
     int64_t b = it.index()[bax], t = it.index()[tax];
