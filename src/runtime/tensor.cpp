@@ -1,6 +1,8 @@
 // Tensor storage, dtype tables and half-precision conversion.
 #include <algorithm>
 #include <cmath>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <limits>
 
@@ -173,11 +175,30 @@ size_t shape_numel(const Shape& s) {
   return n;
 }
 
+// Largest single tensor we agree to allocate: physical memory, or VISIONRT_MAX_TENSOR_BYTES
+// when set (services and the fuzzer lower it). Beyond it a model gets a clear error instead of
+// the OOM killer (zero-filling an overcommitted allocation touches every page).
+static size_t max_tensor_bytes() {
+  static const size_t limit = [] {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    size_t phys = pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : (size_t(1) << 40);
+    if (const char* env = std::getenv("VISIONRT_MAX_TENSOR_BYTES")) {
+      char* end = nullptr;
+      unsigned long long v = std::strtoull(env, &end, 10);
+      if (end && *end == '\0' && v > 0) return std::min(phys, static_cast<size_t>(v));
+    }
+    return phys;
+  }();
+  return limit;
+}
+
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
   if (dtype == DType::undefined) throw Error("cannot create a tensor of undefined type");
   numel_ = shape_numel(shape_);
   size_t bytes = numel_ * dtype_size(dtype_);
-  if (bytes > (size_t(1) << 40)) throw InputError("tensor " + describe() + " is too large");
+  if (bytes > max_tensor_bytes())
+    throw InputError(str_cat("tensor ", describe(), " needs ", bytes, " bytes, more than the ",
+                             max_tensor_bytes(), " allowed (physical memory or VISIONRT_MAX_TENSOR_BYTES)"));
   size_t alloc = std::max<size_t>(64, (bytes + 63) / 64 * 64);
   void* p = std::aligned_alloc(64, alloc);
   if (!p) throw Error("out of memory allocating " + describe());

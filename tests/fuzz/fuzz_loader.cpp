@@ -2,9 +2,16 @@
 // models. Any visionrt::Error is an accepted outcome; crashes, hangs, leaks and UB are bugs.
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
 #include "visionrt/core.hpp"
+
+// Tensors above 1 GiB become clean errors instead of libFuzzer out-of-memory reports.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  setenv("VISIONRT_MAX_TENSOR_BYTES", "1073741824", 1);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string bytes(reinterpret_cast<const char*>(data), size);

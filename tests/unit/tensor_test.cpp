@@ -30,5 +30,6 @@ TEST(Tensor, CreateCastReshape) {
 
 TEST(Tensor, RejectsAbsurdShapes) {
   EXPECT_THROW(Tensor(DType::f32, {-1, 3}), InputError);
-  EXPECT_THROW(Tensor(DType::f32, {1LL << 40, 1LL << 40}), InputError);
+  EXPECT_THROW(Tensor(DType::f32, {1LL << 40, 1LL << 40}), InputError);  // numel overflows
+  EXPECT_THROW(Tensor(DType::f32, {1LL << 19, 1LL << 19}), InputError);  // 1 TiB > physical memory
 }
