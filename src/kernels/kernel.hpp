@@ -72,6 +72,9 @@ class KernelRegistry {
   std::map<std::string, std::vector<KernelCandidate>> by_op_;
 };
 
+// oneDNN fast paths (src/kernels/dnnl/), registered ahead of the reference kernels.
+void register_dnnl_kernels(KernelRegistry& r);
+
 // One registration function per family of reference kernels (src/kernels/ref/<family>.cpp);
 // the single list that calls them is kernel_registry.cpp.
 void register_ref_misc(KernelRegistry& r);

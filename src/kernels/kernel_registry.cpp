@@ -17,7 +17,8 @@ void KernelContext::fail(const std::string& msg) const {
 const KernelRegistry& KernelRegistry::instance() {
   static const KernelRegistry reg = [] {
     KernelRegistry r;
-    // Reference kernels come last: they accept everything their op supports.
+    // Fast candidates first; reference kernels last: they accept everything their op supports.
+    register_dnnl_kernels(r);
     register_ref_elementwise_basic(r);
     register_ref_tensor_basic(r);
     register_ref_nn_basic(r);

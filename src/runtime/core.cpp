@@ -2,6 +2,8 @@
 // Execution walks nodes in order; shapes are re-inferred from the concrete inputs, so models
 // with dynamic dimensions run as long as the inputs are consistent.
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "common/strings.hpp"
@@ -198,6 +200,9 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
     c->kernel_names.push_back(chosen);
     c->kernels.push_back(std::move(k));
   }
+  // VISIONRT_VERBOSE=1 prints every kernel decision (ARCHITECTURE practice 2).
+  if (const char* v = std::getenv("VISIONRT_VERBOSE"); v && std::string(v) != "0")
+    for (const auto& d : c->decisions) std::fprintf(stderr, "visionrt: kernel %s\n", d.c_str());
   c->last_use.assign(g.values.size(), -1);
   for (size_t n = 0; n < g.nodes.size(); ++n)
     for (int i : g.nodes[n].inputs)
