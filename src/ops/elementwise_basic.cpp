@@ -1,6 +1,7 @@
 // Shape and type inference for elementwise ops: unary math and activations, numpy-broadcast
 // binary and variadic ops, comparisons and logic, Where, Clip, Cast/CastLike, Identity, Dropout.
 #include "common/strings.hpp"
+#include "ops/elementwise_ops.hpp"
 #include "ops/op_registry.hpp"
 
 namespace visionrt {
@@ -78,26 +79,8 @@ void infer_dropout(InferContext& c) {
 }  // namespace
 
 void register_elementwise_basic_ops(OpRegistry& r) {
-  for (const char* op : {"Abs",       "Neg",
-                         "Exp",       "Log",
-                         "Sqrt",      "Reciprocal",
-                         "Floor",     "Ceil",
-                         "Round",     "Sign",
-                         "Sin",       "Cos",
-                         "Tan",       "Asin",
-                         "Acos",      "Atan",
-                         "Sinh",      "Cosh",
-                         "Asinh",     "Acosh",
-                         "Atanh",     "Erf",
-                         "Relu",      "Sigmoid",
-                         "Tanh",      "Softplus",
-                         "Softsign",  "HardSigmoid",
-                         "HardSwish", "LeakyRelu",
-                         "Elu",       "Selu",
-                         "Celu",      "ThresholdedRelu",
-                         "Shrink",    "Mish",
-                         "Identity",  "Clip"})
-    r.add({op, infer_unary, {}, 1});
+  for (const char* op : kUnaryOps) r.add({op, infer_unary, {}, 1});
+  for (const char* op : {"Identity", "Clip"}) r.add({op, infer_unary, {}, 1});
   r.add({"Not", infer_unary, {}, 1});
   r.add({"IsNaN", infer_bool_unary, {}, 9});
   r.add({"IsInf", infer_bool_unary, {}, 10});

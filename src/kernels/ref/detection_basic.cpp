@@ -11,24 +11,6 @@
 namespace visionrt {
 namespace {
 
-std::vector<double> as_doubles(const Tensor& t) {
-  std::vector<double> v(t.numel());
-  for (size_t i = 0; i < v.size(); ++i) v[i] = t.at_f64(i);
-  return v;
-}
-void store_doubles(Tensor& t, const std::vector<double>& v) {
-  ref::dispatch_numeric(t.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    T* o = t.data<T>();
-    for (size_t i = 0; i < v.size(); ++i) {
-      if constexpr (std::is_integral_v<T>)
-        o[i] = static_cast<T>(std::nearbyint(v[i]));
-      else
-        o[i] = ref::store<T>(v[i]);
-    }
-  });
-}
-
 struct Tap {
   int64_t index;
   double weight;
@@ -141,7 +123,7 @@ void resize_kernel(KernelContext& c) {
   } else if (a.legacy) {
     scales = &c.input(1);
   } else {
-    if (c.has_input(1) && c.input(1).numel() > 0) a.roi = as_doubles(c.input(1));
+    if (c.has_input(1) && c.input(1).numel() > 0) a.roi = ref::to_doubles(c.input(1));
     if (c.has_input(2)) scales = &c.input(2);
     if (c.has_input(3)) sizes = &c.input(3);
   }
@@ -162,7 +144,7 @@ void resize_kernel(KernelContext& c) {
     }
   }
   auto xs = ref::strides_of(x.shape());
-  std::vector<double> xv = as_doubles(x), res(y.numel());
+  std::vector<double> xv = ref::to_doubles(x), res(y.numel());
   ref::MultiIndex it(y.shape(), {});
   for (size_t i = 0; i < y.numel(); ++i, it.next()) {
     const auto& idx = it.index();
@@ -198,7 +180,7 @@ void resize_kernel(KernelContext& c) {
     }
     res[i] = acc;
   }
-  store_doubles(y, res);
+  ref::from_doubles(y, res, /*round_ints=*/true);
 }
 
 bool resize_accepts(const KernelQuery& q, std::string* why) {
@@ -244,7 +226,7 @@ void nms_kernel(KernelContext& c) {
   double score_th = has_score_th ? c.input(4).at_f64(0) : 0;
   bool center = c.node->attr_i("center_point_box", 0) != 0;
   int64_t nb = boxes.dim(0), nbox = boxes.dim(1), ncls = scores.dim(1);
-  std::vector<double> bv = as_doubles(boxes), sv = as_doubles(scores);
+  std::vector<double> bv = ref::to_doubles(boxes), sv = ref::to_doubles(scores);
   std::vector<int64_t> selected;
   auto corners = [&](int64_t b, int64_t i, double* y1, double* x1, double* y2, double* x2) {
     const double* p = &bv[static_cast<size_t>((b * nbox + i) * 4)];
@@ -317,7 +299,7 @@ void roialign_kernel(KernelContext& c) {
   bool half =
       c.opset >= 16 && n.attr_s("coordinate_transformation_mode", "half_pixel") == "half_pixel";
   int64_t ch = x.dim(1), h = x.dim(2), w = x.dim(3);
-  std::vector<double> xv = as_doubles(x), rv = as_doubles(rois), out(y.numel());
+  std::vector<double> xv = ref::to_doubles(x), rv = ref::to_doubles(rois), out(y.numel());
   double offset = half ? 0.5 : 0.0;
   for (int64_t r = 0; r < rois.dim(0); ++r) {
     int64_t b = bidx.at_i64(static_cast<size_t>(r));
@@ -385,7 +367,7 @@ void roialign_kernel(KernelContext& c) {
         }
     }
   }
-  store_doubles(y, out);
+  ref::from_doubles(y, out, /*round_ints=*/true);
 }
 
 // ---- GridSample ----
@@ -408,7 +390,7 @@ void gridsample_kernel(KernelContext& c) {
   if (grid.dim(0) != x.dim(0) || grid.dim(3) != 2) c.fail("grid must be [N, H_out, W_out, 2]");
   int64_t nb = x.dim(0), ch = x.dim(1), h = x.dim(2), w = x.dim(3), oh = grid.dim(1),
           ow = grid.dim(2);
-  std::vector<double> xv = as_doubles(x), gv = as_doubles(grid), out(y.numel());
+  std::vector<double> xv = ref::to_doubles(x), gv = ref::to_doubles(grid), out(y.numel());
   auto denorm = [&](double g, int64_t size) {
     return ac ? (g + 1) / 2 * static_cast<double>(size - 1)
               : ((g + 1) * static_cast<double>(size) - 1) / 2;
@@ -464,7 +446,7 @@ void gridsample_kernel(KernelContext& c) {
           out[static_cast<size_t>(((b * ch + k) * oh + i) * ow + j)] = v;
         }
     }
-  store_doubles(y, out);
+  ref::from_doubles(y, out, /*round_ints=*/true);
 }
 
 bool gridsample_accepts(const KernelQuery& q, std::string* why) {

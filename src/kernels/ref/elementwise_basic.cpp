@@ -6,6 +6,7 @@
 
 #include "common/strings.hpp"
 #include "kernels/ref/ref_util.hpp"
+#include "ops/elementwise_ops.hpp"
 
 namespace visionrt {
 namespace {
@@ -449,25 +450,7 @@ bool float_input(const KernelQuery& q, std::string* why) {
 }  // namespace
 
 void register_ref_elementwise_basic(KernelRegistry& r) {
-  for (const char* op : {"Abs",       "Neg",
-                         "Exp",       "Log",
-                         "Sqrt",      "Reciprocal",
-                         "Floor",     "Ceil",
-                         "Round",     "Sign",
-                         "Sin",       "Cos",
-                         "Tan",       "Asin",
-                         "Acos",      "Atan",
-                         "Sinh",      "Cosh",
-                         "Asinh",     "Acosh",
-                         "Atanh",     "Erf",
-                         "Relu",      "Sigmoid",
-                         "Tanh",      "Softplus",
-                         "Softsign",  "HardSigmoid",
-                         "HardSwish", "LeakyRelu",
-                         "Elu",       "Selu",
-                         "Celu",      "ThresholdedRelu",
-                         "Shrink",    "Mish"})
-    r.add_ref(op, unary_accepts, unary_kernel);
+  for (const char* op : kUnaryOps) r.add_ref(op, unary_accepts, unary_kernel);
   for (const char* op : {"Add", "Sub", "Mul", "Div", "Pow", "Mod", "BitShift", "PRelu"})
     r.add_ref(op, arith_accepts, arith_kernel);
   for (const char* op :

@@ -14,20 +14,6 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 
 // Writes double values into a tensor of any numeric dtype.
-void store_all(Tensor& t, const std::vector<double>& v) {
-  ref::dispatch_all(t.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    T* d = t.data<T>();
-    for (size_t i = 0; i < v.size(); ++i) d[i] = ref::store<T>(v[i]);
-  });
-}
-
-std::vector<double> load_all(const Tensor& t) {
-  std::vector<double> v(t.numel());
-  for (size_t i = 0; i < v.size(); ++i) v[i] = t.at_f64(i);
-  return v;
-}
-
 void window_kernel(KernelContext& c, double a0, double a1, double a2) {
   Tensor& y = c.output(0);
   int64_t n = static_cast<int64_t>(y.numel());
@@ -38,7 +24,7 @@ void window_kernel(KernelContext& c, double a0, double a1, double a2) {
     double x = denom > 0 ? 2 * kPi * static_cast<double>(i) / denom : 0;
     v[static_cast<size_t>(i)] = a0 - a1 * std::cos(x) + a2 * std::cos(2 * x);
   }
-  store_all(y, v);
+  ref::from_doubles(y, v);
 }
 
 // Naive DFT of one complex signal (re/im of length len) to n points.
@@ -76,7 +62,7 @@ void dft_kernel(KernelContext& c) {
   int64_t len = x.dim(axis);
   int64_t n = c.has_input(1) ? c.input(1).at_i64(0) : len;
   int64_t bins = y.dim(axis);
-  std::vector<double> in = load_all(x), out(y.numel());
+  std::vector<double> in = ref::to_doubles(x), out(y.numel());
   auto xs = ref::strides_of(x.shape()), ys = ref::strides_of(y.shape());
   // Iterate over every position except `axis` and the complex dim.
   Shape outer = x.shape();
@@ -105,7 +91,7 @@ void dft_kernel(KernelContext& c) {
       idx[d] = 0;
     }
   }
-  store_all(y, out);
+  ref::from_doubles(y, out);
 }
 
 void stft_kernel(KernelContext& c) {
@@ -119,9 +105,9 @@ void stft_kernel(KernelContext& c) {
   if (c.has_input(2)) {
     if (c.input(2).numel() != static_cast<size_t>(flen))
       c.fail("window length differs from frame_length");
-    window = load_all(c.input(2));
+    window = ref::to_doubles(c.input(2));
   }
-  std::vector<double> in = load_all(x), out(y.numel());
+  std::vector<double> in = ref::to_doubles(x), out(y.numel());
   std::vector<double> re(flen), im(flen), ore, oim;
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t f = 0; f < frames; ++f) {
@@ -139,7 +125,7 @@ void stft_kernel(KernelContext& c) {
         out[o + 1] = oim[k];
       }
     }
-  store_all(y, out);
+  ref::from_doubles(y, out);
 }
 
 void mel_kernel(KernelContext& c) {
@@ -172,14 +158,14 @@ void mel_kernel(KernelContext& c) {
       for (int64_t j = m; j < h; ++j)
         at(j, i) = static_cast<double>(h - j) / static_cast<double>(h - m);
   }
-  store_all(c.output(0), out);
+  ref::from_doubles(c.output(0), out);
 }
 
 void det_kernel(KernelContext& c) {
   const Tensor& x = c.input(0);
   int64_t n = x.dim(x.rank() - 1);
   size_t mats = x.numel() / static_cast<size_t>(std::max<int64_t>(1, n * n));
-  std::vector<double> in = load_all(x), out(mats);
+  std::vector<double> in = ref::to_doubles(x), out(mats);
   for (size_t m = 0; m < mats && n > 0; ++m) {
     std::vector<double> a(in.begin() + static_cast<int64_t>(m) * n * n,
                           in.begin() + static_cast<int64_t>(m + 1) * n * n);
@@ -205,7 +191,7 @@ void det_kernel(KernelContext& c) {
     out[m] = det;
   }
   if (n == 0) std::fill(out.begin(), out.end(), 1.0);
-  store_all(c.output(0), out);
+  ref::from_doubles(c.output(0), out);
 }
 
 void unique_kernel(KernelContext& c) {
@@ -323,7 +309,7 @@ void lpnorm_kernel(KernelContext& c) {
   int64_t n = x.dim(static_cast<size_t>(axis)), inner = 1;
   for (size_t d = static_cast<size_t>(axis) + 1; d < x.rank(); ++d) inner *= x.dim(d);
   int64_t outer = n ? static_cast<int64_t>(x.numel()) / (n * inner) : 0;
-  std::vector<double> v = load_all(x);
+  std::vector<double> v = ref::to_doubles(x);
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i = 0; i < inner; ++i) {
       double s = 0;
@@ -337,7 +323,7 @@ void lpnorm_kernel(KernelContext& c) {
         e = norm == 0 ? 0 : e / norm;
       }
     }
-  store_all(c.output(0), v);
+  ref::from_doubles(c.output(0), v);
 }
 
 // ---- Recurrent ops ----
@@ -438,11 +424,11 @@ void recurrent_kernel(KernelContext& c, const std::string& op) {
                                           ? std::vector<std::string>{"Sigmoid", "Tanh"}
                                           : std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"};
   std::vector<Activation> acts = parse_activations(c, defaults, dirs);
-  std::vector<double> x = load_all(X), w = load_all(W), r = load_all(R);
+  std::vector<double> x = ref::to_doubles(X), w = ref::to_doubles(W), r = ref::to_doubles(R);
   std::vector<double> bias(static_cast<size_t>(dirs * 2 * gates * H), 0);
   if (c.has_input(3)) {
     if (c.input(3).numel() != bias.size()) c.fail("B has the wrong size");
-    bias = load_all(c.input(3));
+    bias = ref::to_doubles(c.input(3));
   }
   std::vector<int64_t> lens(static_cast<size_t>(B), S);
   if (c.has_input(4)) {
@@ -457,17 +443,17 @@ void recurrent_kernel(KernelContext& c, const std::string& op) {
   std::vector<double> h0(static_cast<size_t>(dirs * B * H), 0), c0 = h0;
   if (c.has_input(5)) {
     if (c.input(5).numel() != h0.size()) c.fail("initial_h has the wrong size");
-    h0 = load_all(c.input(5));
+    h0 = ref::to_doubles(c.input(5));
   }
   std::vector<double> peep(static_cast<size_t>(dirs * 3 * H), 0);
   if (op == "LSTM") {
     if (c.has_input(6)) {
       if (c.input(6).numel() != c0.size()) c.fail("initial_c has the wrong size");
-      c0 = load_all(c.input(6));
+      c0 = ref::to_doubles(c.input(6));
     }
     if (c.has_input(7)) {
       if (c.input(7).numel() != peep.size()) c.fail("P has the wrong size");
-      peep = load_all(c.input(7));
+      peep = ref::to_doubles(c.input(7));
     }
   }
   std::vector<double> Y(static_cast<size_t>(S * dirs * B * H), 0),
@@ -546,9 +532,9 @@ void recurrent_kernel(KernelContext& c, const std::string& op) {
       }
     }
   }
-  if (c.num_outputs() > 0 && !c.output(0).empty()) store_all(c.output(0), Y);
-  if (c.num_outputs() > 1 && !c.output(1).empty()) store_all(c.output(1), Yh);
-  if (c.num_outputs() > 2 && !c.output(2).empty()) store_all(c.output(2), Yc);
+  if (c.num_outputs() > 0 && !c.output(0).empty()) ref::from_doubles(c.output(0), Y);
+  if (c.num_outputs() > 1 && !c.output(1).empty()) ref::from_doubles(c.output(1), Yh);
+  if (c.num_outputs() > 2 && !c.output(2).empty()) ref::from_doubles(c.output(2), Yc);
 }
 
 // TfIdfVectorizer: counts the pool's n-grams (items `skip+1` apart) in each row. Unigrams are

@@ -308,20 +308,6 @@ void global_pool_kernel(KernelContext& c) {
   });
 }
 
-// Per-channel affine normalization helpers on doubles.
-std::vector<double> as_doubles(const Tensor& t) {
-  std::vector<double> v(t.numel());
-  for (size_t i = 0; i < v.size(); ++i) v[i] = t.at_f64(i);
-  return v;
-}
-void store_doubles(Tensor& t, const std::vector<double>& v) {
-  ref::dispatch_numeric(t.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    T* o = t.data<T>();
-    for (size_t i = 0; i < v.size(); ++i) o[i] = ref::store<T>(v[i]);
-  });
-}
-
 void batchnorm_kernel(KernelContext& c) {
   const Tensor& x = c.input(0);
   int64_t ch = x.rank() > 1 ? x.dim(1) : 1;
@@ -329,16 +315,16 @@ void batchnorm_kernel(KernelContext& c) {
     if (static_cast<int64_t>(c.input(i).numel()) != ch)
       c.fail("scale/B/mean/var must have one value per channel");
   double eps = c.node->attr_f("epsilon", 1e-5f);
-  auto s = as_doubles(c.input(1)), b = as_doubles(c.input(2)), m = as_doubles(c.input(3)),
-       v = as_doubles(c.input(4));
-  auto xv = as_doubles(x);
+  auto s = ref::to_doubles(c.input(1)), b = ref::to_doubles(c.input(2)),
+       m = ref::to_doubles(c.input(3)), v = ref::to_doubles(c.input(4));
+  auto xv = ref::to_doubles(x);
   int64_t sp = 1;
   for (size_t d = 2; d < x.rank(); ++d) sp *= x.dim(d);
   for (size_t i = 0; i < xv.size(); ++i) {
     int64_t k = (static_cast<int64_t>(i) / sp) % ch;
     xv[i] = (xv[i] - m[k]) / std::sqrt(v[k] + eps) * s[k] + b[k];
   }
-  store_doubles(c.output(0), xv);
+  ref::from_doubles(c.output(0), xv);
 }
 
 bool batchnorm_accepts(const KernelQuery& q, std::string* why) {
@@ -354,7 +340,7 @@ void instancenorm_kernel(KernelContext& c) {
   int64_t n = x.dim(0), ch = x.dim(1), sp = 1;
   for (size_t d = 2; d < x.rank(); ++d) sp *= x.dim(d);
   double eps = c.node->attr_f("epsilon", 1e-5f);
-  auto s = as_doubles(c.input(1)), b = as_doubles(c.input(2)), xv = as_doubles(x);
+  auto s = ref::to_doubles(c.input(1)), b = ref::to_doubles(c.input(2)), xv = ref::to_doubles(x);
   if (static_cast<int64_t>(s.size()) != ch || static_cast<int64_t>(b.size()) != ch)
     c.fail("scale/B size mismatch");
   for (int64_t p = 0; p < n * ch; ++p) {
@@ -366,7 +352,7 @@ void instancenorm_kernel(KernelContext& c) {
     for (int64_t i = 0; i < sp; ++i)
       xv[p * sp + i] = (xv[p * sp + i] - mean) / std::sqrt(var + eps) * s[p % ch] + b[p % ch];
   }
-  store_doubles(c.output(0), xv);
+  ref::from_doubles(c.output(0), xv);
 }
 
 void layernorm_kernel(KernelContext& c) {
@@ -377,8 +363,8 @@ void layernorm_kernel(KernelContext& c) {
   for (int64_t d = 0; d < axis; ++d) outer *= x.dim(d);
   for (int64_t d = axis; d < r; ++d) inner *= x.dim(d);
   double eps = c.node->attr_f("epsilon", 1e-5f);
-  auto xv = as_doubles(x), s = as_doubles(c.input(1));
-  std::vector<double> b = c.has_input(2) ? as_doubles(c.input(2)) : std::vector<double>();
+  auto xv = ref::to_doubles(x), s = ref::to_doubles(c.input(1));
+  std::vector<double> b = c.has_input(2) ? ref::to_doubles(c.input(2)) : std::vector<double>();
   // Scale and bias broadcast unidirectionally over the normalized dims.
   Shape norm_shape(x.shape().begin() + axis, x.shape().end());
   auto sst = ref::broadcast_strides(c.input(1).shape(), norm_shape);
@@ -399,9 +385,9 @@ void layernorm_kernel(KernelContext& c) {
       e = (e - m) * inv[o] * s[it.offset(0)] + (b.empty() ? 0 : b[it.offset(1)]);
     }
   }
-  store_doubles(c.output(0), xv);
-  if (c.num_outputs() > 1 && !c.output(1).empty()) store_doubles(c.output(1), mean);
-  if (c.num_outputs() > 2 && !c.output(2).empty()) store_doubles(c.output(2), inv);
+  ref::from_doubles(c.output(0), xv);
+  if (c.num_outputs() > 1 && !c.output(1).empty()) ref::from_doubles(c.output(1), mean);
+  if (c.num_outputs() > 2 && !c.output(2).empty()) ref::from_doubles(c.output(2), inv);
 }
 
 void mvn_kernel(KernelContext& c) {
@@ -421,7 +407,7 @@ void mvn_kernel(KernelContext& c) {
   auto ks = ref::strides_of(kept);
   std::vector<int64_t> map_st(static_cast<size_t>(r));
   for (int64_t d = 0; d < r; ++d) map_st[d] = red[d] ? 0 : ks[d];
-  auto xv = as_doubles(x);
+  auto xv = ref::to_doubles(x);
   size_t groups = shape_numel(kept);
   std::vector<double> sum(groups, 0), sq(groups, 0), cnt(groups, 0);
   ref::MultiIndex it(x.shape(), {map_st});
@@ -440,7 +426,7 @@ void mvn_kernel(KernelContext& c) {
     double m = sum[g] / cnt[g];
     xv[i] = (xv[i] - m) / (std::sqrt(sq[g] / cnt[g]) + 1e-9);
   }
-  store_doubles(c.output(0), xv);
+  ref::from_doubles(c.output(0), xv);
 }
 
 void lrn_kernel(KernelContext& c) {
@@ -451,7 +437,7 @@ void lrn_kernel(KernelContext& c) {
          bias = c.node->attr_f("bias", 1.0f);
   int64_t n = x.dim(0), ch = x.dim(1), sp = 1;
   for (size_t d = 2; d < x.rank(); ++d) sp *= x.dim(d);
-  auto xv = as_doubles(x);
+  auto xv = ref::to_doubles(x);
   std::vector<double> out(xv.size());
   int64_t lo_off = (size - 1) / 2, hi_off = size - 1 - lo_off;
   for (int64_t b = 0; b < n; ++b)
@@ -465,7 +451,7 @@ void lrn_kernel(KernelContext& c) {
         size_t o = static_cast<size_t>((b * ch + k) * sp + i);
         out[o] = xv[o] / std::pow(bias + alpha / static_cast<double>(size) * sq, beta);
       }
-  store_doubles(c.output(0), out);
+  ref::from_doubles(c.output(0), out);
 }
 
 void softmax_kernel(KernelContext& c) {
@@ -483,7 +469,7 @@ void softmax_kernel(KernelContext& c) {
     n = r ? x.dim(axis) : 1;
     for (int64_t d = axis + 1; d < r; ++d) inner *= x.dim(d);
   }
-  auto xv = as_doubles(x);
+  auto xv = ref::to_doubles(x);
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i = 0; i < inner; ++i) {
       auto at = [&](int64_t k) -> double& { return xv[(o * n + k) * inner + i]; };
@@ -503,7 +489,7 @@ void softmax_kernel(KernelContext& c) {
       for (int64_t k = 0; k < n; ++k)
         at(k) = op == "Softmax" ? std::exp(at(k) - mx) / sum : at(k) - mx - std::log(sum);
     }
-  store_doubles(c.output(0), xv);
+  ref::from_doubles(c.output(0), xv);
 }
 
 // Batched matmul over broadcast batch dims; a and b already promoted to rank >= 2.
@@ -555,7 +541,7 @@ void matmul_kernel(KernelContext& c) {
   std::vector<double> res;
   auto get = [](const Tensor& t, size_t i) { return t.at_f64(i); };
   matmul_core<double>(a, b, y, get, get, &res);
-  store_doubles(y, res);
+  ref::from_doubles(y, res);
 }
 
 void matmul_integer_kernel(KernelContext& c) {
@@ -588,7 +574,8 @@ void gemm_kernel(KernelContext& c) {
   bool ta = c.node->attr_i("transA", 0) != 0, tb = c.node->attr_i("transB", 0) != 0;
   double alpha = c.node->attr_f("alpha", 1.0f), beta = c.node->attr_f("beta", 1.0f);
   int64_t m = y.dim(0), n = y.dim(1), k = ta ? a.dim(0) : a.dim(1);
-  std::vector<double> av = as_doubles(a), bv = as_doubles(b), out(static_cast<size_t>(m * n), 0);
+  std::vector<double> av = ref::to_doubles(a), bv = ref::to_doubles(b),
+                      out(static_cast<size_t>(m * n), 0);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t p = 0; p < k; ++p) {
       double x = av[ta ? p * m + i : i * k + p];
@@ -604,7 +591,7 @@ void gemm_kernel(KernelContext& c) {
     for (size_t i = 0; i < out.size(); ++i, it.next())
       out[i] += beta * cc.at_f64(static_cast<size_t>(it.offset(0)));
   }
-  store_doubles(y, out);
+  ref::from_doubles(y, out);
 }
 
 }  // namespace

@@ -16,24 +16,6 @@ std::vector<int64_t> reduce_axes(const Node& n, int64_t opset, int64_t rank,
 
 namespace {
 
-void store_doubles(Tensor& t, const std::vector<double>& v) {
-  ref::dispatch_numeric(t.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    T* o = t.data<T>();
-    for (size_t i = 0; i < v.size(); ++i) {
-      if constexpr (std::is_integral_v<T>) {
-        double x = v[i];
-        if (std::isinf(x))
-          o[i] = x > 0 ? std::numeric_limits<T>::max() : std::numeric_limits<T>::lowest();
-        else
-          o[i] = static_cast<T>(x);
-      } else {
-        o[i] = ref::store<T>(v[i]);
-      }
-    }
-  });
-}
-
 // Maps every input element to its output slot (reduced axes collapse).
 std::vector<int64_t> reduce_map_strides(const Shape& in, const std::vector<bool>& red) {
   Shape kept = in;
@@ -106,7 +88,7 @@ void reduce_kernel(KernelContext& c) {
     else if (op == "ReduceLogSumExp")
       acc[o] = count[o] ? std::log(acc[o]) + mx[o] : -std::numeric_limits<double>::infinity();
   }
-  store_doubles(y, acc);
+  ref::from_doubles(y, acc);
 }
 
 void arg_kernel(KernelContext& c) {
@@ -198,7 +180,7 @@ void nll(KernelContext& c, const std::vector<double>& lp, const Shape& xs, const
     double s = std::accumulate(loss.begin(), loss.end(), 0.0);
     res = {red == "sum" ? s : (wsum != 0 ? s / wsum : 0.0)};
   }
-  store_doubles(out, res);
+  ref::from_doubles(out, res);
 }
 
 void nll_kernel(KernelContext& c) {
@@ -227,7 +209,7 @@ void sce_kernel(KernelContext& c) {
       }
     }
   nll(c, lp, x.shape(), c.input(1), c.output(0));
-  if (c.num_outputs() > 1 && !c.output(1).empty()) store_doubles(c.output(1), lp);
+  if (c.num_outputs() > 1 && !c.output(1).empty()) ref::from_doubles(c.output(1), lp);
 }
 
 }  // namespace

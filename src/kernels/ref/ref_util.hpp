@@ -144,6 +144,28 @@ class MultiIndex {
   std::vector<int64_t> off_;
 };
 
+// All elements as double (any dtype): the reference kernels' working precision.
+inline std::vector<double> to_doubles(const Tensor& t) {
+  std::vector<double> v(t.numel());
+  for (size_t i = 0; i < v.size(); ++i) v[i] = t.at_f64(i);
+  return v;
+}
+
+// Stores doubles into a numeric tensor of any dtype: integers saturate (NaN -> 0), truncating
+// toward zero, or rounding half to even with `round_ints` (interpolating kernels).
+inline void from_doubles(Tensor& t, const std::vector<double>& v, bool round_ints = false) {
+  dispatch_all(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* o = t.data<T>();
+    for (size_t i = 0; i < v.size(); ++i) {
+      if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)
+        o[i] = store<T>(round_ints ? std::nearbyint(v[i]) : v[i]);
+      else
+        o[i] = store<T>(v[i]);
+    }
+  });
+}
+
 // Normalizes a possibly negative axis.
 inline int64_t norm_axis(int64_t a, int64_t rank) { return a < 0 ? a + rank : a; }
 
