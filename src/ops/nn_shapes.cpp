@@ -9,6 +9,15 @@
 
 namespace visionrt {
 
+// An explicit kernel_shape must agree with the weights' spatial dims (unknown dims aside):
+// kernels index the weights with it.
+static bool kernel_matches(const std::vector<int64_t>& attr, const std::vector<int64_t>& weights, std::string* err) {
+  bool ok = attr.size() == weights.size();
+  for (size_t i = 0; ok && i < attr.size(); ++i) ok = weights[i] < 0 || attr[i] == weights[i];
+  if (!ok) *err = str_cat("kernel_shape ", shape_str(attr), " does not match the weights' ", shape_str(weights));
+  return ok;
+}
+
 static bool attrs_common(const Node& n, size_t nd, WindowParams* p, std::string* err) {
   p->strides = n.attr_is("strides", std::vector<int64_t>(nd, 1));
   p->dilations = n.attr_is("dilations", std::vector<int64_t>(nd, 1));
@@ -28,6 +37,7 @@ bool conv_window(const Node& n, const Shape& x, const std::vector<int64_t>& kern
                  WindowParams* p, std::string* err) {
   size_t nd = x.size() - 2;
   p->kernel = n.attr_is("kernel_shape", kernel);
+  if (!pooling && !kernel_matches(p->kernel, kernel, err)) return false;
   if (!attrs_common(n, nd, p, err)) return false;
   Shape spatial(x.begin() + 2, x.end());
   try {
@@ -67,6 +77,7 @@ bool conv_transpose_window(const Node& n, const Shape& x, const std::vector<int6
                            WindowParams* p, std::string* err) {
   size_t nd = x.size() - 2;
   p->kernel = n.attr_is("kernel_shape", kernel);
+  if (!kernel_matches(p->kernel, kernel, err)) return false;
   if (!attrs_common(n, nd, p, err)) return false;
   p->output_padding = n.attr_is("output_padding", std::vector<int64_t>(nd, 0));
   std::vector<int64_t> pads = n.attr_is("pads", std::vector<int64_t>(2 * nd, 0));
