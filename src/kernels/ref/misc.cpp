@@ -202,8 +202,8 @@ void unique_kernel(KernelContext& c) {
   if (has_axis) {
     axis = ref::norm_axis(c.node->attr_i("axis", 0), static_cast<int64_t>(x.rank()));
     n = x.dim(static_cast<size_t>(axis));
-    for (int64_t d = 0; d < axis; ++d) outer *= x.dim(d);
-    for (size_t d = static_cast<size_t>(axis) + 1; d < x.rank(); ++d) inner *= x.dim(d);
+    outer = ref::outer_size(x.shape(), axis);
+    inner = ref::inner_size(x.shape(), axis);
   }
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
@@ -307,7 +307,7 @@ void lpnorm_kernel(KernelContext& c) {
   if (p != 1 && p != 2) c.fail("p must be 1 or 2");
   int64_t axis = ref::norm_axis(c.node->attr_i("axis", -1), static_cast<int64_t>(x.rank()));
   int64_t n = x.dim(static_cast<size_t>(axis)), inner = 1;
-  for (size_t d = static_cast<size_t>(axis) + 1; d < x.rank(); ++d) inner *= x.dim(d);
+  inner = ref::inner_size(x.shape(), axis);
   int64_t outer = n ? static_cast<int64_t>(x.numel()) / (n * inner) : 0;
   std::vector<double> v = ref::to_doubles(x);
   for (int64_t o = 0; o < outer; ++o)

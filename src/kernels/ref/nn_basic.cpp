@@ -109,17 +109,26 @@ void with_compute_type(KernelContext& c, const std::vector<size_t>& in_idx, F&& 
   }
 }
 
-void conv_kernel(KernelContext& c) {
+// Window geometry and group of a Conv/ConvInteger node, checked against X and W.
+WindowParams conv_setup(const KernelContext& c, int64_t* group) {
   const Tensor& x = c.input(0);
   const Tensor& w = c.input(1);
-  Tensor& y = c.output(0);
   WindowParams p;
   std::string err;
   if (!conv_window(*c.node, x.shape(), Shape(w.shape().begin() + 2, w.shape().end()), false, &p,
                    &err))
     c.fail(err);
-  int64_t group = c.node->attr_i("group", 1);
-  if (x.dim(1) != w.dim(1) * group) c.fail("input channels do not match the weights");
+  *group = c.node->attr_i("group", 1);
+  if (x.dim(1) != w.dim(1) * *group) c.fail("input channels do not match the weights");
+  return p;
+}
+
+void conv_kernel(KernelContext& c) {
+  const Tensor& x = c.input(0);
+  const Tensor& w = c.input(1);
+  Tensor& y = c.output(0);
+  int64_t group;
+  WindowParams p = conv_setup(c, &group);
   if (c.has_input(2) && static_cast<int64_t>(c.input(2).numel()) != w.dim(0))
     c.fail("bias has the wrong size");
   Geo g = make_geo(x.shape(), y.shape(), p);
@@ -134,13 +143,8 @@ void conv_integer_kernel(KernelContext& c) {
   const Tensor& x = c.input(0);
   const Tensor& w = c.input(1);
   Tensor& y = c.output(0);
-  WindowParams p;
-  std::string err;
-  if (!conv_window(*c.node, x.shape(), Shape(w.shape().begin() + 2, w.shape().end()), false, &p,
-                   &err))
-    c.fail(err);
-  int64_t group = c.node->attr_i("group", 1);
-  if (x.dim(1) != w.dim(1) * group) c.fail("input channels do not match the weights");
+  int64_t group;
+  WindowParams p = conv_setup(c, &group);
   // Integers minus zero points, convolved exactly in double.
   double xz = c.has_input(2) ? c.input(2).at_f64(0) : 0;
   Tensor xd(DType::f64, x.shape()), wd(DType::f64, w.shape()), yd(DType::f64, y.shape());
@@ -360,7 +364,7 @@ void layernorm_kernel(KernelContext& c) {
   int64_t r = static_cast<int64_t>(x.rank());
   int64_t axis = ref::norm_axis(c.node->attr_i("axis", -1), r);
   int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < axis; ++d) outer *= x.dim(d);
+  outer = ref::outer_size(x.shape(), axis);
   for (int64_t d = axis; d < r; ++d) inner *= x.dim(d);
   double eps = c.node->attr_f("epsilon", 1e-5f);
   auto xv = ref::to_doubles(x), s = ref::to_doubles(c.input(1));
@@ -462,12 +466,12 @@ void softmax_kernel(KernelContext& c) {
   if (axis < 0 || axis >= std::max<int64_t>(r, 1)) c.fail("axis out of range");
   int64_t outer = 1, n = 1, inner = 1;
   if (c.opset < 13) {  // coerce to 2-D [prod(dims < axis), prod(dims >= axis)]
-    for (int64_t d = 0; d < axis; ++d) outer *= x.dim(d);
+    outer = ref::outer_size(x.shape(), axis);
     for (int64_t d = axis; d < r; ++d) n *= x.dim(d);
   } else {
-    for (int64_t d = 0; d < axis; ++d) outer *= x.dim(d);
+    outer = ref::outer_size(x.shape(), axis);
     n = r ? x.dim(axis) : 1;
-    for (int64_t d = axis + 1; d < r; ++d) inner *= x.dim(d);
+    inner = ref::inner_size(x.shape(), axis);
   }
   auto xv = ref::to_doubles(x);
   for (int64_t o = 0; o < outer; ++o)

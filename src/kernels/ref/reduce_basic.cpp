@@ -99,8 +99,8 @@ void arg_kernel(KernelContext& c) {
   int64_t axis = ref::norm_axis(c.node->attr_i("axis", 0), static_cast<int64_t>(x.rank()));
   int64_t n = x.dim(axis), outer = 1, inner = 1;
   if (n == 0) c.fail("cannot take ArgMax/ArgMin over an empty axis");
-  for (int64_t d = 0; d < axis; ++d) outer *= x.dim(d);
-  for (size_t d = static_cast<size_t>(axis) + 1; d < x.rank(); ++d) inner *= x.dim(d);
+  outer = ref::outer_size(x.shape(), axis);
+  inner = ref::inner_size(x.shape(), axis);
   int64_t* o = y.data<int64_t>();
   for (int64_t p = 0; p < outer; ++p)
     for (int64_t q = 0; q < inner; ++q) {
@@ -125,8 +125,8 @@ void topk_kernel(KernelContext& c) {
   int64_t axis = ref::norm_axis(c.node->attr_i("axis", -1), static_cast<int64_t>(x.rank()));
   bool largest = c.node->attr_i("largest", 1) != 0;
   int64_t n = x.dim(axis), k = vals.dim(axis), outer = 1, inner = 1;
-  for (int64_t d = 0; d < axis; ++d) outer *= x.dim(d);
-  for (size_t d = static_cast<size_t>(axis) + 1; d < x.rank(); ++d) inner *= x.dim(d);
+  outer = ref::outer_size(x.shape(), axis);
+  inner = ref::inner_size(x.shape(), axis);
   size_t es = dtype_size(x.dtype());
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::vector<double> v(static_cast<size_t>(n));

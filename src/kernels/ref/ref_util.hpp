@@ -166,6 +166,18 @@ inline void from_doubles(Tensor& t, const std::vector<double>& v, bool round_int
   });
 }
 
+// A tensor seen as [outer, shape[axis], inner]: the element counts before and after `axis`.
+inline int64_t outer_size(const Shape& s, int64_t axis) {
+  int64_t n = 1;
+  for (int64_t d = 0; d < axis; ++d) n *= s[static_cast<size_t>(d)];
+  return n;
+}
+inline int64_t inner_size(const Shape& s, int64_t axis) {
+  int64_t n = 1;
+  for (size_t d = static_cast<size_t>(axis) + 1; d < s.size(); ++d) n *= s[d];
+  return n;
+}
+
 // Normalizes a possibly negative axis.
 inline int64_t norm_axis(int64_t a, int64_t rank) { return a < 0 ? a + rank : a; }
 

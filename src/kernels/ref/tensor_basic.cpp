@@ -50,8 +50,8 @@ void concat_kernel(KernelContext& c) {
   Tensor& y = c.output(0);
   int64_t axis = ref::norm_axis(c.node->attr_i("axis", 0), static_cast<int64_t>(y.rank()));
   int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < axis; ++d) outer *= y.dim(d);
-  for (size_t d = static_cast<size_t>(axis) + 1; d < y.rank(); ++d) inner *= y.dim(d);
+  outer = ref::outer_size(y.shape(), axis);
+  inner = ref::inner_size(y.shape(), axis);
   size_t es = dtype_size(y.dtype());
   int64_t out_row = y.dim(axis) * inner, off = 0;
   for (size_t i = 0; i < c.num_inputs(); ++i) {
@@ -68,8 +68,8 @@ void split_kernel(KernelContext& c) {
   const Tensor& x = c.input(0);
   int64_t axis = ref::norm_axis(c.node->attr_i("axis", 0), static_cast<int64_t>(x.rank()));
   int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < axis; ++d) outer *= x.dim(d);
-  for (size_t d = static_cast<size_t>(axis) + 1; d < x.rank(); ++d) inner *= x.dim(d);
+  outer = ref::outer_size(x.shape(), axis);
+  inner = ref::inner_size(x.shape(), axis);
   size_t es = dtype_size(x.dtype());
   int64_t in_row = x.dim(axis) * inner, off = 0;
   for (size_t i = 0; i < c.num_outputs(); ++i) {
@@ -121,8 +121,8 @@ void gather_kernel(KernelContext& c) {
   Tensor& y = c.output(0);
   int64_t axis = ref::norm_axis(c.node->attr_i("axis", 0), static_cast<int64_t>(x.rank()));
   int64_t outer = 1, inner = 1, n = x.dim(axis);
-  for (int64_t d = 0; d < axis; ++d) outer *= x.dim(d);
-  for (size_t d = static_cast<size_t>(axis) + 1; d < x.rank(); ++d) inner *= x.dim(d);
+  outer = ref::outer_size(x.shape(), axis);
+  inner = ref::inner_size(x.shape(), axis);
   size_t es = dtype_size(x.dtype());
   int64_t m = static_cast<int64_t>(idx.numel());
   std::vector<int64_t> ix(idx.numel());
@@ -413,8 +413,8 @@ void onehot_kernel(KernelContext& c) {
   if (values.numel() != 2) c.fail("values must hold [off, on]");
   int64_t axis = ref::norm_axis(c.node->attr_i("axis", -1), static_cast<int64_t>(y.rank()));
   int64_t depth = y.dim(axis), outer = 1, inner = 1;
-  for (int64_t d = 0; d < axis; ++d) outer *= y.dim(d);
-  for (size_t d = static_cast<size_t>(axis) + 1; d < y.rank(); ++d) inner *= y.dim(d);
+  outer = ref::outer_size(y.shape(), axis);
+  inner = ref::inner_size(y.shape(), axis);
   size_t es = dtype_size(y.dtype());
   for (size_t i = 0; i < y.numel(); ++i)
     copy_elem(bytes(y), static_cast<int64_t>(i), bytes(values), 0, es);
@@ -435,8 +435,8 @@ void cumsum_kernel(KernelContext& c) {
   if (axis < 0 || axis >= static_cast<int64_t>(x.rank())) c.fail("axis out of range");
   bool excl = c.node->attr_i("exclusive", 0) != 0, rev = c.node->attr_i("reverse", 0) != 0;
   int64_t n = x.dim(axis), outer = 1, inner = 1;
-  for (int64_t d = 0; d < axis; ++d) outer *= x.dim(d);
-  for (size_t d = static_cast<size_t>(axis) + 1; d < x.rank(); ++d) inner *= x.dim(d);
+  outer = ref::outer_size(x.shape(), axis);
+  inner = ref::inner_size(x.shape(), axis);
   ref::dispatch_numeric(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* a = x.data<T>();
@@ -485,8 +485,8 @@ void compress_kernel(KernelContext& c) {
   int64_t axis =
       has_axis ? ref::norm_axis(c.node->attr_i("axis", 0), static_cast<int64_t>(x.rank())) : 0;
   int64_t n = src.dim(axis), outer = 1, inner = 1;
-  for (int64_t d = 0; d < axis; ++d) outer *= src.dim(d);
-  for (size_t d = static_cast<size_t>(axis) + 1; d < src.rank(); ++d) inner *= src.dim(d);
+  outer = ref::outer_size(src.shape(), axis);
+  inner = ref::inner_size(src.shape(), axis);
   std::vector<int64_t> keep;
   for (int64_t k = 0; k < n && k < static_cast<int64_t>(cond.numel()); ++k)
     if (cond.at_f64(static_cast<size_t>(k)) != 0) keep.push_back(k);
