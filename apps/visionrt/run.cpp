@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <map>
 
 #include "commands.hpp"
 #include "common/npy.hpp"
@@ -53,6 +54,39 @@ Shape parse_shape(const std::string& s) {
   return shape;
 }
 
+// Per-node table sorted by time (slowest first), then per op type and kernel.
+void print_counters(std::vector<ProfilingInfo> prof, int top) {
+  double total = 0;
+  for (const auto& p : prof) total += p.total_ms;
+  std::map<std::string, std::pair<double, int>> by_type;
+  for (const auto& p : prof) {
+    auto& e = by_type[p.op + " [" + p.kernel + "]"];
+    e.first += p.total_ms;
+    e.second++;
+  }
+  std::stable_sort(prof.begin(), prof.end(),
+                   [](const ProfilingInfo& a, const ProfilingInfo& b) { return a.total_ms > b.total_ms; });
+  fmt::print("{:<40} {:<18} {:<8} {:<7} {:<26} {:>10} {:>6}\n", "node", "op", "kernel", "step",
+             "layout", "avg ms", "%");
+  size_t shown = 0;
+  for (const auto& p : prof) {
+    if (top > 0 && shown++ >= static_cast<size_t>(top)) break;
+    double avg = p.count ? p.total_ms / static_cast<double>(p.count) : 0;
+    fmt::print("{:<40} {:<18} {:<8} {:<7} {:<26} {:>10.4f} {:>6.2f}\n", p.node.substr(0, 40),
+               p.op, p.kernel, p.step, p.layout.substr(0, 26), avg,
+               total > 0 ? 100 * p.total_ms / total : 0);
+  }
+  std::vector<std::pair<std::string, std::pair<double, int>>> types(by_type.begin(), by_type.end());
+  std::stable_sort(types.begin(), types.end(),
+                   [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  int64_t runs = prof.empty() ? 1 : std::max<int64_t>(1, prof[0].count);
+  fmt::print("\n{:<40} {:>6} {:>12} {:>6}\n", "op [kernel]", "nodes", "ms per run", "%");
+  for (const auto& [name, e] : types)
+    fmt::print("{:<40} {:>6} {:>12.3f} {:>6.2f}\n", name, e.second, e.first / static_cast<double>(runs),
+               total > 0 ? 100 * e.first / total : 0);
+  fmt::print("total node time per run: {:.3f} ms\n", total / static_cast<double>(runs));
+}
+
 }  // namespace
 
 std::function<int()> add_run(CLI::App& app) {
@@ -62,7 +96,8 @@ std::function<int()> add_run(CLI::App& app) {
     std::vector<std::string> inputs, shapes;
     bool random = false;
     uint32_t seed = 0;
-    int threads = 0, repeat = 0;
+    int threads = 0, repeat = 0, pc_top = 0;
+    bool pc = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("MODEL", o->model, "ONNX model file")->required();
@@ -75,11 +110,17 @@ std::function<int()> add_run(CLI::App& app) {
       ->check(CLI::Range(0, 1024));
   cmd->add_option("--repeat", o->repeat, "Time N runs after one warm-up; print median and p90")
       ->check(CLI::Range(0, 1000000));
+  cmd->add_flag("--pc", o->pc,
+                "Per-node performance counters over all runs: time, kernel, layout (as "
+                "OpenVINO's -pc), then totals per op type");
+  cmd->add_option("--pc-top", o->pc_top, "With --pc: print only the N slowest nodes (0 = all)")
+      ->check(CLI::Range(0, 1000000));
   return [o]() {
     Core core;
     Model model = core.read_model(o->model);
     CompiledModel cm =
-        core.compile_model(model, {{"INFERENCE_NUM_THREADS", std::to_string(o->threads)}});
+        core.compile_model(model, {{"INFERENCE_NUM_THREADS", std::to_string(o->threads)},
+                                   {"PERF_COUNT", o->pc ? "YES" : "NO"}});
     InferRequest req = cm.create_infer_request();
     std::map<std::string, std::string> files;
     std::map<std::string, Shape> shapes;
@@ -169,6 +210,8 @@ std::function<int()> add_run(CLI::App& app) {
       fmt::print("latency over {} runs: median {:.3f} ms  p90 {:.3f} ms\n", o->repeat, q(0.5),
                  q(0.9));
     }
+    if (o->pc) print_counters(req.get_profiling_info(), o->pc_top);
+    fmt::print("plan: {}\n", cm.plan_summary());
     return 0;
   };
 }

@@ -67,10 +67,21 @@ class CompiledModel {
   std::string get_property(const std::string& key) const;
   // Kernel chosen per node and why others declined (ARCHITECTURE practice 2).
   std::vector<std::string> kernel_decisions() const;
+  // Static memory plan: arena size, its lower bound, node counts per execution step.
+  std::string plan_summary() const;
 
  private:
   friend class Core;
   std::shared_ptr<const detail::CompiledImpl> impl_;
+};
+
+// Per-node execution counters (compile with PERF_COUNT=YES), as OpenVINO's get_profiling_info.
+struct ProfilingInfo {
+  std::string node, op, kernel;
+  std::string layout;  // memory layout the kernel ran on
+  std::string step;    // "static" (planned memory), "view" (no copy), "dynamic" (shape at run time)
+  double total_ms = 0;  // summed over `count` runs
+  int64_t count = 0;
 };
 
 class InferRequest {
@@ -84,8 +95,12 @@ class InferRequest {
   void set_tensor(const std::string& input_name, const Tensor& t);
   // Runs the model synchronously. Throws InputError for missing or ill-shaped inputs.
   void infer();
+  // Outputs are views of this request's output buffers: valid until the next infer() on this
+  // request, which overwrites them (as in OpenVINO). clone() what must outlive it.
   Tensor get_output_tensor(size_t index) const;
   Tensor get_tensor(const std::string& output_name) const;
+  // Per-node timings accumulated over every infer() so far; requires PERF_COUNT=YES.
+  std::vector<ProfilingInfo> get_profiling_info() const;
 
  private:
   friend class CompiledModel;
@@ -98,7 +113,7 @@ class Core {
   Model read_model(const std::string& path) const;
   Model read_model_from_memory(const std::string& bytes,
                                const std::string& name = "<memory>") const;
-  // Properties: INFERENCE_NUM_THREADS (default: all cores).
+  // Properties: INFERENCE_NUM_THREADS (default: all cores), PERF_COUNT (YES/NO: per-node timing).
   CompiledModel compile_model(const Model& model, const Config& config = {}) const;
   CompiledModel compile_model(const std::string& path, const Config& config = {}) const;
 };

@@ -88,6 +88,10 @@ class Tensor {
   static Tensor from_vector(Shape shape, const std::vector<T>& v) {
     return from_bytes(DTypeOf<T>::value, std::move(shape), v.data(), v.size() * sizeof(T));
   }
+  // A tensor over memory it does not allocate (a cv::Mat's pixels, an arena slice). `keep_alive`
+  // (may be null) is held as long as the tensor or a copy of it exists; with null the caller
+  // keeps `data` valid and 64-byte aligned data is fastest. Nothing is copied or zero-filled.
+  static Tensor wrap(DType dtype, Shape shape, void* data, std::shared_ptr<void> keep_alive = {});
   template <typename T>
   static Tensor scalar(T v) {
     return from_bytes(DTypeOf<T>::value, {}, &v, sizeof(T));

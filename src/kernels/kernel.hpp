@@ -38,6 +38,8 @@ class Kernel {
  public:
   virtual ~Kernel() = default;
   virtual void execute(KernelContext& ctx) = 0;
+  // Memory layout the kernel reads and writes, for profiles ("nchw", "nChw16c -> nchw", ...).
+  virtual std::string layout() const { return "plain"; }
 };
 
 // What a candidate sees at compile time: the node, its input types (shapes may be partial) and

@@ -11,10 +11,13 @@ namespace visionrt {
 
 // An explicit kernel_shape must agree with the weights' spatial dims (unknown dims aside):
 // kernels index the weights with it.
-static bool kernel_matches(const std::vector<int64_t>& attr, const std::vector<int64_t>& weights, std::string* err) {
+static bool kernel_matches(const std::vector<int64_t>& attr, const std::vector<int64_t>& weights,
+                           std::string* err) {
   bool ok = attr.size() == weights.size();
   for (size_t i = 0; ok && i < attr.size(); ++i) ok = weights[i] < 0 || attr[i] == weights[i];
-  if (!ok) *err = str_cat("kernel_shape ", shape_str(attr), " does not match the weights' ", shape_str(weights));
+  if (!ok)
+    *err = str_cat("kernel_shape ", shape_str(attr), " does not match the weights' ",
+                   shape_str(weights));
   return ok;
 }
 

@@ -9,6 +9,7 @@
 #include "common/strings.hpp"
 #include "ops/op_registry.hpp"
 #include "passes/passes.hpp"
+#include "runtime/exec_plan.hpp"
 #include "runtime/model_loader.hpp"
 #include "runtime/node_runner.hpp"
 #include "visionrt/core.hpp"
@@ -27,15 +28,18 @@ struct CompiledImpl {
   std::vector<std::unique_ptr<Kernel>> kernels;  // one per node
   std::vector<std::string> kernel_names;
   std::vector<std::string> decisions;
-  std::vector<int> last_use;  // per value: index of the last node reading it (-1 none)
-  std::vector<bool> keep;     // graph outputs: never released
+  std::vector<std::string> layouts;  // per node, for profiles
+  ExecPlan plan;
   int num_threads = 1;
+  bool perf_count = false;
 };
 
 struct RequestImpl {
   std::shared_ptr<const CompiledImpl> compiled;
+  std::unique_ptr<Executor> exec;
   std::vector<Tensor> inputs;   // per graph input
   std::vector<Tensor> outputs;  // per graph output
+  bool has_run = false;
 };
 
 }  // namespace detail
@@ -165,10 +169,16 @@ CompiledModel Core::compile_model(const std::string& path, const Config& config)
 
 CompiledModel Core::compile_model(const Model& model, const Config& config) const {
   for (const auto& kv : config)
-    if (kv.first != "INFERENCE_NUM_THREADS" && kv.first != "PERFORMANCE_HINT")
+    if (kv.first != "INFERENCE_NUM_THREADS" && kv.first != "PERFORMANCE_HINT" &&
+        kv.first != "PERF_COUNT")
       throw Error(str_cat("unknown property '", kv.first, "'"));
   auto c = std::make_shared<detail::CompiledImpl>();
   c->num_threads = parse_threads(config);
+  if (auto it = config.find("PERF_COUNT"); it != config.end()) {
+    if (it->second != "YES" && it->second != "NO")
+      throw Error(str_cat("PERF_COUNT '", it->second, "' must be YES or NO"));
+    c->perf_count = it->second == "YES";
+  }
   c->graph = *model.impl_->graph;
   Graph& g = c->graph;
   // Unsupported ops are reported all at once, before any work.
@@ -203,12 +213,10 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
   // VISIONRT_VERBOSE=1 prints every kernel decision (ARCHITECTURE practice 2).
   if (const char* v = std::getenv("VISIONRT_VERBOSE"); v && std::string(v) != "0")
     for (const auto& d : c->decisions) std::fprintf(stderr, "visionrt: kernel %s\n", d.c_str());
-  c->last_use.assign(g.values.size(), -1);
+  c->plan = ExecPlan::build(g, c->kernel_names);
+  c->layouts.resize(g.nodes.size());
   for (size_t n = 0; n < g.nodes.size(); ++n)
-    for (int i : g.nodes[n].inputs)
-      if (i >= 0) c->last_use[i] = static_cast<int>(n);
-  c->keep.assign(g.values.size(), false);
-  for (int o : g.outputs) c->keep[o] = true;
+    c->layouts[n] = c->kernels[n] ? c->kernels[n]->layout() : "";
   CompiledModel cm;
   cm.impl_ = std::move(c);
   return cm;
@@ -221,6 +229,7 @@ const std::map<std::string, std::string>& CompiledModel::metadata() const {
   return impl_->graph.metadata;
 }
 std::vector<std::string> CompiledModel::kernel_decisions() const { return impl_->decisions; }
+std::string CompiledModel::plan_summary() const { return impl_->plan.summary(); }
 std::string CompiledModel::get_property(const std::string& key) const {
   if (key == "INFERENCE_NUM_THREADS") return std::to_string(impl_->num_threads);
   if (key == "NUM_STREAMS" || key == "OPTIMAL_NUMBER_OF_INFER_REQUESTS") return "1";
@@ -277,47 +286,27 @@ void InferRequest::set_tensor(const std::string& name, const Tensor& t) {
 void InferRequest::infer() {
   if (!impl_) throw Error("InferRequest is empty");
   const detail::CompiledImpl& c = *impl_->compiled;
-  const Graph& g = c.graph;
-  std::vector<Tensor> vals(g.values.size());
-  for (size_t i = 0; i < g.inputs.size(); ++i) {
+  for (size_t i = 0; i < c.inputs.size(); ++i)
     if (impl_->inputs[i].empty())
       throw InputError(str_cat("input '", c.inputs[i].name, "' was not set"));
-    vals[g.inputs[i]] = impl_->inputs[i];
+  if (!impl_->exec) {
+    impl_->exec = std::make_unique<Executor>(c.graph, c.plan, c.kernels);
+    if (c.perf_count) impl_->exec->enable_profiling(c.kernel_names, c.layouts);
   }
-  auto ptr = [&](int id) -> const Tensor* {
-    if (id < 0) return nullptr;
-    if (g.values[id].constant) return &*g.values[id].constant;
-    return vals[id].empty() ? nullptr : &vals[id];
-  };
-  const int64_t opset = g.opset();
-  for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
-    const Node& n = g.nodes[ni];
-    std::vector<const Tensor*> ins;
-    ins.reserve(n.inputs.size());
-    for (int i : n.inputs) ins.push_back(ptr(i));
-    std::vector<Tensor> outs;
-    try {
-      outs = execute_node(*c.kernels[ni], n, opset, ins, c.num_threads);
-    } catch (const Error&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw Error(str_cat("node ", n.label(), ": ", e.what()));
-    }
-    for (size_t o = 0; o < n.outputs.size(); ++o)
-      if (n.outputs[o] >= 0) vals[n.outputs[o]] = std::move(outs[o]);
-    for (int i : n.inputs)
-      if (i >= 0 && c.last_use[i] == static_cast<int>(ni) && !c.keep[i]) vals[i] = Tensor();
-  }
-  impl_->outputs.clear();
-  for (int o : g.outputs) {
-    const Tensor* t = ptr(o);
-    impl_->outputs.push_back(t ? *t : Tensor());
-  }
+  impl_->has_run = false;
+  impl_->exec->run(impl_->inputs, c.num_threads, &impl_->outputs);
+  impl_->has_run = true;
+}
+
+std::vector<NodeProfile> InferRequest::get_profiling_info() const {
+  if (!impl_) throw Error("InferRequest is empty");
+  if (!impl_->compiled->perf_count) throw Error("profiling is off: compile with PERF_COUNT=YES");
+  return impl_->exec ? impl_->exec->profile() : std::vector<NodeProfile>{};
 }
 
 Tensor InferRequest::get_output_tensor(size_t index) const {
   if (!impl_) throw Error("InferRequest is empty");
-  if (impl_->outputs.empty()) throw Error("get_output_tensor before infer()");
+  if (!impl_->has_run) throw Error("get_output_tensor before a successful infer()");
   if (index >= impl_->outputs.size())
     throw Error(str_cat("output index ", index, " out of range: the model has ",
                         impl_->outputs.size(), " outputs"));

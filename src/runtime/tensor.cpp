@@ -1,7 +1,7 @@
 // Tensor storage, dtype tables and half-precision conversion.
+#include <unistd.h>
 #include <algorithm>
 #include <cmath>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <limits>
@@ -181,7 +181,8 @@ size_t shape_numel(const Shape& s) {
 static size_t max_tensor_bytes() {
   static const size_t limit = [] {
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-    size_t phys = pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : (size_t(1) << 40);
+    size_t phys = pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page)
+                                        : (size_t(1) << 40);
     if (const char* env = std::getenv("VISIONRT_MAX_TENSOR_BYTES")) {
       char* end = nullptr;
       unsigned long long v = std::strtoull(env, &end, 10);
@@ -198,7 +199,8 @@ Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape
   size_t bytes = numel_ * dtype_size(dtype_);
   if (bytes > max_tensor_bytes())
     throw InputError(str_cat("tensor ", describe(), " needs ", bytes, " bytes, more than the ",
-                             max_tensor_bytes(), " allowed (physical memory or VISIONRT_MAX_TENSOR_BYTES)"));
+                             max_tensor_bytes(),
+                             " allowed (physical memory or VISIONRT_MAX_TENSOR_BYTES)"));
   size_t alloc = std::max<size_t>(64, (bytes + 63) / 64 * 64);
   void* p = std::aligned_alloc(64, alloc);
   if (!p) throw Error("out of memory allocating " + describe());
@@ -213,6 +215,18 @@ Tensor Tensor::from_bytes(DType dtype, Shape shape, const void* data, size_t byt
     throw InputError(
         str_cat("tensor ", t.describe(), " needs ", t.nbytes(), " bytes, got ", bytes));
   if (bytes) std::memcpy(t.ptr_, data, bytes);
+  return t;
+}
+
+Tensor Tensor::wrap(DType dtype, Shape shape, void* data, std::shared_ptr<void> keep_alive) {
+  if (dtype == DType::undefined) throw Error("cannot wrap memory as a tensor of undefined type");
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.numel_ = shape_numel(t.shape_);
+  if (!data && t.numel_ > 0) throw Error("Tensor::wrap of " + t.describe() + ": null data");
+  t.storage_ = std::move(keep_alive);
+  t.ptr_ = data;
   return t;
 }
 

@@ -34,14 +34,16 @@ TEST(DnnlConv, MatchesReferenceOnAwkwardShapes) {
       {{1, 17, 8, 8}, {17, 1, 3, 3}, 17, {1, 1}, {2, 2, 2, 2}, {2, 2}, false},  // depthwise dilated
       {{3, 5, 1, 1}, {7, 5, 1, 1}, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, true},      // 1x1 spatial
       {{1, 16, 20, 20}, {32, 16, 1, 1}, 1, {2, 2}, {0, 0, 0, 0}, {1, 1}, false},
-      {{1, 3, 15, 15}, {4, 3, 5, 2}, 1, {3, 1}, {2, 0, 1, 1}, {1, 2}, true},   // rectangular kernel
+      {{1, 3, 15, 15}, {4, 3, 5, 2}, 1, {3, 1}, {2, 0, 1, 1}, {1, 2}, true},  // rectangular kernel
   };
   std::mt19937 rng(42);
   for (const Case& c : cases) {
     Tensor x = random(c.x, rng), w = random(c.w, rng), b = random({c.w[0]}, rng);
     Node n = make_node("Conv", c.bias ? 3 : 2, 1,
-                       {{"group", attr_int(c.group)}, {"strides", attr_ints(c.strides)},
-                        {"pads", attr_ints(c.pads)}, {"dilations", attr_ints(c.dilations)}});
+                       {{"group", attr_int(c.group)},
+                        {"strides", attr_ints(c.strides)},
+                        {"pads", attr_ints(c.pads)},
+                        {"dilations", attr_ints(c.dilations)}});
     std::vector<const Tensor*> ins = {&x, &w};
     if (c.bias) ins.push_back(&b);
     KernelQuery q;

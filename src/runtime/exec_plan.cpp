@@ -1,0 +1,294 @@
+// Static execution plan and the per-request executor (see exec_plan.hpp).
+#include "runtime/exec_plan.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/strings.hpp"
+#include "runtime/memory_plan.hpp"
+#include "runtime/node_runner.hpp"
+
+namespace visionrt {
+
+namespace {
+
+bool is_view_op(const std::string& op) {
+  return op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" ||
+         op == "Identity";
+}
+
+std::shared_ptr<void> aligned_block(size_t bytes, const char* what) {
+  size_t alloc = std::max<size_t>(64, (bytes + 63) / 64 * 64);
+  void* p = std::aligned_alloc(64, alloc);
+  if (!p) throw Error(str_cat("out of memory allocating the ", what, " (", alloc, " bytes)"));
+  // Touch every page now, once: first inference must not pay the page faults.
+  std::memset(p, 0, alloc);
+  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+}
+
+std::string mib(size_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return buf;
+}
+
+}  // namespace
+
+ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_names) {
+  ExecPlan p;
+  const size_t nv = g.values.size(), nn = g.nodes.size();
+  p.steps.assign(nn, Step::kDynamic);
+  p.zero_fill.assign(nn, 0);
+  p.value_buffer.assign(nv, -1);
+  p.last_use.assign(nv, -1);
+  p.graph_output.assign(nv, 0);
+  for (size_t n = 0; n < nn; ++n)
+    for (int i : g.nodes[n].inputs)
+      if (i >= 0) p.last_use[i] = static_cast<int>(n);
+  for (int o : g.outputs) p.graph_output[o] = 1;
+
+  std::vector<int> root(nv);
+  for (size_t v = 0; v < nv; ++v) root[v] = static_cast<int>(v);
+  std::vector<BufferRequest> reqs;
+  for (size_t n = 0; n < nn; ++n) {
+    const Node& node = g.nodes[n];
+    bool known = true;
+    for (int o : node.outputs)
+      if (o >= 0 && (!g.values[o].type.fully_known() || g.values[o].type.dtype == DType::undefined))
+        known = false;
+    if (!known) continue;
+    const int in0 = node.inputs.empty() ? -1 : node.inputs[0];
+    if (is_view_op(node.op_type) && in0 >= 0 && node.outputs.size() == 1 && node.outputs[0] >= 0 &&
+        g.values[in0].type.dtype == g.values[node.outputs[0]].type.dtype) {
+      p.steps[n] = Step::kView;
+      root[node.outputs[0]] = root[in0];
+      continue;
+    }
+    p.steps[n] = Step::kStatic;
+    p.zero_fill[n] = n < kernel_names.size() && kernel_names[n] == "ref";
+    for (int o : node.outputs) {
+      if (o < 0) continue;
+      p.value_buffer[o] = static_cast<int>(p.buffers.size());
+      Buffer b;
+      b.bytes = shape_numel(g.values[o].type.dims) * dtype_size(g.values[o].type.dtype);
+      p.buffers.push_back(b);
+      reqs.push_back({b.bytes, static_cast<int>(n), static_cast<int>(n)});
+    }
+  }
+  // Views extend the lifetime of the buffer they alias; graph outputs pin theirs.
+  for (size_t v = 0; v < nv; ++v) {
+    int b = p.value_buffer[root[v]];
+    if (b < 0) continue;
+    p.value_buffer[v] = b;
+    reqs[b].last = std::max(reqs[b].last, p.last_use[v]);
+    if (p.graph_output[v]) p.buffers[b].pinned = true;
+  }
+  std::vector<BufferRequest> arena_reqs;
+  std::vector<size_t> arena_ids;
+  for (size_t b = 0; b < p.buffers.size(); ++b) {
+    p.planned_bytes += p.buffers[b].bytes;
+    if (p.buffers[b].pinned) {
+      p.pinned_bytes += p.buffers[b].bytes;
+      continue;
+    }
+    arena_reqs.push_back(reqs[b]);
+    arena_ids.push_back(b);
+  }
+  MemoryPlan mp = plan_memory(arena_reqs);
+  for (size_t k = 0; k < arena_ids.size(); ++k) p.buffers[arena_ids[k]].offset = mp.offsets[k];
+  p.arena_bytes = mp.arena_bytes;
+  p.arena_lower_bound = mp.lower_bound;
+  return p;
+}
+
+std::string ExecPlan::summary() const {
+  size_t st = 0, dy = 0, vw = 0;
+  for (Step s : steps) (s == Step::kStatic ? st : s == Step::kDynamic ? dy : vw)++;
+  return str_cat("arena ", mib(arena_bytes), " (lower bound ", mib(arena_lower_bound),
+                 ", without reuse ", mib(planned_bytes - pinned_bytes), "), outputs ",
+                 mib(pinned_bytes), "; nodes: ", st, " static, ", vw, " views, ", dy, " dynamic");
+}
+
+Executor::Executor(const Graph& g, const ExecPlan& plan,
+                   const std::vector<std::unique_ptr<Kernel>>& k)
+    : g_(g), plan_(plan), kernels_(k) {}
+
+const Tensor* Executor::slot(int v) const {
+  if (v < 0) return nullptr;
+  const Value& val = g_.values[v];
+  if (val.constant) return &*val.constant;
+  const Tensor* t = nullptr;
+  if (input_index_[v] >= 0)
+    t = input_slots_[input_index_[v]];
+  else if (val.producer >= 0)
+    for (size_t o = 0; o < g_.nodes[val.producer].outputs.size(); ++o)
+      if (g_.nodes[val.producer].outputs[o] == v) t = &outs_[val.producer][o];
+  return t && !t->empty() ? t : nullptr;
+}
+
+void Executor::build_buffers() {
+  const size_t nn = g_.nodes.size();
+  if (plan_.arena_bytes) arena_ = aligned_block(plan_.arena_bytes, "activation arena");
+  pinned_.resize(plan_.buffers.size());
+  for (size_t b = 0; b < plan_.buffers.size(); ++b)
+    if (plan_.buffers[b].pinned) pinned_[b] = aligned_block(plan_.buffers[b].bytes, "output");
+  input_index_.assign(g_.values.size(), -1);
+  for (size_t i = 0; i < g_.inputs.size(); ++i) input_index_[g_.inputs[i]] = static_cast<int>(i);
+  outs_.assign(nn, {});
+  ins_.assign(nn, {});
+  planned_ptr_.assign(nn, {});
+  planned_view_.assign(nn, {});
+  view_ready_.assign(nn, 0);
+  std::vector<char> fixed(g_.values.size(), 0);  // memory address known before any run
+  for (size_t n = 0; n < nn; ++n) {
+    const Node& node = g_.nodes[n];
+    outs_[n].resize(node.outputs.size());
+    if (plan_.steps[n] == ExecPlan::Step::kStatic) {
+      planned_ptr_[n].assign(node.outputs.size(), nullptr);
+      planned_view_[n].resize(node.outputs.size());
+      for (size_t o = 0; o < node.outputs.size(); ++o) {
+        int v = node.outputs[o];
+        if (v < 0) continue;
+        const ExecPlan::Buffer& b = plan_.buffers[plan_.value_buffer[v]];
+        std::shared_ptr<void> owner = b.pinned ? pinned_[plan_.value_buffer[v]] : arena_;
+        void* ptr = static_cast<char*>(owner.get()) + (b.pinned ? 0 : b.offset);
+        planned_ptr_[n][o] = ptr;
+        planned_view_[n][o] =
+            Tensor::wrap(g_.values[v].type.dtype, g_.values[v].type.dims, ptr, owner);
+        outs_[n][o] = planned_view_[n][o];
+        fixed[v] = 1;
+      }
+    } else if (plan_.steps[n] == ExecPlan::Step::kView) {
+      int in = node.inputs[0], out = node.outputs[0];
+      if (fixed[in] || g_.values[in].constant) {
+        outs_[n][0] = slot(in)->reshaped(g_.values[out].type.dims);
+        view_ready_[n] = 1;
+        fixed[out] = 1;
+      }
+    }
+  }
+  // Argument lists point at stable slots: constants, input_slots_ entries, outs_ elements.
+  for (size_t n = 0; n < nn; ++n) {
+    if (plan_.steps[n] != ExecPlan::Step::kStatic) continue;
+    for (int i : g_.nodes[n].inputs) {
+      const Tensor* t = nullptr;
+      if (i >= 0) {
+        const Value& val = g_.values[i];
+        if (val.constant)
+          t = &*val.constant;
+        else if (input_index_[i] >= 0)
+          t = nullptr;  // filled per run
+        else
+          for (size_t o = 0; o < g_.nodes[val.producer].outputs.size(); ++o)
+            if (g_.nodes[val.producer].outputs[o] == i) t = &outs_[val.producer][o];
+      }
+      ins_[n].push_back(t);
+    }
+  }
+  built_ = true;
+}
+
+void Executor::enable_profiling(const std::vector<std::string>& kernel_names,
+                                const std::vector<std::string>& layouts) {
+  profiling_ = true;
+  profile_.assign(g_.nodes.size(), {});
+  for (size_t n = 0; n < g_.nodes.size(); ++n) {
+    NodeProfile& p = profile_[n];
+    p.node = g_.nodes[n].name;
+    p.op = g_.nodes[n].op_type;
+    p.kernel = n < kernel_names.size() ? kernel_names[n] : "";
+    p.layout = n < layouts.size() ? layouts[n] : "";
+    ExecPlan::Step s = plan_.steps[n];
+    p.step = s == ExecPlan::Step::kStatic ? "static"
+             : s == ExecPlan::Step::kView ? "view"
+                                          : "dynamic";
+  }
+}
+
+void Executor::run(const std::vector<Tensor>& inputs, int num_threads,
+                   std::vector<Tensor>* outputs) {
+  if (!built_) build_buffers();
+  input_slots_.resize(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) input_slots_[i] = &inputs[i];
+  const int64_t opset = g_.opset();
+  using clock = std::chrono::steady_clock;
+  for (size_t n = 0; n < g_.nodes.size(); ++n) {
+    const Node& node = g_.nodes[n];
+    clock::time_point t0;
+    if (profiling_) t0 = clock::now();
+    try {
+      switch (plan_.steps[n]) {
+        case ExecPlan::Step::kView: {
+          if (view_ready_[n]) break;
+          const Tensor* in = slot(node.inputs[0]);
+          if (!in) throw InputError(str_cat("node ", node.label(), ": input 0 was not computed"));
+          outs_[n][0] = in->reshaped(g_.values[node.outputs[0]].type.dims);
+          break;
+        }
+        case ExecPlan::Step::kStatic: {
+          std::vector<const Tensor*>& args = ins_[n];
+          for (size_t k = 0; k < node.inputs.size(); ++k) {
+            int v = node.inputs[k];
+            if (v >= 0 && input_index_[v] >= 0) args[k] = input_slots_[input_index_[v]];
+          }
+          if (plan_.zero_fill[n])
+            for (size_t o = 0; o < outs_[n].size(); ++o)
+              if (planned_ptr_[n][o]) std::memset(planned_ptr_[n][o], 0, outs_[n][o].nbytes());
+          KernelContext ctx;
+          ctx.node = &node;
+          ctx.opset = opset;
+          ctx.inputs = args;
+          ctx.outputs = &outs_[n];
+          ctx.num_threads = num_threads;
+          kernels_[n]->execute(ctx);
+          // A kernel that assigned its own output tensor: the plan (and views precomputed over
+          // it) expects the data at the planned address.
+          for (size_t o = 0; o < outs_[n].size(); ++o) {
+            if (!planned_ptr_[n][o] || outs_[n][o].raw() == planned_ptr_[n][o]) continue;
+            Tensor got = std::move(outs_[n][o]);
+            outs_[n][o] = planned_view_[n][o];
+            if (got.dtype() != outs_[n][o].dtype() || got.shape() != outs_[n][o].shape())
+              throw Error(str_cat("node ", node.label(), ": kernel produced ", got.describe(),
+                                  ", shape inference planned ", outs_[n][o].describe()));
+            std::memcpy(planned_ptr_[n][o], got.raw(), got.nbytes());
+          }
+          break;
+        }
+        case ExecPlan::Step::kDynamic: {
+          std::vector<const Tensor*> args;
+          args.reserve(node.inputs.size());
+          for (int v : node.inputs) args.push_back(slot(v));
+          std::vector<Tensor> r = execute_node(*kernels_[n], node, opset, args, num_threads);
+          // Element-wise: static nodes hold pointers to these slots.
+          for (size_t o = 0; o < r.size() && o < outs_[n].size(); ++o)
+            outs_[n][o] = std::move(r[o]);
+          break;
+        }
+      }
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Error(str_cat("node ", node.label(), ": ", e.what()));
+    }
+    if (profiling_) {
+      profile_[n].total_ms += std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+      profile_[n].count++;
+    }
+    // Run-time allocated values are released after their last reader.
+    for (int v : node.inputs) {
+      if (v < 0 || plan_.last_use[v] != static_cast<int>(n) || plan_.graph_output[v]) continue;
+      const Value& val = g_.values[v];
+      if (val.producer < 0 || plan_.steps[val.producer] != ExecPlan::Step::kDynamic) continue;
+      for (size_t o = 0; o < g_.nodes[val.producer].outputs.size(); ++o)
+        if (g_.nodes[val.producer].outputs[o] == v) outs_[val.producer][o] = Tensor();
+    }
+  }
+  outputs->resize(g_.outputs.size());
+  for (size_t k = 0; k < g_.outputs.size(); ++k) {
+    const Tensor* t = slot(g_.outputs[k]);
+    (*outputs)[k] = t ? *t : Tensor();
+  }
+}
+
+}  // namespace visionrt
