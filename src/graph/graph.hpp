@@ -54,6 +54,10 @@ struct Value {
   std::vector<std::string> dim_names;  // for graph inputs/outputs only
   std::optional<Tensor> constant;      // initializers and folded values
   int producer = -1;                   // node index, -1 for graph inputs and constants
+  // Memory layout chosen by the layout pass: 0 plain row-major; 8 or 16 for oneDNN's blocked
+  // nChw8c/nChw16c (channels padded up to a multiple of the block). Only kernels that declare
+  // support for blocked tensors ever see one; everything else gets a visionrt.Reorder first.
+  int layout_block = 0;
 };
 
 struct Node {

@@ -50,12 +50,18 @@ struct KernelQuery {
   std::vector<TensorType> input_types;
   std::vector<const Tensor*> input_constants;
   std::vector<TensorType> output_types;
+  // Value::layout_block of each input and output (0 = plain row-major).
+  std::vector<int> input_layouts, output_layouts;
+  bool any_blocked() const;
 };
 
 struct KernelCandidate {
   std::string name;  // "ref", "dnnl", ...
   // Returns a kernel, or nullptr and sets *why to the reason it declines.
   std::function<std::unique_ptr<Kernel>(const KernelQuery&, std::string* why)> create;
+  // Cheap check for the layout pass: would `create` accept the node with the blocked layouts
+  // proposed in q.input_layouts / q.output_layouts? Absent: plain layouts only.
+  std::function<bool(const KernelQuery&)> accepts_layouts;
 };
 
 class KernelRegistry {
@@ -74,8 +80,18 @@ class KernelRegistry {
   std::map<std::string, std::vector<KernelCandidate>> by_op_;
 };
 
-// oneDNN fast paths (src/kernels/dnnl/), registered ahead of the reference kernels.
+// oneDNN fast paths (src/kernels/dnnl/), registered ahead of the reference kernels; the list
+// is register_dnnl_kernels in kernels/dnnl/registry.cpp.
 void register_dnnl_kernels(KernelRegistry& r);
+// visionrt's own optimized kernels (src/kernels/cpu/), tried before oneDNN's.
+void register_cpu_kernels(KernelRegistry& r);
+// Block size of the blocked activation layout for this CPU (16 with AVX-512, else 8); 0 when
+// VISIONRT_LAYOUT=plain.
+int preferred_layout_block();
+void register_dnnl_conv(KernelRegistry& r);
+void register_dnnl_eltwise(KernelRegistry& r);
+void register_dnnl_pool(KernelRegistry& r);
+void register_dnnl_data(KernelRegistry& r);
 
 // One registration function per family of reference kernels (src/kernels/ref/<family>.cpp);
 // the single list that calls them is kernel_registry.cpp.
@@ -87,5 +103,6 @@ void register_ref_nn_basic(KernelRegistry& r);
 void register_ref_reduce_basic(KernelRegistry& r);
 void register_ref_detection_basic(KernelRegistry& r);
 void register_ref_einsum(KernelRegistry& r);
+void register_ref_internal(KernelRegistry& r);  // visionrt.FusedConv, visionrt.Reorder
 
 }  // namespace visionrt

@@ -14,10 +14,19 @@ void KernelContext::fail(const std::string& msg) const {
   throw InputError(str_cat("node ", node ? node->label() : std::string("?"), ": ", msg));
 }
 
+bool KernelQuery::any_blocked() const {
+  for (int l : input_layouts)
+    if (l) return true;
+  for (int l : output_layouts)
+    if (l) return true;
+  return false;
+}
+
 const KernelRegistry& KernelRegistry::instance() {
   static const KernelRegistry reg = [] {
     KernelRegistry r;
     // Fast candidates first; reference kernels last: they accept everything their op supports.
+    register_cpu_kernels(r);
     register_dnnl_kernels(r);
     register_ref_elementwise_basic(r);
     register_ref_tensor_basic(r);
@@ -27,6 +36,7 @@ const KernelRegistry& KernelRegistry::instance() {
     register_ref_misc(r);
     register_ref_quant_linear(r);
     register_ref_einsum(r);
+    register_ref_internal(r);
     return r;
   }();
   return reg;
@@ -48,6 +58,10 @@ void KernelRegistry::add_ref(const std::string& op,
   c.name = "ref";
   c.create = [accepts, shared_fn](const KernelQuery& q,
                                   std::string* why) -> std::unique_ptr<Kernel> {
+    if (q.any_blocked()) {
+      *why = "reference kernels read plain layouts only";
+      return nullptr;
+    }
     if (accepts && !accepts(q, why)) return nullptr;
     struct Owning : Kernel {
       std::shared_ptr<std::function<void(KernelContext&)>> f;

@@ -52,6 +52,7 @@ const OpRegistry& OpRegistry::instance() {
     register_misc_ops(r);
     register_quant_linear_ops(r);
     register_einsum_op(r);
+    register_internal_ops(r);
     return r;
   }();
   return reg;
@@ -113,6 +114,7 @@ int required_inputs(const std::string& op) {
       {"Constant", 0},
       // nn
       {"Conv", 2},
+      {"visionrt.FusedConv", 2},
       {"ConvTranspose", 2},
       {"ConvInteger", 2},
       {"BatchNormalization", 5},

@@ -92,6 +92,10 @@ void register_nn_basic_ops(OpRegistry& r);
 void register_reduce_basic_ops(OpRegistry& r);
 void register_detection_basic_ops(OpRegistry& r);
 void register_einsum_op(OpRegistry& r);
+void register_internal_ops(OpRegistry& r);  // visionrt.* ops made by passes (ops/internal.cpp)
+
+// Ops whose type starts with this prefix are internal to visionrt (created by passes only).
+inline bool is_internal_op(const std::string& op) { return op.rfind("visionrt.", 0) == 0; }
 
 // Shared helpers for inference functions.
 // Numpy-style multidirectional broadcast; fails on mismatch. Unknown dims stay unknown.

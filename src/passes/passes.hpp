@@ -22,6 +22,23 @@ void upgrade_legacy_ops(Graph& g);
 // Runs fp16 graphs in fp32 (casts at graph inputs/outputs only). Returns whether it applied.
 bool convert_fp16_to_fp32(Graph& g);
 
+// Folds the activation after a Conv (Relu, Clip, LeakyRelu, Sigmoid, Tanh, HardSwish, Elu and
+// the x*Sigmoid(x) / x*HardSigmoid(x) patterns) into visionrt.FusedConv. Returns fusions made.
+size_t fuse_conv_activation(Graph& g);
+
+// Folds a residual Add of a Conv's output into visionrt.FusedConv's sum input.
+size_t fuse_conv_sum(Graph& g);
+
+// Chooses blocked layouts (block 8 or 16; 0 does nothing) where oneDNN kernels can keep them and
+// inserts visionrt.Reorder nodes where plain is needed. Returns nodes running blocked.
+size_t select_layouts(Graph& g, int block);
+
+// CPU execution pipeline run by compile after the default passes: fusions, then layouts.
+struct CpuPassStats {
+  size_t activations_fused = 0, sums_fused = 0, blocked_nodes = 0, reorders = 0;
+};
+CpuPassStats run_cpu_passes(Graph& g, int block);
+
 // The default pipeline used by compile: fp16->fp32, fold, eliminate dead nodes, infer shapes.
 void run_default_passes(Graph& g);
 

@@ -30,6 +30,7 @@ struct CompiledImpl {
   std::vector<std::string> decisions;
   std::vector<std::string> layouts;  // per node, for profiles
   ExecPlan plan;
+  CpuPassStats pass_stats;
   int num_threads = 1;
   bool perf_count = false;
 };
@@ -73,11 +74,14 @@ KernelQuery query_for(const Graph& g, const Node& n) {
     q.input_constants.push_back(i >= 0 && g.values[i].constant ? &*g.values[i].constant : nullptr);
   }
   for (int o : n.outputs) q.output_types.push_back(o >= 0 ? g.values[o].type : TensorType{});
+  for (int i : n.inputs) q.input_layouts.push_back(i >= 0 ? g.values[i].layout_block : 0);
+  for (int o : n.outputs) q.output_layouts.push_back(o >= 0 ? g.values[o].layout_block : 0);
   return q;
 }
 
 std::string unsupported_reason(const Graph& g, const Node& n) {
   if (!n.domain.empty()) return str_cat("custom domain '", n.domain, "' is not supported");
+  if (is_internal_op(n.op_type)) return "op names starting with 'visionrt.' are reserved";
   const OpDef* def = OpRegistry::instance().find(n.domain, n.op_type);
   if (!def) return "no such op in visionrt";
   int64_t min = min_supported_opset(*def);
@@ -197,18 +201,37 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
     throw ModelError(str_cat(g.path, ": unsupported ops: ", list));
   }
   run_default_passes(g);
+  const Graph folded = g;
+  c->pass_stats = run_cpu_passes(g, preferred_layout_block());
   c->inputs = ports(g, g.inputs);
   c->outputs = ports(g, g.outputs);
-  for (const Node& n : g.nodes) {
-    KernelQuery q = query_for(g, n);
-    std::string chosen, why;
-    auto k = select_kernel(q, "", &chosen, &why);
-    if (!k)
-      throw ModelError(str_cat(g.path, ": node ", n.label(), ": no kernel accepts it: ", why));
-    c->decisions.push_back(
-        str_cat(n.label(), ": ", chosen, why.empty() ? "" : " (declined: " + why + ")"));
-    c->kernel_names.push_back(chosen);
-    c->kernels.push_back(std::move(k));
+  // Kernel selection; returns the first node no kernel accepts (empty when all are covered).
+  auto select_all = [&]() -> std::string {
+    c->decisions.clear();
+    c->kernel_names.clear();
+    c->kernels.clear();
+    for (const Node& n : g.nodes) {
+      KernelQuery q = query_for(g, n);
+      std::string chosen, why;
+      auto k = select_kernel(q, "", &chosen, &why);
+      if (!k) return str_cat(g.path, ": node ", n.label(), ": no kernel accepts it: ", why);
+      c->decisions.push_back(
+          str_cat(n.label(), ": ", chosen, why.empty() ? "" : " (declined: " + why + ")"));
+      c->kernel_names.push_back(chosen);
+      c->kernels.push_back(std::move(k));
+    }
+    return "";
+  };
+  std::string failed = select_all();
+  if (!failed.empty() && c->pass_stats.blocked_nodes) {
+    // A blocked layout no kernel accepts: plain layouts everywhere, and say why.
+    g = folded;
+    c->pass_stats = run_cpu_passes(g, 0);
+    std::string again = select_all();
+    if (!again.empty()) throw ModelError(again);
+    c->decisions.push_back(str_cat("layouts: plain everywhere because ", failed));
+  } else if (!failed.empty()) {
+    throw ModelError(failed);
   }
   // VISIONRT_VERBOSE=1 prints every kernel decision (ARCHITECTURE practice 2).
   if (const char* v = std::getenv("VISIONRT_VERBOSE"); v && std::string(v) != "0")
@@ -229,7 +252,12 @@ const std::map<std::string, std::string>& CompiledModel::metadata() const {
   return impl_->graph.metadata;
 }
 std::vector<std::string> CompiledModel::kernel_decisions() const { return impl_->decisions; }
-std::string CompiledModel::plan_summary() const { return impl_->plan.summary(); }
+std::string CompiledModel::plan_summary() const {
+  const CpuPassStats& s = impl_->pass_stats;
+  return str_cat(impl_->plan.summary(), "; fused: ", s.activations_fused, " activations, ",
+                 s.sums_fused, " sums; blocked-layout nodes ", s.blocked_nodes, ", reorders ",
+                 s.reorders);
+}
 std::string CompiledModel::get_property(const std::string& key) const {
   if (key == "INFERENCE_NUM_THREADS") return std::to_string(impl_->num_threads);
   if (key == "NUM_STREAMS" || key == "OPTIMAL_NUMBER_OF_INFER_REQUESTS") return "1";

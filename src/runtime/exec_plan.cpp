@@ -27,6 +27,14 @@ std::shared_ptr<void> aligned_block(size_t bytes, const char* what) {
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 
+// Bytes a value occupies in its layout: blocked layouts pad channels to the block.
+size_t value_bytes(const Value& v) {
+  Shape dims = v.type.dims;
+  if (v.layout_block > 0 && dims.size() >= 2)
+    dims[1] = (dims[1] + v.layout_block - 1) / v.layout_block * v.layout_block;
+  return shape_numel(dims) * dtype_size(v.type.dtype);
+}
+
 std::string mib(size_t bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
@@ -71,7 +79,7 @@ ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_
       if (o < 0) continue;
       p.value_buffer[o] = static_cast<int>(p.buffers.size());
       Buffer b;
-      b.bytes = shape_numel(g.values[o].type.dims) * dtype_size(g.values[o].type.dtype);
+      b.bytes = value_bytes(g.values[o]);
       p.buffers.push_back(b);
       reqs.push_back({b.bytes, static_cast<int>(n), static_cast<int>(n)});
     }

@@ -1,74 +1,84 @@
-// oneDNN-backed Conv: the first candidate for 2-D f32 convolutions with static shapes and
-// constant weights (ARCHITECTURE practice 2: it declines anything else with a reason and the
-// reference kernel takes over). Prepare once, execute many (practice 4): the primitive is built
-// and the weights reordered into oneDNN's preferred layout at compile time; execute only wraps
-// the request's buffers. Activations stay in plain NCHW for now: blocked layouts flowing
-// between layers, post-op fusion and the other ops belong to the fast-path work (issue 3).
-#include <dnnl.hpp>
+// oneDNN convolution for Conv and visionrt.FusedConv (2-D, f32, static shapes, constant
+// weights; grouped, depthwise, dilated and asymmetric pads included). Prepare once, execute
+// many (ARCHITECTURE practice 4): the primitive is created and the weights reordered into the
+// implementation's preferred layout at compile time. The fused activation is an eltwise post-op
+// and the residual a binary-add post-op reading the residual tensor directly (oneDNN's sum
+// post-op would need a copy into dst first, and its jit kernels accept it only before the
+// activation). Source and destination are plain NCHW or blocked nChw16c/8c as the layout
+// pass chose (Value::layout_block); blocked is what the fast jit kernels want.
+#include <cstring>
 
 #include "common/strings.hpp"
-#include "kernels/kernel.hpp"
+#include "kernels/dnnl/dnnl_common.hpp"
 #include "ops/nn_shapes.hpp"
-
-// Debian's oneDNN runs on GNU OpenMP (libgomp); its team size is the calling thread's
-// nthreads ICV. Declared here rather than via <omp.h>, which clang builds do not have.
-extern "C" void omp_set_num_threads(int) noexcept;
 
 namespace visionrt {
 namespace {
 
-using dnnl::memory;
-using Tag = memory::format_tag;
-using DT = memory::data_type;
-
-// One CPU engine for the process: created once, never modified.
-const dnnl::engine& cpu_engine() {
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
+using namespace dnnl_k;
 
 class DnnlConv : public Kernel {
  public:
-  DnnlConv(dnnl::convolution_forward::primitive_desc pd, memory weights, memory bias, bool has_bias)
+  DnnlConv(dnnl::convolution_forward::primitive_desc pd, memory weights, memory bias, bool has_bias,
+           int sum_post_op, std::string layout)
       : pd_(std::move(pd)),
         prim_(pd_),
         weights_(std::move(weights)),
         bias_(std::move(bias)),
-        has_bias_(has_bias) {}
+        has_bias_(has_bias),
+        sum_post_op_(sum_post_op),
+        layout_(std::move(layout)) {}
 
   void execute(KernelContext& ctx) override {
-    omp_set_num_threads(std::max(1, ctx.num_threads));
-    dnnl::stream s(cpu_engine());
-    memory src(pd_.src_desc(), cpu_engine(), const_cast<void*>(ctx.input(0).raw()));
-    memory dst(pd_.dst_desc(), cpu_engine(), ctx.output(0).raw());
+    set_threads(ctx.num_threads);
+    memory src(pd_.src_desc(), engine(), const_cast<void*>(ctx.input(0).raw()));
+    memory dst(pd_.dst_desc(), engine(), ctx.output(0).raw());
     std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst}};
     if (has_bias_) args[DNNL_ARG_BIAS] = bias_;
-    prim_.execute(s, args);
-    s.wait();
+    if (sum_post_op_ >= 0)
+      args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(sum_post_op_) | DNNL_ARG_SRC_1] =
+          memory(pd_.dst_desc(), engine(), const_cast<void*>(ctx.input(3).raw()));
+    prim_.execute(stream(), args);
+    stream().wait();
   }
+  std::string layout() const override { return layout_; }
 
  private:
   dnnl::convolution_forward::primitive_desc pd_;
   dnnl::convolution_forward prim_;
   memory weights_, bias_;
   bool has_bias_;
+  int sum_post_op_;  // index of the residual's binary-add post-op, -1 without
+  std::string layout_;
 };
 
+// Everything the layout pass needs to know without building a primitive.
+bool conv_eligible(const KernelQuery& q, std::string* why) {
+  if (!all_static_f32(q, why)) return false;
+  const TensorType& x = q.input_types[0];
+  if (x.dims.size() != 4) return *why = "only 2-D convolutions", false;
+  const Tensor* w = q.input_constants.size() > 1 ? q.input_constants[1] : nullptr;
+  if (!w || w->dtype() != DType::f32 || w->rank() != 4)
+    return *why = "weights are not constant 4-D f32", false;
+  bool has_bias = q.input_types.size() > 2 && q.input_types[2].dtype != DType::undefined;
+  if (has_bias && !q.input_constants[2]) return *why = "bias is not constant", false;
+  return true;
+}
+
 std::unique_ptr<Kernel> create_conv(const KernelQuery& q, std::string* why) {
+  if (!conv_eligible(q, why)) return nullptr;
   const Node& n = *q.node;
   const TensorType& x = q.input_types[0];
-  if (x.dtype != DType::f32)
-    return *why = str_cat("input is ", dtype_name(x.dtype), ", not f32"), nullptr;
-  if (!x.fully_known() || q.output_types.empty() || !q.output_types[0].fully_known())
-    return *why = "input or output shape is not static", nullptr;
-  if (x.dims.size() != 4) return *why = "only 2-D convolutions", nullptr;
-  const Tensor* w = q.input_constants.size() > 1 ? q.input_constants[1] : nullptr;
-  if (!w || w->dtype() != DType::f32) return *why = "weights are not constant f32", nullptr;
+  const Tensor* w = q.input_constants[1];
   bool has_bias = q.input_types.size() > 2 && q.input_types[2].dtype != DType::undefined;
   const Tensor* b = has_bias ? q.input_constants[2] : nullptr;
-  if (has_bias && (!b || b->dtype() != DType::f32))
-    return *why = "bias is not constant f32", nullptr;
+  bool has_sum = q.input_types.size() > 3 && q.input_types[3].dtype != DType::undefined;
+  Activation act;
+  if (!parse_act(n.attr_s("activation", ""), &act.kind))
+    return *why = "unknown activation", nullptr;
+  act.alpha = n.attr_f("alpha", 0);
+  act.beta = n.attr_f("beta", 0);
   WindowParams p;
   std::string err;
   if (!conv_window(n, x.dims, Shape(w->shape().begin() + 2, w->shape().end()), false, &p, &err))
@@ -76,45 +86,84 @@ std::unique_ptr<Kernel> create_conv(const KernelQuery& q, std::string* why) {
   int64_t g = n.attr_i("group", 1), oc = w->dim(0), icg = w->dim(1);
   if (g <= 0 || x.dims[1] != icg * g || oc % g != 0)
     return *why = "channels do not match groups", nullptr;
+  if (has_bias && static_cast<int64_t>(b->numel()) != oc)
+    return *why = "bias has the wrong size", nullptr;
   const Shape& y = q.output_types[0].dims;
+  const int in_block = q.input_layouts.empty() ? 0 : q.input_layouts[0];
+  const int out_block = q.output_layouts.empty() ? 0 : q.output_layouts[0];
+  if (has_sum &&
+      (q.input_layouts.size() < 4 || q.input_layouts[3] != out_block || q.input_types[3].dims != y))
+    return *why = "residual must match the output's shape and layout", nullptr;
   memory::dims wdims = g > 1 ? memory::dims{g, oc / g, icg, w->dim(2), w->dim(3)}
                              : memory::dims{oc, icg, w->dim(2), w->dim(3)};
-  memory::desc src_md({x.dims[0], x.dims[1], x.dims[2], x.dims[3]}, DT::f32, Tag::nchw);
-  memory::desc dst_md({y[0], y[1], y[2], y[3]}, DT::f32, Tag::nchw);
+  memory::desc src_md = md(x.dims, in_block), dst_md = md(y, out_block);
   memory::desc w_any(wdims, DT::f32, Tag::any);
   memory::desc b_md({oc}, DT::f32, Tag::x);
   memory::dims strides = {p.strides[0], p.strides[1]};
   memory::dims dil = {p.dilations[0] - 1, p.dilations[1] - 1};
   memory::dims pl = {p.pads_begin[0], p.pads_begin[1]}, pr = {p.pads_end[0], p.pads_end[1]};
   try {
-    auto d = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                        dnnl::algorithm::convolution_direct, src_md,
-                                                        w_any, b_md, dst_md, strides, dil, pl, pr)
-                      : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                        dnnl::algorithm::convolution_direct, src_md,
-                                                        w_any, dst_md, strides, dil, pl, pr);
-    dnnl::convolution_forward::primitive_desc pd(d, cpu_engine());
+    using CF = dnnl::convolution_forward;
+    auto d = has_bias
+                 ? CF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                            src_md, w_any, b_md, dst_md, strides, dil, pl, pr)
+                 : CF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                            src_md, w_any, dst_md, strides, dil, pl, pr);
+    dnnl::post_ops po;
+    dnnl::algorithm alg;
+    float alpha, beta;
+    bool has_act = eltwise_alg(act, &alg, &alpha, &beta);
+    bool sum_first = n.attr_i("sum_first", 0) != 0;
+    int sum_idx = -1;
+    if (has_sum && (sum_first || !has_act)) {
+      sum_idx = po.len();
+      po.append_binary(dnnl::algorithm::binary_add, dst_md);
+    }
+    if (has_act) po.append_eltwise(1.0f, alg, alpha, beta);
+    if (has_sum && sum_idx < 0) {
+      sum_idx = po.len();
+      po.append_binary(dnnl::algorithm::binary_add, dst_md);
+    }
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(po);
+    CF::primitive_desc pd(d, attr, engine());
+    std::string impl = pd.impl_info_str();
+    if (impl.find("ref") != std::string::npos)
+      return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
+             nullptr;
     // Weights reordered once into the layout the chosen implementation wants.
-    dnnl::stream s(cpu_engine());
-    memory user_w({wdims, DT::f32, g > 1 ? Tag::goihw : Tag::oihw}, cpu_engine(),
+    memory user_w({wdims, DT::f32, g > 1 ? Tag::goihw : Tag::oihw}, engine(),
                   const_cast<void*>(w->raw()));
-    memory weights(pd.weights_desc(), cpu_engine());
-    dnnl::reorder(user_w, weights).execute(s, user_w, weights);
+    memory weights(pd.weights_desc(), engine());
+    dnnl::reorder(user_w, weights).execute(stream(), user_w, weights);
     memory bias;
     if (has_bias) {
-      bias = memory(b_md, cpu_engine());
+      bias = memory(b_md, engine());
       std::memcpy(bias.get_data_handle(), b->raw(), b->nbytes());
     }
-    s.wait();
-    return std::make_unique<DnnlConv>(std::move(pd), std::move(weights), std::move(bias), has_bias);
+    stream().wait();
+    std::string layout =
+        str_cat(layout_name(in_block, 4), " -> ", layout_name(out_block, 4), " ", impl,
+                has_act ? str_cat(" +", act_name(act.kind)) : "", has_sum ? " +sum" : "");
+    return std::make_unique<DnnlConv>(std::move(pd), std::move(weights), std::move(bias), has_bias,
+                                      sum_idx, layout);
   } catch (const dnnl::error& e) {
     *why = str_cat("oneDNN: ", e.what());
     return nullptr;
   }
 }
 
+// Blocked input, output and residual are all fine for eligible convolutions.
+bool conv_blocked_ok(const KernelQuery& q) {
+  std::string why;
+  return conv_eligible(q, &why);
+}
+
 }  // namespace
 
-void register_dnnl_kernels(KernelRegistry& r) { r.add("Conv", {"dnnl", create_conv}); }
+void register_dnnl_conv(KernelRegistry& r) {
+  for (const char* op : {"Conv", "visionrt.FusedConv"})
+    r.add(op, {"dnnl", create_conv, conv_blocked_ok});
+}
 
 }  // namespace visionrt

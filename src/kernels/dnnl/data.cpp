@@ -1,0 +1,247 @@
+// oneDNN data movement: visionrt.Reorder (plain <-> blocked), Transpose (a reorder from a
+// permuted view), Concat, Split (reorders from sub-tensor views) and Softmax. f32, static shapes.
+// Concat and Split run on blocked tensors when the channel axis is split at block boundaries.
+#include "common/strings.hpp"
+#include "kernels/dnnl/dnnl_common.hpp"
+
+namespace visionrt {
+namespace {
+
+using namespace dnnl_k;
+
+int layout_of(const std::vector<int>& l, size_t i) { return i < l.size() ? l[i] : 0; }
+
+int64_t norm_axis(int64_t a, size_t rank) { return a < 0 ? a + static_cast<int64_t>(rank) : a; }
+
+bool has_zero_dim(const Shape& s) {
+  for (int64_t d : s)
+    if (d == 0) return true;
+  return false;
+}
+
+// ---- one reorder per output: Reorder, Transpose, Split ----
+
+class DnnlReorders : public Kernel {
+ public:
+  struct Part {
+    dnnl::reorder::primitive_desc pd;
+    dnnl::reorder prim;
+  };
+  DnnlReorders(std::vector<Part> parts, std::string layout)
+      : parts_(std::move(parts)), layout_(std::move(layout)) {}
+  void execute(KernelContext& ctx) override {
+    set_threads(ctx.num_threads);
+    void* x = const_cast<void*>(ctx.input(0).raw());
+    for (size_t i = 0; i < parts_.size(); ++i) {
+      memory src(parts_[i].pd.src_desc(), engine(), x);
+      memory dst(parts_[i].pd.dst_desc(), engine(), ctx.output(i).raw());
+      parts_[i].prim.execute(stream(), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
+    }
+    stream().wait();
+  }
+  std::string layout() const override { return layout_; }
+
+ private:
+  std::vector<Part> parts_;
+  std::string layout_;
+};
+
+DnnlReorders::Part make_part(const memory::desc& from, const memory::desc& to) {
+  dnnl::reorder::primitive_desc pd(engine(), from, engine(), to);
+  return {pd, dnnl::reorder(pd)};
+}
+
+std::unique_ptr<Kernel> create_reorder(const KernelQuery& q, std::string* why) {
+  if (!all_static_f32(q, why)) return nullptr;
+  const Shape& x = q.input_types[0].dims;
+  const int bi = layout_of(q.input_layouts, 0), bo = layout_of(q.output_layouts, 0);
+  try {
+    std::vector<DnnlReorders::Part> parts;
+    parts.push_back(make_part(md(x, bi), md(x, bo)));
+    return std::make_unique<DnnlReorders>(
+        std::move(parts), str_cat(layout_name(bi, x.size()), " -> ", layout_name(bo, x.size())));
+  } catch (const dnnl::error& e) {
+    return *why = str_cat("oneDNN: ", e.what()), nullptr;
+  }
+}
+
+std::unique_ptr<Kernel> create_transpose(const KernelQuery& q, std::string* why) {
+  if (!all_static_f32(q, why)) return nullptr;
+  if (q.any_blocked()) return *why = "plain layouts only", nullptr;
+  const Shape& x = q.input_types[0].dims;
+  const Shape& y = q.output_types[0].dims;
+  if (x.empty() || x.size() > 6 || has_zero_dim(x))
+    return *why = "rank 1..6, no empty dims", nullptr;
+  std::vector<int64_t> perm = q.node->attr_is("perm");
+  if (perm.empty())
+    for (size_t i = 0; i < x.size(); ++i) perm.push_back(static_cast<int64_t>(x.size() - 1 - i));
+  if (perm.size() != x.size()) return *why = "perm has the wrong length", nullptr;
+  memory::dims xs(x.size(), 1), strides(x.size());
+  for (size_t i = x.size() - 1; i > 0; --i) xs[i - 1] = xs[i] * x[i];
+  for (size_t i = 0; i < perm.size(); ++i) {
+    int64_t p = norm_axis(perm[i], x.size());
+    if (p < 0 || p >= static_cast<int64_t>(x.size()) || y[i] != x[p])
+      return *why = "perm does not match the shapes", nullptr;
+    strides[i] = xs[p];
+  }
+  try {
+    memory::desc from(memory::dims(y.begin(), y.end()), DT::f32, strides);
+    std::vector<DnnlReorders::Part> parts;
+    parts.push_back(make_part(from, md(y, 0)));
+    return std::make_unique<DnnlReorders>(std::move(parts), "strided -> plain");
+  } catch (const dnnl::error& e) {
+    return *why = str_cat("oneDNN: ", e.what()), nullptr;
+  }
+}
+
+std::unique_ptr<Kernel> create_split(const KernelQuery& q, std::string* why) {
+  if (!all_static_f32(q, why, 1)) return nullptr;
+  const Shape& x = q.input_types[0].dims;
+  if (x.empty() || has_zero_dim(x)) return *why = "scalar or empty input", nullptr;
+  const int64_t axis = norm_axis(q.node->attr_i("axis", 0), x.size());
+  if (axis < 0 || axis >= static_cast<int64_t>(x.size()))
+    return *why = "axis out of range", nullptr;
+  const int bi = layout_of(q.input_layouts, 0);
+  if (bi && axis != 1) return *why = "blocked split only along channels", nullptr;
+  std::vector<DnnlReorders::Part> parts;
+  int64_t off = 0;
+  try {
+    for (size_t i = 0; i < q.output_types.size(); ++i) {
+      const Shape& y = q.output_types[i].dims;
+      if (has_zero_dim(y)) return *why = "empty output", nullptr;
+      const int bo = layout_of(q.output_layouts, i);
+      if (bo != bi) return *why = "input and output layouts differ", nullptr;
+      if (bi && (off % bi != 0 || y[1] % bi != 0))
+        return *why = "channel split not at block boundaries", nullptr;
+      memory::dims offsets(x.size(), 0);
+      offsets[axis] = off;
+      memory::desc from = md(x, bi).submemory_desc(memory::dims(y.begin(), y.end()), offsets);
+      parts.push_back(make_part(from, md(y, bo)));
+      off += y[axis];
+    }
+  } catch (const dnnl::error& e) {
+    return *why = str_cat("oneDNN: ", e.what()), nullptr;
+  }
+  if (off != x[axis]) return *why = "outputs do not cover the input", nullptr;
+  return std::make_unique<DnnlReorders>(std::move(parts),
+                                        str_cat(layout_name(bi, x.size()), " views"));
+}
+
+// ---- Concat ----
+
+class DnnlConcat : public Kernel {
+ public:
+  DnnlConcat(dnnl::concat::primitive_desc pd, size_t n, std::string layout)
+      : pd_(std::move(pd)), prim_(pd_), n_(n), layout_(std::move(layout)) {}
+  void execute(KernelContext& ctx) override {
+    set_threads(ctx.num_threads);
+    std::unordered_map<int, memory> args;
+    for (size_t i = 0; i < n_; ++i)
+      args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = memory(
+          pd_.src_desc(static_cast<int>(i)), engine(), const_cast<void*>(ctx.input(i).raw()));
+    args[DNNL_ARG_DST] = memory(pd_.dst_desc(), engine(), ctx.output(0).raw());
+    prim_.execute(stream(), args);
+    stream().wait();
+  }
+  std::string layout() const override { return layout_; }
+
+ private:
+  dnnl::concat::primitive_desc pd_;
+  dnnl::concat prim_;
+  size_t n_;
+  std::string layout_;
+};
+
+std::unique_ptr<Kernel> create_concat(const KernelQuery& q, std::string* why) {
+  if (!all_static_f32(q, why)) return nullptr;
+  const Shape& y = q.output_types[0].dims;
+  if (y.empty() || has_zero_dim(y)) return *why = "scalar or empty output", nullptr;
+  const int64_t axis = norm_axis(q.node->attr_i("axis", 0), y.size());
+  const int bo = layout_of(q.output_layouts, 0);
+  if (bo && axis != 1) return *why = "blocked concat only along channels", nullptr;
+  std::vector<memory::desc> srcs;
+  for (size_t i = 0; i < q.input_types.size(); ++i) {
+    const Shape& x = q.input_types[i].dims;
+    if (has_zero_dim(x)) return *why = "an input is empty", nullptr;
+    if (layout_of(q.input_layouts, i) != bo)
+      return *why = "input and output layouts differ", nullptr;
+    if (bo && x[1] % bo != 0) return *why = "channels not a multiple of the block", nullptr;
+    srcs.push_back(md(x, bo));
+  }
+  try {
+    dnnl::concat::primitive_desc pd(md(y, bo), static_cast<int>(axis), srcs, engine());
+    std::string impl = pd.impl_info_str();
+    return std::make_unique<DnnlConcat>(std::move(pd), srcs.size(),
+                                        str_cat(layout_name(bo, y.size()), " ", impl));
+  } catch (const dnnl::error& e) {
+    return *why = str_cat("oneDNN: ", e.what()), nullptr;
+  }
+}
+
+// ---- Softmax ----
+
+class DnnlSoftmax : public Kernel {
+ public:
+  explicit DnnlSoftmax(dnnl::softmax_forward::primitive_desc pd) : pd_(std::move(pd)), prim_(pd_) {}
+  void execute(KernelContext& ctx) override {
+    set_threads(ctx.num_threads);
+    memory src(pd_.src_desc(), engine(), const_cast<void*>(ctx.input(0).raw()));
+    memory dst(pd_.dst_desc(), engine(), ctx.output(0).raw());
+    prim_.execute(stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+    stream().wait();
+  }
+  std::string layout() const override { return "plain"; }
+
+ private:
+  dnnl::softmax_forward::primitive_desc pd_;
+  dnnl::softmax_forward prim_;
+};
+
+std::unique_ptr<Kernel> create_softmax(const KernelQuery& q, std::string* why) {
+  if (!all_static_f32(q, why)) return nullptr;
+  if (q.any_blocked()) return *why = "plain layouts only", nullptr;
+  if (q.node->op_type != "Softmax") return *why = "only Softmax", nullptr;
+  const Shape& x = q.input_types[0].dims;
+  if (x.empty() || has_zero_dim(x)) return *why = "scalar or empty input", nullptr;
+  const bool v13 = q.opset >= 13;
+  const int64_t axis = norm_axis(q.node->attr_i("axis", v13 ? -1 : 1), x.size());
+  if (axis < 0 || axis >= static_cast<int64_t>(x.size()))
+    return *why = "axis out of range", nullptr;
+  int64_t outer = 1, n = 1, inner = 1;
+  for (int64_t i = 0; i < static_cast<int64_t>(x.size()); ++i) {
+    if (i < axis)
+      outer *= x[i];
+    else if (i == axis || !v13)
+      n *= x[i];  // before opset 13: softmax over the flattened tail
+    else
+      inner *= x[i];
+  }
+  try {
+    memory::desc d({outer, n, inner}, DT::f32, Tag::abc);
+    dnnl::softmax_forward::desc sd(dnnl::prop_kind::forward_inference, d, 1);
+    return std::make_unique<DnnlSoftmax>(dnnl::softmax_forward::primitive_desc(sd, engine()));
+  } catch (const dnnl::error& e) {
+    return *why = str_cat("oneDNN: ", e.what()), nullptr;
+  }
+}
+
+bool split_layouts(const KernelQuery& q) {
+  std::string why;
+  return create_split(q, &why) != nullptr;
+}
+bool concat_layouts(const KernelQuery& q) {
+  std::string why;
+  return create_concat(q, &why) != nullptr;
+}
+
+}  // namespace
+
+void register_dnnl_data(KernelRegistry& r) {
+  r.add("visionrt.Reorder", {"dnnl", create_reorder, [](const KernelQuery&) { return true; }});
+  r.add("Transpose", {"dnnl", create_transpose, nullptr});
+  r.add("Split", {"dnnl", create_split, split_layouts});
+  r.add("Concat", {"dnnl", create_concat, concat_layouts});
+  r.add("Softmax", {"dnnl", create_softmax, nullptr});
+}
+
+}  // namespace visionrt

@@ -1,0 +1,118 @@
+// oneDNN plumbing shared by the kernels (see dnnl_common.hpp).
+#include "kernels/dnnl/dnnl_common.hpp"
+
+#include <cstdlib>
+
+#include "common/strings.hpp"
+
+namespace visionrt::dnnl_k {
+
+const dnnl::engine& engine() {
+  static const dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::stream& stream() {
+  thread_local dnnl::stream s(engine());
+  return s;
+}
+
+void set_threads(int n) {
+  thread_local int current = -1;
+  n = std::max(1, n);
+  if (n != current) {
+    omp_set_num_threads(n);
+    current = n;
+  }
+}
+
+int preferred_block() {
+  static const int block = [] {
+    const char* env = std::getenv("VISIONRT_LAYOUT");
+    if (env && std::string(env) == "plain") return 0;
+    auto isa = dnnl::get_effective_cpu_isa();
+    return isa >= dnnl::cpu_isa::avx512_core ? 16 : 8;
+  }();
+  return block;
+}
+
+}  // namespace visionrt::dnnl_k
+
+namespace visionrt {
+int preferred_layout_block() { return dnnl_k::preferred_block(); }
+}  // namespace visionrt
+
+namespace visionrt::dnnl_k {
+
+memory::desc md(const Shape& dims, int block, DT dt) {
+  memory::dims d(dims.begin(), dims.end());
+  if (block == 16 && d.size() == 4) return memory::desc(d, dt, Tag::nChw16c);
+  if (block == 8 && d.size() == 4) return memory::desc(d, dt, Tag::nChw8c);
+  if (d.empty()) d = {1};
+  static const Tag plain[] = {Tag::a,    Tag::a,     Tag::ab,    Tag::abc,
+                              Tag::abcd, Tag::abcde, Tag::abcdef};
+  if (d.size() > 6) {
+    // Row-major strides for higher ranks.
+    memory::dims strides(d.size(), 1);
+    for (size_t i = d.size() - 1; i > 0; --i) strides[i - 1] = strides[i] * d[i];
+    return memory::desc(d, dt, strides);
+  }
+  return memory::desc(d, dt, plain[d.size()]);
+}
+
+std::string layout_name(int block, size_t rank) {
+  if (block == 16 && rank == 4) return "nChw16c";
+  if (block == 8 && rank == 4) return "nChw8c";
+  static const char* names[] = {"scalar", "a", "ab", "abc", "nchw", "ncdhw"};
+  return rank < 6 ? names[rank] : "plain";
+}
+
+bool eltwise_alg(const Activation& a, dnnl::algorithm* alg, float* alpha, float* beta) {
+  using A = dnnl::algorithm;
+  *alpha = 0;
+  *beta = 0;
+  switch (a.kind) {
+    case Act::none:
+      return false;
+    case Act::relu:
+      *alg = A::eltwise_relu;
+      return true;
+    case Act::leaky_relu:
+      *alg = A::eltwise_relu, *alpha = a.alpha;
+      return true;
+    case Act::clip:
+      *alg = A::eltwise_clip_v2, *alpha = a.alpha, *beta = a.beta;
+      return true;
+    case Act::sigmoid:
+      *alg = A::eltwise_logistic;
+      return true;
+    case Act::swish:
+      *alg = A::eltwise_swish, *alpha = 1.0f;
+      return true;
+    case Act::tanh:
+      *alg = A::eltwise_tanh;
+      return true;
+    case Act::hard_swish:
+      *alg = A::eltwise_hardswish;
+      return true;
+    case Act::elu:
+      *alg = A::eltwise_elu, *alpha = a.alpha;
+      return true;
+  }
+  return false;
+}
+
+bool all_static_f32(const KernelQuery& q, std::string* why, size_t n_inputs) {
+  for (size_t i = 0; i < q.input_types.size() && i < n_inputs; ++i) {
+    const TensorType& t = q.input_types[i];
+    if (t.dtype == DType::undefined) continue;  // absent optional input
+    if (t.dtype != DType::f32)
+      return *why = str_cat("input ", i, " is ", dtype_name(t.dtype), ", not f32"), false;
+    if (!t.fully_known()) return *why = str_cat("input ", i, " shape is not static"), false;
+  }
+  for (const TensorType& t : q.output_types)
+    if (t.dtype != DType::f32 || !t.fully_known()) return *why = "output is not static f32", false;
+  return true;
+}
+
+}  // namespace visionrt::dnnl_k

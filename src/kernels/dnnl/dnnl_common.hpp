@@ -1,0 +1,43 @@
+// Shared plumbing of the oneDNN kernels: the process-wide engine, a per-thread stream, the
+// OpenMP team size, memory descriptors for visionrt's layouts, and the activation mapping.
+// Kernels are immutable after compile (a CompiledModel's kernels serve concurrent requests), so
+// execute() only wraps the request's buffers in dnnl::memory objects and runs the primitive.
+#pragma once
+#include <dnnl.hpp>
+#include <string>
+
+#include "kernels/activation.hpp"
+#include "kernels/kernel.hpp"
+
+// Debian's oneDNN runs on GNU OpenMP (libgomp); its team size is the calling thread's
+// nthreads ICV. Declared here rather than via <omp.h>, which clang builds do not have.
+extern "C" void omp_set_num_threads(int) noexcept;
+
+namespace visionrt::dnnl_k {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using DT = memory::data_type;
+
+const dnnl::engine& engine();
+// The calling thread's stream (created on first use).
+dnnl::stream& stream();
+// Sets the OpenMP team for the next primitive on this thread (cheap when unchanged).
+void set_threads(int n);
+
+// Block size of the blocked layout this CPU prefers for f32 activations: 16 with AVX-512, 8
+// otherwise; VISIONRT_LAYOUT=plain forces 0 (plain everywhere, for comparisons).
+int preferred_block();
+
+// Descriptor of a tensor of `dims` (f32) in layout `block` (0 plain row-major, 8/16 nChw8c/16c).
+memory::desc md(const Shape& dims, int block, DT dt = DT::f32);
+std::string layout_name(int block, size_t rank);
+
+// oneDNN eltwise algorithm for a fusable activation; false if there is none.
+bool eltwise_alg(const Activation& a, dnnl::algorithm* alg, float* alpha, float* beta);
+
+// True when the first `n_inputs` inputs (all by default) and every output are f32 with static
+// shapes; absent optional inputs are skipped.
+bool all_static_f32(const KernelQuery& q, std::string* why, size_t n_inputs = SIZE_MAX);
+
+}  // namespace visionrt::dnnl_k

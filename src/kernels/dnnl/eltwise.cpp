@@ -1,0 +1,200 @@
+// oneDNN elementwise kernels: unary activations (eltwise primitive) and binary arithmetic with
+// numpy broadcasting (binary primitive; oneDNN broadcasts src1 only, so a broadcast first operand
+// is swapped for commutative ops and declined otherwise). Both run on plain or blocked layouts.
+#include <cfloat>
+
+#include "common/strings.hpp"
+#include "kernels/dnnl/dnnl_common.hpp"
+#include "ops/op_registry.hpp"
+
+namespace visionrt {
+namespace {
+
+using namespace dnnl_k;
+
+int layout_of(const std::vector<int>& l, size_t i) { return i < l.size() ? l[i] : 0; }
+
+// ---- unary ----
+
+class DnnlEltwise : public Kernel {
+ public:
+  DnnlEltwise(dnnl::eltwise_forward::primitive_desc pd, std::string layout)
+      : pd_(std::move(pd)), prim_(pd_), layout_(std::move(layout)) {}
+  void execute(KernelContext& ctx) override {
+    set_threads(ctx.num_threads);
+    memory src(pd_.src_desc(), engine(), const_cast<void*>(ctx.input(0).raw()));
+    memory dst(pd_.dst_desc(), engine(), ctx.output(0).raw());
+    prim_.execute(stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+    stream().wait();
+  }
+  std::string layout() const override { return layout_; }
+
+ private:
+  dnnl::eltwise_forward::primitive_desc pd_;
+  dnnl::eltwise_forward prim_;
+  std::string layout_;
+};
+
+bool const_scalar_input(const KernelQuery& q, size_t k, float def, float* out) {
+  if (k >= q.input_types.size() || q.input_types[k].dtype == DType::undefined)
+    return *out = def, true;
+  const Tensor* t = q.input_constants[k];
+  if (!t || t->numel() != 1 || t->dtype() != DType::f32) return false;
+  return *out = t->data<float>()[0], true;
+}
+
+bool unary_alg(const KernelQuery& q, dnnl::algorithm* alg, float* alpha, float* beta,
+               std::string* why) {
+  using A = dnnl::algorithm;
+  const Node& n = *q.node;
+  const std::string& op = n.op_type;
+  *alpha = 0;
+  *beta = 0;
+  if (op == "Relu") return *alg = A::eltwise_relu, true;
+  if (op == "LeakyRelu") return *alg = A::eltwise_relu, *alpha = n.attr_f("alpha", 0.01f), true;
+  if (op == "Sigmoid") return *alg = A::eltwise_logistic, true;
+  if (op == "Tanh") return *alg = A::eltwise_tanh, true;
+  if (op == "Exp") return *alg = A::eltwise_exp, true;
+  if (op == "Abs") return *alg = A::eltwise_abs, true;
+  if (op == "Sqrt") return *alg = A::eltwise_sqrt, true;
+  if (op == "Neg") return *alg = A::eltwise_linear, *alpha = -1.0f, true;
+  if (op == "Elu") return *alg = A::eltwise_elu, *alpha = n.attr_f("alpha", 1.0f), true;
+  if (op == "HardSwish") return *alg = A::eltwise_hardswish, true;
+  if (op == "Mish") return *alg = A::eltwise_mish, true;
+  if (op == "Clip") {
+    float lo = -FLT_MAX, hi = FLT_MAX;
+    if (q.opset < 11) {
+      lo = n.attr_f("min", -FLT_MAX);
+      hi = n.attr_f("max", FLT_MAX);
+    } else if (!const_scalar_input(q, 1, -FLT_MAX, &lo) ||
+               !const_scalar_input(q, 2, FLT_MAX, &hi)) {
+      return *why = "min/max are not constant f32 scalars", false;
+    }
+    if (!(lo <= hi)) return *why = "min > max", false;
+    return *alg = A::eltwise_clip_v2, *alpha = lo, *beta = hi, true;
+  }
+  return *why = "not an eltwise op", false;
+}
+
+std::unique_ptr<Kernel> create_unary(const KernelQuery& q, std::string* why) {
+  if (!all_static_f32(q, why)) return nullptr;
+  dnnl::algorithm alg;
+  float alpha, beta;
+  if (!unary_alg(q, &alg, &alpha, &beta, why)) return nullptr;
+  const int block = layout_of(q.input_layouts, 0);
+  if (block != layout_of(q.output_layouts, 0))
+    return *why = "input and output layouts differ", nullptr;
+  const Shape& dims = q.input_types[0].dims;
+  try {
+    dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg, md(dims, block), alpha,
+                                  beta);
+    dnnl::eltwise_forward::primitive_desc pd(d, engine());
+    return std::make_unique<DnnlEltwise>(
+        std::move(pd), str_cat(layout_name(block, dims.size()), " ", pd.impl_info_str()));
+  } catch (const dnnl::error& e) {
+    return *why = str_cat("oneDNN: ", e.what()), nullptr;
+  }
+}
+
+bool unary_layouts(const KernelQuery& q) {
+  std::string why;
+  dnnl::algorithm alg;
+  float a, b;
+  return all_static_f32(q, &why) && unary_alg(q, &alg, &a, &b, &why) &&
+         q.input_types[0].dims.size() == 4 &&
+         layout_of(q.input_layouts, 0) == layout_of(q.output_layouts, 0);
+}
+
+// ---- binary ----
+
+class DnnlBinary : public Kernel {
+ public:
+  DnnlBinary(dnnl::binary::primitive_desc pd, bool swap, std::string layout)
+      : pd_(std::move(pd)), prim_(pd_), swap_(swap), layout_(std::move(layout)) {}
+  void execute(KernelContext& ctx) override {
+    set_threads(ctx.num_threads);
+    const void* a = ctx.input(swap_ ? 1 : 0).raw();
+    const void* b = ctx.input(swap_ ? 0 : 1).raw();
+    memory s0(pd_.src_desc(0), engine(), const_cast<void*>(a));
+    memory s1(pd_.src_desc(1), engine(), const_cast<void*>(b));
+    memory dst(pd_.dst_desc(), engine(), ctx.output(0).raw());
+    prim_.execute(stream(), {{DNNL_ARG_SRC_0, s0}, {DNNL_ARG_SRC_1, s1}, {DNNL_ARG_DST, dst}});
+    stream().wait();
+  }
+  std::string layout() const override { return layout_; }
+
+ private:
+  dnnl::binary::primitive_desc pd_;
+  dnnl::binary prim_;
+  bool swap_;
+  std::string layout_;
+};
+
+std::unique_ptr<Kernel> make_binary(const KernelQuery& q, std::string* why) {
+  if (!all_static_f32(q, why)) return nullptr;
+  if (q.input_types.size() != 2) return *why = "needs exactly two inputs", nullptr;
+  using A = dnnl::algorithm;
+  const std::string& op = q.node->op_type;
+  A alg;
+  bool commutative = true;
+  if (op == "Add")
+    alg = A::binary_add;
+  else if (op == "Mul")
+    alg = A::binary_mul;
+  else if (op == "Max")
+    alg = A::binary_max;
+  else if (op == "Min")
+    alg = A::binary_min;
+  else if (op == "Sub")
+    alg = A::binary_sub, commutative = false;
+  else if (op == "Div")
+    alg = A::binary_div, commutative = false;
+  else
+    return *why = "not a binary op", nullptr;
+  const Shape& y = q.output_types[0].dims;
+  bool swap = false;
+  if (q.input_types[0].dims != y) {
+    if (!commutative || q.input_types[1].dims != y)
+      return *why = "the first operand is broadcast (oneDNN broadcasts the second only)", nullptr;
+    swap = true;
+  }
+  const size_t i0 = swap ? 1 : 0, i1 = swap ? 0 : 1;
+  Shape d1 = q.input_types[i1].dims;
+  const int b0 = layout_of(q.input_layouts, i0), b1 = layout_of(q.input_layouts, i1);
+  const int bo = layout_of(q.output_layouts, 0);
+  if (b0 != bo) return *why = "first operand and output layouts differ", nullptr;
+  if (b1 && d1 != y) return *why = "a blocked second operand must not be broadcast", nullptr;
+  if (d1.size() > y.size()) return *why = "second operand has a higher rank", nullptr;
+  d1.insert(d1.begin(), y.size() - d1.size(), 1);  // numpy: align trailing dimensions
+  if (y.empty()) return *why = "scalar", nullptr;
+  try {
+    memory::desc m1 = md(d1, b1);
+    dnnl::binary::desc d(alg, md(y, b0), m1, md(y, bo));
+    dnnl::binary::primitive_desc pd(d, engine());
+    std::string impl = pd.impl_info_str();
+    if (impl.find("ref") != std::string::npos)
+      return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
+             nullptr;
+    return std::make_unique<DnnlBinary>(std::move(pd), swap,
+                                        str_cat(layout_name(b0, y.size()), " ", impl));
+  } catch (const dnnl::error& e) {
+    return *why = str_cat("oneDNN: ", e.what()), nullptr;
+  }
+}
+
+bool binary_layouts(const KernelQuery& q) {
+  std::string why;
+  return make_binary(q, &why) != nullptr;
+}
+
+}  // namespace
+
+void register_dnnl_eltwise(KernelRegistry& r) {
+  for (const char* op : {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Exp", "Abs", "Sqrt", "Neg", "Elu",
+                         "HardSwish", "Mish", "Clip"})
+    r.add(op, {"dnnl", create_unary, unary_layouts});
+  for (const char* op : {"Add", "Sub", "Mul", "Div", "Max", "Min"})
+    r.add(op, {"dnnl", make_binary, binary_layouts});
+}
+
+}  // namespace visionrt

@@ -1,0 +1,13 @@
+// The list of oneDNN kernel families; each registers ahead of the reference kernels.
+#include "kernels/kernel.hpp"
+
+namespace visionrt {
+
+void register_dnnl_kernels(KernelRegistry& r) {
+  register_dnnl_conv(r);
+  register_dnnl_eltwise(r);
+  register_dnnl_pool(r);
+  register_dnnl_data(r);
+}
+
+}  // namespace visionrt

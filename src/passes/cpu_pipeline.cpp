@@ -1,0 +1,21 @@
+// The CPU pass pipeline compile runs after folding: conv fusions (activation, residual sum,
+// then an activation after the sum), then layout selection.
+#include "passes/passes.hpp"
+
+namespace visionrt {
+
+CpuPassStats run_cpu_passes(Graph& g, int block) {
+  CpuPassStats s;
+  s.activations_fused = fuse_conv_activation(g);
+  s.sums_fused = fuse_conv_sum(g);
+  s.activations_fused += fuse_conv_activation(g);
+  s.blocked_nodes = select_layouts(g, block);
+  for (const Node& n : g.nodes)
+    if (n.op_type == "visionrt.Reorder") ++s.reorders;
+#ifndef NDEBUG
+  verify_graph(g);
+#endif
+  return s;
+}
+
+}  // namespace visionrt

@@ -1,0 +1,118 @@
+// Folds the activation that follows a convolution into it (oneDNN applies it as an eltwise
+// post-op while the output is still in registers): Relu, LeakyRelu, Clip (ReLU6), Sigmoid,
+// Tanh, HardSwish, Elu, and the two-node patterns x*Sigmoid(x) (SiLU/swish, every YOLOv5/v8
+// block) and x*HardSigmoid(x) with alpha 1/6, beta 0.5 (MobileNetV3's hard-swish). The result is
+// visionrt.FusedConv (ops/internal.cpp). Applies only where the intermediate value has no other
+// reader and is not a graph output.
+#include <cfloat>
+#include <cmath>
+
+#include "kernels/activation.hpp"
+#include "passes/passes.hpp"
+#include "passes/pattern.hpp"
+
+namespace visionrt {
+namespace {
+
+bool is_conv(const Node& n) { return n.op_type == "Conv" || n.op_type == "visionrt.FusedConv"; }
+
+// Scalar constant value of input k, or `def` when the input is absent; false if not constant.
+bool const_scalar(const Graph& g, const Node& n, size_t k, float def, float* out) {
+  if (k >= n.inputs.size() || n.inputs[k] < 0) return *out = def, true;
+  const Value& v = g.values[n.inputs[k]];
+  if (!v.constant || v.constant->numel() != 1 || v.constant->dtype() != DType::f32) return false;
+  return *out = v.constant->data<float>()[0], true;
+}
+
+// The activation a single node applies to value `x`, if it is one we fuse.
+bool unary_activation(const Graph& g, const Node& n, int x, Activation* a) {
+  if (n.op_type == "Clip") {
+    if (n.inputs.empty() || n.inputs[0] != x || n.outputs.size() != 1) return false;
+    float lo = -FLT_MAX, hi = FLT_MAX;
+    if (g.opset() < 11) {
+      lo = n.attr_f("min", -FLT_MAX);
+      hi = n.attr_f("max", FLT_MAX);
+    } else if (!const_scalar(g, n, 1, -FLT_MAX, &lo) || !const_scalar(g, n, 2, FLT_MAX, &hi)) {
+      return false;
+    }
+    if (!(lo <= hi)) return false;
+    *a = {Act::clip, lo, hi};
+    return true;
+  }
+  if (sole_input(n) != x) return false;
+  if (n.op_type == "Relu") return *a = {Act::relu, 0, 0}, true;
+  if (n.op_type == "LeakyRelu") return *a = {Act::leaky_relu, n.attr_f("alpha", 0.01f), 0}, true;
+  if (n.op_type == "Sigmoid") return *a = {Act::sigmoid, 0, 0}, true;
+  if (n.op_type == "Tanh") return *a = {Act::tanh, 0, 0}, true;
+  if (n.op_type == "HardSwish") return *a = {Act::hard_swish, 0, 0}, true;
+  if (n.op_type == "Elu") return *a = {Act::elu, n.attr_f("alpha", 1.0f), 0}, true;
+  return false;
+}
+
+// x * gate(x) where gate is Sigmoid (swish) or HardSigmoid(1/6, 0.5) (hard-swish).
+bool gated_activation(const Graph& g, const Uses& u, int x, int gate_node, int mul_node, Act* a) {
+  const Node& s = g.nodes[gate_node];
+  const Node& m = g.nodes[mul_node];
+  if (sole_input(s) != x || m.op_type != "Mul" || m.inputs.size() != 2) return false;
+  int gv = s.outputs[0];
+  if (!((m.inputs[0] == x && m.inputs[1] == gv) || (m.inputs[1] == x && m.inputs[0] == gv)))
+    return false;
+  if (!u.only_reader(gv, mul_node)) return false;
+  if (s.op_type == "Sigmoid") return *a = Act::swish, true;
+  if (s.op_type == "HardSigmoid" && std::fabs(s.attr_f("alpha", 0.2f) - 1.0f / 6) < 1e-6f &&
+      std::fabs(s.attr_f("beta", 0.5f) - 0.5f) < 1e-6f)
+    return *a = Act::hard_swish, true;
+  return false;
+}
+
+}  // namespace
+
+size_t fuse_conv_activation(Graph& g) {
+  size_t fused = 0;
+  for (bool changed = true; changed;) {
+    changed = false;
+    Uses u(g);
+    std::vector<char> dead(g.nodes.size(), 0), touched(g.nodes.size(), 0);
+    for (size_t ci = 0; ci < g.nodes.size(); ++ci) {
+      Node& c = g.nodes[ci];
+      if (!is_conv(c) || touched[ci] || c.outputs.size() != 1 || c.outputs[0] < 0) continue;
+      if (!c.attr_s("activation", "").empty()) continue;
+      const int x = c.outputs[0];
+      if (g.values[x].type.dtype != DType::f32 || u.graph_output[x]) continue;
+      const auto& rd = u.readers[x];
+      Activation act;
+      int last = -1;
+      std::vector<int> gone;
+      if (rd.size() == 1 && !touched[rd[0]] && unary_activation(g, g.nodes[rd[0]], x, &act)) {
+        last = rd[0];
+      } else if (rd.size() == 2 && !touched[rd[0]] && !touched[rd[1]]) {
+        for (int k = 0; k < 2 && last < 0; ++k)
+          if (gated_activation(g, u, x, rd[k], rd[1 - k], &act.kind)) {
+            last = rd[1 - k];
+            gone.push_back(rd[k]);
+          }
+      }
+      if (last < 0) continue;
+      // The fused node takes the place of the last node of the pattern (its inputs are all
+      // defined by then); the conv and the rest of the pattern disappear.
+      Node f = c;
+      f.op_type = "visionrt.FusedConv";
+      f.attrs["activation"] = attr_string(act_name(act.kind));
+      f.attrs["alpha"] = attr_float(act.alpha);
+      f.attrs["beta"] = attr_float(act.beta);
+      if (f.inputs.size() > 3 && f.inputs[3] >= 0) f.attrs["sum_first"] = attr_int(1);
+      f.outputs = {g.nodes[last].outputs[0]};
+      g.nodes[last] = std::move(f);
+      dead[ci] = 1;
+      for (int k : gone) dead[k] = 1;
+      touched[ci] = touched[last] = 1;
+      for (int k : gone) touched[k] = 1;
+      ++fused;
+      changed = true;
+    }
+    if (changed) erase_dead(g, dead);
+  }
+  return fused;
+}
+
+}  // namespace visionrt

@@ -1,0 +1,150 @@
+// Layout selection: lets oneDNN's blocked layout (nChw16c with AVX-512, nChw8c otherwise) flow
+// through whole networks, with visionrt.Reorder nodes only where a consumer needs plain NCHW.
+// Walks the graph in order and, per node, proposes blocked outputs when the node can keep them
+// blocked: convolutions always (a plain input with more than 4 channels is reordered to blocked
+// first, the residual of a fused sum too), elementwise ops, pooling, resize, concat and split
+// when their inputs already are. The node's oneDNN kernel candidate confirms the proposal
+// (KernelCandidate::accepts_layouts) so a blocked tensor never reaches a kernel that cannot read
+// it. Graph outputs are always plain, under their original names.
+#include <map>
+
+#include "common/strings.hpp"
+#include "kernels/kernel.hpp"
+#include "passes/passes.hpp"
+
+namespace visionrt {
+namespace {
+
+const KernelCandidate* layout_candidate(const std::string& op) {
+  const auto* cands = KernelRegistry::instance().find(op);
+  if (!cands) return nullptr;
+  for (const auto& c : *cands)
+    if (c.accepts_layouts) return &c;
+  return nullptr;
+}
+
+bool is_conv(const std::string& op) { return op == "Conv" || op == "visionrt.FusedConv"; }
+
+bool rank4_f32(const Value& v) {
+  return v.type.dtype == DType::f32 && v.type.fully_known() && v.type.dims.size() == 4;
+}
+
+}  // namespace
+
+size_t select_layouts(Graph& g, int block) {
+  if (block <= 0) return 0;
+  const size_t nv0 = g.values.size();
+  std::vector<int> layout(nv0, 0);
+  // Per node: the layout each input must have, and whether its outputs went blocked.
+  std::vector<std::vector<int>> want(g.nodes.size());
+  size_t blocked_nodes = 0;
+  for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
+    const Node& n = g.nodes[ni];
+    want[ni].assign(n.inputs.size(), 0);
+    for (size_t k = 0; k < n.inputs.size(); ++k)
+      if (n.inputs[k] >= 0) want[ni][k] = layout[n.inputs[k]];
+    const KernelCandidate* cand = layout_candidate(n.op_type);
+    bool outs_ok = !n.outputs.empty();
+    for (int o : n.outputs) outs_ok = outs_ok && o >= 0 && rank4_f32(g.values[o]);
+    if (!cand || !outs_ok || n.inputs.empty() || n.inputs[0] < 0) {
+      std::fill(want[ni].begin(), want[ni].end(), 0);
+      continue;
+    }
+    std::vector<int> in_l = want[ni];
+    bool propose = false;
+    if (is_conv(n.op_type)) {
+      const Value& x = g.values[n.inputs[0]];
+      if (x.type.dims.size() == 4 && (in_l[0] || x.type.dims[1] > 4)) in_l[0] = block;
+      if (in_l.size() > 3 && n.inputs[3] >= 0) in_l[3] = block;
+      propose = true;
+    } else if (n.op_type == "Concat") {
+      propose = true;
+      for (int l : in_l) propose = propose && l == block;
+    } else {
+      // Elementwise, pooling, resize, split: blocked when the main input already is.
+      for (size_t k = 0; k < in_l.size(); ++k)
+        if (in_l[k] && n.inputs[k] >= 0 &&
+            g.values[n.inputs[k]].type.dims == g.values[n.outputs[0]].type.dims)
+          propose = true;
+      if (n.op_type == "Split" || n.op_type == "Resize" ||
+          n.op_type.find("Pool") != std::string::npos)
+        propose = in_l[0] == block;
+    }
+    if (!propose) {
+      std::fill(want[ni].begin(), want[ni].end(), 0);
+      continue;
+    }
+    KernelQuery q;
+    q.node = &n;
+    q.opset = g.opset();
+    for (int i : n.inputs) {
+      q.input_types.push_back(i >= 0 ? g.values[i].type : TensorType{});
+      q.input_constants.push_back(i >= 0 && g.values[i].constant ? &*g.values[i].constant
+                                                                 : nullptr);
+    }
+    for (int o : n.outputs) q.output_types.push_back(g.values[o].type);
+    q.input_layouts = in_l;
+    q.output_layouts.assign(n.outputs.size(), block);
+    if (!cand->accepts_layouts(q)) {
+      std::fill(want[ni].begin(), want[ni].end(), 0);
+      continue;
+    }
+    want[ni] = in_l;
+    for (int o : n.outputs) layout[o] = block;
+    ++blocked_nodes;
+  }
+  if (blocked_nodes == 0) return 0;
+
+  // Rewrite: reorder nodes where an input's layout differs from what its reader wants (one
+  // conversion per value and layout, shared by all readers), then plain graph outputs.
+  std::map<std::pair<int, int>, int> converted;
+  std::vector<Node> nodes;
+  nodes.reserve(g.nodes.size() * 2);
+  auto add_reorder = [&](int from, int to_layout, const std::string& suffix) {
+    int v = g.add_value(str_cat(g.values[from].name, suffix));
+    Value& nvv = g.values[v];
+    nvv.type = g.values[from].type;
+    nvv.layout_block = to_layout;
+    Node r;
+    r.name = str_cat(g.values[from].name, suffix);
+    r.op_type = "visionrt.Reorder";
+    r.inputs = {from};
+    r.outputs = {v};
+    nodes.push_back(std::move(r));
+    return v;
+  };
+  for (int v = 0; v < static_cast<int>(nv0); ++v) g.values[v].layout_block = layout[v];
+  for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
+    Node n = std::move(g.nodes[ni]);
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      int v = n.inputs[k];
+      if (v < 0 || g.values[v].layout_block == want[ni][k]) continue;
+      auto key = std::make_pair(v, want[ni][k]);
+      auto it = converted.find(key);
+      if (it == converted.end())
+        it = converted
+                 .emplace(key, add_reorder(v, want[ni][k],
+                                           want[ni][k] ? str_cat("/to_nChw", want[ni][k], "c")
+                                                       : std::string("/to_plain")))
+                 .first;
+      n.inputs[k] = it->second;
+    }
+    nodes.push_back(std::move(n));
+  }
+  for (int& o : g.outputs) {
+    if (g.values[o].layout_block == 0) continue;
+    // The producer keeps writing the blocked value; a reorder writes the plain one, which takes
+    // over the output's name and dimension names.
+    const std::string name = g.values[o].name;
+    int p = add_reorder(o, 0, "/plain");
+    g.values[o].name = name + "/blocked";
+    g.values[p].name = name;
+    g.values[p].dim_names = g.values[o].dim_names;
+    o = p;
+  }
+  g.nodes = std::move(nodes);
+  g.relink();
+  return blocked_nodes;
+}
+
+}  // namespace visionrt
