@@ -81,10 +81,13 @@ class KernelRegistry {
 };
 
 // oneDNN fast paths (src/kernels/dnnl/), registered ahead of the reference kernels; the list
-// is register_dnnl_kernels in kernels/dnnl/registry.cpp.
+// is register_dnnl_kernels in kernels/dnnl/dnnl_registry.cpp.
 void register_dnnl_kernels(KernelRegistry& r);
 // visionrt's own optimized kernels (src/kernels/cpu/), tried before oneDNN's.
 void register_cpu_kernels(KernelRegistry& r);
+void register_cpu_softmax(KernelRegistry& r);
+void register_cpu_resize(KernelRegistry& r);
+void register_cpu_fallback_kernels(KernelRegistry& r);  // after oneDNN's, before the reference
 // Block size of the blocked activation layout for this CPU (16 with AVX-512, else 8); 0 when
 // VISIONRT_LAYOUT=plain.
 int preferred_layout_block();

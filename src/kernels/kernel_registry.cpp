@@ -28,6 +28,7 @@ const KernelRegistry& KernelRegistry::instance() {
     // Fast candidates first; reference kernels last: they accept everything their op supports.
     register_cpu_kernels(r);
     register_dnnl_kernels(r);
+    register_cpu_fallback_kernels(r);
     register_ref_elementwise_basic(r);
     register_ref_tensor_basic(r);
     register_ref_nn_basic(r);

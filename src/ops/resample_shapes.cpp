@@ -1,6 +1,7 @@
 // Resize/Upsample output sizes (see resample_shapes.hpp).
 #include "ops/resample_shapes.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/strings.hpp"
@@ -78,6 +79,92 @@ bool resize_plan(const Node& n, int64_t opset, const Shape& in, const Tensor* sc
     plan->out[axes[i]] = static_cast<int64_t>(o);
   }
   return true;
+}
+
+ResizeAttrs resize_attrs(const Node& n, int64_t opset) {
+  ResizeAttrs a;
+  a.mode = n.attr_s("mode", "nearest");
+  if (a.mode == "bilinear") a.mode = "linear";
+  a.legacy = n.op_type == "Upsample" || opset < 11;
+  a.coord = a.legacy ? "asymmetric" : n.attr_s("coordinate_transformation_mode", "half_pixel");
+  a.nearest = n.attr_s("nearest_mode", "round_prefer_floor");
+  a.cubic_a = n.attr_f("cubic_coeff_a", -0.75f);
+  a.exclude_outside = n.attr_i("exclude_outside", 0) != 0;
+  a.extrapolation = n.attr_f("extrapolation_value", 0.0f);
+  return a;
+}
+
+double cubic_weight(double t, double a) {  // |t| in [0, 2]
+  t = std::fabs(t);
+  if (t <= 1) return ((a + 2) * t - (a + 3)) * t * t + 1;
+  if (t < 2) return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a;
+  return 0;
+}
+
+double to_original(const ResizeAttrs& a, double x, int64_t in, int64_t out, double s, size_t axis,
+                   size_t rank, bool* outside) {
+  *outside = false;
+  const std::string& m = a.coord;
+  // The resized length as the ONNX reference uses it: input * scale, not the floored output
+  // size (they differ when scales, not sizes, were given).
+  double len = static_cast<double>(in) * s;
+  (void)out;
+  if (m == "half_pixel") return (x + 0.5) / s - 0.5;
+  if (m == "pytorch_half_pixel") return len > 1 ? (x + 0.5) / s - 0.5 : 0.0;
+  if (m == "align_corners") return len == 1 ? 0.0 : x * static_cast<double>(in - 1) / (len - 1);
+  if (m == "asymmetric") return x / s;
+  if (m == "tf_half_pixel_for_nearest" || m == "tf_half_pixel_for_nn") return (x + 0.5) / s;
+  // tf_crop_and_resize
+  double start = a.roi.size() == 2 * rank ? a.roi[axis] : 0,
+         end = a.roi.size() == 2 * rank ? a.roi[axis + rank] : 1;
+  double v = len > 1 ? start * static_cast<double>(in - 1) +
+                           x * (end - start) * static_cast<double>(in - 1) / (len - 1)
+                     : 0.5 * (start + end) * static_cast<double>(in - 1);
+  if (v < 0 || v > static_cast<double>(in - 1)) *outside = true;
+  return v;
+}
+
+int64_t nearest_index(const ResizeAttrs& a, double x, double scale) {
+  if (a.legacy) return static_cast<int64_t>(scale < 1 ? std::ceil(x) : std::floor(x));
+  const std::string& m = a.nearest;
+  if (m == "floor") return static_cast<int64_t>(std::floor(x));
+  if (m == "ceil") return static_cast<int64_t>(std::ceil(x));
+  double f = std::floor(x);
+  if (x - f == 0.5) return static_cast<int64_t>(m == "round_prefer_ceil" ? f + 1 : f);
+  return static_cast<int64_t>(std::round(x));
+}
+
+std::vector<Tap> axis_taps(const ResizeAttrs& a, int64_t x, int64_t in, int64_t out, double s,
+                           size_t axis, size_t rank, bool* outside) {
+  double xo = to_original(a, static_cast<double>(x), in, out, s, axis, rank, outside);
+  std::vector<Tap> taps;
+  if (a.mode == "nearest") {
+    int64_t i = std::clamp<int64_t>(nearest_index(a, xo, s), 0, in - 1);
+    taps.push_back({i, 1.0});
+  } else if (a.mode == "linear") {
+    double xc = std::clamp(xo, 0.0, static_cast<double>(in - 1));
+    int64_t x0 = static_cast<int64_t>(std::floor(xc));
+    double t = xc - static_cast<double>(x0);
+    taps.push_back({x0, 1 - t});
+    if (t > 0) taps.push_back({std::min(x0 + 1, in - 1), t});
+  } else {  // cubic
+    int64_t x0 = static_cast<int64_t>(std::floor(xo));
+    double t = xo - static_cast<double>(x0);
+    double sum = 0;
+    for (int64_t k = -1; k <= 2; ++k) {
+      double w = cubic_weight(t - static_cast<double>(k), a.cubic_a);
+      int64_t idx = x0 + k;
+      if (idx < 0 || idx >= in) {
+        if (a.exclude_outside) continue;
+        idx = std::clamp<int64_t>(idx, 0, in - 1);
+      }
+      if (w != 0) taps.push_back({idx, w});
+      sum += w;
+    }
+    if (a.exclude_outside && sum != 0)
+      for (auto& tp : taps) tp.weight /= sum;
+  }
+  return taps;
 }
 
 }  // namespace visionrt

@@ -56,9 +56,10 @@ ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_
       if (i >= 0) p.last_use[i] = static_cast<int>(n);
   for (int o : g.outputs) p.graph_output[o] = 1;
 
-  std::vector<int> root(nv);
-  for (size_t v = 0; v < nv; ++v) root[v] = static_cast<int>(v);
-  std::vector<BufferRequest> reqs;
+  // Where each value lives: its own buffer, or (parent value, byte offset) for views (offset 0)
+  // and for inputs written straight into an in-place Concat's output.
+  std::vector<int> parent(nv, -1);
+  std::vector<size_t> parent_offset(nv, 0);
   for (size_t n = 0; n < nn; ++n) {
     const Node& node = g.nodes[n];
     bool known = true;
@@ -70,13 +71,119 @@ ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_
     if (is_view_op(node.op_type) && in0 >= 0 && node.outputs.size() == 1 && node.outputs[0] >= 0 &&
         g.values[in0].type.dtype == g.values[node.outputs[0]].type.dtype) {
       p.steps[n] = Step::kView;
-      root[node.outputs[0]] = root[in0];
+      parent[node.outputs[0]] = in0;
       continue;
     }
     p.steps[n] = Step::kStatic;
     p.zero_fill[n] = n < kernel_names.size() && kernel_names[n] == "ref";
+  }
+  p.in_place.assign(nn, 0);
+  // In-place Split: along the channel axis with nothing but ones before it, every output is a
+  // contiguous slice of the input; consumers read the slices and the Split does nothing.
+  for (size_t n = 0; n < nn; ++n) {
+    const Node& node = g.nodes[n];
+    if (node.op_type != "Split" || p.steps[n] != Step::kStatic || node.inputs.empty() ||
+        node.inputs[0] < 0)
+      continue;
+    const int in = node.inputs[0];
+    const Value& iv = g.values[in];
+    if (iv.producer < 0 || p.steps[iv.producer] != Step::kStatic) continue;
+    const int64_t rank = static_cast<int64_t>(iv.type.dims.size());
+    int64_t axis = node.attr_i("axis", 0);
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= rank || (iv.layout_block && axis != 1)) continue;
+    bool ok = true;
+    for (int64_t d = 0; d < axis; ++d) ok = ok && iv.type.dims[d] == 1;
+    int64_t covered = 0;
     for (int o : node.outputs) {
-      if (o < 0) continue;
+      if (!ok) break;
+      ok = o >= 0 && !p.graph_output[o] && g.values[o].layout_block == iv.layout_block &&
+           g.values[o].type.dtype == iv.type.dtype &&
+           (!iv.layout_block || g.values[o].type.dims[1] % iv.layout_block == 0);
+      if (ok) covered += g.values[o].type.dims[axis];
+    }
+    if (!ok || covered != iv.type.dims[axis]) continue;
+    size_t off = 0;
+    for (int o : node.outputs) {
+      parent[o] = in;
+      parent_offset[o] = off;
+      off += value_bytes(g.values[o]);
+    }
+    p.in_place[n] = 1;
+  }
+  // In-place Concat: along the channel axis with nothing but ones before it, every input is a
+  // contiguous slice of the output, so producers can write there and the Concat does nothing.
+  // Inputs that are in-place Split slices count as their source tensor when a run of them
+  // covers it in order (YOLO's C2f: split(x) -> a, b; concat(a, b, m(b)) places x itself).
+  std::vector<int> view_children(nv, 0);
+  std::vector<char> split_slice(nv, 0);
+  for (size_t n = 0; n < nn; ++n) {
+    if (p.steps[n] == Step::kView) view_children[g.nodes[n].inputs[0]]++;
+    if (p.in_place[n])
+      for (int o : g.nodes[n].outputs) split_slice[o] = 1;
+  }
+  std::vector<char> placed(nv, 0);  // already the source of one in-place Concat input
+  for (size_t n = 0; n < nn; ++n) {
+    const Node& node = g.nodes[n];
+    if (node.op_type != "Concat" || p.steps[n] != Step::kStatic || node.outputs.size() != 1 ||
+        node.inputs.empty())
+      continue;
+    const int out = node.outputs[0];
+    const Value& ov = g.values[out];
+    const int64_t rank = static_cast<int64_t>(ov.type.dims.size());
+    int64_t axis = node.attr_i("axis", 0);
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= rank || (ov.layout_block && axis != 1)) continue;
+    bool ok = true;
+    for (int64_t d = 0; d < axis; ++d) ok = ok && ov.type.dims[d] == 1;
+    // Groups of consecutive inputs with the same source: (source, bytes covered so far).
+    std::vector<std::pair<int, size_t>> groups;
+    for (int v : node.inputs) {
+      if (!ok) break;
+      if (v < 0) {
+        ok = false;
+        break;
+      }
+      int src = split_slice[v] ? parent[v] : v;
+      size_t off = split_slice[v] ? parent_offset[v] : 0;
+      if (!groups.empty() && groups.back().first == src && groups.back().second == off) {
+        groups.back().second += value_bytes(g.values[v]);
+        continue;
+      }
+      if (off != 0) {
+        ok = false;
+        break;
+      }
+      groups.push_back({src, value_bytes(g.values[v])});
+    }
+    for (const auto& [src, bytes] : groups) {
+      if (!ok) break;
+      const Value& sv = g.values[src];
+      ok = bytes == value_bytes(sv) && sv.producer >= 0 && p.steps[sv.producer] == Step::kStatic &&
+           !p.in_place[sv.producer] && !p.graph_output[src] && parent[src] < 0 &&
+           view_children[src] == 0 && !placed[src] && sv.layout_block == ov.layout_block &&
+           sv.type.dtype == ov.type.dtype &&
+           (!sv.layout_block || sv.type.dims[1] % sv.layout_block == 0);
+      placed[src] = 1;  // also rejects a source appearing in two groups
+    }
+    if (!ok) {
+      for (const auto& gr : groups) placed[gr.first] = 0;
+      continue;
+    }
+    size_t off = 0;
+    for (const auto& [src, bytes] : groups) {
+      parent[src] = out;
+      parent_offset[src] = off;
+      off += bytes;
+    }
+    p.in_place[n] = 1;
+  }
+  // Buffers: one per static output that is not placed inside another value.
+  std::vector<BufferRequest> reqs;
+  for (size_t n = 0; n < nn; ++n) {
+    if (p.steps[n] != Step::kStatic) continue;
+    for (int o : g.nodes[n].outputs) {
+      if (o < 0 || parent[o] >= 0) continue;
       p.value_buffer[o] = static_cast<int>(p.buffers.size());
       Buffer b;
       b.bytes = value_bytes(g.values[o]);
@@ -84,11 +191,21 @@ ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_
       reqs.push_back({b.bytes, static_cast<int>(n), static_cast<int>(n)});
     }
   }
-  // Views extend the lifetime of the buffer they alias; graph outputs pin theirs.
+  // Every value in a buffer extends its lifetime (from its producer to its last reader);
+  // graph outputs pin theirs.
+  p.value_offset.assign(nv, 0);
   for (size_t v = 0; v < nv; ++v) {
-    int b = p.value_buffer[root[v]];
+    int r = static_cast<int>(v);
+    size_t off = 0;
+    while (parent[r] >= 0) {
+      off += parent_offset[r];
+      r = parent[r];
+    }
+    int b = p.value_buffer[r];
     if (b < 0) continue;
     p.value_buffer[v] = b;
+    p.value_offset[v] = off;
+    if (g.values[v].producer >= 0) reqs[b].first = std::min(reqs[b].first, g.values[v].producer);
     reqs[b].last = std::max(reqs[b].last, p.last_use[v]);
     if (p.graph_output[v]) p.buffers[b].pinned = true;
   }
@@ -111,11 +228,13 @@ ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_
 }
 
 std::string ExecPlan::summary() const {
-  size_t st = 0, dy = 0, vw = 0;
+  size_t st = 0, dy = 0, vw = 0, ip = 0;
   for (Step s : steps) (s == Step::kStatic ? st : s == Step::kDynamic ? dy : vw)++;
+  for (char c : in_place) ip += c != 0;
   return str_cat("arena ", mib(arena_bytes), " (lower bound ", mib(arena_lower_bound),
                  ", without reuse ", mib(planned_bytes - pinned_bytes), "), outputs ",
-                 mib(pinned_bytes), "; nodes: ", st, " static, ", vw, " views, ", dy, " dynamic");
+                 mib(pinned_bytes), "; nodes: ", st, " static (", ip, " Concat/Split in place), ",
+                 vw, " views, ", dy, " dynamic");
 }
 
 Executor::Executor(const Graph& g, const ExecPlan& plan,
@@ -160,7 +279,8 @@ void Executor::build_buffers() {
         if (v < 0) continue;
         const ExecPlan::Buffer& b = plan_.buffers[plan_.value_buffer[v]];
         std::shared_ptr<void> owner = b.pinned ? pinned_[plan_.value_buffer[v]] : arena_;
-        void* ptr = static_cast<char*>(owner.get()) + (b.pinned ? 0 : b.offset);
+        void* ptr =
+            static_cast<char*>(owner.get()) + (b.pinned ? 0 : b.offset) + plan_.value_offset[v];
         planned_ptr_[n][o] = ptr;
         planned_view_[n][o] =
             Tensor::wrap(g_.values[v].type.dtype, g_.values[v].type.dims, ptr, owner);
@@ -243,6 +363,7 @@ void Executor::run(const std::vector<Tensor>& inputs, int num_threads,
           if (plan_.zero_fill[n])
             for (size_t o = 0; o < outs_[n].size(); ++o)
               if (planned_ptr_[n][o]) std::memset(planned_ptr_[n][o], 0, outs_[n][o].nbytes());
+          if (plan_.in_place[n]) break;  // data already where the plan put it
           KernelContext ctx;
           ctx.node = &node;
           ctx.opset = opset;

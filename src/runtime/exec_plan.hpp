@@ -19,11 +19,13 @@ namespace visionrt {
 
 struct ExecPlan {
   enum class Step : uint8_t { kStatic, kDynamic, kView };
-  std::vector<Step> steps;         // per node
-  std::vector<char> zero_fill;     // per node: reference kernel, zero its planned outputs
-  std::vector<int> value_buffer;   // per value: planned buffer holding it (-1: none)
-  std::vector<int> last_use;       // per value: last node reading it (-1: none)
-  std::vector<char> graph_output;  // per value
+  std::vector<Step> steps;           // per node
+  std::vector<char> zero_fill;       // per node: reference kernel, zero its planned outputs
+  std::vector<int> value_buffer;     // per value: planned buffer holding it (-1: none)
+  std::vector<size_t> value_offset;  // per value: byte offset inside that buffer
+  std::vector<char> in_place;        // per node: a Concat whose inputs were written in place
+  std::vector<int> last_use;         // per value: last node reading it (-1: none)
+  std::vector<char> graph_output;    // per value
   struct Buffer {
     size_t bytes = 0, offset = 0;
     bool pinned = false;  // holds a graph output: own allocation, never shared

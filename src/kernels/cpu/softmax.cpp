@@ -75,6 +75,6 @@ std::unique_ptr<Kernel> create_softmax(const KernelQuery& q, std::string* why) {
 
 }  // namespace
 
-void register_cpu_kernels(KernelRegistry& r) { r.add("Softmax", {"cpu", create_softmax, nullptr}); }
+void register_cpu_softmax(KernelRegistry& r) { r.add("Softmax", {"cpu", create_softmax, nullptr}); }
 
 }  // namespace visionrt

@@ -66,7 +66,9 @@ bool conv_eligible(const KernelQuery& q, std::string* why) {
   return true;
 }
 
-std::unique_ptr<Kernel> create_conv(const KernelQuery& q, std::string* why) {
+// Builds the primitive; with `probe` stops after choosing the implementation (no weights) and
+// returns a non-null placeholder when it is not oneDNN's reference one.
+std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool probe) {
   if (!conv_eligible(q, why)) return nullptr;
   const Node& n = *q.node;
   const TensorType& x = q.input_types[0];
@@ -131,6 +133,7 @@ std::unique_ptr<Kernel> create_conv(const KernelQuery& q, std::string* why) {
     if (impl.find("ref") != std::string::npos)
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
              nullptr;
+    if (probe) return std::make_unique<DnnlConv>(std::move(pd), memory(), memory(), false, -1, "");
     // Weights reordered once into the layout the chosen implementation wants.
     memory user_w({wdims, DT::f32, g > 1 ? Tag::goihw : Tag::oihw}, engine(),
                   const_cast<void*>(w->raw()));
@@ -153,10 +156,15 @@ std::unique_ptr<Kernel> create_conv(const KernelQuery& q, std::string* why) {
   }
 }
 
-// Blocked input, output and residual are all fine for eligible convolutions.
+std::unique_ptr<Kernel> create_conv(const KernelQuery& q, std::string* why) {
+  return build_conv(q, why, false);
+}
+
+// Blocked layouts are fine where oneDNN has a real (jit) implementation for them: not for
+// every dilation/padding combination.
 bool conv_blocked_ok(const KernelQuery& q) {
   std::string why;
-  return conv_eligible(q, &why);
+  return build_conv(q, &why, true) != nullptr;
 }
 
 }  // namespace
