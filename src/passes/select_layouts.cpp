@@ -23,7 +23,9 @@ const KernelCandidate* layout_candidate(const std::string& op) {
   return nullptr;
 }
 
-bool is_conv(const std::string& op) { return op == "Conv" || op == "visionrt.FusedConv"; }
+bool is_conv(const std::string& op) {
+  return op == "Conv" || op == "visionrt.FusedConv" || op == "ConvTranspose";
+}
 
 bool rank4_f32(const Value& v) {
   return v.type.dtype == DType::f32 && v.type.fully_known() && v.type.dims.size() == 4;

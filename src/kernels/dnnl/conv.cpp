@@ -167,11 +167,120 @@ bool conv_blocked_ok(const KernelQuery& q) {
   return build_conv(q, &why, true) != nullptr;
 }
 
+// ---- ConvTranspose (oneDNN deconvolution) ----
+
+class DnnlDeconv : public Kernel {
+ public:
+  DnnlDeconv(dnnl::deconvolution_forward::primitive_desc pd, memory weights, memory bias,
+             bool has_bias, std::string layout)
+      : pd_(std::move(pd)),
+        prim_(pd_),
+        weights_(std::move(weights)),
+        bias_(std::move(bias)),
+        has_bias_(has_bias),
+        layout_(std::move(layout)) {}
+  void execute(KernelContext& ctx) override {
+    set_threads(ctx.num_threads);
+    memory src(pd_.src_desc(), engine(), const_cast<void*>(ctx.input(0).raw()));
+    memory dst(pd_.dst_desc(), engine(), ctx.output(0).raw());
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst}};
+    if (has_bias_) args[DNNL_ARG_BIAS] = bias_;
+    prim_.execute(stream(), args);
+    stream().wait();
+  }
+  std::string layout() const override { return layout_; }
+
+ private:
+  dnnl::deconvolution_forward::primitive_desc pd_;
+  dnnl::deconvolution_forward prim_;
+  memory weights_, bias_;
+  bool has_bias_;
+  std::string layout_;
+};
+
+std::unique_ptr<Kernel> build_deconv(const KernelQuery& q, std::string* why, bool probe) {
+  if (!conv_eligible(q, why)) return nullptr;
+  const Node& n = *q.node;
+  const Shape& x = q.input_types[0].dims;
+  const Tensor* w = q.input_constants[1];
+  bool has_bias = q.input_types.size() > 2 && q.input_types[2].dtype != DType::undefined;
+  const Tensor* b = has_bias ? q.input_constants[2] : nullptr;
+  WindowParams p;
+  std::string err;
+  if (!conv_transpose_window(n, x, Shape(w->shape().begin() + 2, w->shape().end()), &p, &err))
+    return *why = err, nullptr;
+  const int64_t g = n.attr_i("group", 1), ic = w->dim(0), ocg = w->dim(1);
+  if (g <= 0 || x[1] != ic || ic % g != 0) return *why = "channels do not match groups", nullptr;
+  const Shape& y = q.output_types[0].dims;
+  const int64_t oc = ocg * g;
+  if (y[1] != oc) return *why = "output channels do not match the weights", nullptr;
+  if (has_bias && static_cast<int64_t>(b->numel()) != oc)
+    return *why = "bias has the wrong size", nullptr;
+  memory::dims strides, dil, pl, pr;
+  for (int a = 0; a < 2; ++a) {
+    strides.push_back(p.strides[a]);
+    dil.push_back(p.dilations[a] - 1);
+    pl.push_back(p.pads_begin[a]);
+    // oneDNN: out = (in - 1) * s - pl - pr + (k - 1) * d + 1; output_padding goes into pr.
+    int64_t r = (x[2 + a] - 1) * p.strides[a] + (p.kernel[a] - 1) * p.dilations[a] + 1 -
+                p.pads_begin[a] - y[2 + a];
+    if (r < 0 || p.pads_begin[a] < 0) return *why = "output padding beyond the pads", nullptr;
+    pr.push_back(r);
+  }
+  const int in_block = q.input_layouts.empty() ? 0 : q.input_layouts[0];
+  const int out_block = q.output_layouts.empty() ? 0 : q.output_layouts[0];
+  // oneDNN's deconvolution weights are {OC, IC, KH, KW}; ONNX stores [IC][OC/g][KH][KW] (iohw).
+  memory::dims wdims = g > 1 ? memory::dims{g, ocg, ic / g, w->dim(2), w->dim(3)}
+                             : memory::dims{oc, ic, w->dim(2), w->dim(3)};
+  memory::desc w_any(wdims, DT::f32, Tag::any);
+  memory::desc b_md({oc}, DT::f32, Tag::x);
+  try {
+    using DF = dnnl::deconvolution_forward;
+    auto d =
+        has_bias
+            ? DF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
+                       md(x, in_block), w_any, b_md, md(y, out_block), strides, dil, pl, pr)
+            : DF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
+                       md(x, in_block), w_any, md(y, out_block), strides, dil, pl, pr);
+    DF::primitive_desc pd(d, engine());
+    std::string impl = pd.impl_info_str();
+    if (impl.find("ref") != std::string::npos)
+      return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
+             nullptr;
+    if (probe) return std::make_unique<DnnlDeconv>(std::move(pd), memory(), memory(), false, "");
+    memory user_w({wdims, DT::f32, g > 1 ? Tag::giohw : Tag::iohw}, engine(),
+                  const_cast<void*>(w->raw()));
+    memory weights(pd.weights_desc(), engine());
+    dnnl::reorder(user_w, weights).execute(stream(), user_w, weights);
+    memory bias;
+    if (has_bias) {
+      bias = memory(b_md, engine());
+      std::memcpy(bias.get_data_handle(), b->raw(), b->nbytes());
+    }
+    stream().wait();
+    return std::make_unique<DnnlDeconv>(
+        std::move(pd), std::move(weights), std::move(bias), has_bias,
+        str_cat(layout_name(in_block, 4), " -> ", layout_name(out_block, 4), " ", impl));
+  } catch (const dnnl::error& e) {
+    return *why = str_cat("oneDNN: ", e.what()), nullptr;
+  }
+}
+
+std::unique_ptr<Kernel> create_deconv(const KernelQuery& q, std::string* why) {
+  return build_deconv(q, why, false);
+}
+bool deconv_blocked_ok(const KernelQuery& q) {
+  std::string why;
+  return build_deconv(q, &why, true) != nullptr;
+}
+
 }  // namespace
 
 void register_dnnl_conv(KernelRegistry& r) {
   for (const char* op : {"Conv", "visionrt.FusedConv"})
     r.add(op, {"dnnl", create_conv, conv_blocked_ok});
+  r.add("ConvTranspose", {"dnnl", create_deconv, deconv_blocked_ok});
 }
 
 }  // namespace visionrt
