@@ -7,11 +7,22 @@
 
 namespace visionrt {
 
-enum class Act { none, relu, leaky_relu, clip, sigmoid, swish, tanh, hard_swish, elu };
+enum class Act {
+  none,
+  relu,
+  leaky_relu,
+  clip,
+  sigmoid,
+  swish,
+  tanh,
+  hard_swish,
+  elu,
+  hard_sigmoid
+};
 
 struct Activation {
   Act kind = Act::none;
-  float alpha = 0, beta = 0;  // leaky_relu: slope; clip: min, max; elu: alpha
+  float alpha = 0, beta = 0;  // leaky_relu: slope; clip: min, max; elu: alpha; hard_sigmoid
 };
 
 inline const char* act_name(Act a) {
@@ -34,13 +45,15 @@ inline const char* act_name(Act a) {
       return "hard_swish";
     case Act::elu:
       return "elu";
+    case Act::hard_sigmoid:
+      return "hard_sigmoid";
   }
   return "";
 }
 
 inline bool parse_act(const std::string& s, Act* out) {
   for (Act a : {Act::none, Act::relu, Act::leaky_relu, Act::clip, Act::sigmoid, Act::swish,
-                Act::tanh, Act::hard_swish, Act::elu})
+                Act::tanh, Act::hard_swish, Act::elu, Act::hard_sigmoid})
     if (s == act_name(a)) return *out = a, true;
   return false;
 }
@@ -65,6 +78,8 @@ inline float apply_act(const Activation& a, float x) {
       return x * std::fmin(std::fmax(x + 3.0f, 0.0f), 6.0f) / 6.0f;
     case Act::elu:
       return x >= 0 ? x : a.alpha * (std::exp(x) - 1.0f);
+    case Act::hard_sigmoid:
+      return std::fmin(std::fmax(a.alpha * x + a.beta, 0.0f), 1.0f);
   }
   return x;
 }

@@ -23,6 +23,8 @@ struct KernelContext {
   std::vector<const Tensor*> inputs;  // nullptr for an absent optional input
   std::vector<Tensor>* outputs = nullptr;
   int num_threads = 1;
+  // Kernel::scratch_bytes() of per-request memory for this execution (nullptr when none).
+  void* scratch = nullptr;
 
   size_t num_inputs() const { return inputs.size(); }
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }
@@ -40,6 +42,9 @@ class Kernel {
   virtual void execute(KernelContext& ctx) = 0;
   // Memory layout the kernel reads and writes, for profiles ("nchw", "nChw16c -> nchw", ...).
   virtual std::string layout() const { return "plain"; }
+  // Temporary memory the kernel needs while it runs; the memory plan gives it a slice of the
+  // request's arena (KernelContext::scratch) that lives only during this node.
+  virtual size_t scratch_bytes() const { return 0; }
 };
 
 // What a candidate sees at compile time: the node, its input types (shapes may be partial) and

@@ -1,9 +1,9 @@
 // Folds the activation that follows a convolution into it (oneDNN applies it as an eltwise
 // post-op while the output is still in registers): Relu, LeakyRelu, Clip (ReLU6), Sigmoid,
-// Tanh, HardSwish, Elu, and the two-node patterns x*Sigmoid(x) (SiLU/swish, every YOLOv5/v8
-// block) and x*HardSigmoid(x) with alpha 1/6, beta 0.5 (MobileNetV3's hard-swish). The result is
-// visionrt.FusedConv (ops/internal.cpp). Applies only where the intermediate value has no other
-// reader and is not a graph output.
+// Tanh, HardSwish, Elu, HardSigmoid, and the two-node patterns x*Sigmoid(x) (SiLU/swish, every
+// YOLOv5/v8 block) and x*HardSigmoid(x) with alpha 1/6, beta 0.5 (MobileNetV3's hard-swish). The
+// result is visionrt.FusedConv (ops/internal.cpp). Applies only where the intermediate value has no
+// other reader and is not a graph output.
 #include <cfloat>
 #include <cmath>
 
@@ -46,6 +46,8 @@ bool unary_activation(const Graph& g, const Node& n, int x, Activation* a) {
   if (n.op_type == "Tanh") return *a = {Act::tanh, 0, 0}, true;
   if (n.op_type == "HardSwish") return *a = {Act::hard_swish, 0, 0}, true;
   if (n.op_type == "Elu") return *a = {Act::elu, n.attr_f("alpha", 1.0f), 0}, true;
+  if (n.op_type == "HardSigmoid")
+    return *a = {Act::hard_sigmoid, n.attr_f("alpha", 0.2f), n.attr_f("beta", 0.5f)}, true;
   return false;
 }
 

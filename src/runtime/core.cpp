@@ -236,7 +236,9 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
   // VISIONRT_VERBOSE=1 prints every kernel decision (ARCHITECTURE practice 2).
   if (const char* v = std::getenv("VISIONRT_VERBOSE"); v && std::string(v) != "0")
     for (const auto& d : c->decisions) std::fprintf(stderr, "visionrt: kernel %s\n", d.c_str());
-  c->plan = ExecPlan::build(g, c->kernel_names);
+  std::vector<size_t> scratch;
+  for (const auto& k : c->kernels) scratch.push_back(k->scratch_bytes());
+  c->plan = ExecPlan::build(g, c->kernel_names, scratch);
   c->layouts.resize(g.nodes.size());
   for (size_t n = 0; n < g.nodes.size(); ++n)
     c->layouts[n] = c->kernels[n] ? c->kernels[n]->layout() : "";

@@ -43,7 +43,8 @@ std::string mib(size_t bytes) {
 
 }  // namespace
 
-ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_names) {
+ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_names,
+                         const std::vector<size_t>& scratch_bytes) {
   ExecPlan p;
   const size_t nv = g.values.size(), nn = g.nodes.size();
   p.steps.assign(nn, Step::kDynamic);
@@ -190,6 +191,16 @@ ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_
       p.buffers.push_back(b);
       reqs.push_back({b.bytes, static_cast<int>(n), static_cast<int>(n)});
     }
+  }
+  // Kernel scratch: alive during its node only.
+  p.scratch_buffer.assign(nn, -1);
+  for (size_t n = 0; n < nn && n < scratch_bytes.size(); ++n) {
+    if (!scratch_bytes[n] || p.steps[n] != Step::kStatic) continue;
+    p.scratch_buffer[n] = static_cast<int>(p.buffers.size());
+    Buffer b;
+    b.bytes = scratch_bytes[n];
+    p.buffers.push_back(b);
+    reqs.push_back({b.bytes, static_cast<int>(n), static_cast<int>(n)});
   }
   // Every value in a buffer extends its lifetime (from its producer to its last reader);
   // graph outputs pin theirs.
@@ -370,6 +381,9 @@ void Executor::run(const std::vector<Tensor>& inputs, int num_threads,
           ctx.inputs = args;
           ctx.outputs = &outs_[n];
           ctx.num_threads = num_threads;
+          if (plan_.scratch_buffer[n] >= 0)
+            ctx.scratch =
+                static_cast<char*>(arena_.get()) + plan_.buffers[plan_.scratch_buffer[n]].offset;
           kernels_[n]->execute(ctx);
           // A kernel that assigned its own output tensor: the plan (and views precomputed over
           // it) expects the data at the planned address.

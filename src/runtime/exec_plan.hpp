@@ -36,7 +36,9 @@ struct ExecPlan {
   size_t pinned_bytes = 0;
   size_t planned_bytes = 0;  // sum of planned buffers without reuse
 
-  static ExecPlan build(const Graph& g, const std::vector<std::string>& kernel_names);
+  std::vector<int> scratch_buffer;  // per node: buffer of its kernel's scratch (-1: none)
+  static ExecPlan build(const Graph& g, const std::vector<std::string>& kernel_names,
+                        const std::vector<size_t>& scratch_bytes = {});
   std::string summary() const;  // "arena 12.3 MiB (lower bound ...), ..."
 };
 

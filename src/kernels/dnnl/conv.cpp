@@ -29,10 +29,36 @@ class DnnlConv : public Kernel {
         sum_post_op_(sum_post_op),
         layout_(std::move(layout)) {}
 
+  // Staged mode: the convolution runs on NHWC copies in the request's scratch memory (oneDNN
+  // has jit kernels for some shapes, large dilations for instance, only in NHWC).
+  void stage(memory::desc in_md, memory::desc out_md) {
+    in_md_ = in_md;
+    out_md_ = out_md;
+    to_nhwc_ =
+        dnnl::reorder(dnnl::reorder::primitive_desc(engine(), in_md, engine(), pd_.src_desc()));
+    from_nhwc_ =
+        dnnl::reorder(dnnl::reorder::primitive_desc(engine(), pd_.dst_desc(), engine(), out_md));
+    src_bytes_ = (pd_.src_desc().get_size() + 63) / 64 * 64;
+    staged_ = true;
+  }
+  size_t scratch_bytes() const override {
+    return staged_ ? src_bytes_ + pd_.dst_desc().get_size() : 0;
+  }
+
   void execute(KernelContext& ctx) override {
     set_threads(ctx.num_threads);
-    memory src(pd_.src_desc(), engine(), const_cast<void*>(ctx.input(0).raw()));
-    memory dst(pd_.dst_desc(), engine(), ctx.output(0).raw());
+    void* src_ptr = const_cast<void*>(ctx.input(0).raw());
+    void* dst_ptr = ctx.output(0).raw();
+    if (staged_) {
+      if (!ctx.scratch) throw Error("internal: staged convolution without scratch memory");
+      memory user_src(in_md_, engine(), src_ptr);
+      src_ptr = ctx.scratch;
+      memory staged_src(pd_.src_desc(), engine(), src_ptr);
+      to_nhwc_.execute(stream(), user_src, staged_src);
+      dst_ptr = static_cast<char*>(ctx.scratch) + src_bytes_;
+    }
+    memory src(pd_.src_desc(), engine(), src_ptr);
+    memory dst(pd_.dst_desc(), engine(), dst_ptr);
     std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst}};
     if (has_bias_) args[DNNL_ARG_BIAS] = bias_;
@@ -40,6 +66,10 @@ class DnnlConv : public Kernel {
       args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(sum_post_op_) | DNNL_ARG_SRC_1] =
           memory(pd_.dst_desc(), engine(), const_cast<void*>(ctx.input(3).raw()));
     prim_.execute(stream(), args);
+    if (staged_) {
+      memory user_dst(out_md_, engine(), ctx.output(0).raw());
+      from_nhwc_.execute(stream(), dst, user_dst);
+    }
     stream().wait();
   }
   std::string layout() const override { return layout_; }
@@ -51,6 +81,10 @@ class DnnlConv : public Kernel {
   bool has_bias_;
   int sum_post_op_;  // index of the residual's binary-add post-op, -1 without
   std::string layout_;
+  bool staged_ = false;
+  memory::desc in_md_, out_md_;
+  dnnl::reorder to_nhwc_, from_nhwc_;
+  size_t src_bytes_ = 0;
 };
 
 // Everything the layout pass needs to know without building a primitive.
@@ -106,30 +140,42 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
   memory::dims pl = {p.pads_begin[0], p.pads_begin[1]}, pr = {p.pads_end[0], p.pads_end[1]};
   try {
     using CF = dnnl::convolution_forward;
-    auto d = has_bias
+    auto make_desc = [&](const memory::desc& s_md, const memory::desc& d_md) {
+      return has_bias
                  ? CF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                            src_md, w_any, b_md, dst_md, strides, dil, pl, pr)
+                            s_md, w_any, b_md, d_md, strides, dil, pl, pr)
                  : CF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                            src_md, w_any, dst_md, strides, dil, pl, pr);
+                            s_md, w_any, d_md, strides, dil, pl, pr);
+    };
     dnnl::post_ops po;
-    dnnl::algorithm alg;
-    float alpha, beta;
-    bool has_act = eltwise_alg(act, &alg, &alpha, &beta);
+    const bool has_act = act.kind != Act::none;
     bool sum_first = n.attr_i("sum_first", 0) != 0;
     int sum_idx = -1;
     if (has_sum && (sum_first || !has_act)) {
       sum_idx = po.len();
       po.append_binary(dnnl::algorithm::binary_add, dst_md);
     }
-    if (has_act) po.append_eltwise(1.0f, alg, alpha, beta);
+    if (has_act) append_activation(act, &po);
     if (has_sum && sum_idx < 0) {
       sum_idx = po.len();
       po.append_binary(dnnl::algorithm::binary_add, dst_md);
     }
     dnnl::primitive_attr attr;
     attr.set_post_ops(po);
-    CF::primitive_desc pd(d, attr, engine());
+    CF::primitive_desc pd(make_desc(src_md, dst_md), attr, engine());
     std::string impl = pd.impl_info_str();
+    bool staged = false;
+    if (impl.find("ref") != std::string::npos && !has_sum) {
+      // No jit kernel for this layout: try NHWC, staged through scratch memory.
+      memory::desc s_nhwc(memory::dims(x.dims.begin(), x.dims.end()), DT::f32, Tag::nhwc);
+      memory::desc d_nhwc(memory::dims(y.begin(), y.end()), DT::f32, Tag::nhwc);
+      CF::primitive_desc alt(make_desc(s_nhwc, d_nhwc), attr, engine());
+      if (std::string(alt.impl_info_str()).find("ref") == std::string::npos) {
+        pd = alt;
+        impl = str_cat("nhwc-staged ", alt.impl_info_str());
+        staged = true;
+      }
+    }
     if (impl.find("ref") != std::string::npos)
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
              nullptr;
@@ -148,8 +194,10 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
     std::string layout =
         str_cat(layout_name(in_block, 4), " -> ", layout_name(out_block, 4), " ", impl,
                 has_act ? str_cat(" +", act_name(act.kind)) : "", has_sum ? " +sum" : "");
-    return std::make_unique<DnnlConv>(std::move(pd), std::move(weights), std::move(bias), has_bias,
-                                      sum_idx, layout);
+    auto k = std::make_unique<DnnlConv>(std::move(pd), std::move(weights), std::move(bias),
+                                        has_bias, sum_idx, layout);
+    if (staged) k->stage(src_md, dst_md);
+    return k;
   } catch (const dnnl::error& e) {
     *why = str_cat("oneDNN: ", e.what());
     return nullptr;

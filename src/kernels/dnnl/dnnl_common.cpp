@@ -98,8 +98,21 @@ bool eltwise_alg(const Activation& a, dnnl::algorithm* alg, float* alpha, float*
     case Act::elu:
       *alg = A::eltwise_elu, *alpha = a.alpha;
       return true;
+    case Act::hard_sigmoid:
+      *alg = A::eltwise_linear, *alpha = a.alpha, *beta = a.beta;
+      return true;
   }
   return false;
+}
+
+bool append_activation(const Activation& a, dnnl::post_ops* po) {
+  dnnl::algorithm alg;
+  float alpha, beta;
+  if (!eltwise_alg(a, &alg, &alpha, &beta)) return false;
+  po->append_eltwise(1.0f, alg, alpha, beta);
+  if (a.kind == Act::hard_sigmoid)
+    po->append_eltwise(1.0f, dnnl::algorithm::eltwise_clip_v2, 0.0f, 1.0f);
+  return true;
 }
 
 bool all_static_f32(const KernelQuery& q, std::string* why, size_t n_inputs) {

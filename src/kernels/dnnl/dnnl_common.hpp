@@ -33,8 +33,12 @@ int preferred_block();
 memory::desc md(const Shape& dims, int block, DT dt = DT::f32);
 std::string layout_name(int block, size_t rank);
 
-// oneDNN eltwise algorithm for a fusable activation; false if there is none.
+// oneDNN eltwise algorithm for a fusable activation; false if there is none. hard_sigmoid maps
+// to eltwise_linear and needs a clip to [0, 1] after it (append_activation does both).
 bool eltwise_alg(const Activation& a, dnnl::algorithm* alg, float* alpha, float* beta);
+
+// Appends the activation's eltwise post-op(s); false for Act::none.
+bool append_activation(const Activation& a, dnnl::post_ops* po);
 
 // True when the first `n_inputs` inputs (all by default) and every output are f32 with static
 // shapes; absent optional inputs are skipped.

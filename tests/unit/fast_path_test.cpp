@@ -1,0 +1,327 @@
+// The compiled fast path (fusions, blocked layouts, oneDNN and own kernels, in-place Concat and
+// Split, the static memory plan) against an independent reference: the same ONNX graph executed
+// node by node with the reference kernels (double precision, no passes). Networks are built in
+// code with awkward shapes: odd sizes, batch > 1, channels that are not multiples of 8/16, 1x1
+// spatial maps, large dilations. Also the memory planner on hand-computed and random cases.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "kernels/kernel.hpp"
+#include "onnx/builder.hpp"
+#include "passes/passes.hpp"
+#include "runtime/memory_plan.hpp"
+#include "runtime/model_loader.hpp"
+#include "runtime/node_runner.hpp"
+#include "visionrt/core.hpp"
+
+using namespace visionrt;
+
+namespace {
+
+Tensor random_tensor(Shape s, std::mt19937& rng, float lo = -1.f, float hi = 1.f) {
+  std::uniform_real_distribution<float> u(lo, hi);
+  Tensor t(DType::f32, std::move(s));
+  for (size_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
+  return t;
+}
+
+// Builds networks layer by layer with seeded weights.
+struct Net {
+  ModelBuilder b{17};
+  std::mt19937 rng{7};
+  int next = 0;
+  std::string fresh(const std::string& p) { return p + std::to_string(next++); }
+
+  std::string conv(const std::string& x, int64_t cin, int64_t cout, int64_t k, int64_t stride = 1,
+                   int64_t pad = -1, int64_t group = 1, int64_t dil = 1, bool bias = true) {
+    if (pad < 0) pad = dil * (k - 1) / 2;
+    std::string w = fresh("w"), bn = fresh("b"), y = fresh("conv");
+    float scale = 1.0f / std::sqrt(static_cast<float>(cin / group * k * k));
+    b.initializer(w, random_tensor({cout, cin / group, k, k}, rng, -scale, scale));
+    std::vector<std::string> ins = {x, w};
+    if (bias) {
+      b.initializer(bn, random_tensor({cout}, rng, -0.2f, 0.2f));
+      ins.push_back(bn);
+    }
+    b.node("Conv", ins, {y},
+           {{"kernel_shape", attr_ints({k, k})},
+            {"strides", attr_ints({stride, stride})},
+            {"pads", attr_ints({pad, pad, pad, pad})},
+            {"dilations", attr_ints({dil, dil})},
+            {"group", attr_int(group)}});
+    return y;
+  }
+  std::string op(const std::string& type, const std::vector<std::string>& ins,
+                 std::map<std::string, Attribute> attrs = {}) {
+    std::string y = fresh(type);
+    b.node(type, ins, {y}, attrs);
+    return y;
+  }
+  std::string silu(const std::string& x) { return op("Mul", {x, op("Sigmoid", {x})}); }
+  std::string hswish(const std::string& x) {
+    return op("Mul", {x, op("HardSigmoid", {x}, {{"alpha", attr_float(1.0f / 6)}})});
+  }
+  std::string constant(const Tensor& t) {
+    std::string n = fresh("c");
+    b.initializer(n, t);
+    return n;
+  }
+};
+
+// Executes the ONNX graph node by node with the reference kernels only.
+std::vector<Tensor> reference_run(const std::string& bytes, const std::vector<Tensor>& inputs) {
+  auto g = load_model_bytes(bytes, "ref.onnx");
+  upgrade_legacy_ops(*g);
+  infer_shapes(*g);
+  std::vector<Tensor> vals(g->values.size());
+  for (size_t i = 0; i < g->inputs.size(); ++i) vals[g->inputs[i]] = inputs[i];
+  for (size_t v = 0; v < g->values.size(); ++v)
+    if (g->values[v].constant) vals[v] = *g->values[v].constant;
+  for (const Node& n : g->nodes) {
+    std::vector<const Tensor*> ins;
+    for (int i : n.inputs) ins.push_back(i >= 0 ? &vals[i] : nullptr);
+    std::vector<Tensor> outs = run_node_ref(n, g->opset(), ins);
+    for (size_t o = 0; o < n.outputs.size(); ++o)
+      if (n.outputs[o] >= 0) vals[n.outputs[o]] = outs[o];
+  }
+  std::vector<Tensor> r;
+  for (int o : g->outputs) r.push_back(vals[o]);
+  return r;
+}
+
+struct Compiled {
+  std::vector<Tensor> outputs;
+  std::string plan;
+  std::vector<std::string> decisions;
+};
+
+Compiled fast_run(const std::string& bytes, const std::vector<Tensor>& inputs, int threads) {
+  Core core;
+  CompiledModel cm = core.compile_model(core.read_model_from_memory(bytes, "fast.onnx"),
+                                        {{"INFERENCE_NUM_THREADS", std::to_string(threads)}});
+  InferRequest r = cm.create_infer_request();
+  for (size_t i = 0; i < inputs.size(); ++i) r.set_input_tensor(i, inputs[i]);
+  r.infer();
+  Compiled c;
+  for (size_t i = 0; i < cm.outputs().size(); ++i)
+    c.outputs.push_back(r.get_output_tensor(i).clone());
+  // A second run on the same request reuses the arena: results must not change.
+  r.infer();
+  for (size_t i = 0; i < cm.outputs().size(); ++i) {
+    Tensor again = r.get_output_tensor(i);
+    EXPECT_EQ(0, std::memcmp(again.raw(), c.outputs[i].raw(), again.nbytes()))
+        << "second run on the same request differs";
+  }
+  c.plan = cm.plan_summary();
+  c.decisions = cm.kernel_decisions();
+  return c;
+}
+
+void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
+  ASSERT_EQ(got.shape(), want.shape()) << what;
+  double worst = 0;
+  size_t at = 0;
+  for (size_t i = 0; i < got.numel(); ++i) {
+    double g = got.at_f64(i), w = want.at_f64(i);
+    double err = std::fabs(g - w) / (1.0 + std::fabs(w));
+    if (!(err <= worst)) worst = err, at = i;
+  }
+  EXPECT_LE(worst, tol) << what << ": worst relative error at " << at << ": " << got.at_f64(at)
+                        << " vs " << want.at_f64(at);
+}
+
+// Compiles, runs with 1 and 2 threads, compares with the reference; returns the plan summary.
+std::string check_network(Net& net, const std::vector<Tensor>& inputs, double tol = 2e-4) {
+  std::string bytes = net.b.serialize();
+  std::vector<Tensor> want = reference_run(bytes, inputs);
+  std::string plan;
+  for (int threads : {1, 2}) {
+    Compiled c = fast_run(bytes, inputs, threads);
+    EXPECT_EQ(c.outputs.size(), want.size());
+    for (size_t i = 0; i < want.size() && i < c.outputs.size(); ++i)
+      expect_close(c.outputs[i], want[i], tol, "output " + std::to_string(i));
+    plan = c.plan;
+  }
+  return plan;
+}
+
+bool blocked_layouts() { return preferred_layout_block() > 0; }
+
+}  // namespace
+
+TEST(FastPath, YoloStyleBlocksMatchReference) {
+  // Batch 2 and odd spatial size: Concat cannot be in place, channels 24/40 are not multiples
+  // of 16; SiLU patterns, residual Add, Split, MaxPool (SPPF), nearest Resize x2.
+  Net n;
+  n.b.input("x", DType::f32, {2, 3, 23, 19});
+  std::string a = n.silu(n.conv("x", 3, 24, 3, 2));  // 12x10
+  std::string c1 = n.silu(n.conv(a, 24, 32, 1));
+  std::string s0 = n.fresh("split"), s1 = n.fresh("split");
+  n.b.initializer("splits", Tensor::from_vector<int64_t>({2}, {16, 16}));
+  n.b.node("Split", {c1, "splits"}, {s0, s1}, {{"axis", attr_int(1)}});
+  std::string m = n.op("Add", {s1, n.silu(n.conv(n.silu(n.conv(s1, 16, 16, 3)), 16, 16, 3))});
+  std::string cat = n.op("Concat", {s0, s1, m}, {{"axis", attr_int(1)}});
+  std::string c2 = n.silu(n.conv(cat, 48, 40, 1));
+  std::string p = n.op("MaxPool", {c2},
+                       {{"kernel_shape", attr_ints({5, 5})}, {"pads", attr_ints({2, 2, 2, 2})}});
+  std::string up =
+      n.op("Resize", {p, "", n.constant(Tensor::from_vector<float>({4}, {1, 1, 2, 2}))},
+           {{"mode", attr_string("nearest")},
+            {"coordinate_transformation_mode", attr_string("asymmetric")},
+            {"nearest_mode", attr_string("floor")}});
+  std::string out = n.conv(up, 40, 7, 3, 1, 1);
+  n.b.node("Identity", {out}, {"y"});
+  n.b.output("y", DType::f32);
+  std::mt19937 rng(1);
+  std::string plan = check_network(n, {random_tensor({2, 3, 23, 19}, rng)});
+  EXPECT_NE(plan.find("fused: 5 activations, 1 sums"), std::string::npos) << plan;
+  if (blocked_layouts()) {
+    EXPECT_EQ(plan.find("blocked-layout nodes 0,"), std::string::npos) << plan;
+  }
+}
+
+TEST(FastPath, C2fInPlaceMatchesReference) {
+  Net n;
+  n.b.input("x", DType::f32, {1, 8, 16, 16});
+  std::string c1 = n.silu(n.conv("x", 8, 32, 3));
+  std::string s0 = n.fresh("split"), s1 = n.fresh("split");
+  n.b.initializer("splits", Tensor::from_vector<int64_t>({2}, {16, 16}));
+  n.b.node("Split", {c1, "splits"}, {s0, s1}, {{"axis", attr_int(1)}});
+  std::string m = n.silu(n.conv(s1, 16, 16, 3));
+  std::string cat = n.op("Concat", {s0, s1, m}, {{"axis", attr_int(1)}});
+  std::string out = n.silu(n.conv(cat, 48, 16, 1));
+  n.b.node("Concat", {out, m}, {"y"}, {{"axis", attr_int(1)}});
+  n.b.output("y", DType::f32);
+  std::mt19937 rng(2);
+  std::string plan = check_network(n, {random_tensor({1, 8, 16, 16}, rng)});
+  EXPECT_NE(plan.find("(2 Concat/Split in place)"), std::string::npos) << plan;
+}
+
+TEST(FastPath, MobileNetV3StyleBlocksMatchReference) {
+  // Hard-swish patterns, depthwise conv with 24 channels, squeeze-excite (1x1 spatial maps,
+  // HardSigmoid fused, broadcast Mul), ReLU6 as Clip, LeakyRelu, bilinear align_corners Resize.
+  Net n;
+  n.b.input("x", DType::f32, {1, 3, 33, 29});
+  std::string a = n.hswish(n.conv("x", 3, 24, 3, 2));                // 17x15
+  std::string dw = n.op("Relu", {n.conv(a, 24, 24, 5, 1, -1, 24)});  // depthwise
+  std::string gap = n.op("GlobalAveragePool", {dw});
+  std::string se = n.op("HardSigmoid", {n.conv(n.op("Relu", {n.conv(gap, 24, 8, 1)}), 8, 24, 1)},
+                        {{"alpha", attr_float(0.2f)}, {"beta", attr_float(0.5f)}});
+  std::string scaled = n.op("Mul", {dw, se});
+  std::string proj = n.op("Add", {n.conv(scaled, 24, 24, 1), a});
+  std::string r6 = n.op("Clip", {n.conv(proj, 24, 20, 3), n.constant(Tensor::scalar(0.0f)),
+                                 n.constant(Tensor::scalar(6.0f))});
+  std::string lk =
+      n.op("LeakyRelu", {n.conv(r6, 20, 20, 3, 1, -1, 1, 3)}, {{"alpha", attr_float(0.1f)}});
+  std::string el = n.op("Elu", {n.conv(lk, 20, 12, 1)});
+  std::string th = n.op("Tanh", {n.conv(el, 12, 12, 1)});
+  n.b.node("Resize", {th, "", "", n.constant(Tensor::from_vector<int64_t>({4}, {1, 12, 33, 29}))},
+           {"y"},
+           {{"mode", attr_string("linear")},
+            {"coordinate_transformation_mode", attr_string("align_corners")}});
+  n.b.output("y", DType::f32);
+  std::mt19937 rng(3);
+  std::string plan = check_network(n, {random_tensor({1, 3, 33, 29}, rng)});
+  EXPECT_NE(plan.find("fused: 8 activations, 1 sums"), std::string::npos) << plan;
+}
+
+TEST(FastPath, DeconvSoftmaxTransposeAndDilationMatchReference) {
+  Net n;
+  n.b.input("x", DType::f32, {1, 32, 9, 9});
+  // Dilation 6 on a 9x9 map: oneDNN has no blocked jit kernel, the conv runs staged in NHWC.
+  std::string d = n.op("Relu", {n.conv("x", 32, 16, 3, 1, 6, 1, 6)});
+  std::string w = n.fresh("wt");
+  n.b.initializer(w, random_tensor({16, 8, 2, 2}, n.rng, -0.3f, 0.3f));
+  std::string up = n.fresh("deconv");
+  n.b.node("ConvTranspose", {d, w, n.constant(random_tensor({8}, n.rng))}, {up},
+           {{"strides", attr_ints({2, 2})}, {"kernel_shape", attr_ints({2, 2})}});
+  std::string sg = n.op("Sigmoid", {up});  // 1x8x18x18
+  std::string r =
+      n.op("Reshape", {sg, n.constant(Tensor::from_vector<int64_t>({4}, {1, 8, 2, 162}))});
+  std::string sm = n.op("Softmax", {r}, {{"axis", attr_int(1)}});     // strided axis: own kernel
+  std::string sm2 = n.op("Softmax", {sm}, {{"axis", attr_int(-1)}});  // innermost: oneDNN
+  n.b.node("Transpose", {sm2}, {"y"}, {{"perm", attr_ints({0, 3, 1, 2})}});
+  n.b.output("y", DType::f32);
+  std::mt19937 rng(4);
+  check_network(n, {random_tensor({1, 32, 9, 9}, rng, -2.f, 2.f)});
+}
+
+TEST(FastPath, EveryFusedActivationMatchesReference) {
+  struct A {
+    const char* op;
+    std::map<std::string, Attribute> attrs;
+  };
+  std::vector<A> acts = {{"Relu", {}},
+                         {"LeakyRelu", {{"alpha", attr_float(0.2f)}}},
+                         {"Sigmoid", {}},
+                         {"Tanh", {}},
+                         {"HardSwish", {}},
+                         {"HardSigmoid", {{"alpha", attr_float(0.3f)}, {"beta", attr_float(0.4f)}}},
+                         {"Elu", {{"alpha", attr_float(0.7f)}}}};
+  for (const A& a : acts) {
+    Net n;
+    n.b.input("x", DType::f32, {1, 5, 7, 6});
+    // Residual first, then the activation: [sum, act] post-op order.
+    std::string c = n.conv("x", 5, 5, 3);
+    std::string s = n.op("Add", {c, "x"});
+    n.b.node(a.op, {s}, {"y"}, a.attrs);
+    n.b.output("y", DType::f32);
+    std::mt19937 rng(5);
+    std::string plan = check_network(n, {random_tensor({1, 5, 7, 6}, rng, -3.f, 3.f)});
+    EXPECT_NE(plan.find("fused: 1 activations, 1 sums"), std::string::npos) << a.op << ": " << plan;
+  }
+}
+
+TEST(FastPath, PlainLayoutsFallBackForNonFloatAndDynamicGraphs) {
+  // A dynamic batch: no static plan for the dependent nodes, reference kernels where oneDNN
+  // declines; still correct.
+  Net n;
+  n.b.input("x", DType::f32, {-1, 4, 6, 6}, {"batch"});
+  std::string c = n.op("Relu", {n.conv("x", 4, 6, 3)});
+  n.b.node("MaxPool", {c}, {"y"},
+           {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}});
+  n.b.output("y", DType::f32);
+  std::mt19937 rng(6);
+  std::string plan = check_network(n, {random_tensor({3, 4, 6, 6}, rng)});
+  EXPECT_NE(plan.find("dynamic"), std::string::npos) << plan;
+}
+
+TEST(MemoryPlan, HandComputedChain) {
+  // Three 100-byte buffers in a chain (each read by the next step): 0 and 2 can share.
+  MemoryPlan p = plan_memory({{100, 0, 1}, {100, 1, 2}, {100, 2, 3}});
+  EXPECT_EQ(p.arena_bytes, 256u);  // two 128-byte (64-aligned) slots
+  EXPECT_EQ(p.lower_bound, 256u);
+  EXPECT_EQ(p.offsets[0], p.offsets[2]);
+  EXPECT_NE(p.offsets[0], p.offsets[1]);
+  // Best fit: a small late buffer goes into the smallest gap that holds it.
+  MemoryPlan q = plan_memory({{1000, 0, 0}, {200, 0, 2}, {100, 1, 2}});
+  EXPECT_EQ(q.offsets[2], q.offsets[0]);  // reuses the dead 1000-byte slot
+}
+
+TEST(MemoryPlan, RandomPlansNeverOverlapLiveBuffers) {
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<BufferRequest> reqs;
+    int n = 1 + static_cast<int>(rng() % 40);
+    for (int i = 0; i < n; ++i) {
+      int first = static_cast<int>(rng() % 30);
+      reqs.push_back({1 + rng() % 5000, first, first + static_cast<int>(rng() % 6)});
+    }
+    MemoryPlan p = plan_memory(reqs);
+    EXPECT_GE(p.arena_bytes, p.lower_bound);
+    for (int i = 0; i < n; ++i) {
+      EXPECT_EQ(p.offsets[i] % 64, 0u);
+      EXPECT_LE(p.offsets[i] + reqs[i].bytes, p.arena_bytes);
+      for (int j = i + 1; j < n; ++j) {
+        bool live_together = !(reqs[i].last < reqs[j].first || reqs[j].last < reqs[i].first);
+        bool disjoint = p.offsets[i] + reqs[i].bytes <= p.offsets[j] ||
+                        p.offsets[j] + reqs[j].bytes <= p.offsets[i];
+        if (live_together) {
+          EXPECT_TRUE(disjoint) << "trial " << trial << " buffers " << i << "," << j;
+        }
+      }
+    }
+  }
+}
