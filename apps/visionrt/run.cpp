@@ -8,6 +8,9 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <thread>
+#include <atomic>
+#include <sys/resource.h>
 
 #include "commands.hpp"
 #include "common/npy.hpp"
@@ -87,6 +90,86 @@ void print_counters(std::vector<ProfilingInfo> prof, int top) {
   fmt::print("total node time per run: {:.3f} ms\n", total / static_cast<double>(runs));
 }
 
+double peak_rss_mib() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // KiB on Linux
+}
+
+// P requests in P threads for `seconds` after a 1 s warm-up; per-inference latencies pooled.
+template <typename Opts>
+int timed_benchmark(const Opts& o, const CompiledModel& cm, InferRequest& first,
+                    const std::vector<Tensor>& inputs, double load_ms) {
+  using clock = std::chrono::steady_clock;
+  std::vector<InferRequest> reqs;
+  for (int p = 1; p < o.parallel; ++p) {
+    reqs.push_back(cm.create_infer_request());
+    for (size_t i = 0; i < inputs.size(); ++i) reqs.back().set_input_tensor(i, inputs[i]);
+  }
+  std::vector<std::vector<double>> lat(static_cast<size_t>(o.parallel));
+  std::vector<double> elapsed(static_cast<size_t>(o.parallel));
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(o.parallel));
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  auto worker = [&](size_t k, InferRequest& r) {
+    try {
+      auto w0 = clock::now();
+      while (std::chrono::duration<double>(clock::now() - w0).count() < 1.0) r.infer();
+      ready++;
+      while (!go.load()) std::this_thread::yield();
+      auto t0 = clock::now();
+      while (true) {
+        auto a = clock::now();
+        r.infer();
+        auto b = clock::now();
+        lat[k].push_back(std::chrono::duration<double, std::milli>(b - a).count());
+        if (std::chrono::duration<double>(b - t0).count() >= o.seconds && lat[k].size() >= 3) break;
+      }
+      elapsed[k] = std::chrono::duration<double>(clock::now() - t0).count();
+    } catch (...) {
+      errors[k] = std::current_exception();
+      ready++;
+    }
+  };
+  std::vector<std::thread> team;
+  for (size_t k = 1; k < static_cast<size_t>(o.parallel); ++k)
+    team.emplace_back(worker, k, std::ref(reqs[k - 1]));
+  std::thread main_worker(worker, 0, std::ref(first));
+  while (ready.load() < o.parallel) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  go = true;
+  main_worker.join();
+  for (auto& t : team) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  std::vector<double> all;
+  double fps = 0;
+  for (size_t k = 0; k < lat.size(); ++k) {
+    all.insert(all.end(), lat[k].begin(), lat[k].end());
+    fps += static_cast<double>(lat[k].size()) / elapsed[k];
+  }
+  std::sort(all.begin(), all.end());
+  auto q = [&](double p) {
+    return all[std::min(all.size() - 1, static_cast<size_t>(p * static_cast<double>(all.size())))];
+  };
+  double mean = 0;
+  for (double v : all) mean += v;
+  mean /= static_cast<double>(all.size());
+  if (o.json) {
+    fmt::print(
+        "{{\"runtime\":\"visionrt\",\"model\":\"{}\",\"threads\":{},\"parallel\":{},"
+        "\"median_ms\":{:.3f},\"p90_ms\":{:.3f},\"mean_ms\":{:.3f},\"fps\":{:.2f},\"count\":{},"
+        "\"load_ms\":{:.1f},\"peak_rss_mib\":{:.1f}}}\n",
+        std::filesystem::path(o.model).filename().string(), cm.get_property("INFERENCE_NUM_THREADS"),
+        o.parallel, q(0.5), q(0.9), mean, fps, all.size(), load_ms, peak_rss_mib());
+  } else {
+    fmt::print("load to first inference: {:.1f} ms; peak RSS {:.1f} MiB\n", load_ms, peak_rss_mib());
+    fmt::print("{} request(s) x {} thread(s), {:.1f} s: {} inferences, {:.2f} FPS\n", o.parallel,
+               cm.get_property("INFERENCE_NUM_THREADS"), o.seconds, all.size(), fps);
+    fmt::print("latency: median {:.3f} ms  p90 {:.3f} ms  mean {:.3f} ms\n", q(0.5), q(0.9), mean);
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::function<int()> add_run(CLI::App& app) {
@@ -96,8 +179,10 @@ std::function<int()> add_run(CLI::App& app) {
     std::vector<std::string> inputs, shapes;
     bool random = false;
     uint32_t seed = 0;
-    int threads = 0, repeat = 0, pc_top = 0;
-    bool pc = false;
+    int threads = 0, repeat = 0, pc_top = 0, parallel = 1;
+    double seconds = 0;
+    bool pc = false, json = false;
+    std::string precision;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("MODEL", o->model, "ONNX model file")->required();
@@ -115,12 +200,26 @@ std::function<int()> add_run(CLI::App& app) {
                 "OpenVINO's -pc), then totals per op type");
   cmd->add_option("--pc-top", o->pc_top, "With --pc: print only the N slowest nodes (0 = all)")
       ->check(CLI::Range(0, 1000000));
+  cmd->add_option("--seconds", o->seconds,
+                  "Benchmark: run for S seconds after a 1 s warm-up (as ../shared/peers/ort_bench.js)")
+      ->check(CLI::Range(0.0, 86400.0));
+  cmd->add_option("--parallel", o->parallel,
+                  "Benchmark: P requests in P threads, each with --threads intra-op threads")
+      ->check(CLI::Range(1, 256));
+  cmd->add_flag("--json", o->json,
+                "Benchmark: one JSON line (median/p90/mean ms, fps, load-to-first-inference ms, "
+                "peak RSS MiB) instead of the text report");
+  cmd->add_option("--precision", o->precision, "Inference precision: f32 (default) or bf16")
+      ->check(CLI::IsMember({"f32", "bf16"}));
   return [o]() {
+    using clock = std::chrono::steady_clock;
+    const auto t_load = clock::now();
     Core core;
     Model model = core.read_model(o->model);
-    CompiledModel cm =
-        core.compile_model(model, {{"INFERENCE_NUM_THREADS", std::to_string(o->threads)},
-                                   {"PERF_COUNT", o->pc ? "YES" : "NO"}});
+    Config config{{"INFERENCE_NUM_THREADS", std::to_string(o->threads)},
+                  {"PERF_COUNT", o->pc ? "YES" : "NO"}};
+    if (!o->precision.empty()) config["INFERENCE_PRECISION"] = o->precision;
+    CompiledModel cm = core.compile_model(model, config);
     InferRequest req = cm.create_infer_request();
     std::map<std::string, std::string> files;
     std::map<std::string, Shape> shapes;
@@ -142,10 +241,12 @@ std::function<int()> add_run(CLI::App& app) {
       shapes[n] = parse_shape(v);
     }
     Lcg rng(o->seed);
+    std::vector<Tensor> given(cm.inputs().size());
     for (size_t i = 0; i < cm.inputs().size(); ++i) {
       const PortInfo& p = cm.inputs()[i];
       if (files.count(p.name)) {
         Tensor t = read_npy(files[p.name]);
+        given[i] = t;
         try {
           req.set_input_tensor(i, t);
         } catch (const InputError& e) {
@@ -163,12 +264,14 @@ std::function<int()> add_run(CLI::App& app) {
         for (auto& d : shape)
           if (d < 0) d = 1;
       }
-      req.set_input_tensor(i, random_tensor(p.dtype, shape, rng));
+      given[i] = random_tensor(p.dtype, shape, rng);
+      req.set_input_tensor(i, given[i]);
     }
-    using clock = std::chrono::steady_clock;
     auto t0 = clock::now();
     req.infer();
     double first_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+    double load_ms = std::chrono::duration<double, std::milli>(clock::now() - t_load).count();
+    if (o->seconds > 0) return timed_benchmark(*o, cm, req, given, load_ms);
     if (!o->save_dir.empty()) std::filesystem::create_directories(o->save_dir);
     for (size_t i = 0; i < cm.outputs().size(); ++i) {
       Tensor t = req.get_output_tensor(i);

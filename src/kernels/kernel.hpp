@@ -88,6 +88,19 @@ class KernelRegistry {
 // oneDNN fast paths (src/kernels/dnnl/), registered ahead of the reference kernels; the list
 // is register_dnnl_kernels in kernels/dnnl/dnnl_registry.cpp.
 void register_dnnl_kernels(KernelRegistry& r);
+// While alive, kernels created on this thread are built for `threads` intra-op threads
+// (oneDNN fixes a primitive's thread count when it is created, not when it runs).
+class KernelThreadsScope {
+ public:
+  explicit KernelThreadsScope(int threads);
+  ~KernelThreadsScope();
+  KernelThreadsScope(const KernelThreadsScope&) = delete;
+  KernelThreadsScope& operator=(const KernelThreadsScope&) = delete;
+
+ private:
+  int saved_;
+};
+
 // visionrt's own optimized kernels (src/kernels/cpu/), tried before oneDNN's.
 void register_cpu_kernels(KernelRegistry& r);
 void register_cpu_softmax(KernelRegistry& r);

@@ -174,7 +174,7 @@ CompiledModel Core::compile_model(const std::string& path, const Config& config)
 CompiledModel Core::compile_model(const Model& model, const Config& config) const {
   for (const auto& kv : config)
     if (kv.first != "INFERENCE_NUM_THREADS" && kv.first != "PERFORMANCE_HINT" &&
-        kv.first != "PERF_COUNT")
+        kv.first != "PERF_COUNT" && kv.first != "INFERENCE_PRECISION")
       throw Error(str_cat("unknown property '", kv.first, "'"));
   auto c = std::make_shared<detail::CompiledImpl>();
   c->num_threads = parse_threads(config);
@@ -201,6 +201,9 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
     throw ModelError(str_cat(g.path, ": unsupported ops: ", list));
   }
   run_default_passes(g);
+  // oneDNN primitives (created by the layout probes and kernel selection) take their thread
+  // count from the creating thread.
+  KernelThreadsScope threads_scope(c->num_threads);
   const Graph folded = g;
   c->pass_stats = run_cpu_passes(g, preferred_layout_block());
   c->inputs = ports(g, g.inputs);

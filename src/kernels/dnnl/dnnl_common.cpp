@@ -40,6 +40,11 @@ int preferred_block() {
 
 namespace visionrt {
 int preferred_layout_block() { return dnnl_k::preferred_block(); }
+
+KernelThreadsScope::KernelThreadsScope(int threads) : saved_(omp_get_max_threads()) {
+  dnnl_k::set_threads(threads);
+}
+KernelThreadsScope::~KernelThreadsScope() { dnnl_k::set_threads(saved_); }
 }  // namespace visionrt
 
 namespace visionrt::dnnl_k {

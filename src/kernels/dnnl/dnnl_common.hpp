@@ -12,6 +12,7 @@
 // Debian's oneDNN runs on GNU OpenMP (libgomp); its team size is the calling thread's
 // nthreads ICV. Declared here rather than via <omp.h>, which clang builds do not have.
 extern "C" void omp_set_num_threads(int) noexcept;
+extern "C" int omp_get_max_threads() noexcept;
 
 namespace visionrt::dnnl_k {
 
