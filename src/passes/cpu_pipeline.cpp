@@ -1,11 +1,13 @@
-// The CPU pass pipeline compile runs after folding: conv fusions (activation, residual sum,
-// then an activation after the sum), then layout selection.
+// The CPU pass pipeline compile runs after folding: BatchNorm and per-channel affine ops into
+// convolutions, conv fusions (activation, residual sum, then an activation after the sum), then
+// layout selection.
 #include "passes/passes.hpp"
 
 namespace visionrt {
 
 CpuPassStats run_cpu_passes(Graph& g, int block) {
   CpuPassStats s;
+  s.affine_folded = fold_conv_affine(g);
   s.activations_fused = fuse_conv_activation(g);
   s.sums_fused = fuse_conv_sum(g);
   s.activations_fused += fuse_conv_activation(g);

@@ -22,6 +22,10 @@ void upgrade_legacy_ops(Graph& g);
 // Runs fp16 graphs in fp32 (casts at graph inputs/outputs only). Returns whether it applied.
 bool convert_fp16_to_fp32(Graph& g);
 
+// Folds BatchNormalization and per-channel constant Mul/Add/Sub/Div after a Conv into its
+// weights and bias. Returns ops folded.
+size_t fold_conv_affine(Graph& g);
+
 // Folds the activation after a Conv (Relu, Clip, LeakyRelu, Sigmoid, Tanh, HardSwish, Elu and
 // the x*Sigmoid(x) / x*HardSigmoid(x) patterns) into visionrt.FusedConv. Returns fusions made.
 size_t fuse_conv_activation(Graph& g);
@@ -35,7 +39,7 @@ size_t select_layouts(Graph& g, int block);
 
 // CPU execution pipeline run by compile after the default passes: fusions, then layouts.
 struct CpuPassStats {
-  size_t activations_fused = 0, sums_fused = 0, blocked_nodes = 0, reorders = 0;
+  size_t affine_folded = 0, activations_fused = 0, sums_fused = 0, blocked_nodes = 0, reorders = 0;
 };
 CpuPassStats run_cpu_passes(Graph& g, int block);
 

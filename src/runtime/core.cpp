@@ -259,9 +259,9 @@ const std::map<std::string, std::string>& CompiledModel::metadata() const {
 std::vector<std::string> CompiledModel::kernel_decisions() const { return impl_->decisions; }
 std::string CompiledModel::plan_summary() const {
   const CpuPassStats& s = impl_->pass_stats;
-  return str_cat(impl_->plan.summary(), "; fused: ", s.activations_fused, " activations, ",
-                 s.sums_fused, " sums; blocked-layout nodes ", s.blocked_nodes, ", reorders ",
-                 s.reorders);
+  return str_cat(impl_->plan.summary(), "; folded into conv: ", s.affine_folded,
+                 " BatchNorm/affine; fused: ", s.activations_fused, " activations, ", s.sums_fused,
+                 " sums; blocked-layout nodes ", s.blocked_nodes, ", reorders ", s.reorders);
 }
 std::string CompiledModel::get_property(const std::string& key) const {
   if (key == "INFERENCE_NUM_THREADS") return std::to_string(impl_->num_threads);

@@ -325,3 +325,30 @@ TEST(MemoryPlan, RandomPlansNeverOverlapLiveBuffers) {
     }
   }
 }
+
+TEST(FastPath, BatchNormAndPerChannelAffineFoldIntoConv) {
+  Net n;
+  n.b.input("x", DType::f32, {2, 6, 11, 9});
+  std::mt19937& r = n.rng;
+  // Conv without bias -> BatchNormalization -> Relu.
+  std::string c = n.conv("x", 6, 12, 3, 1, -1, 1, 1, /*bias=*/false);
+  std::string bn =
+      n.op("BatchNormalization",
+           {c, n.constant(random_tensor({12}, r, 0.5f, 1.5f)), n.constant(random_tensor({12}, r)),
+            n.constant(random_tensor({12}, r)), n.constant(random_tensor({12}, r, 0.1f, 2.0f))},
+           {{"epsilon", attr_float(1e-3f)}});
+  std::string a = n.op("Relu", {bn});
+  // Conv -> Mul [1,C,1,1] -> Add [C,1,1] -> Sub scalar -> Div [1,C,1,1] -> Sigmoid.
+  std::string c2 = n.conv(a, 12, 8, 1);
+  std::string m = n.op("Mul", {n.constant(random_tensor({1, 8, 1, 1}, r)), c2});
+  std::string ad = n.op("Add", {m, n.constant(random_tensor({8, 1, 1}, r))});
+  std::string sb = n.op("Sub", {ad, n.constant(Tensor::scalar(0.25f))});
+  std::string dv = n.op("Div", {sb, n.constant(random_tensor({1, 8, 1, 1}, r, 0.5f, 2.f))});
+  // Not foldable: a [W]-shaped constant broadcasts along the width, not the channels.
+  std::string w = n.op("Mul", {n.op("Sigmoid", {dv}), n.constant(random_tensor({9}, r))});
+  n.b.node("Identity", {w}, {"y"});
+  n.b.output("y", DType::f32);
+  std::mt19937 rng(8);
+  std::string plan = check_network(n, {random_tensor({2, 6, 11, 9}, rng)});
+  EXPECT_NE(plan.find("folded into conv: 5 BatchNorm/affine"), std::string::npos) << plan;
+}
