@@ -43,4 +43,8 @@ class ModelBuilder {
 // Transpose/Softmax/Sigmoid), seeded weights, input "images" [1,3,64,64], output "output0".
 ModelBuilder make_demo_detector();
 
+// SSD300 with a VGG16 backbone (the original Caffe architecture; seeded random weights, ~31
+// GFLOPs): input "images" [1,3,300,300], outputs "boxes" [1,8732,4], "scores" [1,8732,classes].
+ModelBuilder make_ssd300_vgg16(int64_t num_classes = 21);
+
 }  // namespace visionrt

@@ -8,6 +8,7 @@
 
 #include "common/npy.hpp"
 #include "common/random_input.hpp"
+#include "onnx/builder.hpp"
 #include "test_util.hpp"
 #include "visionrt/core.hpp"
 
@@ -36,11 +37,8 @@ std::string sanitize(std::string s) {
   return s;
 }
 
-class OrtParity : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(OrtParity, MatchesOnnxRuntime) {
-  fs::path model = fs::path(test::shared_dir()) / "models" / GetParam();
-  if (!fs::exists(model)) GTEST_SKIP() << "../shared/models is absent on this machine";
+// Runs `model` in visionrt and in ONNX Runtime on the same seeded input and compares outputs.
+void check_parity(const fs::path& model, const std::string& label) {
   std::string peers = test::peers_dir();
   if (!fs::exists(fs::path(peers) / "node_modules/onnxruntime-node/package.json"))
     GTEST_SKIP() << "ONNX Runtime peer not installed (run ../shared/peers/install.sh)";
@@ -50,7 +48,7 @@ TEST_P(OrtParity, MatchesOnnxRuntime) {
   Core core;
   CompiledModel cm = core.compile_model(model.string());
   InferRequest req = cm.create_infer_request();
-  fs::path dir = test::temp_dir("parity_" + sanitize(GetParam()));
+  fs::path dir = test::temp_dir("parity_" + sanitize(label));
   std::string feeds;
   Lcg rng(7);
   for (size_t i = 0; i < cm.inputs().size(); ++i) {
@@ -91,13 +89,31 @@ TEST_P(OrtParity, MatchesOnnxRuntime) {
       if (e > tol + ulp) ++beyond;
       max_err = std::max(max_err, e);
     }
-    std::cout << "[parity] " << GetParam() << " " << name << " " << shape_str(ref.shape())
+    std::cout << "[parity] " << label << " " << name << " " << shape_str(ref.shape())
               << ": max|ours-ort| = " << max_err << " (max|ort| = " << max_ref << ", tolerance "
               << tol << (half ? " + 1 fp16 ulp" : "") << "), " << differ << "/" << ref.numel()
               << " elements differ\n";
-    EXPECT_EQ(beyond, 0u) << GetParam() << " output " << name << ": " << beyond
+    EXPECT_EQ(beyond, 0u) << label << " output " << name << ": " << beyond
                           << " elements beyond tolerance";
   }
+  fs::remove_all(dir);
+}
+
+class OrtParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(OrtParity, MatchesOnnxRuntime) {
+  fs::path model = fs::path(test::shared_dir()) / "models" / GetParam();
+  if (!fs::exists(model)) GTEST_SKIP() << "../shared/models is absent on this machine";
+  check_parity(model, GetParam());
+}
+
+// The SSD300-VGG16 network visionrt builds itself (benchmarks use it): runs on every machine
+// with the ORT peer, no ../shared needed.
+TEST(OrtParity, SyntheticSsd300Vgg16) {
+  fs::path dir = test::temp_dir("ssd300_model");
+  fs::path model = dir / "ssd300_vgg16.onnx";
+  make_ssd300_vgg16().save(model.string());
+  check_parity(model, "ssd300_vgg16");
   fs::remove_all(dir);
 }
 
