@@ -113,7 +113,8 @@ class Core {
   Model read_model(const std::string& path) const;
   Model read_model_from_memory(const std::string& bytes,
                                const std::string& name = "<memory>") const;
-  // Properties: INFERENCE_NUM_THREADS (default: all cores), PERF_COUNT (YES/NO: per-node timing).
+  // Properties: INFERENCE_NUM_THREADS (default: all cores), PERF_COUNT (YES/NO: per-node timing),
+  // INFERENCE_PRECISION (f32 only for now).
   CompiledModel compile_model(const Model& model, const Config& config = {}) const;
   CompiledModel compile_model(const std::string& path, const Config& config = {}) const;
 };

@@ -178,6 +178,15 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
       throw Error(str_cat("unknown property '", kv.first, "'"));
   auto c = std::make_shared<detail::CompiledImpl>();
   c->num_threads = parse_threads(config);
+  if (auto it = config.find("INFERENCE_PRECISION"); it != config.end() && it->second != "f32") {
+    // bf16 is not implemented: Debian's oneDNN 2.6 runs bf16 GEMM/convolutions at about half
+    // its f32 speed on this class of CPU (AVX512-BF16 without AMX), see bench notes.
+    if (it->second == "bf16")
+      throw Error(
+          "INFERENCE_PRECISION bf16 is not supported yet (oneDNN 2.6 bf16 kernels are slower than "
+          "f32 on CPUs without AMX); use f32");
+    throw Error(str_cat("INFERENCE_PRECISION '", it->second, "' must be f32"));
+  }
   if (auto it = config.find("PERF_COUNT"); it != config.end()) {
     if (it->second != "YES" && it->second != "NO")
       throw Error(str_cat("PERF_COUNT '", it->second, "' must be YES or NO"));
