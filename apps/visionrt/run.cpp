@@ -2,15 +2,15 @@
 // statistics, optionally saves outputs as .npy and times repeated runs.
 #include <fmt/core.h>
 
+#include <sys/resource.h>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <limits>
 #include <map>
 #include <thread>
-#include <atomic>
-#include <sys/resource.h>
 
 #include "commands.hpp"
 #include "common/npy.hpp"
@@ -67,16 +67,17 @@ void print_counters(std::vector<ProfilingInfo> prof, int top) {
     e.first += p.total_ms;
     e.second++;
   }
-  std::stable_sort(prof.begin(), prof.end(),
-                   [](const ProfilingInfo& a, const ProfilingInfo& b) { return a.total_ms > b.total_ms; });
+  std::stable_sort(prof.begin(), prof.end(), [](const ProfilingInfo& a, const ProfilingInfo& b) {
+    return a.total_ms > b.total_ms;
+  });
   fmt::print("{:<40} {:<18} {:<8} {:<7} {:<26} {:>10} {:>6}\n", "node", "op", "kernel", "step",
              "layout", "avg ms", "%");
   size_t shown = 0;
   for (const auto& p : prof) {
     if (top > 0 && shown++ >= static_cast<size_t>(top)) break;
     double avg = p.count ? p.total_ms / static_cast<double>(p.count) : 0;
-    fmt::print("{:<40} {:<18} {:<8} {:<7} {:<26} {:>10.4f} {:>6.2f}\n", p.node.substr(0, 40),
-               p.op, p.kernel, p.step, p.layout.substr(0, 26), avg,
+    fmt::print("{:<40} {:<18} {:<8} {:<7} {:<26} {:>10.4f} {:>6.2f}\n", p.node.substr(0, 40), p.op,
+               p.kernel, p.step, p.layout.substr(0, 26), avg,
                total > 0 ? 100 * p.total_ms / total : 0);
   }
   std::vector<std::pair<std::string, std::pair<double, int>>> types(by_type.begin(), by_type.end());
@@ -85,8 +86,8 @@ void print_counters(std::vector<ProfilingInfo> prof, int top) {
   int64_t runs = prof.empty() ? 1 : std::max<int64_t>(1, prof[0].count);
   fmt::print("\n{:<40} {:>6} {:>12} {:>6}\n", "op [kernel]", "nodes", "ms per run", "%");
   for (const auto& [name, e] : types)
-    fmt::print("{:<40} {:>6} {:>12.3f} {:>6.2f}\n", name, e.second, e.first / static_cast<double>(runs),
-               total > 0 ? 100 * e.first / total : 0);
+    fmt::print("{:<40} {:>6} {:>12.3f} {:>6.2f}\n", name, e.second,
+               e.first / static_cast<double>(runs), total > 0 ? 100 * e.first / total : 0);
   fmt::print("total node time per run: {:.3f} ms\n", total / static_cast<double>(runs));
 }
 
@@ -131,13 +132,17 @@ int timed_benchmark(const Opts& o, const CompiledModel& cm, InferRequest& first,
       ready++;
     }
   };
+  // Request 0 runs on this thread (which already ran the first inference: one OpenMP team
+  // per thread that runs inference, see dnnl_common.hpp), the others on their own threads.
   std::vector<std::thread> team;
   for (size_t k = 1; k < static_cast<size_t>(o.parallel); ++k)
     team.emplace_back(worker, k, std::ref(reqs[k - 1]));
-  std::thread main_worker(worker, 0, std::ref(first));
-  while (ready.load() < o.parallel) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  go = true;
-  main_worker.join();
+  std::thread starter([&] {
+    while (ready.load() < o.parallel) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    go = true;
+  });
+  worker(0, first);
+  starter.join();
   for (auto& t : team) t.join();
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
@@ -159,10 +164,12 @@ int timed_benchmark(const Opts& o, const CompiledModel& cm, InferRequest& first,
         "{{\"runtime\":\"visionrt\",\"model\":\"{}\",\"threads\":{},\"parallel\":{},"
         "\"median_ms\":{:.3f},\"p90_ms\":{:.3f},\"mean_ms\":{:.3f},\"fps\":{:.2f},\"count\":{},"
         "\"load_ms\":{:.1f},\"peak_rss_mib\":{:.1f}}}\n",
-        std::filesystem::path(o.model).filename().string(), cm.get_property("INFERENCE_NUM_THREADS"),
-        o.parallel, q(0.5), q(0.9), mean, fps, all.size(), load_ms, peak_rss_mib());
+        std::filesystem::path(o.model).filename().string(),
+        cm.get_property("INFERENCE_NUM_THREADS"), o.parallel, q(0.5), q(0.9), mean, fps, all.size(),
+        load_ms, peak_rss_mib());
   } else {
-    fmt::print("load to first inference: {:.1f} ms; peak RSS {:.1f} MiB\n", load_ms, peak_rss_mib());
+    fmt::print("load to first inference: {:.1f} ms; peak RSS {:.1f} MiB\n", load_ms,
+               peak_rss_mib());
     fmt::print("{} request(s) x {} thread(s), {:.1f} s: {} inferences, {:.2f} FPS\n", o.parallel,
                cm.get_property("INFERENCE_NUM_THREADS"), o.seconds, all.size(), fps);
     fmt::print("latency: median {:.3f} ms  p90 {:.3f} ms  mean {:.3f} ms\n", q(0.5), q(0.9), mean);
@@ -200,8 +207,9 @@ std::function<int()> add_run(CLI::App& app) {
                 "OpenVINO's -pc), then totals per op type");
   cmd->add_option("--pc-top", o->pc_top, "With --pc: print only the N slowest nodes (0 = all)")
       ->check(CLI::Range(0, 1000000));
-  cmd->add_option("--seconds", o->seconds,
-                  "Benchmark: run for S seconds after a 1 s warm-up (as ../shared/peers/ort_bench.js)")
+  cmd->add_option(
+         "--seconds", o->seconds,
+         "Benchmark: run for S seconds after a 1 s warm-up (as ../shared/peers/ort_bench.js)")
       ->check(CLI::Range(0.0, 86400.0));
   cmd->add_option("--parallel", o->parallel,
                   "Benchmark: P requests in P threads, each with --threads intra-op threads")

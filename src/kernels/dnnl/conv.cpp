@@ -184,7 +184,7 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
     memory user_w({wdims, DT::f32, g > 1 ? Tag::goihw : Tag::oihw}, engine(),
                   const_cast<void*>(w->raw()));
     memory weights(pd.weights_desc(), engine());
-    dnnl::reorder(user_w, weights).execute(stream(), user_w, weights);
+    reorder_weights(user_w, weights);
     memory bias;
     if (has_bias) {
       bias = memory(b_md, engine());
@@ -300,7 +300,7 @@ std::unique_ptr<Kernel> build_deconv(const KernelQuery& q, std::string* why, boo
     memory user_w({wdims, DT::f32, g > 1 ? Tag::giohw : Tag::iohw}, engine(),
                   const_cast<void*>(w->raw()));
     memory weights(pd.weights_desc(), engine());
-    dnnl::reorder(user_w, weights).execute(stream(), user_w, weights);
+    reorder_weights(user_w, weights);
     memory bias;
     if (has_bias) {
       bias = memory(b_md, engine());

@@ -26,6 +26,15 @@ void set_threads(int n) {
   }
 }
 
+void reorder_weights(const memory& from, const memory& to) {
+  const int saved = omp_get_max_threads();
+  set_threads(1);
+  dnnl::reorder r(from, to);
+  r.execute(stream(), const_cast<memory&>(from), const_cast<memory&>(to));
+  stream().wait();
+  set_threads(saved);
+}
+
 int preferred_block() {
   static const int block = [] {
     const char* env = std::getenv("VISIONRT_LAYOUT");

@@ -30,6 +30,12 @@ void set_threads(int n);
 // otherwise; VISIONRT_LAYOUT=plain forces 0 (plain everywhere, for comparisons).
 int preferred_block();
 
+// Compile-time weight reorder, on the calling thread alone: a parallel region here would start
+// an OpenMP team on the compiling thread that lives on; with a second team on the thread that
+// runs inference, libgomp counts more threads than cores and stops spinning between regions,
+// which made every primitive pay a futex wake-up (2-thread inference 2x slower).
+void reorder_weights(const memory& from, const memory& to);
+
 // Descriptor of a tensor of `dims` (f32) in layout `block` (0 plain row-major, 8/16 nChw8c/16c).
 memory::desc md(const Shape& dims, int block, DT dt = DT::f32);
 std::string layout_name(int block, size_t rank);
