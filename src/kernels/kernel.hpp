@@ -113,6 +113,7 @@ void register_dnnl_conv(KernelRegistry& r);
 void register_dnnl_eltwise(KernelRegistry& r);
 void register_dnnl_pool(KernelRegistry& r);
 void register_dnnl_data(KernelRegistry& r);
+void register_dnnl_matmul(KernelRegistry& r);
 
 // One registration function per family of reference kernels (src/kernels/ref/<family>.cpp);
 // the single list that calls them is kernel_registry.cpp.

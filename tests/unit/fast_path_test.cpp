@@ -352,3 +352,35 @@ TEST(FastPath, BatchNormAndPerChannelAffineFoldIntoConv) {
   std::string plan = check_network(n, {random_tensor({2, 6, 11, 9}, rng)});
   EXPECT_NE(plan.find("folded into conv: 5 BatchNorm/affine"), std::string::npos) << plan;
 }
+
+TEST(FastPath, MatMulAndGemmMatchReference) {
+  Net n;
+  n.b.input("a", DType::f32, {2, 3, 5, 7});
+  n.b.input("b", DType::f32, {3, 7, 6});
+  std::mt19937& r = n.rng;
+  // Constant B (prepacked) broadcast over batch dims; variable B with broadcasting batch.
+  std::string m1 = n.op("MatMul", {"a", n.constant(random_tensor({7, 4}, r))});  // [2,3,5,4]
+  std::string m2 = n.op("MatMul", {"a", "b"});                                   // [2,3,5,6]
+  n.b.node("Identity", {m1}, {"y1"});
+  n.b.node("Identity", {m2}, {"y2"});
+  // Gemm: transA with a [N] bias; transB (PyTorch Linear) with an [M,1] bias.
+  std::string f = n.op("Reshape", {m2, n.constant(Tensor::from_vector<int64_t>({2}, {6, 30}))});
+  std::string g1 =
+      n.op("Gemm", {f, n.constant(random_tensor({6, 9}, r)), n.constant(random_tensor({9}, r))},
+           {{"transA", attr_int(1)}});  // [30,9]
+  n.b.node("Gemm",
+           {g1, n.constant(random_tensor({5, 9}, r)), n.constant(random_tensor({30, 1}, r))},
+           {"y3"}, {{"transB", attr_int(1)}});  // [30,5]
+  for (const char* o : {"y1", "y2", "y3"}) n.b.output(o, DType::f32);
+  std::mt19937 rng(9);
+  std::string bytes = n.b.serialize();
+  std::vector<Tensor> in = {random_tensor({2, 3, 5, 7}, rng), random_tensor({3, 7, 6}, rng)};
+  check_network(n, in);
+  Compiled c = fast_run(bytes, in, 1);
+  size_t dnnl_matmuls = 0;
+  for (const auto& d : c.decisions)
+    if ((d.rfind("MatMul", 0) == 0 || d.rfind("Gemm", 0) == 0) &&
+        d.find(": dnnl") != std::string::npos)
+      ++dnnl_matmuls;
+  EXPECT_EQ(dnnl_matmuls, 4u);
+}

@@ -8,6 +8,7 @@ void register_dnnl_kernels(KernelRegistry& r) {
   register_dnnl_eltwise(r);
   register_dnnl_pool(r);
   register_dnnl_data(r);
+  register_dnnl_matmul(r);
 }
 
 }  // namespace visionrt

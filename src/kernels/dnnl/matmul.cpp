@@ -1,0 +1,142 @@
+// oneDNN matmul for MatMul (numpy broadcasting of batch dimensions, operands of rank >= 2) and
+// Gemm (transA/transB through strides, alpha = 1, C added as a broadcast bias when beta = 1).
+// Constant B matrices (the usual case: weights) are reordered once at compile time into the
+// layout the implementation prefers. f32, static shapes, plain layouts.
+#include <cstring>
+
+#include "common/strings.hpp"
+#include "kernels/dnnl/dnnl_common.hpp"
+
+namespace visionrt {
+namespace {
+
+using namespace dnnl_k;
+
+class DnnlMatMul : public Kernel {
+ public:
+  DnnlMatMul(dnnl::matmul::primitive_desc pd, memory weights, bool const_b, int bias_input,
+             std::string layout)
+      : pd_(std::move(pd)),
+        prim_(pd_),
+        weights_(std::move(weights)),
+        const_b_(const_b),
+        bias_input_(bias_input),
+        layout_(std::move(layout)) {}
+  void execute(KernelContext& ctx) override {
+    set_threads(ctx.num_threads);
+    memory a(pd_.src_desc(), engine(), const_cast<void*>(ctx.input(0).raw()));
+    memory y(pd_.dst_desc(), engine(), ctx.output(0).raw());
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a}, {DNNL_ARG_DST, y}};
+    args[DNNL_ARG_WEIGHTS] =
+        const_b_ ? weights_
+                 : memory(pd_.weights_desc(), engine(), const_cast<void*>(ctx.input(1).raw()));
+    if (bias_input_ >= 0)
+      args[DNNL_ARG_BIAS] =
+          memory(pd_.bias_desc(), engine(), const_cast<void*>(ctx.input(bias_input_).raw()));
+    prim_.execute(stream(), args);
+    stream().wait();
+  }
+  std::string layout() const override { return layout_; }
+
+ private:
+  dnnl::matmul::primitive_desc pd_;
+  dnnl::matmul prim_;
+  memory weights_;
+  bool const_b_;
+  int bias_input_;
+  std::string layout_;
+};
+
+// Row-major descriptor of `dims`, optionally with the last two axes transposed (a view of a
+// stored [.., cols, rows] matrix).
+memory::desc matrix_md(const Shape& dims, bool transposed) {
+  memory::dims d(dims.begin(), dims.end()), strides(d.size(), 1);
+  Shape stored = dims;
+  if (transposed) std::swap(stored[stored.size() - 1], stored[stored.size() - 2]);
+  std::vector<int64_t> st(d.size(), 1);
+  for (size_t i = d.size() - 1; i > 0; --i) st[i - 1] = st[i] * stored[i];
+  for (size_t i = 0; i < d.size(); ++i) strides[i] = st[i];
+  if (transposed) std::swap(strides[d.size() - 1], strides[d.size() - 2]);
+  return memory::desc(d, DT::f32, strides);
+}
+
+std::unique_ptr<Kernel> create_matmul(const KernelQuery& q, std::string* why) {
+  if (!all_static_f32(q, why)) return nullptr;
+  if (q.any_blocked()) return *why = "plain layouts only", nullptr;
+  const Node& n = *q.node;
+  const bool gemm = n.op_type == "Gemm";
+  Shape a = q.input_types[0].dims, b = q.input_types[1].dims;
+  const Shape& y = q.output_types[0].dims;
+  if (a.size() < 2 || b.size() < 2) return *why = "1-D operands", nullptr;
+  if (a.size() > 6 || b.size() > 6) return *why = "rank above 6", nullptr;
+  for (const Shape* s : {static_cast<const Shape*>(&a), static_cast<const Shape*>(&b), &y})
+    for (int64_t d : *s)
+      if (d == 0) return *why = "empty tensor", nullptr;
+  bool ta = false, tb = false;
+  int bias_input = -1;
+  memory::desc bias_md;
+  if (gemm) {
+    if (n.attr_f("alpha", 1.0f) != 1.0f) return *why = "alpha != 1", nullptr;
+    ta = n.attr_i("transA", 0) != 0;
+    tb = n.attr_i("transB", 0) != 0;
+    if (q.input_types.size() > 2 && q.input_types[2].dtype != DType::undefined) {
+      if (n.attr_f("beta", 1.0f) != 1.0f) return *why = "beta != 1", nullptr;
+      Shape c = q.input_types[2].dims;
+      if (c.size() > 2) return *why = "C has rank > 2", nullptr;
+      while (c.size() < 2) c.insert(c.begin(), 1);
+      if ((c[0] != 1 && c[0] != y[0]) || (c[1] != 1 && c[1] != y[1]))
+        return *why = "C does not broadcast to [M, N]", nullptr;
+      bias_md = matrix_md(c, false);
+      bias_input = 2;
+    }
+  } else {
+    // numpy: align batch dimensions on the right.
+    while (a.size() < b.size()) a.insert(a.begin(), 1);
+    while (b.size() < a.size()) b.insert(b.begin(), 1);
+    for (size_t i = 0; i + 2 < a.size(); ++i)
+      if (a[i] != b[i] && a[i] != 1 && b[i] != 1)
+        return *why = "batch dims do not broadcast", nullptr;
+  }
+  Shape a_logical = a, b_logical = b;
+  if (ta) std::swap(a_logical[0], a_logical[1]);
+  if (tb) std::swap(b_logical[0], b_logical[1]);
+  Shape y_md = y;
+  while (y_md.size() < a.size()) y_md.insert(y_md.begin(), 1);
+  const Tensor* bconst = q.input_constants.size() > 1 ? q.input_constants[1] : nullptr;
+  bool batch_b = false;
+  for (size_t i = 0; i + 2 < b.size(); ++i) batch_b = batch_b || b[i] != 1;
+  const bool const_b = bconst && !batch_b;
+  try {
+    memory::desc b_md =
+        const_b ? memory::desc(memory::dims(b_logical.begin(), b_logical.end()), DT::f32, Tag::any)
+                : matrix_md(b_logical, tb);
+    dnnl::matmul::desc d =
+        bias_input >= 0
+            ? dnnl::matmul::desc(matrix_md(a_logical, ta), b_md, bias_md, matrix_md(y_md, false))
+            : dnnl::matmul::desc(matrix_md(a_logical, ta), b_md, matrix_md(y_md, false));
+    dnnl::matmul::primitive_desc pd(d, engine());
+    std::string impl = pd.impl_info_str();
+    if (impl.find("ref") != std::string::npos)
+      return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
+             nullptr;
+    memory weights;
+    if (const_b) {
+      memory user(matrix_md(b_logical, tb), engine(), const_cast<void*>(bconst->raw()));
+      weights = memory(pd.weights_desc(), engine());
+      reorder_weights(user, weights);
+    }
+    return std::make_unique<DnnlMatMul>(std::move(pd), std::move(weights), const_b, bias_input,
+                                        str_cat("plain ", impl, const_b ? " (B prepacked)" : ""));
+  } catch (const dnnl::error& e) {
+    return *why = str_cat("oneDNN: ", e.what()), nullptr;
+  }
+}
+
+}  // namespace
+
+void register_dnnl_matmul(KernelRegistry& r) {
+  r.add("MatMul", {"dnnl", create_matmul, nullptr});
+  r.add("Gemm", {"dnnl", create_matmul, nullptr});
+}
+
+}  // namespace visionrt
