@@ -1,12 +1,15 @@
-// The list of visionrt's own optimized kernels (tried before oneDNN's). The dnnl Resize is
-// registered after this one but is preferred where it applies: it runs on blocked layouts.
+// The list of visionrt's own optimized kernels. register_cpu_kernels: tried before oneDNN's
+// (they decline everything oneDNN does well); register_cpu_fallback_kernels: after oneDNN's and
+// before the reference (a wider domain than oneDNN's: Resize's align_corners, ...).
 #include "kernels/kernel.hpp"
 
 namespace visionrt {
 
-void register_cpu_kernels(KernelRegistry& r) { register_cpu_softmax(r); }
+void register_cpu_kernels(KernelRegistry& r) {
+  register_cpu_softmax(r);
+  register_cpu_concat_split(r);
+}
 
-// Candidates registered after oneDNN's (fallbacks with a wider domain than oneDNN's).
 void register_cpu_fallback_kernels(KernelRegistry& r) { register_cpu_resize(r); }
 
 }  // namespace visionrt

@@ -61,6 +61,16 @@ bool unary_alg(const KernelQuery& q, dnnl::algorithm* alg, float* alpha, float* 
   if (op == "Elu") return *alg = A::eltwise_elu, *alpha = n.attr_f("alpha", 1.0f), true;
   if (op == "HardSwish") return *alg = A::eltwise_hardswish, true;
   if (op == "Mish") return *alg = A::eltwise_mish, true;
+  if (op == "Pow") {
+    // Exact forms only (oneDNN's general pow goes through exp/log: wrong for negative bases).
+    float e = 0;
+    if (!const_scalar_input(q, 1, 0, &e) || q.input_types.size() != 2)
+      return *why = "exponent is not a constant f32 scalar", false;
+    if (e == 2.0f) return *alg = A::eltwise_square, true;
+    if (e == 1.0f) return *alg = A::eltwise_linear, *alpha = 1.0f, true;
+    if (e == 0.5f) return *alg = A::eltwise_sqrt, true;
+    return *why = "exponent other than 0.5, 1 or 2", false;
+  }
   if (op == "Clip") {
     float lo = -FLT_MAX, hi = FLT_MAX;
     if (q.opset < 11) {
@@ -191,7 +201,7 @@ bool binary_layouts(const KernelQuery& q) {
 
 void register_dnnl_eltwise(KernelRegistry& r) {
   for (const char* op : {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Exp", "Abs", "Sqrt", "Neg", "Elu",
-                         "HardSwish", "Mish", "Clip"})
+                         "HardSwish", "Mish", "Clip", "Pow"})
     r.add(op, {"dnnl", create_unary, unary_layouts});
   for (const char* op : {"Add", "Sub", "Mul", "Div", "Max", "Min"})
     r.add(op, {"dnnl", make_binary, binary_layouts});
