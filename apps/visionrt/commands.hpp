@@ -9,5 +9,6 @@ namespace visionrt::cli {
 std::function<int()> add_info(CLI::App& app);
 std::function<int()> add_run(CLI::App& app);
 std::function<int()> add_demo_model(CLI::App& app);
+std::function<int()> add_eval(CLI::App& app);
 
 }  // namespace visionrt::cli

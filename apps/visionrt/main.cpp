@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   add(visionrt::cli::add_info);
   add(visionrt::cli::add_run);
   add(visionrt::cli::add_demo_model);
+  add(visionrt::cli::add_eval);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

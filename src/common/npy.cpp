@@ -1,6 +1,8 @@
 // .npy codec. The header is a Python dict literal; we parse only the three keys NumPy writes.
 #include "common/npy.hpp"
 
+#include "common/file_io.hpp"
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -102,28 +104,12 @@ void write_npy(const std::string& path, const Tensor& t) {
       str_cat("{'descr': '", descr, "', 'fortran_order': False, 'shape': (", shape, "), }");
   size_t total = 10 + header.size() + 1;
   header += std::string((64 - total % 64) % 64, ' ') + "\n";
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    if (!f) throw IoError(path + ": cannot create file");
-    f.write("\x93NUMPY\x01\x00", 8);
-    unsigned char len[2] = {static_cast<unsigned char>(header.size() & 0xff),
-                            static_cast<unsigned char>(header.size() >> 8)};
-    f.write(reinterpret_cast<const char*>(len), 2);
-    f.write(header.data(), static_cast<std::streamsize>(header.size()));
-    f.write(static_cast<const char*>(data.raw()), static_cast<std::streamsize>(data.nbytes()));
-    f.close();
-    if (!f) {
-      std::remove(tmp.c_str());
-      throw IoError(path + ": write failed (disk full?)");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw IoError(path + ": cannot rename into place: " + ec.message());
-  }
+  std::string bytes("\x93NUMPY\x01\x00", 8);
+  bytes += static_cast<char>(header.size() & 0xff);
+  bytes += static_cast<char>(header.size() >> 8);
+  bytes += header;
+  bytes.append(static_cast<const char*>(data.raw()), data.nbytes());
+  write_file_atomic(path, bytes);
 }
 
 }  // namespace visionrt

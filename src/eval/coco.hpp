@@ -1,0 +1,65 @@
+// COCO instances files (ground truth) and COCO results files (detections), read with the checks
+// pycocotools makes plus the ones it does not (every problem names the file and the
+// annotation): .json or .json.gz.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "geometry/box.hpp"
+#include "geometry/rle.hpp"
+
+namespace visionrt {
+
+struct CocoImage {
+  int64_t id = 0;
+  std::string file_name;
+  int64_t width = 0, height = 0;
+};
+
+struct CocoCategory {
+  int64_t id = 0;
+  std::string name, supercategory;
+};
+
+struct CocoAnnotation {
+  int64_t id = 0, image_id = 0, category_id = 0;
+  BoxXYWH bbox;
+  double area = 0;
+  bool iscrowd = false;
+  double score = 0;  // results only
+  Rle mask;          // segmentation, read when masks are requested
+  bool has_mask = false;
+};
+
+struct CocoDataset {
+  std::string path;
+  std::vector<CocoImage> images;
+  std::vector<CocoCategory> categories;
+  std::vector<CocoAnnotation> annotations;
+  const CocoImage* find_image(int64_t id) const;
+  std::map<int64_t, size_t> image_index;  // id -> position in images
+};
+
+// Reads a COCO instances file. Throws IoError (unreadable) or InputError (malformed: names the
+// file and the annotation index/id). With `masks`, every annotation's segmentation (polygons,
+// merged by union, on the image's height x width; uncompressed or compressed RLE) becomes a mask.
+CocoDataset read_coco_instances(const std::string& path, bool masks = false);
+
+// What reading a results file noticed; nothing is dropped without being counted here.
+struct CocoResultsReport {
+  size_t read = 0;
+  size_t unknown_category = 0;  // category not in the ground truth: never evaluated
+};
+
+// Reads a COCO results file (a JSON list of {image_id, category_id, score, bbox or
+// segmentation}) against `gt` as pycocotools' loadRes does: ids 1..N in file order; when the
+// first result has a box, area = w * h (and a missing segmentation is the box), otherwise area
+// and box come from the mask. Results for images that are not in `gt`, NaN/negative/infinite
+// scores and malformed boxes or masks are errors. `masks`: read segmentations (segm evaluation).
+std::vector<CocoAnnotation> read_coco_results(const std::string& path, const CocoDataset& gt,
+                                              CocoResultsReport* report = nullptr,
+                                              bool masks = false);
+
+}  // namespace visionrt
