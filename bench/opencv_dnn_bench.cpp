@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/latency_stats.hpp"
 #include "common/npy.hpp"
 
 namespace {
@@ -122,23 +123,11 @@ int main(int argc, char** argv) {
     for (auto& t : team) t.join();
     for (const auto& e : errors)
       if (!e.empty()) throw std::runtime_error(e);
-    std::vector<double> all;
-    double fps = 0;
-    for (size_t k = 0; k < lat.size(); ++k) {
-      all.insert(all.end(), lat[k].begin(), lat[k].end());
-      fps += static_cast<double>(lat[k].size()) / elapsed[k];
-    }
-    std::sort(all.begin(), all.end());
-    auto q = [&](double p) {
-      return all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
-    };
-    double mean = 0;
-    for (double v : all) mean += v;
-    mean /= static_cast<double>(all.size());
+    visionrt::LatencyStats st = visionrt::latency_stats(lat, elapsed);
     std::printf(
         "{\"runtime\":\"opencv-dnn %s\",\"threads\":%d,\"parallel\":%d,\"median_ms\":%.3f,"
         "\"p90_ms\":%.3f,\"mean_ms\":%.3f,\"fps\":%.2f,\"count\":%zu}\n",
-        CV_VERSION, threads, parallel, q(0.5), q(0.9), mean, fps, all.size());
+        CV_VERSION, threads, parallel, st.median_ms, st.p90_ms, st.mean_ms, st.fps, st.count);
   } catch (const std::exception& e) {
     std::printf("{\"error\":\"%s\"}\n", json_escape(e.what()).c_str());
     return 3;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "common/latency_stats.hpp"
 #include "common/npy.hpp"
 #include "common/random_input.hpp"
 #include "visionrt/core.hpp"
@@ -146,33 +147,22 @@ int timed_benchmark(const Opts& o, const CompiledModel& cm, InferRequest& first,
   for (auto& t : team) t.join();
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
-  std::vector<double> all;
-  double fps = 0;
-  for (size_t k = 0; k < lat.size(); ++k) {
-    all.insert(all.end(), lat[k].begin(), lat[k].end());
-    fps += static_cast<double>(lat[k].size()) / elapsed[k];
-  }
-  std::sort(all.begin(), all.end());
-  auto q = [&](double p) {
-    return all[std::min(all.size() - 1, static_cast<size_t>(p * static_cast<double>(all.size())))];
-  };
-  double mean = 0;
-  for (double v : all) mean += v;
-  mean /= static_cast<double>(all.size());
+  LatencyStats st = latency_stats(lat, elapsed);
   if (o.json) {
     fmt::print(
         "{{\"runtime\":\"visionrt\",\"model\":\"{}\",\"threads\":{},\"parallel\":{},"
         "\"median_ms\":{:.3f},\"p90_ms\":{:.3f},\"mean_ms\":{:.3f},\"fps\":{:.2f},\"count\":{},"
         "\"load_ms\":{:.1f},\"peak_rss_mib\":{:.1f}}}\n",
         std::filesystem::path(o.model).filename().string(),
-        cm.get_property("INFERENCE_NUM_THREADS"), o.parallel, q(0.5), q(0.9), mean, fps, all.size(),
-        load_ms, peak_rss_mib());
+        cm.get_property("INFERENCE_NUM_THREADS"), o.parallel, st.median_ms, st.p90_ms, st.mean_ms,
+        st.fps, st.count, load_ms, peak_rss_mib());
   } else {
     fmt::print("load to first inference: {:.1f} ms; peak RSS {:.1f} MiB\n", load_ms,
                peak_rss_mib());
     fmt::print("{} request(s) x {} thread(s), {:.1f} s: {} inferences, {:.2f} FPS\n", o.parallel,
-               cm.get_property("INFERENCE_NUM_THREADS"), o.seconds, all.size(), fps);
-    fmt::print("latency: median {:.3f} ms  p90 {:.3f} ms  mean {:.3f} ms\n", q(0.5), q(0.9), mean);
+               cm.get_property("INFERENCE_NUM_THREADS"), o.seconds, st.count, st.fps);
+    fmt::print("latency: median {:.3f} ms  p90 {:.3f} ms  mean {:.3f} ms\n", st.median_ms,
+               st.p90_ms, st.mean_ms);
   }
   return 0;
 }

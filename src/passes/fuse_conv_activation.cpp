@@ -70,51 +70,41 @@ bool gated_activation(const Graph& g, const Uses& u, int x, int gate_node, int m
 }  // namespace
 
 size_t fuse_conv_activation(Graph& g) {
-  size_t fused = 0;
-  for (bool changed = true; changed;) {
-    changed = false;
-    Uses u(g);
-    std::vector<char> dead(g.nodes.size(), 0), touched(g.nodes.size(), 0);
-    for (size_t ci = 0; ci < g.nodes.size(); ++ci) {
-      Node& c = g.nodes[ci];
-      if (!is_conv(c) || touched[ci] || c.outputs.size() != 1 || c.outputs[0] < 0) continue;
-      if (!c.attr_s("activation", "").empty()) continue;
-      const int x = c.outputs[0];
-      if (g.values[x].type.dtype != DType::f32 || u.graph_output[x]) continue;
-      const auto& rd = u.readers[x];
-      Activation act;
-      int last = -1;
-      std::vector<int> gone;
-      if (rd.size() == 1 && !touched[rd[0]] && unary_activation(g, g.nodes[rd[0]], x, &act)) {
-        last = rd[0];
-      } else if (rd.size() == 2 && !touched[rd[0]] && !touched[rd[1]]) {
-        for (int k = 0; k < 2 && last < 0; ++k)
-          if (gated_activation(g, u, x, rd[k], rd[1 - k], &act.kind)) {
-            last = rd[1 - k];
-            gone.push_back(rd[k]);
-          }
-      }
-      if (last < 0) continue;
-      // The fused node takes the place of the last node of the pattern (its inputs are all
-      // defined by then); the conv and the rest of the pattern disappear.
-      Node f = c;
-      f.op_type = "visionrt.FusedConv";
-      f.attrs["activation"] = attr_string(act_name(act.kind));
-      f.attrs["alpha"] = attr_float(act.alpha);
-      f.attrs["beta"] = attr_float(act.beta);
-      if (f.inputs.size() > 3 && f.inputs[3] >= 0) f.attrs["sum_first"] = attr_int(1);
-      f.outputs = {g.nodes[last].outputs[0]};
-      g.nodes[last] = std::move(f);
-      dead[ci] = 1;
-      for (int k : gone) dead[k] = 1;
-      touched[ci] = touched[last] = 1;
-      for (int k : gone) touched[k] = 1;
-      ++fused;
-      changed = true;
-    }
-    if (changed) erase_dead(g, dead);
-  }
-  return fused;
+  return rewrite_to_fixpoint(
+      g, [&](size_t ci, const Uses& u, std::vector<char>& dead, std::vector<char>& touched) {
+        const Node& c = g.nodes[ci];
+        if (!is_conv(c) || c.outputs.size() != 1 || c.outputs[0] < 0) return false;
+        if (!c.attr_s("activation", "").empty()) return false;
+        const int x = c.outputs[0];
+        if (g.values[x].type.dtype != DType::f32 || u.graph_output[x]) return false;
+        const auto& rd = u.readers[x];
+        Activation act;
+        int last = -1;
+        std::vector<int> gone;
+        if (rd.size() == 1 && !touched[rd[0]] && unary_activation(g, g.nodes[rd[0]], x, &act)) {
+          last = rd[0];
+        } else if (rd.size() == 2 && !touched[rd[0]] && !touched[rd[1]]) {
+          for (int k = 0; k < 2 && last < 0; ++k)
+            if (gated_activation(g, u, x, rd[k], rd[1 - k], &act.kind)) {
+              last = rd[1 - k];
+              gone.push_back(rd[k]);
+            }
+        }
+        if (last < 0) return false;
+        // The fused node takes the place of the last node of the pattern (its inputs are all
+        // defined by then); the conv and the rest of the pattern disappear.
+        Node f = c;
+        f.op_type = "visionrt.FusedConv";
+        f.attrs["activation"] = attr_string(act_name(act.kind));
+        f.attrs["alpha"] = attr_float(act.alpha);
+        f.attrs["beta"] = attr_float(act.beta);
+        if (f.inputs.size() > 3 && f.inputs[3] >= 0) f.attrs["sum_first"] = attr_int(1);
+        f.outputs = {g.nodes[last].outputs[0]};
+        g.nodes[last] = std::move(f);
+        dead[ci] = touched[ci] = touched[last] = 1;
+        for (int k : gone) dead[k] = touched[k] = 1;
+        return true;
+      });
 }
 
 }  // namespace visionrt

@@ -9,44 +9,35 @@
 namespace visionrt {
 
 size_t fuse_conv_sum(Graph& g) {
-  size_t fused = 0;
-  for (bool changed = true; changed;) {
-    changed = false;
-    Uses u(g);
-    std::vector<char> dead(g.nodes.size(), 0), touched(g.nodes.size(), 0);
-    for (size_t ci = 0; ci < g.nodes.size(); ++ci) {
-      Node& c = g.nodes[ci];
-      if ((c.op_type != "Conv" && c.op_type != "visionrt.FusedConv") || touched[ci]) continue;
-      if (c.outputs.size() != 1 || c.outputs[0] < 0 || (c.inputs.size() > 3 && c.inputs[3] >= 0))
-        continue;
-      const int x = c.outputs[0];
-      const TensorType& xt = g.values[x].type;
-      if (xt.dtype != DType::f32 || !xt.fully_known() || u.graph_output[x]) continue;
-      if (u.readers[x].size() != 1) continue;
-      const int ai = u.readers[x][0];
-      const Node& a = g.nodes[ai];
-      if (touched[ai] || a.op_type != "Add" || a.inputs.size() != 2 || a.outputs.size() != 1)
-        continue;
-      const int r = a.inputs[0] == x ? a.inputs[1] : a.inputs[0];
-      if (r < 0 || r == x) continue;
-      const TensorType& rt = g.values[r].type;
-      if (rt.dtype != DType::f32 || !rt.fully_known() || rt.dims != xt.dims) continue;
-      Node f = c;
-      f.op_type = "visionrt.FusedConv";
-      f.inputs.resize(4, -1);
-      f.inputs[3] = r;
-      // Activation already fused: it ran before the sum. Otherwise one fused later runs after.
-      f.attrs["sum_first"] = attr_int(f.attr_s("activation", "").empty() ? 1 : 0);
-      f.outputs = {a.outputs[0]};
-      g.nodes[ai] = std::move(f);
-      dead[ci] = 1;
-      touched[ci] = touched[ai] = 1;
-      ++fused;
-      changed = true;
-    }
-    if (changed) erase_dead(g, dead);
-  }
-  return fused;
+  return rewrite_to_fixpoint(
+      g, [&](size_t ci, const Uses& u, std::vector<char>& dead, std::vector<char>& touched) {
+        const Node& c = g.nodes[ci];
+        if (c.op_type != "Conv" && c.op_type != "visionrt.FusedConv") return false;
+        if (c.outputs.size() != 1 || c.outputs[0] < 0 || (c.inputs.size() > 3 && c.inputs[3] >= 0))
+          return false;
+        const int x = c.outputs[0];
+        const TensorType& xt = g.values[x].type;
+        if (xt.dtype != DType::f32 || !xt.fully_known() || u.graph_output[x]) return false;
+        if (u.readers[x].size() != 1) return false;
+        const int ai = u.readers[x][0];
+        const Node& a = g.nodes[ai];
+        if (touched[ai] || a.op_type != "Add" || a.inputs.size() != 2 || a.outputs.size() != 1)
+          return false;
+        const int r = a.inputs[0] == x ? a.inputs[1] : a.inputs[0];
+        if (r < 0 || r == x) return false;
+        const TensorType& rt = g.values[r].type;
+        if (rt.dtype != DType::f32 || !rt.fully_known() || rt.dims != xt.dims) return false;
+        Node f = c;
+        f.op_type = "visionrt.FusedConv";
+        f.inputs.resize(4, -1);
+        f.inputs[3] = r;
+        // Activation already fused: it ran before the sum. Otherwise one fused later runs after.
+        f.attrs["sum_first"] = attr_int(f.attr_s("activation", "").empty() ? 1 : 0);
+        f.outputs = {a.outputs[0]};
+        g.nodes[ai] = std::move(f);
+        dead[ci] = touched[ci] = touched[ai] = 1;
+        return true;
+      });
 }
 
 }  // namespace visionrt

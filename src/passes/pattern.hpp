@@ -44,4 +44,22 @@ inline int sole_input(const Node& n) {
   return n.outputs.size() == 1 ? v : -1;
 }
 
+// Sweeps the nodes until a sweep rewrites nothing. `rewrite(ci, uses, dead, touched)` looks
+// at node ci, and when it rewrites, marks the nodes it removed in `dead` and the ones it changed
+// in `touched` (neither is looked at again in this sweep) and returns true. Dead nodes are
+// erased after each sweep. Returns the number of rewrites.
+template <typename F>
+size_t rewrite_to_fixpoint(Graph& g, F&& rewrite) {
+  size_t n = 0;
+  for (bool changed = true; changed;) {
+    changed = false;
+    Uses u(g);
+    std::vector<char> dead(g.nodes.size(), 0), touched(g.nodes.size(), 0);
+    for (size_t ci = 0; ci < g.nodes.size(); ++ci)
+      if (!touched[ci] && !dead[ci] && rewrite(ci, u, dead, touched)) ++n, changed = true;
+    if (changed) erase_dead(g, dead);
+  }
+  return n;
+}
+
 }  // namespace visionrt

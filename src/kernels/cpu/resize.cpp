@@ -8,7 +8,7 @@
 #include "common/strings.hpp"
 #include "kernels/cpu/vec_math.hpp"
 #include "kernels/kernel.hpp"
-#include "ops/resample_shapes.hpp"
+#include "kernels/resize_query.hpp"
 #include "runtime/parallel.hpp"
 
 namespace visionrt {
@@ -91,14 +91,8 @@ std::unique_ptr<Kernel> create_resize(const KernelQuery& q, std::string* why) {
   if (a.coord == "tf_crop_and_resize") return *why = "tf_crop_and_resize", nullptr;
   if (n.attr_i("antialias", 0) != 0) return *why = "antialias", nullptr;
   if (a.legacy || n.op_type != "Resize") return *why = "Upsample / Resize before opset 11", nullptr;
-  const Tensor* scales = q.input_constants.size() > 2 ? q.input_constants[2] : nullptr;
-  const Tensor* sizes = q.input_constants.size() > 3 ? q.input_constants[3] : nullptr;
-  if (scales && scales->numel() == 0) scales = nullptr;
-  if (sizes && sizes->numel() == 0) sizes = nullptr;
-  if (!scales && !sizes) return *why = "scales/sizes are not constant", nullptr;
   ResizePlan plan;
-  std::string err;
-  if (!resize_plan(n, q.opset, x, scales, sizes, &plan, &err)) return *why = err, nullptr;
+  if (!constant_resize_plan(q, &plan, why)) return nullptr;
   if (plan.out != y) return *why = "planned size differs from the inferred output", nullptr;
   if (x[2] > INT32_MAX || x[3] > INT32_MAX || y[2] <= 0 || y[3] <= 0 || x[2] <= 0 || x[3] <= 0)
     return *why = "empty or huge spatial size", nullptr;

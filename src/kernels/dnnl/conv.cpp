@@ -87,6 +87,19 @@ class DnnlConv : public Kernel {
   size_t src_bytes_ = 0;
 };
 
+// Weights reordered once from their ONNX layout (`user`) into the one the implementation wants;
+// the bias (may be null) copied into oneDNN-owned memory.
+void prepare_weights(const Tensor& w, const memory::desc& user, const memory::desc& wanted,
+                     const Tensor* b, const memory::desc& b_md, memory* weights, memory* bias) {
+  memory user_w(user, engine(), const_cast<void*>(w.raw()));
+  *weights = memory(wanted, engine());
+  reorder_weights(user_w, *weights);
+  if (b) {
+    *bias = memory(b_md, engine());
+    std::memcpy(bias->get_data_handle(), b->raw(), b->nbytes());
+  }
+}
+
 // Everything the layout pass needs to know without building a primitive.
 bool conv_eligible(const KernelQuery& q, std::string* why) {
   if (!all_static_f32(q, why)) return false;
@@ -180,17 +193,9 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
              nullptr;
     if (probe) return std::make_unique<DnnlConv>(std::move(pd), memory(), memory(), false, -1, "");
-    // Weights reordered once into the layout the chosen implementation wants.
-    memory user_w({wdims, DT::f32, g > 1 ? Tag::goihw : Tag::oihw}, engine(),
-                  const_cast<void*>(w->raw()));
-    memory weights(pd.weights_desc(), engine());
-    reorder_weights(user_w, weights);
-    memory bias;
-    if (has_bias) {
-      bias = memory(b_md, engine());
-      std::memcpy(bias.get_data_handle(), b->raw(), b->nbytes());
-    }
-    stream().wait();
+    memory weights, bias;
+    prepare_weights(*w, {wdims, DT::f32, g > 1 ? Tag::goihw : Tag::oihw}, pd.weights_desc(), b,
+                    b_md, &weights, &bias);
     std::string layout =
         str_cat(layout_name(in_block, 4), " -> ", layout_name(out_block, 4), " ", impl,
                 has_act ? str_cat(" +", act_name(act.kind)) : "", has_sum ? " +sum" : "");
@@ -297,16 +302,9 @@ std::unique_ptr<Kernel> build_deconv(const KernelQuery& q, std::string* why, boo
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
              nullptr;
     if (probe) return std::make_unique<DnnlDeconv>(std::move(pd), memory(), memory(), false, "");
-    memory user_w({wdims, DT::f32, g > 1 ? Tag::giohw : Tag::iohw}, engine(),
-                  const_cast<void*>(w->raw()));
-    memory weights(pd.weights_desc(), engine());
-    reorder_weights(user_w, weights);
-    memory bias;
-    if (has_bias) {
-      bias = memory(b_md, engine());
-      std::memcpy(bias.get_data_handle(), b->raw(), b->nbytes());
-    }
-    stream().wait();
+    memory weights, bias;
+    prepare_weights(*w, {wdims, DT::f32, g > 1 ? Tag::giohw : Tag::iohw}, pd.weights_desc(), b,
+                    b_md, &weights, &bias);
     return std::make_unique<DnnlDeconv>(
         std::move(pd), std::move(weights), std::move(bias), has_bias,
         str_cat(layout_name(in_block, 4), " -> ", layout_name(out_block, 4), " ", impl));

@@ -180,23 +180,6 @@ std::unique_ptr<Kernel> create_concat(const KernelQuery& q, std::string* why) {
 
 // ---- Softmax ----
 
-class DnnlSoftmax : public Kernel {
- public:
-  explicit DnnlSoftmax(dnnl::softmax_forward::primitive_desc pd) : pd_(std::move(pd)), prim_(pd_) {}
-  void execute(KernelContext& ctx) override {
-    set_threads(ctx.num_threads);
-    memory src(pd_.src_desc(), engine(), const_cast<void*>(ctx.input(0).raw()));
-    memory dst(pd_.dst_desc(), engine(), ctx.output(0).raw());
-    prim_.execute(stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
-    stream().wait();
-  }
-  std::string layout() const override { return "plain"; }
-
- private:
-  dnnl::softmax_forward::primitive_desc pd_;
-  dnnl::softmax_forward prim_;
-};
-
 std::unique_ptr<Kernel> create_softmax(const KernelQuery& q, std::string* why) {
   if (!all_static_f32(q, why)) return nullptr;
   if (q.any_blocked()) return *why = "plain layouts only", nullptr;
@@ -219,7 +202,8 @@ std::unique_ptr<Kernel> create_softmax(const KernelQuery& q, std::string* why) {
   try {
     memory::desc d({outer, n, inner}, DT::f32, Tag::abc);
     dnnl::softmax_forward::desc sd(dnnl::prop_kind::forward_inference, d, 1);
-    return std::make_unique<DnnlSoftmax>(dnnl::softmax_forward::primitive_desc(sd, engine()));
+    return std::make_unique<SrcDstKernel<dnnl::softmax_forward>>(
+        dnnl::softmax_forward::primitive_desc(sd, engine()), "plain");
   } catch (const dnnl::error& e) {
     return *why = str_cat("oneDNN: ", e.what()), nullptr;
   }

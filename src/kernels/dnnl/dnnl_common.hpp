@@ -8,6 +8,7 @@
 
 #include "kernels/activation.hpp"
 #include "kernels/kernel.hpp"
+#include "visionrt/error.hpp"
 
 // Debian's oneDNN runs on GNU OpenMP (libgomp); its team size is the calling thread's
 // nthreads ICV. Declared here rather than via <omp.h>, which clang builds do not have.
@@ -50,5 +51,31 @@ bool append_activation(const Activation& a, dnnl::post_ops* po);
 // True when the first `n_inputs` inputs (all by default) and every output are f32 with static
 // shapes; absent optional inputs are skipped.
 bool all_static_f32(const KernelQuery& q, std::string* why, size_t n_inputs = SIZE_MAX);
+
+// A primitive with one source and one destination (eltwise, softmax, pooling, resampling).
+// The workspace check guards pooling: forward_inference never asks for one.
+template <typename P>
+class SrcDstKernel : public Kernel {
+ public:
+  using PD = typename P::primitive_desc;
+  SrcDstKernel(PD pd, std::string layout)
+      : pd_(std::move(pd)), prim_(pd_), layout_(std::move(layout)) {
+    if (pd_.workspace_desc().get_size())
+      throw Error("internal: a oneDNN inference primitive asked for a workspace");
+  }
+  void execute(KernelContext& ctx) override {
+    set_threads(ctx.num_threads);
+    memory src(pd_.src_desc(), engine(), const_cast<void*>(ctx.input(0).raw()));
+    memory dst(pd_.dst_desc(), engine(), ctx.output(0).raw());
+    prim_.execute(stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+    stream().wait();
+  }
+  std::string layout() const override { return layout_; }
+
+ private:
+  PD pd_;
+  P prim_;
+  std::string layout_;
+};
 
 }  // namespace visionrt::dnnl_k

@@ -16,25 +16,6 @@ int layout_of(const std::vector<int>& l, size_t i) { return i < l.size() ? l[i] 
 
 // ---- unary ----
 
-class DnnlEltwise : public Kernel {
- public:
-  DnnlEltwise(dnnl::eltwise_forward::primitive_desc pd, std::string layout)
-      : pd_(std::move(pd)), prim_(pd_), layout_(std::move(layout)) {}
-  void execute(KernelContext& ctx) override {
-    set_threads(ctx.num_threads);
-    memory src(pd_.src_desc(), engine(), const_cast<void*>(ctx.input(0).raw()));
-    memory dst(pd_.dst_desc(), engine(), ctx.output(0).raw());
-    prim_.execute(stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
-    stream().wait();
-  }
-  std::string layout() const override { return layout_; }
-
- private:
-  dnnl::eltwise_forward::primitive_desc pd_;
-  dnnl::eltwise_forward prim_;
-  std::string layout_;
-};
-
 bool const_scalar_input(const KernelQuery& q, size_t k, float def, float* out) {
   if (k >= q.input_types.size() || q.input_types[k].dtype == DType::undefined)
     return *out = def, true;
@@ -99,7 +80,7 @@ std::unique_ptr<Kernel> create_unary(const KernelQuery& q, std::string* why) {
     dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg, md(dims, block), alpha,
                                   beta);
     dnnl::eltwise_forward::primitive_desc pd(d, engine());
-    return std::make_unique<DnnlEltwise>(
+    return std::make_unique<SrcDstKernel<dnnl::eltwise_forward>>(
         std::move(pd), str_cat(layout_name(block, dims.size()), " ", pd.impl_info_str()));
   } catch (const dnnl::error& e) {
     return *why = str_cat("oneDNN: ", e.what()), nullptr;

@@ -6,36 +6,13 @@
 
 #include "common/strings.hpp"
 #include "kernels/dnnl/dnnl_common.hpp"
+#include "kernels/resize_query.hpp"
 #include "ops/nn_shapes.hpp"
-#include "ops/resample_shapes.hpp"
 
 namespace visionrt {
 namespace {
 
 using namespace dnnl_k;
-
-template <typename PD, typename P>
-class DnnlSrcDst : public Kernel {
- public:
-  DnnlSrcDst(PD pd, std::string layout)
-      : pd_(std::move(pd)), prim_(pd_), layout_(std::move(layout)) {}
-  void execute(KernelContext& ctx) override {
-    set_threads(ctx.num_threads);
-    memory src(pd_.src_desc(), engine(), const_cast<void*>(ctx.input(0).raw()));
-    memory dst(pd_.dst_desc(), engine(), ctx.output(0).raw());
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
-    if (pd_.workspace_desc().get_size())
-      throw Error("internal: oneDNN pooling asked for a workspace in inference");
-    prim_.execute(stream(), args);
-    stream().wait();
-  }
-  std::string layout() const override { return layout_; }
-
- private:
-  PD pd_;
-  P prim_;
-  std::string layout_;
-};
 
 bool common_checks(const KernelQuery& q, std::string* why) {
   if (!all_static_f32(q, why, 1)) return false;
@@ -91,8 +68,7 @@ std::unique_ptr<Kernel> create_pool(const KernelQuery& q, std::string* why) {
     if (impl.find("ref") != std::string::npos)
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
              nullptr;
-    return std::make_unique<
-        DnnlSrcDst<dnnl::pooling_forward::primitive_desc, dnnl::pooling_forward>>(
+    return std::make_unique<SrcDstKernel<dnnl::pooling_forward>>(
         std::move(pd), str_cat(layout_name(block, 4), " ", impl));
   } catch (const dnnl::error& e) {
     return *why = str_cat("oneDNN: ", e.what()), nullptr;
@@ -107,14 +83,8 @@ bool resize_supported(const KernelQuery& q, dnnl::algorithm* alg, std::string* w
   const Shape& y = q.output_types[0].dims;
   if (x[0] != y[0] || x[1] != y[1]) return *why = "resizes batch or channels", false;
   if (n.attr_i("antialias", 0) != 0) return *why = "antialias", false;
-  const Tensor* scales = q.input_constants.size() > 2 ? q.input_constants[2] : nullptr;
-  const Tensor* sizes = q.input_constants.size() > 3 ? q.input_constants[3] : nullptr;
-  if (scales && scales->numel() == 0) scales = nullptr;
-  if (sizes && sizes->numel() == 0) sizes = nullptr;
-  if (!scales && !sizes) return *why = "scales/sizes are not constant", false;
   ResizePlan plan;
-  std::string err;
-  if (!resize_plan(n, q.opset, x, scales, sizes, &plan, &err)) return *why = err, false;
+  if (!constant_resize_plan(q, &plan, why)) return false;
   for (int a = 2; a < 4; ++a)
     if (std::fabs(plan.scale[a] - static_cast<double>(y[a]) / static_cast<double>(x[a])) > 1e-9)
       return *why = "the coordinate scale differs from output/input size", false;
@@ -151,8 +121,7 @@ std::unique_ptr<Kernel> create_resize(const KernelQuery& q, std::string* why) {
                                      md(q.output_types[0].dims, block));
     dnnl::resampling_forward::primitive_desc pd(d, engine());
     std::string impl = pd.impl_info_str();
-    return std::make_unique<
-        DnnlSrcDst<dnnl::resampling_forward::primitive_desc, dnnl::resampling_forward>>(
+    return std::make_unique<SrcDstKernel<dnnl::resampling_forward>>(
         std::move(pd), str_cat(layout_name(block, 4), " ", impl));
   } catch (const dnnl::error& e) {
     return *why = str_cat("oneDNN: ", e.what()), nullptr;
