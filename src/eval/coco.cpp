@@ -17,12 +17,12 @@ using nlohmann::json;
 
 namespace {
 
-json parse_json(const std::string& path) {
-  std::string text = read_file(path);
+json parse_json(const std::string& text, const std::string& path) {
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw InputError(str_cat(path, ": malformed JSON at byte ", e.byte, ": ", e.what()));
+  } catch (const json::exception& e) {
+    // parse_error carries the byte offset in its message.
+    throw InputError(str_cat(path, ": malformed JSON: ", e.what()));
   }
 }
 
@@ -135,7 +135,16 @@ const CocoImage* CocoDataset::find_image(int64_t id) const {
 }
 
 CocoDataset read_coco_instances(const std::string& path, bool masks) {
-  json j = parse_json(path);
+  return parse_coco_instances(read_file(path), path, masks);
+}
+
+std::vector<CocoAnnotation> read_coco_results(const std::string& path, const CocoDataset& gt,
+                                              CocoResultsReport* report, bool masks) {
+  return parse_coco_results(read_file(path), path, gt, report, masks);
+}
+
+CocoDataset parse_coco_instances(const std::string& text, const std::string& path, bool masks) {
+  json j = parse_json(text, path);
   if (!j.is_object())
     throw InputError(str_cat(path, ": not a COCO instances file (expected an object)"));
   CocoDataset d;
@@ -200,9 +209,10 @@ CocoDataset read_coco_instances(const std::string& path, bool masks) {
   return d;
 }
 
-std::vector<CocoAnnotation> read_coco_results(const std::string& path, const CocoDataset& gt,
-                                              CocoResultsReport* report, bool masks) {
-  json j = parse_json(path);
+std::vector<CocoAnnotation> parse_coco_results(const std::string& text, const std::string& path,
+                                               const CocoDataset& gt, CocoResultsReport* report,
+                                               bool masks) {
+  json j = parse_json(text, path);
   if (!j.is_array())
     throw InputError(
         str_cat(path, ": not a COCO results file (expected a JSON list of detections)"));

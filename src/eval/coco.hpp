@@ -62,4 +62,12 @@ std::vector<CocoAnnotation> read_coco_results(const std::string& path, const Coc
                                               CocoResultsReport* report = nullptr,
                                               bool masks = false);
 
+// The same from text already in memory; `path` names it in messages.
+CocoDataset parse_coco_instances(const std::string& text, const std::string& path,
+                                 bool masks = false);
+std::vector<CocoAnnotation> parse_coco_results(const std::string& text, const std::string& path,
+                                               const CocoDataset& gt,
+                                               CocoResultsReport* report = nullptr,
+                                               bool masks = false);
+
 }  // namespace visionrt

@@ -17,6 +17,8 @@ Rle rle_from_polygon(const std::vector<double>& xy, uint32_t h, uint32_t w) {
   r.w = w;
   const double scale = 5;
   // Vertices on the 5x grid (rounded half up by truncation, as maskApi does), closed.
+  for (double c : xy)
+    if (!(std::fabs(c) <= 4e8)) throw InputError("polygon coordinate is not a number below 4e8");
   std::vector<int> x(k + 1), y(k + 1);
   for (size_t j = 0; j < k; ++j) {
     x[j] = static_cast<int>(scale * xy[2 * j] + .5);
@@ -25,7 +27,17 @@ Rle rle_from_polygon(const std::vector<double>& xy, uint32_t h, uint32_t w) {
   x[k] = k ? x[0] : 0;
   y[k] = k ? y[0] : 0;
   // Dense boundary points: per edge, one point per step along its longer axis.
+  uint64_t points = 0;
+  for (size_t j = 0; j < k; ++j)
+    points += static_cast<uint64_t>(std::max(std::abs(int64_t{x[j]} - x[j + 1]),
+                                             std::abs(int64_t{y[j]} - y[j + 1]))) +
+              1;
+  if (points > (uint64_t{1} << 26))
+    throw InputError(
+        str_cat("polygon boundary of ", points / 5, " pixels: coordinates far outside the image"));
   std::vector<int> u, v;
+  u.reserve(points);
+  v.reserve(points);
   for (size_t j = 0; j < k; ++j) {
     int xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
     const int dx = std::abs(xe - xs), dy = std::abs(ys - ye);

@@ -16,7 +16,8 @@ struct Rle {
   std::vector<uint32_t> counts;  // alternating runs of 0s and 1s, column-major, zeros first
 };
 
-// One polygon [x0, y0, x1, y1, ...] (k = size / 2 points) on an h x w canvas.
+// One polygon [x0, y0, x1, y1, ...] (k = size / 2 points) on an h x w canvas. Coordinates must
+// fit in int when scaled by 5; a boundary longer than 2^26 steps is an InputError.
 Rle rle_from_polygon(const std::vector<double>& xy, uint32_t h, uint32_t w);
 // Union (or intersection) of masks of the same size; empty input gives an empty 0x0 mask.
 Rle rle_merge(const std::vector<Rle>& masks, bool intersect = false);

@@ -146,7 +146,7 @@ TEST(CocoEval, BadFilesGetClearErrors) {
     }
   };
   const std::string good_gt = gt.dump(), good_dt = dt.dump();
-  expect_error("{\"images\": [", good_dt, "malformed JSON");
+  expect_error("{\"images\": [", good_dt, "gt.json: malformed JSON");
   expect_error("[]", good_dt, "not a COCO instances file");
   json g2 = gt;
   g2["annotations"][1]["image_id"] = 7;

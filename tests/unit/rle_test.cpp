@@ -80,4 +80,6 @@ TEST(Rle, MergeAndIou) {
   Rle other_size = rle_from_polygon({0, 0, 0, 4, 4, 4, 4, 0}, 12, 10);
   EXPECT_EQ(rle_iou(a, other_size, false), -1);
   EXPECT_EQ(rle_merge({a, other_size}).counts.size(), 0u);
+  // A vertex millions of pixels away is an error, not gigabytes of boundary points.
+  EXPECT_THROW(rle_from_polygon({0, 0, 4e8, 0, 4e8, 4e8}, 10, 10), InputError);
 }
