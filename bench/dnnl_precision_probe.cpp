@@ -1,0 +1,86 @@
+// Measures oneDNN's f32 and bf16 speed on this CPU, one thread: a 1024^3 matmul and a few
+// convolution shapes from the models we run, in the blocked (nChw16c) and NHWC layouts. This is
+// the measurement behind INFERENCE_PRECISION bf16 being rejected (see README, Performance): on
+// the project's machines Debian's oneDNN 2.6 runs bf16 at about half its f32 speed.
+// Usage: dnnl_precision_probe [repeats]
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <dnnl.hpp>
+
+extern "C" void omp_set_num_threads(int) noexcept;
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using DT = memory::data_type;
+
+template <typename F>
+double best_ms(int repeats, F&& f) {
+  f();
+  double best = 1e30;
+  for (int i = 0; i < repeats; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    best = std::min(
+        best,
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int repeats = argc > 1 ? std::max(1, std::atoi(argv[1])) : 10;
+  omp_set_num_threads(1);
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream s(eng);
+  std::printf("%-34s %-5s %-28s %9s %9s\n", "case", "type", "implementation", "ms", "GFLOP/s");
+  for (DT dt : {DT::f32, DT::bf16}) {
+    const int64_t n = 1024;
+    memory::desc a({n, n}, dt, Tag::ab), b({n, n}, dt, Tag::any), c({n, n}, DT::f32, Tag::ab);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), eng);
+    memory ma(pd.src_desc(), eng), mb(pd.weights_desc(), eng), mc(pd.dst_desc(), eng);
+    dnnl::matmul p(pd);
+    double ms = best_ms(repeats, [&] {
+      p.execute(s, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+      s.wait();
+    });
+    std::printf("%-34s %-5s %-28s %9.3f %9.1f\n", "matmul 1024^3", dt == DT::f32 ? "f32" : "bf16",
+                pd.impl_info_str(), ms, 2.0 * n * n * n / ms / 1e6);
+  }
+  struct Conv {
+    int64_t c, o, hw, k;
+  };
+  for (Conv cv : {Conv{64, 64, 80, 3}, Conv{512, 512, 38, 3}, Conv{256, 256, 20, 3}})
+    for (Tag t : {Tag::nChw16c, Tag::nhwc})
+      for (DT dt : {DT::f32, DT::bf16}) {
+        memory::desc src({1, cv.c, cv.hw, cv.hw}, dt, t), dst({1, cv.o, cv.hw, cv.hw}, dt, t);
+        memory::desc w({cv.o, cv.c, cv.k, cv.k}, dt, Tag::any), b({cv.o}, DT::f32, Tag::x);
+        dnnl::convolution_forward::desc d(
+            dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, w, b, dst,
+            {1, 1}, {0, 0}, {cv.k / 2, cv.k / 2}, {cv.k / 2, cv.k / 2});
+        dnnl::convolution_forward::primitive_desc pd(d, eng);
+        memory ms_(pd.src_desc(), eng), mw(pd.weights_desc(), eng), mb(b, eng),
+            md(pd.dst_desc(), eng);
+        dnnl::convolution_forward p(pd);
+        double ms = best_ms(repeats, [&] {
+          p.execute(s, {{DNNL_ARG_SRC, ms_},
+                        {DNNL_ARG_WEIGHTS, mw},
+                        {DNNL_ARG_BIAS, mb},
+                        {DNNL_ARG_DST, md}});
+          s.wait();
+        });
+        char name[64];
+        std::snprintf(name, sizeof name, "conv %lldx%lld k%lld @%lld %s",
+                      static_cast<long long>(cv.c), static_cast<long long>(cv.o),
+                      static_cast<long long>(cv.k), static_cast<long long>(cv.hw),
+                      t == Tag::nhwc ? "nhwc" : "nChw16c");
+        std::printf("%-34s %-5s %-28s %9.3f %9.1f\n", name, dt == DT::f32 ? "f32" : "bf16",
+                    pd.impl_info_str(), ms,
+                    2.0 * cv.hw * cv.hw * cv.o * cv.c * cv.k * cv.k / ms / 1e6);
+      }
+  return 0;
+}
