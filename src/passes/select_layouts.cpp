@@ -11,6 +11,7 @@
 #include "common/strings.hpp"
 #include "kernels/kernel.hpp"
 #include "passes/passes.hpp"
+#include "runtime/node_runner.hpp"
 
 namespace visionrt {
 namespace {
@@ -76,15 +77,7 @@ size_t select_layouts(Graph& g, int block) {
       std::fill(want[ni].begin(), want[ni].end(), 0);
       continue;
     }
-    KernelQuery q;
-    q.node = &n;
-    q.opset = g.opset();
-    for (int i : n.inputs) {
-      q.input_types.push_back(i >= 0 ? g.values[i].type : TensorType{});
-      q.input_constants.push_back(i >= 0 && g.values[i].constant ? &*g.values[i].constant
-                                                                 : nullptr);
-    }
-    for (int o : n.outputs) q.output_types.push_back(g.values[o].type);
+    KernelQuery q = query_for(g, n);  // then the proposed layouts instead of the current ones
     q.input_layouts = in_l;
     q.output_layouts.assign(n.outputs.size(), block);
     if (!cand->accepts_layouts(q)) {

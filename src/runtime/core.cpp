@@ -65,20 +65,6 @@ std::vector<PortInfo> ports(const Graph& g, const std::vector<int>& ids) {
   return r;
 }
 
-KernelQuery query_for(const Graph& g, const Node& n) {
-  KernelQuery q;
-  q.node = &n;
-  q.opset = g.opset();
-  for (int i : n.inputs) {
-    q.input_types.push_back(i >= 0 ? g.values[i].type : TensorType{});
-    q.input_constants.push_back(i >= 0 && g.values[i].constant ? &*g.values[i].constant : nullptr);
-  }
-  for (int o : n.outputs) q.output_types.push_back(o >= 0 ? g.values[o].type : TensorType{});
-  for (int i : n.inputs) q.input_layouts.push_back(i >= 0 ? g.values[i].layout_block : 0);
-  for (int o : n.outputs) q.output_layouts.push_back(o >= 0 ? g.values[o].layout_block : 0);
-  return q;
-}
-
 std::string unsupported_reason(const Graph& g, const Node& n) {
   if (!n.domain.empty()) return str_cat("custom domain '", n.domain, "' is not supported");
   if (is_internal_op(n.op_type)) return "op names starting with 'visionrt.' are reserved";

@@ -260,9 +260,13 @@ const Tensor* Executor::slot(int v) const {
   if (input_index_[v] >= 0)
     t = input_slots_[input_index_[v]];
   else if (val.producer >= 0)
-    for (size_t o = 0; o < g_.nodes[val.producer].outputs.size(); ++o)
-      if (g_.nodes[val.producer].outputs[o] == v) t = &outs_[val.producer][o];
+    t = &outs_[val.producer][output_index(v)];
   return t && !t->empty() ? t : nullptr;
+}
+
+size_t Executor::output_index(int v) const {
+  const auto& outs = g_.nodes[g_.values[v].producer].outputs;
+  return static_cast<size_t>(std::find(outs.begin(), outs.end(), v) - outs.begin());
 }
 
 void Executor::build_buffers() {
@@ -319,8 +323,7 @@ void Executor::build_buffers() {
         else if (input_index_[i] >= 0)
           t = nullptr;  // filled per run
         else
-          for (size_t o = 0; o < g_.nodes[val.producer].outputs.size(); ++o)
-            if (g_.nodes[val.producer].outputs[o] == i) t = &outs_[val.producer][o];
+          t = &produced(i);
       }
       ins_[n].push_back(t);
     }
@@ -423,8 +426,7 @@ void Executor::run(const std::vector<Tensor>& inputs, int num_threads,
       if (v < 0 || plan_.last_use[v] != static_cast<int>(n) || plan_.graph_output[v]) continue;
       const Value& val = g_.values[v];
       if (val.producer < 0 || plan_.steps[val.producer] != ExecPlan::Step::kDynamic) continue;
-      for (size_t o = 0; o < g_.nodes[val.producer].outputs.size(); ++o)
-        if (g_.nodes[val.producer].outputs[o] == v) outs_[val.producer][o] = Tensor();
+      produced(v) = Tensor();
     }
   }
   outputs->resize(g_.outputs.size());

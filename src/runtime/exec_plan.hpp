@@ -57,6 +57,9 @@ class Executor {
  private:
   void build_buffers();
   const Tensor* slot(int value) const;
+  // The outs_ element a node output value lives in (value must have a producer).
+  Tensor& produced(int value) { return outs_[g_.values[value].producer][output_index(value)]; }
+  size_t output_index(int value) const;  // position among its producer's outputs
 
   const Graph& g_;
   const ExecPlan& plan_;

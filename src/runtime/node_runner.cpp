@@ -32,6 +32,22 @@ std::vector<TensorType> infer_node_types(const Node& node, int64_t opset,
   return ctx.output_types();
 }
 
+KernelQuery query_for(const Graph& g, const Node& n) {
+  KernelQuery q;
+  q.node = &n;
+  q.opset = g.opset();
+  for (int i : n.inputs) {
+    q.input_types.push_back(i >= 0 ? g.values[i].type : TensorType{});
+    q.input_constants.push_back(i >= 0 && g.values[i].constant ? &*g.values[i].constant : nullptr);
+    q.input_layouts.push_back(i >= 0 ? g.values[i].layout_block : 0);
+  }
+  for (int o : n.outputs) {
+    q.output_types.push_back(o >= 0 ? g.values[o].type : TensorType{});
+    q.output_layouts.push_back(o >= 0 ? g.values[o].layout_block : 0);
+  }
+  return q;
+}
+
 std::unique_ptr<Kernel> select_kernel(const KernelQuery& q, const std::string& only,
                                       std::string* chosen, std::string* why) {
   const auto* cands = KernelRegistry::instance().find(q.node->op_type);

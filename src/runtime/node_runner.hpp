@@ -15,6 +15,10 @@ namespace visionrt {
 std::vector<TensorType> infer_node_types(const Node& node, int64_t opset,
                                          const std::vector<const Tensor*>& inputs);
 
+// The compile-time view of `n` in `g` for kernel candidates: input/output types, constant
+// inputs, and the layouts the graph's values carry.
+KernelQuery query_for(const Graph& g, const Node& n);
+
 // Picks a kernel; returns nullptr with *why listing every candidate's reason when none accepts.
 // `only` restricts the choice to candidates of that name ("ref"), empty for any.
 std::unique_ptr<Kernel> select_kernel(const KernelQuery& q, const std::string& only,
