@@ -58,6 +58,9 @@ struct KernelQuery {
   // Value::layout_block of each input and output (0 = plain row-major).
   std::vector<int> input_layouts, output_layouts;
   bool any_blocked() const;
+  // Layout of input/output i (0 when not given).
+  int input_layout(size_t i) const { return i < input_layouts.size() ? input_layouts[i] : 0; }
+  int output_layout(size_t i) const { return i < output_layouts.size() ? output_layouts[i] : 0; }
 };
 
 struct KernelCandidate {

@@ -138,10 +138,9 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
   if (has_bias && static_cast<int64_t>(b->numel()) != oc)
     return *why = "bias has the wrong size", nullptr;
   const Shape& y = q.output_types[0].dims;
-  const int in_block = q.input_layouts.empty() ? 0 : q.input_layouts[0];
-  const int out_block = q.output_layouts.empty() ? 0 : q.output_layouts[0];
-  if (has_sum &&
-      (q.input_layouts.size() < 4 || q.input_layouts[3] != out_block || q.input_types[3].dims != y))
+  const int in_block = q.input_layout(0);
+  const int out_block = q.output_layout(0);
+  if (has_sum && (q.input_layout(3) != out_block || q.input_types[3].dims != y))
     return *why = "residual must match the output's shape and layout", nullptr;
   memory::dims wdims = g > 1 ? memory::dims{g, oc / g, icg, w->dim(2), w->dim(3)}
                              : memory::dims{oc, icg, w->dim(2), w->dim(3)};
@@ -281,8 +280,8 @@ std::unique_ptr<Kernel> build_deconv(const KernelQuery& q, std::string* why, boo
     if (r < 0 || p.pads_begin[a] < 0) return *why = "output padding beyond the pads", nullptr;
     pr.push_back(r);
   }
-  const int in_block = q.input_layouts.empty() ? 0 : q.input_layouts[0];
-  const int out_block = q.output_layouts.empty() ? 0 : q.output_layouts[0];
+  const int in_block = q.input_layout(0);
+  const int out_block = q.output_layout(0);
   // oneDNN's deconvolution weights are {OC, IC, KH, KW}; ONNX stores [IC][OC/g][KH][KW] (iohw).
   memory::dims wdims = g > 1 ? memory::dims{g, ocg, ic / g, w->dim(2), w->dim(3)}
                              : memory::dims{oc, ic, w->dim(2), w->dim(3)};

@@ -9,8 +9,6 @@ namespace {
 
 using namespace dnnl_k;
 
-int layout_of(const std::vector<int>& l, size_t i) { return i < l.size() ? l[i] : 0; }
-
 int64_t norm_axis(int64_t a, size_t rank) { return a < 0 ? a + static_cast<int64_t>(rank) : a; }
 
 bool has_zero_dim(const Shape& s) {
@@ -54,7 +52,7 @@ DnnlReorders::Part make_part(const memory::desc& from, const memory::desc& to) {
 std::unique_ptr<Kernel> create_reorder(const KernelQuery& q, std::string* why) {
   if (!all_static_f32(q, why)) return nullptr;
   const Shape& x = q.input_types[0].dims;
-  const int bi = layout_of(q.input_layouts, 0), bo = layout_of(q.output_layouts, 0);
+  const int bi = q.input_layout(0), bo = q.output_layout(0);
   try {
     std::vector<DnnlReorders::Part> parts;
     parts.push_back(make_part(md(x, bi), md(x, bo)));
@@ -101,7 +99,7 @@ std::unique_ptr<Kernel> create_split(const KernelQuery& q, std::string* why) {
   const int64_t axis = norm_axis(q.node->attr_i("axis", 0), x.size());
   if (axis < 0 || axis >= static_cast<int64_t>(x.size()))
     return *why = "axis out of range", nullptr;
-  const int bi = layout_of(q.input_layouts, 0);
+  const int bi = q.input_layout(0);
   if (bi && axis != 1) return *why = "blocked split only along channels", nullptr;
   std::vector<DnnlReorders::Part> parts;
   int64_t off = 0;
@@ -109,7 +107,7 @@ std::unique_ptr<Kernel> create_split(const KernelQuery& q, std::string* why) {
     for (size_t i = 0; i < q.output_types.size(); ++i) {
       const Shape& y = q.output_types[i].dims;
       if (has_zero_dim(y)) return *why = "empty output", nullptr;
-      const int bo = layout_of(q.output_layouts, i);
+      const int bo = q.output_layout(i);
       if (bo != bi) return *why = "input and output layouts differ", nullptr;
       if (bi && (off % bi != 0 || y[1] % bi != 0))
         return *why = "channel split not at block boundaries", nullptr;
@@ -157,14 +155,13 @@ std::unique_ptr<Kernel> create_concat(const KernelQuery& q, std::string* why) {
   const Shape& y = q.output_types[0].dims;
   if (y.empty() || has_zero_dim(y)) return *why = "scalar or empty output", nullptr;
   const int64_t axis = norm_axis(q.node->attr_i("axis", 0), y.size());
-  const int bo = layout_of(q.output_layouts, 0);
+  const int bo = q.output_layout(0);
   if (bo && axis != 1) return *why = "blocked concat only along channels", nullptr;
   std::vector<memory::desc> srcs;
   for (size_t i = 0; i < q.input_types.size(); ++i) {
     const Shape& x = q.input_types[i].dims;
     if (has_zero_dim(x)) return *why = "an input is empty", nullptr;
-    if (layout_of(q.input_layouts, i) != bo)
-      return *why = "input and output layouts differ", nullptr;
+    if (q.input_layout(i) != bo) return *why = "input and output layouts differ", nullptr;
     if (bo && x[1] % bo != 0) return *why = "channels not a multiple of the block", nullptr;
     srcs.push_back(md(x, bo));
   }

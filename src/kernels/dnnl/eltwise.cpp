@@ -12,8 +12,6 @@ namespace {
 
 using namespace dnnl_k;
 
-int layout_of(const std::vector<int>& l, size_t i) { return i < l.size() ? l[i] : 0; }
-
 // ---- unary ----
 
 bool const_scalar_input(const KernelQuery& q, size_t k, float def, float* out) {
@@ -72,9 +70,8 @@ std::unique_ptr<Kernel> create_unary(const KernelQuery& q, std::string* why) {
   dnnl::algorithm alg;
   float alpha, beta;
   if (!unary_alg(q, &alg, &alpha, &beta, why)) return nullptr;
-  const int block = layout_of(q.input_layouts, 0);
-  if (block != layout_of(q.output_layouts, 0))
-    return *why = "input and output layouts differ", nullptr;
+  const int block = q.input_layout(0);
+  if (block != q.output_layout(0)) return *why = "input and output layouts differ", nullptr;
   const Shape& dims = q.input_types[0].dims;
   try {
     dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg, md(dims, block), alpha,
@@ -92,8 +89,7 @@ bool unary_layouts(const KernelQuery& q) {
   dnnl::algorithm alg;
   float a, b;
   return all_static_f32(q, &why) && unary_alg(q, &alg, &a, &b, &why) &&
-         q.input_types[0].dims.size() == 4 &&
-         layout_of(q.input_layouts, 0) == layout_of(q.output_layouts, 0);
+         q.input_types[0].dims.size() == 4 && q.input_layout(0) == q.output_layout(0);
 }
 
 // ---- binary ----
@@ -151,8 +147,8 @@ std::unique_ptr<Kernel> make_binary(const KernelQuery& q, std::string* why) {
   }
   const size_t i0 = swap ? 1 : 0, i1 = swap ? 0 : 1;
   Shape d1 = q.input_types[i1].dims;
-  const int b0 = layout_of(q.input_layouts, i0), b1 = layout_of(q.input_layouts, i1);
-  const int bo = layout_of(q.output_layouts, 0);
+  const int b0 = q.input_layout(i0), b1 = q.input_layout(i1);
+  const int bo = q.output_layout(0);
   if (b0 != bo) return *why = "first operand and output layouts differ", nullptr;
   if (b1 && d1 != y) return *why = "a blocked second operand must not be broadcast", nullptr;
   if (d1.size() > y.size()) return *why = "second operand has a higher rank", nullptr;

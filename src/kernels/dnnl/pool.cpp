@@ -18,8 +18,8 @@ bool common_checks(const KernelQuery& q, std::string* why) {
   if (!all_static_f32(q, why, 1)) return false;
   if (q.input_types[0].dims.size() != 4) return *why = "only 2-D (NCHW) tensors", false;
   if (q.output_types.size() != 1) return *why = "only the first output", false;
-  const int bi = q.input_layouts.empty() ? 0 : q.input_layouts[0];
-  const int bo = q.output_layouts.empty() ? 0 : q.output_layouts[0];
+  const int bi = q.input_layout(0);
+  const int bo = q.output_layout(0);
   if (bi != bo) return *why = "input and output layouts differ", false;
   return true;
 }
@@ -30,7 +30,7 @@ std::unique_ptr<Kernel> create_pool(const KernelQuery& q, std::string* why) {
   const std::string& op = n.op_type;
   const Shape& x = q.input_types[0].dims;
   const Shape& y = q.output_types[0].dims;
-  const int block = q.input_layouts.empty() ? 0 : q.input_layouts[0];
+  const int block = q.input_layout(0);
   memory::dims strides, kernel, pl, pr;
   dnnl::algorithm alg = dnnl::algorithm::pooling_max;
   if (op == "GlobalAveragePool" || op == "GlobalMaxPool") {
@@ -114,7 +114,7 @@ std::unique_ptr<Kernel> create_resize(const KernelQuery& q, std::string* why) {
   if (!common_checks(q, why)) return nullptr;
   dnnl::algorithm alg;
   if (!resize_supported(q, &alg, why)) return nullptr;
-  const int block = q.input_layouts.empty() ? 0 : q.input_layouts[0];
+  const int block = q.input_layout(0);
   try {
     dnnl::resampling_forward::desc d(dnnl::prop_kind::forward_inference, alg,
                                      md(q.input_types[0].dims, block),
