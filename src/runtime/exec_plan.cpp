@@ -278,7 +278,7 @@ void Executor::build_buffers() {
   input_index_.assign(g_.values.size(), -1);
   for (size_t i = 0; i < g_.inputs.size(); ++i) input_index_[g_.inputs[i]] = static_cast<int>(i);
   outs_.assign(nn, {});
-  ins_.assign(nn, {});
+  ctxs_.assign(nn, {});
   planned_ptr_.assign(nn, {});
   planned_view_.assign(nn, {});
   view_ready_.assign(nn, 0);
@@ -311,21 +311,24 @@ void Executor::build_buffers() {
       }
     }
   }
-  // Argument lists point at stable slots: constants, input_slots_ entries, outs_ elements.
+  // Kernel contexts point at stable slots: constants, input_slots_ entries (set per run),
+  // outs_ elements, the node's scratch in the arena. Running a node copies nothing.
   for (size_t n = 0; n < nn; ++n) {
     if (plan_.steps[n] != ExecPlan::Step::kStatic) continue;
+    KernelContext& ctx = ctxs_[n];
+    ctx.node = &g_.nodes[n];
+    ctx.opset = g_.opset();
+    ctx.outputs = &outs_[n];
+    if (plan_.scratch_buffer[n] >= 0)
+      ctx.scratch =
+          static_cast<char*>(arena_.get()) + plan_.buffers[plan_.scratch_buffer[n]].offset;
     for (int i : g_.nodes[n].inputs) {
       const Tensor* t = nullptr;
-      if (i >= 0) {
-        const Value& val = g_.values[i];
-        if (val.constant)
-          t = &*val.constant;
-        else if (input_index_[i] >= 0)
-          t = nullptr;  // filled per run
-        else
-          t = &produced(i);
-      }
-      ins_[n].push_back(t);
+      if (i >= 0 && g_.values[i].constant)
+        t = &*g_.values[i].constant;
+      else if (i >= 0 && input_index_[i] < 0)
+        t = &produced(i);
+      ctx.inputs.push_back(t);
     }
   }
   built_ = true;
@@ -369,24 +372,16 @@ void Executor::run(const std::vector<Tensor>& inputs, int num_threads,
           break;
         }
         case ExecPlan::Step::kStatic: {
-          std::vector<const Tensor*>& args = ins_[n];
+          KernelContext& ctx = ctxs_[n];
           for (size_t k = 0; k < node.inputs.size(); ++k) {
             int v = node.inputs[k];
-            if (v >= 0 && input_index_[v] >= 0) args[k] = input_slots_[input_index_[v]];
+            if (v >= 0 && input_index_[v] >= 0) ctx.inputs[k] = input_slots_[input_index_[v]];
           }
           if (plan_.zero_fill[n])
             for (size_t o = 0; o < outs_[n].size(); ++o)
               if (planned_ptr_[n][o]) std::memset(planned_ptr_[n][o], 0, outs_[n][o].nbytes());
           if (plan_.in_place[n]) break;  // data already where the plan put it
-          KernelContext ctx;
-          ctx.node = &node;
-          ctx.opset = opset;
-          ctx.inputs = args;
-          ctx.outputs = &outs_[n];
           ctx.num_threads = num_threads;
-          if (plan_.scratch_buffer[n] >= 0)
-            ctx.scratch =
-                static_cast<char*>(arena_.get()) + plan_.buffers[plan_.scratch_buffer[n]].offset;
           kernels_[n]->execute(ctx);
           // A kernel that assigned its own output tensor: the plan (and views precomputed over
           // it) expects the data at the planned address.

@@ -67,7 +67,7 @@ class Executor {
   std::shared_ptr<void> arena_;
   std::vector<std::shared_ptr<void>> pinned_;
   std::vector<std::vector<Tensor>> outs_;          // per node
-  std::vector<std::vector<const Tensor*>> ins_;    // per node, for static nodes
+  std::vector<KernelContext> ctxs_;                // per node, prebuilt for static nodes
   std::vector<std::vector<void*>> planned_ptr_;    // per node output, for static nodes
   std::vector<std::vector<Tensor>> planned_view_;  // per node output, for static nodes
   std::vector<char> view_ready_;                   // per node: view precomputed over the arena
