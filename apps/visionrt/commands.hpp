@@ -10,5 +10,7 @@ std::function<int()> add_info(CLI::App& app);
 std::function<int()> add_run(CLI::App& app);
 std::function<int()> add_demo_model(CLI::App& app);
 std::function<int()> add_eval(CLI::App& app);
+std::function<int()> add_predict(CLI::App& app);
+std::function<int()> add_demo_image(CLI::App& app);
 
 }  // namespace visionrt::cli

@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   add(visionrt::cli::add_run);
   add(visionrt::cli::add_demo_model);
   add(visionrt::cli::add_eval);
+  add(visionrt::cli::add_predict);
+  add(visionrt::cli::add_demo_image);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

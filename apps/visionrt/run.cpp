@@ -217,33 +217,44 @@ std::function<int()> add_run(CLI::App& app) {
     Config config{{"INFERENCE_NUM_THREADS", std::to_string(o->threads)},
                   {"PERF_COUNT", o->pc ? "YES" : "NO"}};
     if (!o->precision.empty()) config["INFERENCE_PRECISION"] = o->precision;
-    CompiledModel cm = core.compile_model(model, config);
-    InferRequest req = cm.create_infer_request();
     std::map<std::string, std::string> files;
     std::map<std::string, Shape> shapes;
-    auto known = [&](const std::string& n) {
-      for (const auto& p : cm.inputs())
-        if (p.name == n) return true;
-      return false;
+    auto port = [&](const std::string& n) -> const PortInfo* {
+      for (const auto& p : model.inputs())
+        if (p.name == n) return &p;
+      return nullptr;
     };
     for (const auto& s : o->inputs) {
       auto [n, f] = split_eq(s, "--input");
-      if (!known(n))
+      if (!port(n))
         throw InputError(fmt::format("--input {}: the model has no input named '{}'", s, n));
       files[n] = f;
     }
     for (const auto& s : o->shapes) {
       auto [n, v] = split_eq(s, "--shape");
-      if (!known(n))
+      if (!port(n))
         throw InputError(fmt::format("--shape {}: the model has no input named '{}'", s, n));
       shapes[n] = parse_shape(v);
     }
+    // Inputs with dynamic dimensions are fixed to the given shape (or the .npy file's) before
+    // compiling, so the static fast path is built for it.
+    std::map<std::string, Tensor> file_tensors;
+    for (const auto& [n, f] : files) {
+      file_tensors[n] = read_npy(f);
+      const PortInfo* p = port(n);
+      bool dynamic = !p->has_rank;
+      for (int64_t d : p->shape) dynamic |= d < 0;
+      if (dynamic && !shapes.count(n)) shapes[n] = file_tensors[n].shape();
+    }
+    if (!shapes.empty()) model = model.reshape(shapes);
+    CompiledModel cm = core.compile_model(model, config);
+    InferRequest req = cm.create_infer_request();
     Lcg rng(o->seed);
     std::vector<Tensor> given(cm.inputs().size());
     for (size_t i = 0; i < cm.inputs().size(); ++i) {
       const PortInfo& p = cm.inputs()[i];
       if (files.count(p.name)) {
-        Tensor t = read_npy(files[p.name]);
+        Tensor t = file_tensors[p.name];
         given[i] = t;
         try {
           req.set_input_tensor(i, t);

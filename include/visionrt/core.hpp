@@ -49,6 +49,10 @@ class Model {
   std::map<std::string, int> op_histogram() const;
   // Ops with no kernel (or unsupported at this opset), by name with the reason.
   std::map<std::string, std::string> unsupported_ops() const;
+  // A copy with the given inputs' dynamic dimensions fixed (OpenVINO's Model::reshape), so that
+  // compile_model builds the static fast path for that shape. Throws InputError for an unknown
+  // input, a rank mismatch or a dimension that disagrees with a static one.
+  Model reshape(const std::map<std::string, Shape>& shapes) const;
 
  private:
   friend class Core;

@@ -20,4 +20,10 @@ std::string join(const std::vector<T>& v, const std::string& sep = ",") {
   return os.str();
 }
 
+// Without leading and trailing spaces, tabs, CR and LF.
+inline std::string trim_copy(const std::string& s) {
+  size_t a = s.find_first_not_of(" \t\r\n"), b = s.find_last_not_of(" \t\r\n");
+  return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
+}
+
 }  // namespace visionrt

@@ -15,7 +15,9 @@ ModelBuilder make_ssd300_vgg16(int64_t num_classes) {
   // (conv4_3's L2Norm is left out: it does not change the cost.) He-initialised weights.
   std::mt19937 rng(300);
   ModelBuilder b(17);
-  b.producer("visionrt synthetic").metadata("task", "detect").metadata("architecture", "ssd300_vgg16");
+  b.producer("visionrt synthetic")
+      .metadata("task", "detect")
+      .metadata("architecture", "ssd300_vgg16");
   b.input("images", DType::f32, {1, 3, 300, 300});
   int id = 0;
   auto conv = [&](const std::string& x, int64_t cin, int64_t cout, int64_t k, int64_t stride,
@@ -45,8 +47,8 @@ ModelBuilder make_ssd300_vgg16(int64_t num_classes) {
     return n;
   };
   std::string x = "images";
-  const int64_t vgg[][2] = {{3, 64}, {64, 64}, {0, 0}, {64, 128}, {128, 128}, {0, 0},
-                            {128, 256}, {256, 256}, {256, 256}, {0, 0},
+  const int64_t vgg[][2] = {{3, 64},    {64, 64},   {0, 0},     {64, 128},  {128, 128},
+                            {0, 0},     {128, 256}, {256, 256}, {256, 256}, {0, 0},
                             {256, 512}, {512, 512}, {512, 512}};
   for (const auto& l : vgg)
     x = l[1] ? conv(x, l[0], l[1], 3, 1, 1, 1, true) : pool(x, 2, 2, 0, true);
@@ -54,7 +56,7 @@ ModelBuilder make_ssd300_vgg16(int64_t num_classes) {
   x = pool(x, 2, 2, 0, true);
   for (int i = 0; i < 3; ++i) x = conv(x, 512, 512, 3, 1, 1, 1, true);
   x = pool(x, 3, 1, 1, false);
-  x = conv(x, 512, 1024, 3, 1, 6, 6, true);  // fc6, dilated
+  x = conv(x, 512, 1024, 3, 1, 6, 6, true);   // fc6, dilated
   x = conv(x, 1024, 1024, 1, 1, 0, 1, true);  // fc7: 19x19
   maps.push_back({x, 1024});
   x = conv(conv(x, 1024, 256, 1, 1, 0, 1, true), 256, 512, 3, 2, 1, 1, true);  // 10x10

@@ -128,17 +128,50 @@ std::map<std::string, std::string> Model::unsupported_ops() const {
   return r;
 }
 
-// ---- Core ----
-static std::shared_ptr<const detail::ModelImpl> make_model(std::shared_ptr<Graph> g) {
-  // Load-time normalization and shape inference for display (info) and early errors; the graph
-  // stays unfolded.
-  upgrade_legacy_ops(*g);
+// Shapes inferred through the graph, ports read off it.
+static std::shared_ptr<const detail::ModelImpl> shaped_model(std::shared_ptr<Graph> g) {
   infer_shapes(*g);
   auto impl = std::make_shared<detail::ModelImpl>();
   impl->inputs = ports(*g, g->inputs);
   impl->outputs = ports(*g, g->outputs);
   impl->graph = std::move(g);
   return impl;
+}
+
+Model Model::reshape(const std::map<std::string, Shape>& shapes) const {
+  auto g = std::make_shared<Graph>(*impl_->graph);
+  for (const auto& [name, shape] : shapes) {
+    auto it = std::find_if(g->inputs.begin(), g->inputs.end(),
+                           [&](int id) { return g->values[id].name == name; });
+    if (it == g->inputs.end())
+      throw InputError(str_cat(g->path, ": reshape: the model has no input named '", name, "'"));
+    TensorType& t = g->values[*it].type;
+    if (t.has_rank && t.dims.size() != shape.size())
+      throw InputError(str_cat(g->path, ": reshape: input '", name, "' has rank ", t.dims.size(),
+                               ", not ", shape.size(), " as in ", shape_str(shape)));
+    for (size_t d = 0; d < shape.size(); ++d) {
+      if (shape[d] <= 0)
+        throw InputError(str_cat(g->path, ": reshape: input '", name, "' dimension ", d,
+                                 " must be positive, got ", shape[d]));
+      if (t.has_rank && t.dims[d] >= 0 && t.dims[d] != shape[d])
+        throw InputError(str_cat(g->path, ": reshape: input '", name, "' is ", shape_str(t.dims),
+                                 "; dimension ", d, " is fixed at ", t.dims[d], ", not ",
+                                 shape[d]));
+    }
+    t.dims = shape;
+    t.has_rank = true;
+  }
+  Model m;
+  m.impl_ = shaped_model(std::move(g));
+  return m;
+}
+
+// ---- Core ----
+static std::shared_ptr<const detail::ModelImpl> make_model(std::shared_ptr<Graph> g) {
+  // Load-time normalization and shape inference for display (info) and early errors; the graph
+  // stays unfolded.
+  upgrade_legacy_ops(*g);
+  return shaped_model(std::move(g));
 }
 
 Model Core::read_model(const std::string& path) const {

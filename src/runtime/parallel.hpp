@@ -10,8 +10,7 @@
 #include <exception>
 #include <vector>
 
-extern "C" void GOMP_parallel(void (*fn)(void*), void* data, unsigned num_threads,
-                              unsigned flags);
+extern "C" void GOMP_parallel(void (*fn)(void*), void* data, unsigned num_threads, unsigned flags);
 extern "C" int omp_get_thread_num() noexcept;
 extern "C" int omp_get_num_threads() noexcept;
 

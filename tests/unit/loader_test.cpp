@@ -64,6 +64,46 @@ TEST(Loader, RunsBuiltModelWithDynamicBatchAndMetadata) {
   for (size_t i = 0; i < 6; ++i) EXPECT_FLOAT_EQ(y.data<float>()[i], want[i]);
 }
 
+TEST(Loader, ReshapeFixesDynamicDimsForTheStaticPath) {
+  Core core;
+  Model m = core.read_model_from_memory(relu_add_model().serialize());
+  Model r = m.reshape({{"x", {2, 3}}});
+  EXPECT_EQ(r.inputs()[0].shape, (Shape{2, 3}));
+  EXPECT_EQ(r.outputs()[0].shape, (Shape{2, 3}));
+  EXPECT_EQ(m.inputs()[0].shape, (Shape{-1, 3}));  // the original model is unchanged
+  CompiledModel dyn = core.compile_model(m), fixed = core.compile_model(r);
+  EXPECT_NE(dyn.plan_summary().find(" 2 dynamic"), std::string::npos) << dyn.plan_summary();
+  EXPECT_NE(fixed.plan_summary().find(" 0 dynamic"), std::string::npos) << fixed.plan_summary();
+  InferRequest q = fixed.create_infer_request();
+  q.set_tensor("x", Tensor::from_vector<float>({2, 3}, {-1, 0, 1, 2, -3, 4}));
+  q.infer();
+  std::vector<float> want = {1, 2, 4, 3, 2, 7};
+  for (size_t i = 0; i < 6; ++i) EXPECT_FLOAT_EQ(q.get_output_tensor(0).data<float>()[i], want[i]);
+  // The reshaped model takes only that shape; bad reshapes name the input and the problem.
+  EXPECT_THROW(
+      {
+        q.set_tensor("x", Tensor::from_vector<float>({1, 3}, {1, 2, 3}));
+        q.infer();
+      },
+      InputError);
+  EXPECT_NE(error_of<InputError>([&] {
+              m.reshape({{"nope", {1, 3}}});
+            }).find("'nope'"),
+            std::string::npos);
+  EXPECT_NE(error_of<InputError>([&] {
+              m.reshape({{"x", {2, 4}}});
+            }).find("fixed at 3"),
+            std::string::npos);
+  EXPECT_NE(error_of<InputError>([&] {
+              m.reshape({{"x", {2}}});
+            }).find("rank 2"),
+            std::string::npos);
+  EXPECT_NE(error_of<InputError>([&] {
+              m.reshape({{"x", {0, 3}}});
+            }).find("positive"),
+            std::string::npos);
+}
+
 TEST(Loader, ExternalDataRoundTripAndMissingFile) {
   fs::path dir = test::temp_dir("extdata");
   ModelBuilder b = relu_add_model();

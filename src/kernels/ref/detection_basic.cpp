@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "common/strings.hpp"
+#include "geometry/nms.hpp"
 #include "kernels/ref/ref_util.hpp"
 #include "ops/resample_shapes.hpp"
 
@@ -132,54 +133,38 @@ void nms_kernel(KernelContext& c) {
   int64_t nb = boxes.dim(0), nbox = boxes.dim(1), ncls = scores.dim(1);
   std::vector<double> bv = ref::to_doubles(boxes), sv = ref::to_doubles(scores);
   std::vector<int64_t> selected;
-  auto corners = [&](int64_t b, int64_t i, double* y1, double* x1, double* y2, double* x2) {
-    const double* p = &bv[static_cast<size_t>((b * nbox + i) * 4)];
+  // Corners normalized to x1 <= x2, y1 <= y2 (ONNX allows either diagonal), then the shared NMS
+  // (geometry/nms.hpp) per batch and class over the boxes scoring above the threshold.
+  std::vector<BoxXYXY> all(static_cast<size_t>(nb * nbox));
+  for (int64_t i = 0; i < nb * nbox; ++i) {
+    const double* p = &bv[static_cast<size_t>(i * 4)];
+    BoxXYXY& r = all[static_cast<size_t>(i)];
     if (center) {
-      *x1 = p[0] - p[2] / 2;
-      *x2 = p[0] + p[2] / 2;
-      *y1 = p[1] - p[3] / 2;
-      *y2 = p[1] + p[3] / 2;
+      r = {float(p[0] - p[2] / 2), float(p[1] - p[3] / 2), float(p[0] + p[2] / 2),
+           float(p[1] + p[3] / 2)};
     } else {
-      *y1 = std::min(p[0], p[2]);
-      *y2 = std::max(p[0], p[2]);
-      *x1 = std::min(p[1], p[3]);
-      *x2 = std::max(p[1], p[3]);
+      r = {float(std::min(p[1], p[3])), float(std::min(p[0], p[2])), float(std::max(p[1], p[3])),
+           float(std::max(p[0], p[2]))};
     }
-  };
-  auto iou = [&](int64_t b, int64_t i, int64_t j) {
-    double ay1, ax1, ay2, ax2, by1, bx1, by2, bx2;
-    corners(b, i, &ay1, &ax1, &ay2, &ax2);
-    corners(b, j, &by1, &bx1, &by2, &bx2);
-    double aa = (ay2 - ay1) * (ax2 - ax1), ab = (by2 - by1) * (bx2 - bx1);
-    if (aa <= 0 || ab <= 0) return 0.0;
-    double ih = std::max(0.0, std::min(ay2, by2) - std::max(ay1, by1));
-    double iw = std::max(0.0, std::min(ax2, bx2) - std::max(ax1, bx1));
-    double inter = ih * iw;
-    return inter / (aa + ab - inter);
-  };
+  }
   if (max_out > 0) {
-    std::vector<int64_t> order;
+    std::vector<int64_t> index;
+    std::vector<BoxXYXY> cand;
+    std::vector<float> cand_scores;
     for (int64_t b = 0; b < nb; ++b)
       for (int64_t k = 0; k < ncls; ++k) {
         const double* s = &sv[static_cast<size_t>((b * ncls + k) * nbox)];
-        order.clear();
+        index.clear();
+        cand.clear();
+        cand_scores.clear();
         for (int64_t i = 0; i < nbox; ++i)
-          if (!has_score_th || s[i] > score_th) order.push_back(i);
-        // Highest score first; equal scores keep the lower box index first.
-        std::stable_sort(order.begin(), order.end(),
-                         [&](int64_t p, int64_t q) { return s[p] > s[q]; });
-        std::vector<int64_t> kept;
-        for (int64_t i : order) {
-          if (static_cast<int64_t>(kept.size()) >= max_out) break;
-          bool ok = true;
-          for (int64_t j : kept)
-            if (iou(b, i, j) > iou_th) {
-              ok = false;
-              break;
-            }
-          if (ok) kept.push_back(i);
-        }
-        for (int64_t i : kept) selected.insert(selected.end(), {b, k, i});
+          if (!has_score_th || s[i] > score_th) {
+            index.push_back(i);
+            cand.push_back(all[static_cast<size_t>(b * nbox + i)]);
+            cand_scores.push_back(static_cast<float>(s[i]));
+          }
+        for (int32_t j : nms(cand, cand_scores, {}, static_cast<float>(iou_th), max_out))
+          selected.insert(selected.end(), {b, k, index[static_cast<size_t>(j)]});
       }
   }
   c.set_output(
