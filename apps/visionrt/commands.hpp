@@ -12,5 +12,6 @@ std::function<int()> add_demo_model(CLI::App& app);
 std::function<int()> add_eval(CLI::App& app);
 std::function<int()> add_predict(CLI::App& app);
 std::function<int()> add_demo_image(CLI::App& app);
+std::function<int()> add_convert(CLI::App& app);
 
 }  // namespace visionrt::cli

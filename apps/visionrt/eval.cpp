@@ -1,56 +1,374 @@
-// `visionrt eval --gt instances.json --dt results.json`: COCO evaluation with pycocotools'
-// semantics; prints the 12-line summary in pycocotools' layout and a per-class table, and with
-// --json writes the 12 stats at full precision.
+// `visionrt eval`: detection evaluation.
+//   offline:    --gt instances.json --dt results.json            (COCO ground truth)
+//               --data DATASET --format coco|voc|yolo --dt results.json
+//   end-to-end: --model M --data DATASET --format ...            (runs the task pipeline with
+//               Ultralytics' val settings: conf 0.001, iou 0.7, max_det 300, multi-label)
+// Metrics: COCO (pycocotools' COCOeval semantics: the 12-line summary, per-class table, --json
+// with the 12 stats at full precision, --plot with the PR curves) or Pascal VOC AP (--metric
+// voc07|voc12, devkit rules with difficult objects).
 #include <fmt/core.h>
 
+#include <unistd.h>
 #include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "commands.hpp"
 #include "common/file_io.hpp"
+#include "data/dataset.hpp"
 #include "eval/coco_eval.hpp"
+#include "eval/voc_eval.hpp"
 #include "visionrt/error.hpp"
+#include "visionrt/vision.hpp"
 
 namespace visionrt::cli {
 
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+double secs(clock_type::time_point a, clock_type::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Polygon segmentations rasterized to masks for segm evaluation (as pycocotools' annToRLE).
+void rasterize(CocoDataset* d) {
+  for (auto& a : d->annotations) {
+    if (a.has_mask) continue;
+    if (a.polygons.empty())
+      throw InputError(
+          fmt::format("{}: annotation {} has no segmentation; segm evaluation "
+                      "needs polygons or masks for every object",
+                      d->path, a.id));
+    const CocoImage* im = d->find_image(a.image_id);
+    std::vector<Rle> parts;
+    for (const auto& p : a.polygons)
+      parts.push_back(
+          rle_from_polygon(p, static_cast<uint32_t>(im->height), static_cast<uint32_t>(im->width)));
+    a.mask = rle_merge(parts);
+    a.has_mask = true;
+  }
+}
+
+// Model class index -> dataset category id: by name (case-insensitive) where the names agree,
+// else by position when the counts agree.
+std::vector<int64_t> class_map(const std::vector<std::string>& model_names, const CocoDataset& d,
+                               const std::string& model) {
+  std::vector<CocoCategory> cats = d.categories;
+  std::sort(cats.begin(), cats.end(), [](auto& a, auto& b) { return a.id < b.id; });
+  std::vector<int64_t> map(model_names.size(), -1);
+  size_t by_name = 0;
+  for (size_t i = 0; i < model_names.size(); ++i)
+    for (const auto& c : cats)
+      if (lower(c.name) == lower(model_names[i])) {
+        map[i] = c.id;
+        ++by_name;
+        break;
+      }
+  if (by_name == cats.size() || (by_name > 0 && by_name == model_names.size())) return map;
+  if (model_names.size() == cats.size()) {
+    for (size_t i = 0; i < cats.size(); ++i) map[i] = cats[i].id;
+    fmt::print("note: model and dataset class names differ; classes matched by position\n");
+    return map;
+  }
+  throw InputError(
+      fmt::format("{}: its {} classes match {} of the dataset's {} categories by name; "
+                  "give --names so they agree",
+                  model, model_names.size(), by_name, cats.size()));
+}
+
+// PR curves as SVG: precision over recall at IoU 0.50 and averaged over 0.50:0.95 (mean over
+// classes with ground truth; area all, the largest maxDets).
+void write_pr_svg(const std::string& path, const CocoEvalResult& r) {
+  const int W = 640, H = 480, L = 60, B = 50, T = 30, Rm = 20;
+  auto px = [&](double rec) { return L + rec * (W - L - Rm); };
+  auto py = [&](double prec) { return H - B - prec * (H - B - T); };
+  std::string svg = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
+      "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
+      "fill=\"white\"/>\n",
+      W, H);
+  for (int i = 0; i <= 10; ++i) {
+    double v = i / 10.0;
+    svg += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" stroke=\"#ddd\"/>"
+        "<line x1=\"{3}\" y1=\"{4:.1f}\" x2=\"{5}\" y2=\"{4:.1f}\" stroke=\"#ddd\"/>"
+        "<text x=\"{0:.1f}\" y=\"{6}\" text-anchor=\"middle\">{7:.1f}</text>"
+        "<text x=\"{8}\" y=\"{4:.1f}\" text-anchor=\"end\" dy=\"4\">{7:.1f}</text>\n",
+        px(v), T, H - B, L, py(v), W - Rm, H - B + 16, v, L - 6);
+  }
+  svg += fmt::format(
+      "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">recall</text><text x=\"16\" y=\"{}\" "
+      "text-anchor=\"middle\" transform=\"rotate(-90 16 {})\">precision</text>\n",
+      (L + W - Rm) / 2, H - 12, (T + H - B) / 2, (T + H - B) / 2);
+  const size_t m = r.M - 1;
+  auto curve = [&](int t_sel, const char* color, const std::string& label, int row) {
+    std::string pts;
+    for (size_t ri = 0; ri < r.R; ++ri) {
+      double sum = 0;
+      int n = 0;
+      for (size_t t = 0; t < r.T; ++t) {
+        if (t_sel >= 0 && static_cast<int>(t) != t_sel) continue;
+        for (size_t k = 0; k < r.K; ++k) {
+          double v = r.precision_at(t, ri, k, 0, m);
+          if (v > -1) {
+            sum += v;
+            ++n;
+          }
+        }
+      }
+      if (n) pts += fmt::format("{:.1f},{:.1f} ", px(r.params.rec_thrs[ri]), py(sum / n));
+    }
+    svg += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>\n",
+                       color, pts);
+    svg += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"{}\">{}</text>\n", W - 240,
+                       T + 16 + row * 16, color, label);
+  };
+  curve(0, "#1f77b4", fmt::format("IoU 0.50: AP {:.3f}", r.stats[1]), 0);
+  curve(-1, "#d62728", fmt::format("IoU 0.50:0.95: AP {:.3f}", r.stats[0]), 1);
+  svg += "</svg>\n";
+  write_file_atomic(path, svg);
+}
+
+void print_progress(size_t done, size_t total) {
+  static const bool tty = isatty(STDERR_FILENO);
+  if (!tty) return;
+  int filled = static_cast<int>(30 * done / std::max<size_t>(total, 1));
+  fmt::print(stderr, "\r  [{}{}] {}/{}", std::string(filled, '='), std::string(30 - filled, ' '),
+             done, total);
+  if (done == total) fmt::print(stderr, "\n");
+}
+
+nlohmann::json results_json(const std::vector<CocoAnnotation>& dt) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& a : dt) {
+    nlohmann::json o = {{"image_id", a.image_id},
+                        {"category_id", a.category_id},
+                        {"bbox", {a.bbox.x, a.bbox.y, a.bbox.w, a.bbox.h}},
+                        {"score", a.score}};
+    if (a.has_mask)
+      o["segmentation"] = {{"size", {a.mask.h, a.mask.w}}, {"counts", rle_to_string(a.mask)}};
+    j.push_back(std::move(o));
+  }
+  return j;
+}
+
+}  // namespace
+
 std::function<int()> add_eval(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "eval", "Evaluate detections against ground truth (COCO, pycocotools-exact)");
+      "eval", "Evaluate detections against ground truth (COCO pycocotools-exact, or VOC AP)");
   struct Opts {
-    std::string gt, dt, iou_type = "bbox", json;
+    std::string gt, dt, iou_type = "bbox", json, data, format, model, images, split, names_file,
+                        metric = "coco", save_json, plot;
     bool per_class = false;
+    float conf = 0.001f, iou = 0.7f;
+    int max_det = 300, threads = 0, limit = 0;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("--gt", o->gt, "COCO instances file (.json or .json.gz)")->required();
-  cmd->add_option(
-         "--dt", o->dt,
-         "COCO results file: a list of {image_id, category_id, score, bbox or segmentation}")
-      ->required();
+  cmd->add_option("--gt", o->gt, "COCO instances file (.json or .json.gz)");
+  cmd->add_option("--dt", o->dt,
+                  "COCO results file: a list of {image_id, category_id, score, bbox or "
+                  "segmentation}");
+  cmd->add_option("--data", o->data,
+                  "Ground truth as a dataset: COCO instances JSON, VOC folder, YOLO data.yaml or "
+                  "folder (see --format)");
+  cmd->add_option("--format", o->format, "Format of --data: coco, voc or yolo (default: guessed)")
+      ->check(CLI::IsMember({"coco", "voc", "yolo"}));
+  cmd->add_option("--model,-m", o->model, "End-to-end: run this model on --data's images");
+  cmd->add_option("--images", o->images, "COCO --data: folder of the images");
+  cmd->add_option("--split", o->split, "Evaluate only this split of --data (e.g. val)");
+  cmd->add_option("--names", o->names_file, "Class names of a YOLO dataset without data.yaml");
   cmd->add_option("--iou-type", o->iou_type, "bbox (boxes) or segm (masks: polygons/RLE)")
       ->check(CLI::IsMember({"bbox", "segm"}));
+  cmd->add_option("--metric", o->metric, "coco (default), voc07 (11-point) or voc12 (all-point)")
+      ->check(CLI::IsMember({"coco", "voc07", "voc12"}));
   cmd->add_option("--json", o->json,
                   "Write the 12 stats at full precision as JSON (AP, AP50, AP75, APs, APm, APl, "
                   "AR1, AR10, AR100, ARs, ARm, ARl)");
   cmd->add_flag("--per-class", o->per_class, "Print a per-class AP table");
+  cmd->add_option("--save-json", o->save_json, "End-to-end: write the detections (COCO results)");
+  cmd->add_option("--plot", o->plot, "Write precision-recall curves (SVG)");
+  cmd->add_option("--conf", o->conf, "End-to-end: minimum score (default 0.001)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--iou", o->iou, "End-to-end: NMS IoU (default 0.7)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--max-det", o->max_det, "End-to-end: detections per image (default 300)")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--threads", o->threads, "End-to-end: intra-op threads (0 = all cores)")
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("--limit", o->limit, "End-to-end: only the first N images")
+      ->check(CLI::Range(0, 10000000));
   return [o]() {
-    using clock = std::chrono::steady_clock;
-    auto t0 = clock::now();
+    auto t0 = clock_type::now();
     const bool segm = o->iou_type == "segm";
-    CocoDataset gt = read_coco_instances(o->gt, segm);
-    CocoResultsReport rep;
-    std::vector<CocoAnnotation> dt = read_coco_results(o->dt, gt, &rep, segm);
-    auto t1 = clock::now();
+    if (o->data.empty() && o->gt.empty()) throw InputError("give --gt or --data (ground truth)");
+    if (!o->data.empty() && !o->gt.empty())
+      throw InputError("give either --gt or --data, not both");
+    if (o->model.empty() && o->dt.empty()) throw InputError("give --dt (results) or --model");
+    if (!o->model.empty() && !o->dt.empty())
+      throw InputError("give either --dt or --model, not both");
+    if (!o->model.empty() && o->data.empty()) throw InputError("--model needs --data (a dataset)");
+    CocoDataset gt;
+    if (!o->gt.empty()) {
+      gt = read_coco_instances(o->gt, segm);
+    } else {
+      std::string fmt_name = o->format;
+      if (fmt_name.empty()) {
+        namespace fs = std::filesystem;
+        fs::path p(o->data);
+        fmt_name = p.extension() == ".json" || p.extension() == ".gz" ? "coco"
+                   : fs::is_directory(p / "Annotations")              ? "voc"
+                                                                      : "yolo";
+      }
+      DatasetReadOptions ro;
+      ro.images_dir = o->images;
+      if (!o->names_file.empty()) ro.names = read_names_list(o->names_file);
+      DatasetReport rep;
+      gt = read_dataset(parse_dataset_format(fmt_name), o->data, ro, &rep);
+      fmt::print("dataset {} ({}): {}", o->data, fmt_name, rep.summary());
+      for (const auto& f : rep.findings) fmt::print("  {}\n", f);
+      if (!o->split.empty()) {
+        CocoDataset part;
+        part.path = gt.path;
+        part.categories = gt.categories;
+        for (const auto& im : gt.images)
+          if (im.split == o->split) part.images.push_back(im);
+        if (part.images.empty())
+          throw InputError(fmt::format("{}: no images in split '{}'", o->data, o->split));
+        for (size_t i = 0; i < part.images.size(); ++i) part.image_index[part.images[i].id] = i;
+        for (const auto& a : gt.annotations)
+          if (part.find_image(a.image_id)) part.annotations.push_back(a);
+        gt = std::move(part);
+      }
+      if (segm) rasterize(&gt);
+    }
+    std::vector<CocoAnnotation> dt;
+    CocoResultsReport rrep;
+    if (!o->dt.empty()) {
+      dt = read_coco_results(o->dt, gt, &rrep, segm);
+    } else {
+      PredictOptions popt;
+      popt.conf = o->conf;
+      popt.iou = o->iou;
+      popt.max_det = o->max_det;
+      popt.multi_label = true;
+      popt.threads = o->threads;
+      Predictor pred(o->model, popt);
+      fmt::print("{}\n", pred.describe());
+      if (pred.task() != Task::detect && pred.task() != Task::segment)
+        throw InputError(fmt::format("{}: a {} model; eval measures detection and segmentation",
+                                     o->model, task_name(pred.task())));
+      if (segm && pred.task() != Task::segment)
+        throw InputError(fmt::format("{}: --iou-type segm needs a segmentation model", o->model));
+      std::vector<int64_t> cmap = class_map(pred.names(), gt, o->model);
+      size_t n = gt.images.size();
+      if (o->limit > 0 && static_cast<size_t>(o->limit) < n) {
+        n = static_cast<size_t>(o->limit);
+        CocoDataset part = gt;
+        part.images.resize(n);
+        part.image_index.clear();
+        for (size_t i = 0; i < n; ++i) part.image_index[part.images[i].id] = i;
+        part.annotations.clear();
+        for (const auto& a : gt.annotations)
+          if (part.find_image(a.image_id)) part.annotations.push_back(a);
+        gt = std::move(part);
+      }
+      double pre = 0, inf = 0, post = 0;
+      for (size_t i = 0; i < n; ++i) {
+        const CocoImage& im = gt.images[i];
+        cv::Mat img = cv::imread(im.path.empty() ? im.file_name : im.path, cv::IMREAD_COLOR);
+        if (img.empty()) throw IoError(fmt::format("{}: cannot read the image", im.path));
+        Prediction p = pred.predict(img);
+        pre += p.preprocess_ms;
+        inf += p.inference_ms;
+        post += p.postprocess_ms;
+        for (const Detection& d : p.detections) {
+          if (d.class_id < 0 || d.class_id >= static_cast<int>(cmap.size()) || cmap[d.class_id] < 0)
+            continue;
+          CocoAnnotation a;
+          a.id = static_cast<int64_t>(dt.size()) + 1;
+          a.image_id = im.id;
+          a.category_id = cmap[d.class_id];
+          a.bbox = {d.x1, d.y1, d.x2 - d.x1, d.y2 - d.y1};
+          a.area = a.bbox.w * a.bbox.h;
+          a.score = d.score;
+          if (segm) {
+            cv::Mat m(img.size(), CV_8UC1, cv::Scalar(0));
+            if (!d.mask.empty()) d.mask.copyTo(m(d.mask_roi));
+            a.mask = rle_encode(std::vector<uint8_t>(m.data, m.data + m.total()),
+                                static_cast<uint32_t>(m.rows), static_cast<uint32_t>(m.cols));
+            a.has_mask = true;
+            a.area = static_cast<double>(rle_area(a.mask));
+          }
+          dt.push_back(std::move(a));
+        }
+        print_progress(i + 1, n);
+      }
+      rrep.read = dt.size();
+      fmt::print(
+          "speed: {:.1f} ms preprocess, {:.1f} ms inference, {:.1f} ms postprocess per image "
+          "({} images)\n",
+          pre / std::max<size_t>(n, 1), inf / std::max<size_t>(n, 1), post / std::max<size_t>(n, 1),
+          n);
+      if (!o->save_json.empty()) write_file_atomic(o->save_json, results_json(dt).dump());
+    }
+    auto t1 = clock_type::now();
     size_t crowd = 0;
     for (const auto& a : gt.annotations) crowd += a.iscrowd;
     fmt::print("ground truth: {} images, {} categories, {} annotations ({} crowd)\n",
                gt.images.size(), gt.categories.size(), gt.annotations.size(), crowd);
-    fmt::print("results: {} detections\n", rep.read);
-    if (rep.unknown_category)
+    fmt::print("results: {} detections\n", rrep.read);
+    if (rrep.unknown_category)
       fmt::print(
           "warning: {} detections have a category_id that is not in the ground truth; "
           "they are not evaluated\n",
-          rep.unknown_category);
+          rrep.unknown_category);
+    auto name_of = [&](int64_t id) {
+      for (const auto& c : gt.categories)
+        if (c.id == id) return c.name;
+      return std::string();
+    };
+    if (o->metric != "coco") {
+      // Pascal VOC AP per class; boxes back to VOC's inclusive 1-based pixels.
+      std::vector<int64_t> ids;
+      for (const auto& c : gt.categories) ids.push_back(c.id);
+      std::sort(ids.begin(), ids.end());
+      auto voc = [](const BoxXYWH& b) { return VocBox{b.x + 1, b.y + 1, b.x + b.w, b.y + b.h}; };
+      double sum = 0;
+      int n = 0;
+      fmt::print("\n{:>6}  {:<24} {:>8} {:>7} {:>7}\n", "id", "category", "AP", "gt", "dt");
+      for (int64_t id : ids) {
+        std::vector<VocGroundTruth> g;
+        std::vector<VocDetection> d;
+        for (const auto& a : gt.annotations)
+          if (a.category_id == id) g.push_back({a.image_id, voc(a.bbox), a.difficult || a.iscrowd});
+        for (const auto& a : dt)
+          if (a.category_id == id) d.push_back({a.image_id, a.score, voc(a.bbox)});
+        VocApResult r = voc_ap(g, d);
+        if (r.num_positives == 0) continue;
+        double ap = o->metric == "voc07" ? r.ap07 : r.ap;
+        sum += ap;
+        ++n;
+        fmt::print("{:>6}  {:<24} {:>8.4f} {:>7} {:>7}\n", id, name_of(id).substr(0, 24), ap,
+                   r.num_positives, d.size());
+      }
+      fmt::print("mAP@0.5 ({}): {:.4f} over {} classes with ground truth\n",
+                 o->metric == "voc07" ? "VOC2007 11-point" : "VOC2010+ all-point",
+                 n ? sum / n : 0.0, n);
+      if (!o->json.empty())
+        write_file_atomic(o->json, fmt::format("{{\"mAP50\": {:.17g}}}\n", n ? sum / n : 0.0));
+      return 0;
+    }
     CocoEvalResult r = evaluate_coco(gt, dt, segm ? CocoIouType::segm : CocoIouType::bbox);
-    auto t2 = clock::now();
+    auto t2 = clock_type::now();
     for (const auto& line : coco_summary_lines(r)) fmt::print("{}\n", line);
     if (o->per_class) {
       fmt::print("\n{:>6}  {:<24} {:>7} {:>7} {:>7} {:>7} {:>7}\n", "id", "category", "AP", "AP50",
@@ -59,22 +377,18 @@ std::function<int()> add_eval(CLI::App& app) {
         size_t ngt = 0, ndt = 0;
         for (const auto& a : gt.annotations) ngt += a.category_id == r.cat_ids[k] && !a.iscrowd;
         for (const auto& a : dt) ndt += a.category_id == r.cat_ids[k];
-        std::string name;
-        for (const auto& c : gt.categories)
-          if (c.id == r.cat_ids[k]) name = c.name;
         auto fmt_ap = [](double v) {
           return v < 0 ? std::string("    -") : fmt::format("{:.4f}", v);
         };
         fmt::print("{:>6}  {:<24} {:>7} {:>7} {:>7} {:>7} {:>7}\n", r.cat_ids[k],
-                   name.substr(0, 24),
+                   name_of(r.cat_ids[k]).substr(0, 24),
                    fmt_ap(r.mean_precision(-1, static_cast<int>(k), 0, r.M - 1)),
                    fmt_ap(r.mean_precision(0, static_cast<int>(k), 0, r.M - 1)),
                    fmt_ap(r.mean_precision(5, static_cast<int>(k), 0, r.M - 1)), ngt, ndt);
       }
     }
-    auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
-    fmt::print("time: load {:.3f} s, evaluate+accumulate+summarize {:.3f} s\n", secs(t0, t1),
-               secs(t1, t2));
+    fmt::print("time: load{} {:.3f} s, evaluate+accumulate+summarize {:.3f} s\n",
+               o->model.empty() ? "" : "+inference", secs(t0, t1), secs(t1, t2));
     if (!o->json.empty()) {
       std::string j = "{";
       for (int i = 0; i < 12; ++i)
@@ -82,6 +396,7 @@ std::function<int()> add_eval(CLI::App& app) {
                          r.stats[static_cast<size_t>(i)]);
       write_file_atomic(o->json, j + "}\n");
     }
+    if (!o->plot.empty()) write_pr_svg(o->plot, r);
     return 0;
   };
 }

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   add(visionrt::cli::add_eval);
   add(visionrt::cli::add_predict);
   add(visionrt::cli::add_demo_image);
+  add(visionrt::cli::add_convert);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -18,6 +18,7 @@
 
 #include "commands.hpp"
 #include "common/file_io.hpp"
+#include "data/coco_ids.hpp"
 #include "geometry/rle.hpp"
 #include "visionrt/error.hpp"
 #include "visionrt/vision.hpp"
@@ -38,13 +39,6 @@ std::string lower_ext(const fs::path& p) {
   std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return std::tolower(c); });
   return e;
 }
-
-// COCO's 80 detection classes (Ultralytics/YOLO order) to their category ids.
-const int kCoco80To91[80] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 13, 14, 15, 16, 17,
-                             18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31, 32, 33, 34, 35, 36,
-                             37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51, 52, 53,
-                             54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 67, 70, 72, 73,
-                             74, 75, 76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90};
 
 struct Item {
   fs::path path;
@@ -280,21 +274,7 @@ std::function<int()> add_predict(CLI::App& app) {
         a = b + 1;
       }
     }
-    if (!o->names_file.empty()) {
-      std::string text = read_file(o->names_file);
-      size_t a = 0;
-      while (a < text.size()) {
-        size_t b = text.find('\n', a);
-        if (b == std::string::npos) b = text.size();
-        std::string line = text.substr(a, b - a);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        opt.names.push_back(line);
-        a = b + 1;
-      }
-      while (!opt.names.empty() && opt.names.back().empty()) opt.names.pop_back();
-      if (opt.names.empty())
-        throw InputError(fmt::format("{}: no class names in the file", o->names_file));
-    }
+    if (!o->names_file.empty()) opt.names = read_names_list(o->names_file);
     Predictor pred(o->model, opt);
     if (!o->task.empty() && o->task != task_name(pred.task()))
       throw InputError(fmt::format("{}: --task {} but the model is a {} ({}) model", o->model,
@@ -325,7 +305,7 @@ std::function<int()> add_predict(CLI::App& app) {
       return out / name;
     };
     const auto& names = pred.names();
-    const bool coco_ids = names.size() == 80 && names[0] == "person" && names[79] == "toothbrush";
+    const bool coco_ids = is_coco80_names(names);
     nlohmann::json results = nlohmann::json::array();
     double pre_ms = 0, inf_ms = 0, post_ms = 0;
     size_t n_images = 0, n_frames = 0, n_videos = 0;
@@ -338,7 +318,7 @@ std::function<int()> add_predict(CLI::App& app) {
         nlohmann::json r;
         r["image_id"] = image_id;
         int cat = d.class_id;
-        if (coco_ids && cat >= 0 && cat < 80) cat = kCoco80To91[cat];
+        if (coco_ids && cat >= 0 && cat < 80) cat = coco80_to_91()[cat];
         r["category_id"] = cat;
         auto round3 = [](double v) { return std::round(v * 1000) / 1000; };
         r["bbox"] = {round3(d.x1), round3(d.y1), round3(d.x2 - d.x1), round3(d.y2 - d.y1)};

@@ -73,7 +73,8 @@ struct PredictOptions {
   float iou = 0.7f;    // NMS IoU threshold
   int max_det = 300;   // at most this many detections per image
   bool agnostic_nms = false;
-  std::vector<int> classes;        // keep only these class ids (empty: all)
+  bool multi_label = false;  // YOLO: every class above conf per box (Ultralytics val), not the best
+  std::vector<int> classes;  // keep only these class ids (empty: all)
   bool retina_masks = false;       // segment: upsample the mask logits first, crop at native size
   int imgsz = 0;                   // 0: the model's own input size (dynamic models: 640; text: 960)
   std::string family;              // "" auto; yolov8, yolov5, ssd, semantic, db

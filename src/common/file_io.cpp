@@ -60,4 +60,19 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   }
 }
 
+std::vector<std::string> read_names_list(const std::string& path) {
+  std::string text = read_file(path);
+  std::vector<std::string> out;
+  size_t a = 0;
+  while (a < text.size()) {
+    size_t b = text.find('\n', a);
+    if (b == std::string::npos) b = text.size();
+    out.push_back(trim_copy(text.substr(a, b - a)));
+    a = b + 1;
+  }
+  while (!out.empty() && out.back().empty()) out.pop_back();
+  if (out.empty()) throw InputError(str_cat(path, ": no class names in the file"));
+  return out;
+}
+
 }  // namespace visionrt

@@ -143,7 +143,12 @@ std::vector<CocoAnnotation> read_coco_results(const std::string& path, const Coc
   return parse_coco_results(read_file(path), path, gt, report, masks);
 }
 
-CocoDataset parse_coco_instances(const std::string& text, const std::string& path, bool masks) {
+CocoDataset read_coco_instances_for_conversion(const std::string& path) {
+  return parse_coco_instances(read_file(path), path, false, true);
+}
+
+CocoDataset parse_coco_instances(const std::string& text, const std::string& path, bool masks,
+                                 bool keep_segmentation) {
   json j = parse_json(text, path);
   if (!j.is_object())
     throw InputError(str_cat(path, ": not a COCO instances file (expected an object)"));
@@ -203,6 +208,28 @@ CocoDataset parse_coco_instances(const std::string& text, const std::string& pat
       const CocoImage* im = d.find_image(a.image_id);
       a.mask = read_segmentation(o["segmentation"], im->height, im->width, path, where);
       a.has_mask = true;
+    } else if (keep_segmentation && o.contains("segmentation") && !o["segmentation"].is_null()) {
+      const json& seg = o["segmentation"];
+      if (seg.is_array()) {
+        for (const json& poly : seg) {
+          if (!poly.is_array() || poly.size() < 6 || poly.size() % 2)
+            bad(path, where, "a polygon needs at least 3 points (6 numbers, x y pairs)");
+          std::vector<double> xy;
+          for (const json& v : poly) {
+            if (!v.is_number() || !std::isfinite(v.get<double>()))
+              bad(path, where, "polygon coordinates must be finite numbers");
+            xy.push_back(v.get<double>());
+          }
+          a.polygons.push_back(std::move(xy));
+        }
+      } else {
+        a.mask = read_segmentation(seg, 0, 0, path, where);
+        a.has_mask = true;
+      }
+    }
+    if (keep_segmentation) {
+      a.difficult = get_int(o, "difficult", path, where, false) != 0;
+      a.truncated = get_int(o, "truncated", path, where, false) != 0;
     }
     d.annotations.push_back(std::move(a));
   }
@@ -267,6 +294,37 @@ std::vector<CocoAnnotation> parse_coco_results(const std::string& text, const st
   rep.read = out.size();
   if (report) *report = rep;
   return out;
+}
+
+std::string coco_instances_json(const CocoDataset& d) {
+  json images = json::array(), cats = json::array(), anns = json::array();
+  for (const auto& im : d.images)
+    images.push_back(
+        {{"id", im.id}, {"file_name", im.file_name}, {"width", im.width}, {"height", im.height}});
+  for (const auto& c : d.categories) {
+    json o = {{"id", c.id}, {"name", c.name}};
+    if (!c.supercategory.empty()) o["supercategory"] = c.supercategory;
+    cats.push_back(o);
+  }
+  for (const auto& a : d.annotations) {
+    json o = {{"id", a.id},
+              {"image_id", a.image_id},
+              {"category_id", a.category_id},
+              {"bbox", {a.bbox.x, a.bbox.y, a.bbox.w, a.bbox.h}},
+              {"area", a.area},
+              {"iscrowd", a.iscrowd ? 1 : 0}};
+    if (!a.polygons.empty()) {
+      o["segmentation"] = a.polygons;
+    } else if (a.has_mask) {
+      o["segmentation"] = {{"size", {a.mask.h, a.mask.w}}, {"counts", rle_to_string(a.mask)}};
+    }
+    if (a.difficult) o["difficult"] = 1;
+    if (a.truncated) o["truncated"] = 1;
+    anns.push_back(std::move(o));
+  }
+  json j = {{"images", images}, {"annotations", anns}, {"categories", cats}};
+  // Invalid UTF-8 in names read from a file becomes U+FFFD instead of an exception.
+  return j.dump(1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace visionrt

@@ -16,6 +16,8 @@ struct CocoImage {
   int64_t id = 0;
   std::string file_name;
   int64_t width = 0, height = 0;
+  // Dataset conversion only: the image file on disk and the split it belongs to.
+  std::string path, split;
 };
 
 struct CocoCategory {
@@ -29,8 +31,12 @@ struct CocoAnnotation {
   double area = 0;
   bool iscrowd = false;
   double score = 0;  // results only
-  Rle mask;          // segmentation, read when masks are requested
+  Rle mask;          // segmentation, read when masks are requested (or a kept RLE)
   bool has_mask = false;
+  // Kept segmentation (CocoReadMode::keep_segmentation): polygons in pixels as in the file; an
+  // RLE segmentation goes to `mask`.
+  std::vector<std::vector<double>> polygons;
+  bool difficult = false, truncated = false;  // Pascal VOC flags (extra keys in COCO files)
 };
 
 struct CocoDataset {
@@ -46,6 +52,11 @@ struct CocoDataset {
 // file and the annotation index/id). With `masks`, every annotation's segmentation (polygons,
 // merged by union, on the image's height x width; uncompressed or compressed RLE) becomes a mask.
 CocoDataset read_coco_instances(const std::string& path, bool masks = false);
+// For conversion: polygons kept as polygons, RLE as `mask`, VOC flags read; nothing rasterized.
+CocoDataset read_coco_instances_for_conversion(const std::string& path);
+// COCO instances JSON of a dataset (images, categories, annotations with bbox, area, iscrowd,
+// polygon or compressed-RLE segmentation, and difficult/truncated when set).
+std::string coco_instances_json(const CocoDataset& d);
 
 // What reading a results file noticed; nothing is dropped without being counted here.
 struct CocoResultsReport {
@@ -64,7 +75,7 @@ std::vector<CocoAnnotation> read_coco_results(const std::string& path, const Coc
 
 // The same from text already in memory; `path` names it in messages.
 CocoDataset parse_coco_instances(const std::string& text, const std::string& path,
-                                 bool masks = false);
+                                 bool masks = false, bool keep_segmentation = false);
 std::vector<CocoAnnotation> parse_coco_results(const std::string& text, const std::string& path,
                                                const CocoDataset& gt,
                                                CocoResultsReport* report = nullptr,

@@ -3,6 +3,7 @@
 #include "geometry/nms.hpp"
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 #include <stdexcept>
 
@@ -17,6 +18,39 @@ float box_iou_xyxy(const BoxXYXY& a, const BoxXYXY& b) {
   float inter = iw * ih;
   return inter / (aa + ab - inter);
 }
+
+namespace {
+
+// Greedy suppression over `order` (indices sorted by score), all of one class.
+void greedy(const std::vector<BoxXYXY>& boxes, const std::vector<int32_t>& order,
+            float iou_threshold, int64_t max_keep, std::vector<char>& suppressed,
+            std::vector<int32_t>* kept) {
+  int64_t count = 0;
+  for (size_t oi = 0; oi < order.size(); ++oi) {
+    int32_t i = order[oi];
+    if (suppressed[i]) continue;
+    kept->push_back(i);
+    if (max_keep > 0 && ++count >= max_keep) return;
+    const BoxXYXY& bi = boxes[i];
+    const float ai = bi.area();
+    if (!(ai > 0)) continue;  // suppresses nothing
+    for (size_t oj = oi + 1; oj < order.size(); ++oj) {
+      int32_t j = order[oj];
+      if (suppressed[j]) continue;
+      const BoxXYXY& bj = boxes[j];
+      float iw = std::min(bi.x2, bj.x2) - std::max(bi.x1, bj.x1);
+      if (!(iw > 0)) continue;
+      float ih = std::min(bi.y2, bj.y2) - std::max(bi.y1, bj.y1);
+      if (!(ih > 0)) continue;
+      float aj = bj.area();
+      if (!(aj > 0)) continue;
+      float inter = iw * ih;
+      if (inter / (ai + aj - inter) > iou_threshold) suppressed[j] = 1;
+    }
+  }
+}
+
+}  // namespace
 
 std::vector<int32_t> nms(const std::vector<BoxXYXY>& boxes, const std::vector<float>& scores,
                          const std::vector<int32_t>& classes, float iou_threshold,
@@ -36,28 +70,22 @@ std::vector<int32_t> nms(const std::vector<BoxXYXY>& boxes, const std::vector<fl
   std::vector<int32_t> kept;
   std::vector<char> suppressed(n, 0);
   if (max_keep == 0) return kept;
-  for (size_t oi = 0; oi < n; ++oi) {
-    int32_t i = order[oi];
-    if (suppressed[i]) continue;
-    kept.push_back(i);
-    if (max_keep > 0 && static_cast<int64_t>(kept.size()) >= max_keep) break;
-    const BoxXYXY& bi = boxes[i];
-    const float ai = bi.area();
-    if (!(ai > 0)) continue;  // suppresses nothing
-    for (size_t oj = oi + 1; oj < n; ++oj) {
-      int32_t j = order[oj];
-      if (suppressed[j] || (!classes.empty() && classes[j] != classes[i])) continue;
-      const BoxXYXY& bj = boxes[j];
-      float iw = std::min(bi.x2, bj.x2) - std::max(bi.x1, bj.x1);
-      if (!(iw > 0)) continue;
-      float ih = std::min(bi.y2, bj.y2) - std::max(bi.y1, bj.y1);
-      if (!(ih > 0)) continue;
-      float aj = bj.area();
-      if (!(aj > 0)) continue;
-      float inter = iw * ih;
-      if (inter / (ai + aj - inter) > iou_threshold) suppressed[j] = 1;
-    }
+  if (classes.empty()) {
+    greedy(boxes, order, iou_threshold, max_keep, suppressed, &kept);
+    return kept;
   }
+  // Per class (suppression never crosses classes), each in the global order; the kept boxes of
+  // all classes merged back into that order equal the global greedy result, and its first
+  // max_keep are what the global loop would have kept before stopping.
+  std::vector<int32_t> rank(n);
+  for (size_t r = 0; r < n; ++r) rank[order[r]] = static_cast<int32_t>(r);
+  std::map<int32_t, std::vector<int32_t>> by_class;
+  for (int32_t i : order) by_class[classes[i]].push_back(i);
+  for (const auto& kv : by_class)
+    greedy(boxes, kv.second, iou_threshold, max_keep, suppressed, &kept);
+  std::sort(kept.begin(), kept.end(), [&](int32_t a, int32_t b) { return rank[a] < rank[b]; });
+  if (max_keep > 0 && static_cast<int64_t>(kept.size()) > max_keep)
+    kept.resize(static_cast<size_t>(max_keep));
   return kept;
 }
 

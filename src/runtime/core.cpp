@@ -140,7 +140,9 @@ static std::shared_ptr<const detail::ModelImpl> shaped_model(std::shared_ptr<Gra
 
 Model Model::reshape(const std::map<std::string, Shape>& shapes) const {
   auto g = std::make_shared<Graph>(*impl_->graph);
-  for (const auto& [name, shape] : shapes) {
+  for (const auto& entry : shapes) {
+    const std::string& name = entry.first;
+    const Shape& shape = entry.second;
     auto it = std::find_if(g->inputs.begin(), g->inputs.end(),
                            [&](int id) { return g->values[id].name == name; });
     if (it == g->inputs.end())

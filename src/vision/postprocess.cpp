@@ -314,15 +314,25 @@ void softmax_rows(float* x, int64_t n, int64_t c) {
 
 std::vector<Candidate> ssd_select(const std::vector<BoxXYXY>& boxes, const float* scores, int64_t n,
                                   int64_t c, int background, const NmsParams& p) {
-  std::vector<Candidate> cand;
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < c; ++j) {
-      if (j == background) continue;
+  // Per class: scores above conf, the best `per_class_topk` of them (ssd.pytorch's top_k 200,
+  // torchvision's topk_candidates), then per-class NMS over all classes and max_det overall.
+  std::vector<Candidate> cand, cls;
+  for (int64_t j = 0; j < c; ++j) {
+    if (j == background || !class_wanted(p.classes, static_cast<int>(j))) continue;
+    cls.clear();
+    for (int64_t i = 0; i < n; ++i) {
       float s = scores[i * c + j];
-      if (!(s > p.conf) || !class_wanted(p.classes, static_cast<int>(j))) continue;
-      cand.push_back(
-          {boxes[static_cast<size_t>(i)], s, static_cast<int32_t>(j), static_cast<int32_t>(i)});
+      if (s > p.conf)
+        cls.push_back(
+            {boxes[static_cast<size_t>(i)], s, static_cast<int32_t>(j), static_cast<int32_t>(i)});
     }
+    if (p.per_class_topk > 0 && static_cast<int64_t>(cls.size()) > p.per_class_topk) {
+      std::stable_sort(cls.begin(), cls.end(),
+                       [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+      cls.resize(static_cast<size_t>(p.per_class_topk));
+    }
+    cand.insert(cand.end(), cls.begin(), cls.end());
+  }
   NmsParams q = p;
   q.max_nms = 0;
   return run_nms(std::move(cand), q);

@@ -25,9 +25,10 @@ struct NmsParams {
   float iou = 0.7f;
   int64_t max_det = 300;
   bool agnostic = false;
-  bool multi_label = false;  // every class above conf (Ultralytics val), not only the best
-  std::vector<int> classes;  // keep only these (empty: all)
-  int64_t max_nms = 30000;   // candidates kept (highest scores) before NMS
+  bool multi_label = false;      // every class above conf (Ultralytics val), not only the best
+  std::vector<int> classes;      // keep only these (empty: all)
+  int64_t max_nms = 30000;       // candidates kept (highest scores) before NMS
+  int64_t per_class_topk = 200;  // SSD: candidates per class before NMS (0: all)
 };
 
 // YOLOv8 head [4 + nc + nm, n] (channel-major, xywh in input pixels, sigmoid scores) or, with
@@ -74,7 +75,7 @@ std::vector<BoxXYXY> decode_ssd_boxes(const float* loc,
                                       float v1, bool yx_order);
 
 // Scores [n, c] (already probabilities) -> candidates of every non-background class above conf,
-// per-class NMS, at most max_det overall.
+// at most per_class_topk per class, per-class NMS, at most max_det overall.
 std::vector<Candidate> ssd_select(const std::vector<BoxXYXY>& boxes, const float* scores, int64_t n,
                                   int64_t c, int background, const NmsParams& p);
 void softmax_rows(float* x, int64_t n, int64_t c);

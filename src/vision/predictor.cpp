@@ -2,10 +2,11 @@
 // family's pre-processing, runs the model (compiled per input size for dynamic models) and the
 // family's post-processing (vision/postprocess).
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 
+#include "common/file_io.hpp"
 #include "common/strings.hpp"
 #include "vision/postprocess.hpp"
 #include "vision/preprocess.hpp"
@@ -49,17 +50,38 @@ double ms_since(clock_type::time_point t) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - t).count();
 }
 
-// Ultralytics "{0: 'person', 1: 'bicycle'}" or a comma-separated list.
+// Ultralytics "{0: 'person', 1: 'bicycle'}" (Python dict repr, quotes ' or ", backslash
+// escapes) or a comma-separated list. An entry that does not parse ends the list.
 std::vector<std::string> parse_names(const std::string& s) {
   std::vector<std::string> out;
   if (!s.empty() && s.front() == '{') {
-    std::regex item(R"re((\d+)\s*:\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"))re");
-    for (auto it = std::sregex_iterator(s.begin(), s.end(), item); it != std::sregex_iterator();
-         ++it) {
-      size_t idx = std::stoul((*it)[1]);
-      if (idx > 100000) break;
+    size_t i = 1;
+    auto skip = [&] {
+      while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+    };
+    while (true) {
+      skip();
+      size_t k0 = i;
+      while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+      if (i == k0 || i - k0 > 6) break;
+      size_t idx = std::stoul(s.substr(k0, i - k0));
+      skip();
+      if (i >= s.size() || s[i] != ':') break;
+      ++i;
+      skip();
+      if (i >= s.size() || (s[i] != '\'' && s[i] != '"')) break;
+      char q = s[i++];
+      std::string name;
+      while (i < s.size() && s[i] != q) {
+        if (s[i] == '\\' && i + 1 < s.size()) ++i;
+        name += s[i++];
+      }
+      if (i >= s.size()) break;
+      ++i;
       if (out.size() <= idx) out.resize(idx + 1);
-      out[idx] = (*it)[2].matched ? (*it)[2].str() : (*it)[3].str();
+      out[idx] = name;
+      skip();
+      if (i < s.size() && s[i] == ',') ++i;
     }
     return out;
   }
@@ -71,19 +93,6 @@ std::vector<std::string> parse_names(const std::string& s) {
     if (!n.empty()) out.push_back(n);
     a = b + 1;
   }
-  return out;
-}
-
-std::vector<std::string> read_names_file(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw IoError(str_cat(path, ": cannot read class names"));
-  std::vector<std::string> out;
-  std::string line;
-  while (std::getline(f, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    out.push_back(line);
-  }
-  while (!out.empty() && trim_copy(out.back()).empty()) out.pop_back();
   return out;
 }
 
@@ -108,10 +117,16 @@ std::string names_file_beside(const std::string& model_path) {
 bool preprocess_from_metadata(const std::map<std::string, std::string>& meta, PreprocessConfig* c) {
   auto it = meta.find("input");
   if (it == meta.end()) return false;
-  std::smatch m;
-  std::regex re(R"(\(pixel\s*-\s*([0-9.]+)\)\s*/\s*([0-9.]+))");
-  if (!std::regex_search(it->second, m, re)) return false;
-  float mean = std::stof(m[1]), sd = std::stof(m[2]);
+  const std::string& t = it->second;
+  size_t p = t.find("(pixel");
+  if (p == std::string::npos) return false;
+  p = t.find('-', p);
+  if (p == std::string::npos) return false;
+  char* end = nullptr;
+  float mean = std::strtof(t.c_str() + p + 1, &end);
+  const char* slash = std::strchr(end, '/');
+  if (!end || *end == 0 || !slash) return false;
+  float sd = std::strtof(slash + 1, nullptr);
   if (!(sd > 0)) return false;
   c->mean = {mean, mean, mean};
   c->std = {sd, sd, sd};
@@ -310,7 +325,7 @@ void Predictor::Impl::detect_family() {
   } else if (names.empty()) {
     std::string f = names_file_beside(path);
     if (!f.empty()) {
-      names = read_names_file(f);
+      names = read_names_list(f);
       names_source = f;
     }
   }
@@ -382,6 +397,7 @@ Prediction Predictor::Impl::run(const cv::Mat& img) {
   np.iou = opt.iou;
   np.max_det = opt.max_det;
   np.agnostic = opt.agnostic_nms;
+  np.multi_label = opt.multi_label;
   np.classes = opt.classes;
   if (family == "yolov8" || family == "yolov5") {
     Tensor pred = e.req.get_output_tensor(out_pred);

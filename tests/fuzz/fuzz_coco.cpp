@@ -1,11 +1,14 @@
 // libFuzzer entry for the COCO readers and the evaluator: the first byte picks what the rest
 // is (a ground-truth file evaluated with no results, or a results file against a fixed ground
 // truth with polygons, RLE strings, RLE lists and a crowd), and whether masks are read (segm).
+// Bit 2: the rest is a ground-truth file read for conversion (polygons kept) and written back
+// as COCO JSON, whose re-read must succeed. Bit 3: the rest is a YOLO label file.
 // Any visionrt::Error is an accepted outcome; crashes, hangs, leaks and UB are bugs.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "data/yolo_labels.hpp"
 #include "eval/coco_eval.hpp"
 #include "visionrt/error.hpp"
 
@@ -32,6 +35,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       masks ? visionrt::CocoIouType::segm : visionrt::CocoIouType::bbox;
   std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
   try {
+    if (data[0] & 8) {
+      visionrt::parse_yolo_labels(text, "fuzz.txt");
+      return 0;
+    }
+    if (data[0] & 4) {
+      visionrt::CocoDataset d = visionrt::parse_coco_instances(text, "fuzz.json", false, true);
+      std::string again = visionrt::coco_instances_json(d);
+      try {
+        visionrt::parse_coco_instances(again, "again.json", false, true);
+      } catch (const visionrt::Error&) {
+        __builtin_trap();  // what we write must read back
+      }
+      return 0;
+    }
     if (data[0] & 1) {
       visionrt::CocoDataset gt = visionrt::parse_coco_instances(kGroundTruth, "gt.json", masks);
       auto dt = visionrt::parse_coco_results(text, "fuzz.json", gt, nullptr, masks);

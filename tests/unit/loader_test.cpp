@@ -32,15 +32,6 @@ void write_bytes(const fs::path& p, const std::string& s) {
   f << s;
 }
 
-template <typename E>
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 }  // namespace
 
@@ -86,19 +77,19 @@ TEST(Loader, ReshapeFixesDynamicDimsForTheStaticPath) {
         q.infer();
       },
       InputError);
-  EXPECT_NE(error_of<InputError>([&] {
+  EXPECT_NE(test::error_of<InputError>([&] {
               m.reshape({{"nope", {1, 3}}});
             }).find("'nope'"),
             std::string::npos);
-  EXPECT_NE(error_of<InputError>([&] {
+  EXPECT_NE(test::error_of<InputError>([&] {
               m.reshape({{"x", {2, 4}}});
             }).find("fixed at 3"),
             std::string::npos);
-  EXPECT_NE(error_of<InputError>([&] {
+  EXPECT_NE(test::error_of<InputError>([&] {
               m.reshape({{"x", {2}}});
             }).find("rank 2"),
             std::string::npos);
-  EXPECT_NE(error_of<InputError>([&] {
+  EXPECT_NE(test::error_of<InputError>([&] {
               m.reshape({{"x", {0, 3}}});
             }).find("positive"),
             std::string::npos);
@@ -117,7 +108,7 @@ TEST(Loader, ExternalDataRoundTripAndMissingFile) {
   r.infer();
   EXPECT_FLOAT_EQ(r.get_output_tensor(0).data<float>()[2], 3.0f);
   fs::remove(dir / "weights.bin");
-  std::string msg = error_of<ModelError>([&] { core.read_model((dir / "m.onnx").string()); });
+  std::string msg = test::error_of<ModelError>([&] { core.read_model((dir / "m.onnx").string()); });
   EXPECT_NE(msg.find("m.onnx"), std::string::npos) << msg;
   EXPECT_NE(msg.find("weights.bin"), std::string::npos) << msg;
   fs::remove_all(dir);
@@ -129,23 +120,23 @@ TEST(Loader, TruncatedEmptyAndNonOnnxFilesAreClearErrors) {
   Core core;
   for (size_t cut : {good.size() / 2, good.size() - 3, size_t(1)}) {
     write_bytes(dir / "cut.onnx", good.substr(0, cut));
-    std::string msg = error_of<Error>([&] { core.compile_model((dir / "cut.onnx").string()); });
+    std::string msg = test::error_of<Error>([&] { core.compile_model((dir / "cut.onnx").string()); });
     EXPECT_NE(msg.find("cut.onnx"), std::string::npos) << msg;
   }
   write_bytes(dir / "empty.onnx", "");
   EXPECT_NE(
-      error_of<ModelError>([&] { core.read_model((dir / "empty.onnx").string()); }).find("empty"),
+      test::error_of<ModelError>([&] { core.read_model((dir / "empty.onnx").string()); }).find("empty"),
       std::string::npos);
   write_bytes(dir / "text.onnx", "this is not a model\n");
-  EXPECT_NE(error_of<ModelError>([&] {
+  EXPECT_NE(test::error_of<ModelError>([&] {
               core.read_model((dir / "text.onnx").string());
             }).find("text.onnx"),
             std::string::npos);
-  EXPECT_NE(error_of<IoError>([&] {
+  EXPECT_NE(test::error_of<IoError>([&] {
               core.read_model((dir / "missing.onnx").string());
             }).find("missing.onnx"),
             std::string::npos);
-  EXPECT_NE(error_of<IoError>([&] { core.read_model(dir.string()); }).find("directory"),
+  EXPECT_NE(test::error_of<IoError>([&] { core.read_model(dir.string()); }).find("directory"),
             std::string::npos);
   fs::remove_all(dir);
 }
@@ -158,10 +149,10 @@ TEST(Loader, UnknownOpAndUnsupportedOpsetNamed) {
   Core core;
   Model m = core.read_model_from_memory(b.serialize(), "fancy.onnx");
   ASSERT_EQ(m.unsupported_ops().count("FancyOp"), 1u);
-  std::string msg = error_of<ModelError>([&] { core.compile_model(m); });
+  std::string msg = test::error_of<ModelError>([&] { core.compile_model(m); });
   EXPECT_NE(msg.find("FancyOp"), std::string::npos) << msg;
   EXPECT_NE(msg.find("fancy"), std::string::npos) << msg;
-  msg = error_of<ModelError>(
+  msg = test::error_of<ModelError>(
       [&] { core.read_model_from_memory(relu_add_model(19).serialize(), "new.onnx"); });
   EXPECT_NE(msg.find("opset 19"), std::string::npos) << msg;
   // Opset 4 loads, but Split-1's optional `split` input form is not implemented: rejected by
@@ -183,13 +174,13 @@ TEST(Loader, UndefinedInputAndDuplicateOutputRejected) {
   b.output("y", DType::f32);
   Core core;
   std::string msg =
-      error_of<ModelError>([&] { core.read_model_from_memory(b.serialize(), "u.onnx"); });
+      test::error_of<ModelError>([&] { core.read_model_from_memory(b.serialize(), "u.onnx"); });
   EXPECT_NE(msg.find("nowhere"), std::string::npos) << msg;
   ModelBuilder d(17);
   d.input("x", DType::f32, {2});
   d.node("Relu", {"x"}, {"y"}).node("Relu", {"x"}, {"y"});
   d.output("y", DType::f32);
-  msg = error_of<ModelError>([&] { core.read_model_from_memory(d.serialize(), "d.onnx"); });
+  msg = test::error_of<ModelError>([&] { core.read_model_from_memory(d.serialize(), "d.onnx"); });
   EXPECT_NE(msg.find("'y'"), std::string::npos) << msg;
 }
 
@@ -197,13 +188,13 @@ TEST(Loader, WrongInputTypeShapeAndNameAreInputErrors) {
   Core core;
   CompiledModel cm = core.compile_model(core.read_model_from_memory(relu_add_model().serialize()));
   InferRequest r = cm.create_infer_request();
-  std::string msg = error_of<InputError>([&] {
+  std::string msg = test::error_of<InputError>([&] {
     r.set_input_tensor(0, Tensor(DType::i64, {1, 3}));
   });
   EXPECT_NE(msg.find("'x'"), std::string::npos) << msg;
-  msg = error_of<InputError>([&] { r.set_input_tensor(0, Tensor(DType::f32, {1, 4})); });
+  msg = test::error_of<InputError>([&] { r.set_input_tensor(0, Tensor(DType::f32, {1, 4})); });
   EXPECT_NE(msg.find("[?,3]"), std::string::npos) << msg;
-  msg = error_of<InputError>([&] { r.set_tensor("nope", Tensor(DType::f32, {1, 3})); });
+  msg = test::error_of<InputError>([&] { r.set_tensor("nope", Tensor(DType::f32, {1, 3})); });
   EXPECT_NE(msg.find("nope"), std::string::npos) << msg;
   EXPECT_THROW(r.infer(), InputError);  // input never set
 }

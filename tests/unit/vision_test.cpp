@@ -7,9 +7,11 @@
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
+#include <random>
 
 #include "geometry/nms.hpp"
 #include "onnx/builder.hpp"
@@ -106,6 +108,46 @@ TEST(Nms, TorchvisionOrderTiesClassesAndEarlyExit) {
   EXPECT_EQ(nms(b, s, {}, 0.5f, 2), (std::vector<int32_t>{4, 1}));
   EXPECT_TRUE(nms(b, s, {}, 0.5f, 0).empty());
   EXPECT_THROW(nms(b, {0.1f}, {}, 0.5f), std::invalid_argument);
+}
+
+TEST(Nms, ClassAwareMaxKeepTakesTheBestAcrossClasses) {
+  // Class 0 scores .9 .5 .4 .3, class 1 .8 .7, all disjoint: the best three overall.
+  std::vector<BoxXYXY> b;
+  for (int i = 0; i < 6; ++i) b.push_back({i * 10.f, 0, i * 10.f + 5, 5});
+  std::vector<float> s = {0.9f, 0.5f, 0.4f, 0.3f, 0.8f, 0.7f};
+  EXPECT_EQ(nms(b, s, {0, 0, 0, 0, 1, 1}, 0.5f, 3), (std::vector<int32_t>{0, 4, 5}));
+}
+
+TEST(Nms, ClassAwareEqualsNaiveGreedyOnRandomBoxes) {
+  // The naive definition: walk all boxes by score (stable), keep one unless a kept box of its
+  // class overlaps it by more than the threshold, stop at max_keep.
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(0, 100), wh(1, 30), sc(0, 1);
+  for (int trial = 0; trial < 50; ++trial) {
+    const int n = 200;
+    std::vector<BoxXYXY> b(n);
+    std::vector<float> s(n);
+    std::vector<int32_t> c(n);
+    for (int i = 0; i < n; ++i) {
+      float x = u(rng), y = u(rng);
+      b[i] = {x, y, x + wh(rng), y + wh(rng)};
+      s[i] = std::round(sc(rng) * 20) / 20;  // many ties
+      c[i] = static_cast<int32_t>(rng() % 3);
+    }
+    const int64_t max_keep = trial % 2 ? 15 : -1;
+    std::vector<int32_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int p, int q) { return s[p] > s[q]; });
+    std::vector<int32_t> want;
+    for (int i : order) {
+      bool ok = true;
+      for (int k : want)
+        if (c[k] == c[i] && box_iou_xyxy(b[k], b[i]) > 0.45f) ok = false;
+      if (ok) want.push_back(i);
+      if (max_keep > 0 && static_cast<int64_t>(want.size()) == max_keep) break;
+    }
+    EXPECT_EQ(nms(b, s, c, 0.45f, max_keep), want) << "trial " << trial;
+  }
 }
 
 // ---- YOLO ----
