@@ -20,6 +20,7 @@
 #include "common/file_io.hpp"
 #include "data/coco_ids.hpp"
 #include "geometry/rle.hpp"
+#include "pipeline_flags.hpp"
 #include "visionrt/error.hpp"
 #include "visionrt/vision.hpp"
 
@@ -200,6 +201,7 @@ std::function<int()> add_predict(CLI::App& app) {
          quiet = false;
     std::optional<float> db_box_thresh;
     float db_thresh = 0.3f, unclip = 1.5f;
+    PreprocessFlags pre;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--model,-m", o->model, "ONNX model")->required();
@@ -239,8 +241,10 @@ std::function<int()> add_predict(CLI::App& app) {
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--unclip-ratio", o->unclip, "Text: box expansion ratio")
       ->check(CLI::Range(0.0, 10.0));
+  add_preprocess_flags(cmd, &o->pre);
   return [o]() {
     PredictOptions opt;
+    apply_preprocess_flags(o->pre, &opt);
     opt.conf = o->conf;
     opt.iou = o->iou;
     opt.max_det = o->max_det;
@@ -463,6 +467,37 @@ std::function<int()> add_predict(CLI::App& app) {
     size_t n = n_images + n_frames;
     if (pred.task() != Task::semantic)
       write_file_atomic((out / "predictions.json").string(), results.dump());
+    // The pipeline as it ran (as Ultralytics' args.yaml): enough to reproduce the outputs.
+    const PreprocessConfig& pc = pred.preprocess();
+    nlohmann::json cfg = {
+        {"model", o->model},
+        {"family", pred.family()},
+        {"task", task_name(pred.task())},
+        {"names", names},
+        {"preprocess",
+         {{"resize", pc.resize == PreprocessConfig::Resize::letterbox ? "letterbox"
+                     : pc.resize == PreprocessConfig::Resize::stretch ? "stretch"
+                                                                      : "multiple"},
+          {"width", pc.width},
+          {"height", pc.height},
+          {"pad", pc.pad_value},
+          {"antialias", pc.antialias},
+          {"rgb", pc.rgb},
+          {"mean", pc.mean},
+          {"std", pc.std}}},
+        {"conf", o->conf},
+        {"iou", o->iou},
+        {"max_det", o->max_det},
+        {"agnostic_nms", o->agnostic},
+        {"classes", opt.classes},
+        {"retina_masks", o->retina},
+        {"category_ids", coco_ids ? "coco91" : "class index"}};
+    if (pred.task() == Task::text)
+      cfg["db"] = {{"thresh", o->db_thresh},
+                   {"box_thresh", o->db_box_thresh ? *o->db_box_thresh : 0.6f},
+                   {"unclip_ratio", o->unclip}};
+    write_file_atomic((out / "config.json").string(),
+                      cfg.dump(1, ' ', false, nlohmann::json::error_handler_t::replace));
     if (n)
       fmt::print(
           "{} images, {} videos ({} frames); per image: preprocess {:.1f} ms, inference {:.1f} ms, "

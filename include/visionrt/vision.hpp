@@ -14,6 +14,7 @@
 // such as PaddleOCR's detector) and is not thread-safe: use one per thread.
 #pragma once
 #include <array>
+#include <functional>
 #include <memory>
 #include <opencv2/core.hpp>
 #include <optional>
@@ -81,6 +82,8 @@ struct PredictOptions {
   std::vector<std::string> names;  // class names; empty: model metadata or a .names beside it
   int threads = 0;                 // intra-op threads, 0 = all cores
   std::optional<PreprocessConfig> preprocess;  // override the family's default
+  // Called with the family's default (after `preprocess`) to change single fields.
+  std::function<void(PreprocessConfig&)> preprocess_edit;
   // DB text detection (PaddleOCR DBPostProcess parameters).
   float db_thresh = 0.3f;
   std::optional<float> db_box_thresh;  // default 0.6
@@ -122,10 +125,16 @@ class Detector {
   Predictor p_;
 };
 
+// Label-map colours: Pascal VOC's colour map (class 0 = background, left undrawn) or
+// Cityscapes' 19 train-id colours (every class drawn); automatic picks Cityscapes for 19 names.
+enum class Palette { automatic, voc, cityscapes };
+// BGR colour of a class in a palette (automatic as VOC).
+cv::Vec3b palette_color(Palette palette, int label);
+
 // Drawing (vision/draw): boxes in per-class colours with "label conf", instance masks and
 // semantic label maps blended with `alpha`, a legend for semantic maps, text quadrilaterals.
 // Line width and font scale grow with the image size.
 void draw_prediction(cv::Mat& bgr, const Prediction& p, const std::vector<std::string>& names,
-                     float alpha = 0.5f);
+                     float alpha = 0.5f, Palette palette = Palette::automatic);
 
 }  // namespace visionrt

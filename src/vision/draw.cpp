@@ -47,10 +47,30 @@ void label_box(cv::Mat& img, cv::Point at, const std::string& text, const cv::Sc
               lum > 150 ? cv::Scalar(0, 0, 0) : cv::Scalar(255, 255, 255), tf, cv::LINE_AA);
 }
 
+// Cityscapes train ids 0..18 (road ... bicycle), RGB.
+const uint8_t kCityscapes[19][3] = {
+    {128, 64, 128},  {244, 35, 232}, {70, 70, 70},  {102, 102, 156}, {190, 153, 153},
+    {153, 153, 153}, {250, 170, 30}, {220, 220, 0}, {107, 142, 35},  {152, 251, 152},
+    {70, 130, 180},  {220, 20, 60},  {255, 0, 0},   {0, 0, 142},     {0, 0, 70},
+    {0, 60, 100},    {0, 80, 100},   {0, 0, 230},   {119, 11, 32}};
+
 }  // namespace
 
+cv::Vec3b palette_color(Palette palette, int label) {
+  if (palette == Palette::cityscapes) {
+    if (label < 0 || label >= 19) return cv::Vec3b(0, 0, 0);
+    const uint8_t* c = kCityscapes[label];
+    return cv::Vec3b(c[2], c[1], c[0]);
+  }
+  return voc_color(label);
+}
+
 void draw_prediction(cv::Mat& img, const Prediction& p, const std::vector<std::string>& names,
-                     float alpha) {
+                     float alpha, Palette palette) {
+  if (palette == Palette::automatic)
+    palette = names.size() == 19 ? Palette::cityscapes : Palette::voc;
+  // VOC's class 0 is background (not drawn); 255 is "ignore" in both.
+  const int first = palette == Palette::voc ? 1 : 0;
   if (img.empty() || img.type() != CV_8UC3) return;
   const int lw = std::max(static_cast<int>(std::lround((img.rows + img.cols) / 2.0 * 0.003)), 2);
   alpha = std::min(1.f, std::max(0.f, alpha));
@@ -60,8 +80,8 @@ void draw_prediction(cv::Mat& img, const Prediction& p, const std::vector<std::s
       const int32_t* l = p.labels.ptr<int32_t>(y);
       cv::Vec3b* px = img.ptr<cv::Vec3b>(y);
       for (int x = 0; x < img.cols; ++x) {
-        if (l[x] <= 0) continue;  // background stays as it is
-        cv::Vec3b c = voc_color(l[x]);
+        if (l[x] < first || l[x] == 255) continue;  // background stays as it is
+        cv::Vec3b c = palette_color(palette, l[x]);
         for (int k = 0; k < 3; ++k)
           px[x][k] = static_cast<uint8_t>(px[x][k] * (1 - alpha) + c[k] * alpha + 0.5f);
         if (std::find(present.begin(), present.end(), l[x]) == present.end())
@@ -72,7 +92,7 @@ void draw_prediction(cv::Mat& img, const Prediction& p, const std::vector<std::s
     int y = lw * 2;
     for (int c : present) {
       std::string name = c < static_cast<int>(names.size()) ? names[c] : std::to_string(c);
-      cv::Vec3b v = voc_color(c);
+      cv::Vec3b v = palette_color(palette, c);
       label_box(img, cv::Point(lw * 2, y + lw * 8), name, cv::Scalar(v[0], v[1], v[2]), lw);
       y += lw * 8 + 4;
     }

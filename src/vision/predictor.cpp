@@ -2,6 +2,7 @@
 // family's pre-processing, runs the model (compiled per input size for dynamic models) and the
 // family's post-processing (vision/postprocess).
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -159,6 +160,7 @@ struct Predictor::Impl {
   int out_pred = 0, out_protos = -1, out_boxes = -1, out_scores = -1;
   int64_t nc = 0, nm = 0;
   bool v5 = false, ssd_raw = false, ssd_yx = false, ssd_softmax = false;
+  int64_t semantic_classes = -1;
   std::vector<std::array<float, 4>> priors;
 
   Entry& entry_for(int w, int h) {
@@ -289,6 +291,7 @@ void Predictor::Impl::detect_family() {
   } else if (fam == "semantic") {
     pre.resize = PreprocessConfig::Resize::stretch;
     pre.antialias = true;
+    semantic_classes = rank(0) == 4 ? dim(0, 1) : -1;
     pre.mean = {123.675f, 116.28f, 103.53f};  // ImageNet (torchvision, PaddleSeg)
     pre.std = {58.395f, 57.12f, 57.375f};
     preprocess_from_metadata(meta, &pre);
@@ -311,14 +314,17 @@ void Predictor::Impl::detect_family() {
   if (!dynamic && opt.imgsz > 0 && (opt.imgsz != pre.width || opt.imgsz != pre.height))
     throw InputError(str_cat(path, ": --imgsz ", opt.imgsz,
                              " disagrees with the model's fixed input ", shape_str(is)));
-  if (opt.preprocess) {
-    PreprocessConfig o = *opt.preprocess;
-    if (!dynamic) {
-      o.width = pre.width;
-      o.height = pre.height;
-    }
-    pre = o;
+  if (opt.preprocess) pre = *opt.preprocess;
+  if (opt.preprocess_edit) opt.preprocess_edit(pre);
+  if (!dynamic) {  // a fixed input size is the model's, whatever was asked
+    pre.width = static_cast<int>(is[3]);
+    pre.height = static_cast<int>(is[2]);
   }
+  if (pre.width <= 0 || pre.height <= 0 || pre.width > 16384 || pre.height > 16384)
+    throw InputError(str_cat("input size ", pre.width, "x", pre.height, " is out of range"));
+  for (int c = 0; c < 3; ++c)
+    if (!(pre.std[c] != 0) || !std::isfinite(pre.std[c]) || !std::isfinite(pre.mean[c]))
+      throw InputError(str_cat("normalization std must be finite and non-zero, mean finite"));
   if (!opt.names.empty()) {
     names = opt.names;
     names_source = "given";
@@ -328,6 +334,21 @@ void Predictor::Impl::detect_family() {
       names = read_names_list(f);
       names_source = f;
     }
+  }
+  // Class names of the two label sets semantic models are trained on, by class count.
+  const int64_t c = semantic_classes;
+  if (names.empty() && c == 21) {
+    names = {"background", "aeroplane", "bicycle",   "bird",   "boat",        "bottle",
+             "bus",        "car",       "cat",       "chair",  "cow",         "diningtable",
+             "dog",        "horse",     "motorbike", "person", "pottedplant", "sheep",
+             "sofa",       "train",     "tvmonitor"};
+    names_source = "Pascal VOC (21 classes)";
+  } else if (names.empty() && c == 19) {
+    names = {"road", "sidewalk",      "building",     "wall",       "fence",
+             "pole", "traffic light", "traffic sign", "vegetation", "terrain",
+             "sky",  "person",        "rider",        "car",        "truck",
+             "bus",  "train",         "motorcycle",   "bicycle"};
+    names_source = "Cityscapes (19 classes)";
   }
 }
 
