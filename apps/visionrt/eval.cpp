@@ -9,9 +9,12 @@
 #include <fmt/core.h>
 
 #include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -21,6 +24,7 @@
 #include "data/dataset.hpp"
 #include "eval/coco_eval.hpp"
 #include "eval/voc_eval.hpp"
+#include "pipeline_flags.hpp"
 #include "visionrt/error.hpp"
 #include "visionrt/vision.hpp"
 
@@ -160,6 +164,130 @@ nlohmann::json results_json(const std::vector<CocoAnnotation>& dt) {
   return j;
 }
 
+// A label map from a PNG: one channel (8 or 16 bit) holds class ids; colour PNGs (VOC's
+// SegmentationClass, which OpenCV decodes to BGR) are mapped back through the VOC colour map.
+std::vector<int32_t> read_label_png(const std::string& path, cv::Size* size) {
+  cv::Mat m = cv::imread(path, cv::IMREAD_UNCHANGED);
+  if (m.empty()) throw IoError(fmt::format("{}: cannot read the label image", path));
+  *size = m.size();
+  std::vector<int32_t> out(m.total());
+  if (m.channels() == 1) {
+    cv::Mat i32;
+    m.convertTo(i32, CV_32S);
+    for (int y = 0; y < m.rows; ++y)
+      std::copy(i32.ptr<int32_t>(y), i32.ptr<int32_t>(y) + m.cols, out.begin() + y * m.cols);
+    return out;
+  }
+  if (m.depth() != CV_8U || m.channels() < 3)
+    throw InputError(
+        fmt::format("{}: label images must be 1-channel ids or 8-bit VOC colours", path));
+  std::map<uint32_t, int32_t> lut;
+  for (int i = 0; i < 256; ++i) {
+    cv::Vec3b c = palette_color(Palette::voc, i);
+    lut[(uint32_t(c[0]) << 16) | (uint32_t(c[1]) << 8) | c[2]] = i;
+  }
+  const int ch = m.channels();
+  for (int y = 0; y < m.rows; ++y) {
+    const uint8_t* p = m.ptr<uint8_t>(y);
+    for (int x = 0; x < m.cols; ++x) {
+      uint32_t key = (uint32_t(p[x * ch]) << 16) | (uint32_t(p[x * ch + 1]) << 8) | p[x * ch + 2];
+      auto it = lut.find(key);
+      if (it == lut.end())
+        throw InputError(
+            fmt::format("{}: pixel ({}, {}) has colour {} {} {} (BGR), which is not "
+                        "in the VOC colour map",
+                        path, x, y, p[x * ch], p[x * ch + 1], p[x * ch + 2]));
+      out[static_cast<size_t>(y) * m.cols + x] = it->second;
+    }
+  }
+  return out;
+}
+
+struct SegOpts {
+  std::string gt, pred, model, images, names_file, json;
+  int num_classes = 0, ignore = 255, threads = 0;
+};
+
+// Semantic segmentation: confusion matrix over every ground-truth label image (matched by file
+// stem to a prediction PNG, or to an image the model segments), per-class IoU, mIoU, pixel and
+// mean accuracy.
+int eval_semantic(const SegOpts& o, const PredictOptions& popt_in) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> gts;
+  for (const auto& e : fs::directory_iterator(o.gt))
+    if (e.path().extension() == ".png") gts.push_back(e.path());
+  std::sort(gts.begin(), gts.end());
+  if (gts.empty()) throw InputError(fmt::format("{}: no .png label images", o.gt));
+  std::unique_ptr<Predictor> pred;
+  std::vector<std::string> names;
+  if (!o.names_file.empty()) names = read_names_list(o.names_file);
+  if (!o.model.empty()) {
+    if (o.images.empty())
+      throw InputError("--model with --seg-gt needs --images (the input images)");
+    pred = std::make_unique<Predictor>(o.model, popt_in);
+    fmt::print("{}\n", pred->describe());
+    if (pred->task() != Task::semantic)
+      throw InputError(fmt::format("{}: not a semantic segmentation model", o.model));
+    if (names.empty()) names = pred->names();
+  }
+  int n = o.num_classes > 0 ? o.num_classes : static_cast<int>(names.size());
+  if (n <= 0) throw InputError("give --num-classes (or --names / a model with class names)");
+  ConfusionMatrix cm(n, o.ignore);
+  std::map<std::string, fs::path> images;
+  if (!o.images.empty())
+    for (const auto& e : fs::directory_iterator(o.images))
+      images[e.path().stem().string()] = e.path();
+  double ms = 0;
+  for (size_t i = 0; i < gts.size(); ++i) {
+    const fs::path& g = gts[i];
+    cv::Size gs, ps;
+    std::vector<int32_t> gt = read_label_png(g.string(), &gs), pr;
+    if (pred) {
+      auto it = images.find(g.stem().string());
+      if (it == images.end())
+        throw InputError(
+            fmt::format("{}: no image named {}.* in {}", g.string(), g.stem().string(), o.images));
+      cv::Mat img = cv::imread(it->second.string(), cv::IMREAD_COLOR);
+      if (img.empty()) throw IoError(fmt::format("{}: cannot read the image", it->second.string()));
+      Prediction p = pred->predict(img);
+      ms += p.preprocess_ms + p.inference_ms + p.postprocess_ms;
+      ps = p.labels.size();
+      pr.assign(p.labels.begin<int32_t>(), p.labels.end<int32_t>());
+    } else {
+      fs::path pp = fs::path(o.pred) / g.filename();
+      pr = read_label_png(pp.string(), &ps);
+    }
+    if (gs != ps)
+      throw InputError(fmt::format("{}: ground truth is {}x{}, the prediction {}x{}", g.string(),
+                                   gs.width, gs.height, ps.width, ps.height));
+    try {
+      cm.add(gt, pr);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{}: {}", g.string(), e.what()));
+    }
+    print_progress(i + 1, gts.size());
+  }
+  std::vector<double> iou = cm.iou();
+  fmt::print("\n{:>4}  {:<24} {:>8}\n", "id", "class", "IoU");
+  for (int k = 0; k < n; ++k)
+    fmt::print("{:>4}  {:<24} {:>8}\n", k,
+               k < static_cast<int>(names.size()) ? names[k].substr(0, 24) : "",
+               iou[k] < 0 ? std::string("-") : fmt::format("{:.4f}", iou[k]));
+  fmt::print(
+      "mIoU {:.4f}, pixel accuracy {:.4f}, mean accuracy {:.4f} ({} images, {} pixels "
+      "ignored)\n",
+      cm.mean_iou(), cm.pixel_accuracy(), cm.mean_accuracy(), gts.size(), cm.ignored());
+  if (pred) fmt::print("speed: {:.1f} ms per image (pre + inference + post)\n", ms / gts.size());
+  if (!o.json.empty()) {
+    nlohmann::json j = {{"mIoU", cm.mean_iou()},
+                        {"pixel_accuracy", cm.pixel_accuracy()},
+                        {"mean_accuracy", cm.mean_accuracy()},
+                        {"iou", iou}};
+    write_file_atomic(o.json, j.dump());
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::function<int()> add_eval(CLI::App& app) {
@@ -171,6 +299,9 @@ std::function<int()> add_eval(CLI::App& app) {
     bool per_class = false;
     float conf = 0.001f, iou = 0.7f;
     int max_det = 300, threads = 0, limit = 0;
+    PreprocessFlags pre;
+    std::string seg_gt, seg_pred;
+    int num_classes = 0, ignore = 255;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--gt", o->gt, "COCO instances file (.json or .json.gz)");
@@ -206,8 +337,26 @@ std::function<int()> add_eval(CLI::App& app) {
       ->check(CLI::Range(0, 1024));
   cmd->add_option("--limit", o->limit, "End-to-end: only the first N images")
       ->check(CLI::Range(0, 10000000));
+  cmd->add_option("--seg-gt", o->seg_gt,
+                  "Semantic segmentation: folder of ground-truth label PNGs (class ids, or VOC "
+                  "colours); with --seg-pred DIR or --model M --images DIR");
+  cmd->add_option("--seg-pred", o->seg_pred, "Folder of predicted label PNGs (same file names)");
+  cmd->add_option("--num-classes", o->num_classes, "Semantic: number of classes (default: names)")
+      ->check(CLI::Range(1, 65535));
+  cmd->add_option("--ignore", o->ignore, "Semantic: ground-truth label to ignore (default 255)");
+  add_preprocess_flags(cmd, &o->pre);
   return [o]() {
     auto t0 = clock_type::now();
+    if (!o->seg_gt.empty()) {
+      if (o->seg_pred.empty() == o->model.empty())
+        throw InputError("--seg-gt needs exactly one of --seg-pred DIR and --model M");
+      SegOpts so{o->seg_gt, o->seg_pred,    o->model,  o->images, o->names_file,
+                 o->json,   o->num_classes, o->ignore, o->threads};
+      PredictOptions popt;
+      popt.threads = o->threads;
+      apply_preprocess_flags(o->pre, &popt);
+      return eval_semantic(so, popt);
+    }
     const bool segm = o->iou_type == "segm";
     if (o->data.empty() && o->gt.empty()) throw InputError("give --gt or --data (ground truth)");
     if (!o->data.empty() && !o->gt.empty())
@@ -261,6 +410,7 @@ std::function<int()> add_eval(CLI::App& app) {
       popt.max_det = o->max_det;
       popt.multi_label = true;
       popt.threads = o->threads;
+      apply_preprocess_flags(o->pre, &popt);
       Predictor pred(o->model, popt);
       fmt::print("{}\n", pred.describe());
       if (pred.task() != Task::detect && pred.task() != Task::segment)

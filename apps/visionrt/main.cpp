@@ -1,6 +1,8 @@
 // visionrt CLI entry: parses the subcommand, runs it, and turns every error into one clear line
 // on stderr with a non-zero exit.
+#include <cctype>
 #include <iostream>
+#include <string>
 #include <vector>
 
 #include "commands.hpp"
@@ -22,8 +24,19 @@ int main(int argc, char** argv) {
   add(visionrt::cli::add_predict);
   add(visionrt::cli::add_demo_image);
   add(visionrt::cli::add_convert);
+  add(visionrt::cli::add_benchmark);
+  // benchmark takes benchmark_app's single-dash long flags (-nstreams 2): CLI11 spells them
+  // with two dashes.
+  std::vector<std::string> args(argv, argv + argc);
+  if (argc > 1 && args[1] == "benchmark")
+    for (size_t i = 2; i < args.size(); ++i)
+      if (args[i].size() > 2 && args[i][0] == '-' && args[i][1] != '-' &&
+          std::isalpha(static_cast<unsigned char>(args[i][1])))
+        args[i] = "-" + args[i];
+  std::vector<char*> ptrs;
+  for (auto& a : args) ptrs.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(ptrs.size()), ptrs.data());
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

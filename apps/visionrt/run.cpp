@@ -12,6 +12,7 @@
 #include <map>
 #include <thread>
 
+#include "cli_util.hpp"
 #include "commands.hpp"
 #include "common/latency_stats.hpp"
 #include "common/npy.hpp"
@@ -33,69 +34,6 @@ std::pair<std::string, std::string> split_eq(const std::string& s, const char* w
   if (pos == std::string::npos || pos == 0 || pos + 1 == s.size())
     throw Error(fmt::format("{} '{}' must look like NAME=VALUE", what, s));
   return {s.substr(0, pos), s.substr(pos + 1)};
-}
-
-Shape parse_shape(const std::string& s) {
-  Shape shape;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t end = s.find_first_of("x,", start);
-    std::string part = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    size_t used = 0;
-    long long v = -1;
-    try {
-      v = std::stoll(part, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != part.size() || part.empty() || v <= 0 || v > (1LL << 31))
-      throw Error(
-          fmt::format("shape '{}': dimensions must be positive integers like 1x3x640x640", s));
-    shape.push_back(v);
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return shape;
-}
-
-// Per-node table sorted by time (slowest first), then per op type and kernel.
-void print_counters(std::vector<ProfilingInfo> prof, int top) {
-  double total = 0;
-  for (const auto& p : prof) total += p.total_ms;
-  std::map<std::string, std::pair<double, int>> by_type;
-  for (const auto& p : prof) {
-    auto& e = by_type[p.op + " [" + p.kernel + "]"];
-    e.first += p.total_ms;
-    e.second++;
-  }
-  std::stable_sort(prof.begin(), prof.end(), [](const ProfilingInfo& a, const ProfilingInfo& b) {
-    return a.total_ms > b.total_ms;
-  });
-  fmt::print("{:<40} {:<18} {:<8} {:<7} {:<26} {:>10} {:>6}\n", "node", "op", "kernel", "step",
-             "layout", "avg ms", "%");
-  size_t shown = 0;
-  for (const auto& p : prof) {
-    if (top > 0 && shown++ >= static_cast<size_t>(top)) break;
-    double avg = p.count ? p.total_ms / static_cast<double>(p.count) : 0;
-    fmt::print("{:<40} {:<18} {:<8} {:<7} {:<26} {:>10.4f} {:>6.2f}\n", p.node.substr(0, 40), p.op,
-               p.kernel, p.step, p.layout.substr(0, 26), avg,
-               total > 0 ? 100 * p.total_ms / total : 0);
-  }
-  std::vector<std::pair<std::string, std::pair<double, int>>> types(by_type.begin(), by_type.end());
-  std::stable_sort(types.begin(), types.end(),
-                   [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
-  int64_t runs = prof.empty() ? 1 : std::max<int64_t>(1, prof[0].count);
-  fmt::print("\n{:<40} {:>6} {:>12} {:>6}\n", "op [kernel]", "nodes", "ms per run", "%");
-  for (const auto& [name, e] : types)
-    fmt::print("{:<40} {:>6} {:>12.3f} {:>6.2f}\n", name, e.second,
-               e.first / static_cast<double>(runs), total > 0 ? 100 * e.first / total : 0);
-  fmt::print("total node time per run: {:.3f} ms\n", total / static_cast<double>(runs));
-}
-
-double peak_rss_mib() {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // KiB on Linux
 }
 
 // P requests in P threads for `seconds` after a 1 s warm-up; per-inference latencies pooled.
@@ -133,8 +71,8 @@ int timed_benchmark(const Opts& o, const CompiledModel& cm, InferRequest& first,
       ready++;
     }
   };
-  // Request 0 runs on this thread (which already ran the first inference: one OpenMP team
-  // per thread that runs inference, see dnnl_common.hpp), the others on their own threads.
+  // P client threads, one request each; the inferences themselves run on the compiled model's
+  // P streams (one OpenMP team per stream thread, see runtime/stream_executor.hpp).
   std::vector<std::thread> team;
   for (size_t k = 1; k < static_cast<size_t>(o.parallel); ++k)
     team.emplace_back(worker, k, std::ref(reqs[k - 1]));
@@ -154,8 +92,8 @@ int timed_benchmark(const Opts& o, const CompiledModel& cm, InferRequest& first,
         "\"median_ms\":{:.3f},\"p90_ms\":{:.3f},\"mean_ms\":{:.3f},\"fps\":{:.2f},\"count\":{},"
         "\"load_ms\":{:.1f},\"peak_rss_mib\":{:.1f}}}\n",
         std::filesystem::path(o.model).filename().string(),
-        cm.get_property("INFERENCE_NUM_THREADS"), o.parallel, st.median_ms, st.p90_ms, st.mean_ms,
-        st.fps, st.count, load_ms, peak_rss_mib());
+        std::stoi(cm.get_property("INFERENCE_NUM_THREADS")) / o.parallel, o.parallel, st.median_ms,
+        st.p90_ms, st.mean_ms, st.fps, st.count, load_ms, peak_rss_mib());
   } else {
     fmt::print("load to first inference: {:.1f} ms; peak RSS {:.1f} MiB\n", load_ms,
                peak_rss_mib());
@@ -214,7 +152,12 @@ std::function<int()> add_run(CLI::App& app) {
     const auto t_load = clock::now();
     Core core;
     Model model = core.read_model(o->model);
-    Config config{{"INFERENCE_NUM_THREADS", std::to_string(o->threads)},
+    // One stream per parallel request, each with --threads (0: all cores) intra-op threads.
+    const int per_request =
+        o->threads > 0 ? o->threads
+                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    Config config{{"INFERENCE_NUM_THREADS", std::to_string(per_request * o->parallel)},
+                  {"NUM_STREAMS", std::to_string(o->parallel)},
                   {"PERF_COUNT", o->pc ? "YES" : "NO"}};
     if (!o->precision.empty()) config["INFERENCE_PRECISION"] = o->precision;
     std::map<std::string, std::string> files;

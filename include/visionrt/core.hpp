@@ -8,6 +8,8 @@
 // A CompiledModel is immutable and shared by its InferRequests; each InferRequest owns its
 // intermediate buffers, so different requests may run concurrently.
 #pragma once
+#include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -67,7 +69,9 @@ class CompiledModel {
   const std::vector<PortInfo>& outputs() const;
   const std::map<std::string, std::string>& metadata() const;
   InferRequest create_infer_request() const;
-  // Reads back a compile-time choice ("INFERENCE_NUM_THREADS", ...); throws Error if unknown.
+  // Reads back a compile-time choice: PERFORMANCE_HINT, NUM_STREAMS, INFERENCE_NUM_THREADS
+  // (over all streams), ENABLE_CPU_PINNING, OPTIMAL_NUMBER_OF_INFER_REQUESTS, PERF_COUNT,
+  // INFERENCE_PRECISION; throws Error if unknown.
   std::string get_property(const std::string& key) const;
   // Kernel chosen per node and why others declined (ARCHITECTURE practice 2).
   std::vector<std::string> kernel_decisions() const;
@@ -97,8 +101,19 @@ class InferRequest {
 
   void set_input_tensor(size_t index, const Tensor& t);
   void set_tensor(const std::string& input_name, const Tensor& t);
-  // Runs the model synchronously. Throws InputError for missing or ill-shaped inputs.
+  // Runs the model and waits for it (on one of the compiled model's streams). Throws InputError
+  // for missing or ill-shaped inputs and whatever the inference threw.
   void infer();
+  // Asynchronous inference, as OpenVINO's: start_async queues the request on the compiled
+  // model's streams and returns; wait blocks until it finished (and its callback returned) and
+  // rethrows its error; wait_for gives up after `ms` milliseconds and returns false if not done.
+  // A busy request refuses start_async, inputs and outputs (Error). The callback runs on the
+  // stream's thread with the error (null on success); it may restart the request, it must not
+  // destroy it. Destroying a request waits for its inference to finish.
+  void start_async();
+  void wait();
+  bool wait_for(int64_t ms);
+  void set_callback(std::function<void(std::exception_ptr)> callback);
   // Outputs are views of this request's output buffers: valid until the next infer() on this
   // request, which overwrites them (as in OpenVINO). clone() what must outlive it.
   Tensor get_output_tensor(size_t index) const;
@@ -117,8 +132,10 @@ class Core {
   Model read_model(const std::string& path) const;
   Model read_model_from_memory(const std::string& bytes,
                                const std::string& name = "<memory>") const;
-  // Properties: INFERENCE_NUM_THREADS (default: all cores), PERF_COUNT (YES/NO: per-node timing),
-  // INFERENCE_PRECISION (f32 only for now).
+  // Properties (OpenVINO's names): PERFORMANCE_HINT LATENCY (default: one stream with all
+  // threads) or THROUGHPUT (one single-threaded stream per core); NUM_STREAMS (a number or AUTO);
+  // INFERENCE_NUM_THREADS (threads over all streams, 0 = all cores); ENABLE_CPU_PINNING (YES/NO);
+  // PERF_COUNT (YES/NO: per-node timing); INFERENCE_PRECISION (f32 only for now).
   CompiledModel compile_model(const Model& model, const Config& config = {}) const;
   CompiledModel compile_model(const std::string& path, const Config& config = {}) const;
 };

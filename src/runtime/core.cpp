@@ -2,8 +2,11 @@
 // Execution walks nodes in order; shapes are re-inferred from the concrete inputs, so models
 // with dynamic dimensions run as long as the inputs are consistent.
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 
 #include "common/strings.hpp"
@@ -12,6 +15,7 @@
 #include "runtime/exec_plan.hpp"
 #include "runtime/model_loader.hpp"
 #include "runtime/node_runner.hpp"
+#include "runtime/stream_executor.hpp"
 #include "visionrt/core.hpp"
 
 namespace visionrt {
@@ -31,8 +35,12 @@ struct CompiledImpl {
   std::vector<std::string> layouts;  // per node, for profiles
   ExecPlan plan;
   CpuPassStats pass_stats;
-  int num_threads = 1;
+  int num_threads = 1;  // per stream
+  int num_streams = 1;
+  bool pinning = false;
+  std::string hint = "LATENCY";
   bool perf_count = false;
+  std::shared_ptr<StreamExecutor> streams;
 };
 
 struct RequestImpl {
@@ -41,6 +49,20 @@ struct RequestImpl {
   std::vector<Tensor> inputs;   // per graph input
   std::vector<Tensor> outputs;  // per graph output
   bool has_run = false;
+  // Asynchronous state, guarded by mu: busy from start to the end of the inference; in_callback
+  // while the callback runs (wait and the destructor wait for both).
+  std::mutex mu;
+  std::condition_variable cv;
+  bool busy = false, in_callback = false;
+  std::exception_ptr error;
+  std::function<void(std::exception_ptr)> callback;
+
+  void run();  // one inference on the calling thread
+  void start(bool with_callback);
+  ~RequestImpl() {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [this] { return !busy && !in_callback; });
+  }
 };
 
 }  // namespace detail
@@ -77,22 +99,29 @@ std::string unsupported_reason(const Graph& g, const Node& n) {
   return "";
 }
 
-int parse_threads(const Config& cfg) {
-  int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  auto it = cfg.find("INFERENCE_NUM_THREADS");
-  if (it == cfg.end()) return hw;
-  int v = 0;
+int hardware_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+int parse_int_property(const Config& cfg, const char* key, int lo, int hi, int def) {
+  auto it = cfg.find(key);
+  if (it == cfg.end()) return def;
+  int v = lo - 1;
   try {
     size_t pos = 0;
     v = std::stoi(it->second, &pos);
-    if (pos != it->second.size()) v = -1;
+    if (pos != it->second.size()) v = lo - 1;
   } catch (const std::exception&) {
-    v = -1;
+    v = lo - 1;
   }
-  if (v < 0 || v > 4 * hw)
-    throw Error(
-        str_cat("INFERENCE_NUM_THREADS '", it->second, "' must be 0 (all cores) .. ", 4 * hw));
-  return v == 0 ? hw : v;
+  if (v < lo || v > hi) throw Error(str_cat(key, " '", it->second, "' must be ", lo, " .. ", hi));
+  return v;
+}
+
+bool parse_yes_no(const Config& cfg, const char* key, bool def) {
+  auto it = cfg.find(key);
+  if (it == cfg.end()) return def;
+  if (it->second == "YES" || it->second == "true") return true;
+  if (it->second == "NO" || it->second == "false") return false;
+  throw Error(str_cat(key, " '", it->second, "' must be YES or NO"));
 }
 
 }  // namespace
@@ -195,10 +224,30 @@ CompiledModel Core::compile_model(const std::string& path, const Config& config)
 CompiledModel Core::compile_model(const Model& model, const Config& config) const {
   for (const auto& kv : config)
     if (kv.first != "INFERENCE_NUM_THREADS" && kv.first != "PERFORMANCE_HINT" &&
-        kv.first != "PERF_COUNT" && kv.first != "INFERENCE_PRECISION")
-      throw Error(str_cat("unknown property '", kv.first, "'"));
+        kv.first != "PERF_COUNT" && kv.first != "INFERENCE_PRECISION" &&
+        kv.first != "NUM_STREAMS" && kv.first != "ENABLE_CPU_PINNING")
+      throw Error(str_cat("unknown property '", kv.first,
+                          "' (known: PERFORMANCE_HINT, NUM_STREAMS, INFERENCE_NUM_THREADS, "
+                          "ENABLE_CPU_PINNING, PERF_COUNT, INFERENCE_PRECISION)"));
   auto c = std::make_shared<detail::CompiledImpl>();
-  c->num_threads = parse_threads(config);
+  // Streams and threads (documented in README, Throughput): LATENCY runs one stream on all
+  // threads; THROUGHPUT one single-threaded stream per thread (on this class of machine two
+  // independent inferences outrun one two-threaded one: fewer synchronizations, no idle core
+  // at the end of small layers). An explicit NUM_STREAMS divides the threads among streams.
+  const int hw = hardware_cores();
+  if (auto it = config.find("PERFORMANCE_HINT"); it != config.end()) {
+    if (it->second != "LATENCY" && it->second != "THROUGHPUT")
+      throw Error(str_cat("PERFORMANCE_HINT '", it->second, "' must be LATENCY or THROUGHPUT"));
+    c->hint = it->second;
+  }
+  int total = parse_int_property(config, "INFERENCE_NUM_THREADS", 0, 4 * hw, 0);
+  if (total == 0) total = hw;
+  int streams = c->hint == "THROUGHPUT" ? total : 1;
+  if (auto it = config.find("NUM_STREAMS"); it != config.end() && it->second != "AUTO")
+    streams = parse_int_property(config, "NUM_STREAMS", 1, 4 * hw, 1);
+  c->num_streams = streams;
+  c->num_threads = std::max(1, total / streams);
+  c->pinning = parse_yes_no(config, "ENABLE_CPU_PINNING", false);
   if (auto it = config.find("INFERENCE_PRECISION"); it != config.end() && it->second != "f32") {
     // bf16 is not implemented: Debian's oneDNN 2.6 runs bf16 GEMM/convolutions at about half
     // its f32 speed on this class of CPU (AVX512-BF16 without AMX), see bench notes.
@@ -275,6 +324,7 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
   c->layouts.resize(g.nodes.size());
   for (size_t n = 0; n < g.nodes.size(); ++n)
     c->layouts[n] = c->kernels[n] ? c->kernels[n]->layout() : "";
+  c->streams = std::make_shared<StreamExecutor>(c->num_streams, c->num_threads, c->pinning);
   CompiledModel cm;
   cm.impl_ = std::move(c);
   return cm;
@@ -294,8 +344,14 @@ std::string CompiledModel::plan_summary() const {
                  " sums; blocked-layout nodes ", s.blocked_nodes, ", reorders ", s.reorders);
 }
 std::string CompiledModel::get_property(const std::string& key) const {
-  if (key == "INFERENCE_NUM_THREADS") return std::to_string(impl_->num_threads);
-  if (key == "NUM_STREAMS" || key == "OPTIMAL_NUMBER_OF_INFER_REQUESTS") return "1";
+  const detail::CompiledImpl& c = *impl_;
+  if (key == "INFERENCE_NUM_THREADS") return std::to_string(c.num_threads * c.num_streams);
+  if (key == "NUM_STREAMS" || key == "OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+    return std::to_string(c.num_streams);
+  if (key == "PERFORMANCE_HINT") return c.hint;
+  if (key == "ENABLE_CPU_PINNING") return c.pinning ? "YES" : "NO";
+  if (key == "PERF_COUNT") return c.perf_count ? "YES" : "NO";
+  if (key == "INFERENCE_PRECISION") return "f32";
   throw Error(str_cat("unknown property '", key, "'"));
 }
 
@@ -333,6 +389,8 @@ void InferRequest::set_input_tensor(size_t index, const Tensor& t) {
       throw InputError(str_cat("input '", p.name, "': expected shape ", shape_str(p.shape),
                                ", got ", shape_str(t.shape())));
   }
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->busy) throw Error("the request is busy; set inputs after wait()");
   impl_->inputs[index] = t;
 }
 
@@ -346,19 +404,91 @@ void InferRequest::set_tensor(const std::string& name, const Tensor& t) {
   throw InputError(str_cat("the model has no input named '", name, "' (inputs: ", names, ")"));
 }
 
+void detail::RequestImpl::run() {
+  const CompiledImpl& c = *compiled;
+  if (!exec) {
+    exec = std::make_unique<Executor>(c.graph, c.plan, c.kernels);
+    if (c.perf_count) exec->enable_profiling(c.kernel_names, c.layouts);
+  }
+  exec->run(inputs, c.num_threads, &outputs);
+}
+
+void detail::RequestImpl::start(bool with_callback) {
+  const CompiledImpl& c = *compiled;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (busy) throw Error("the request is busy (an inference is running; wait() for it)");
+    for (size_t i = 0; i < c.inputs.size(); ++i)
+      if (inputs[i].empty())
+        throw InputError(str_cat("input '", c.inputs[i].name, "' was not set"));
+    busy = true;
+    has_run = false;
+    error = nullptr;
+  }
+  c.streams->submit([this, with_callback] {
+    std::exception_ptr err;
+    try {
+      run();
+    } catch (...) {
+      err = std::current_exception();
+    }
+    std::function<void(std::exception_ptr)> cb;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      error = err;
+      has_run = !err;
+      busy = false;
+      if (with_callback && callback) {
+        cb = callback;
+        in_callback = true;
+      }
+      cv.notify_all();
+    }
+    if (!cb) return;  // `this` may be gone once the lock is released without a callback
+    try {
+      cb(err);
+    } catch (...) {
+      // A throwing callback has nobody to report to; its error is dropped, as OpenVINO does.
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    in_callback = false;
+    cv.notify_all();
+  });
+}
+
 void InferRequest::infer() {
   if (!impl_) throw Error("InferRequest is empty");
-  const detail::CompiledImpl& c = *impl_->compiled;
-  for (size_t i = 0; i < c.inputs.size(); ++i)
-    if (impl_->inputs[i].empty())
-      throw InputError(str_cat("input '", c.inputs[i].name, "' was not set"));
-  if (!impl_->exec) {
-    impl_->exec = std::make_unique<Executor>(c.graph, c.plan, c.kernels);
-    if (c.perf_count) impl_->exec->enable_profiling(c.kernel_names, c.layouts);
-  }
-  impl_->has_run = false;
-  impl_->exec->run(impl_->inputs, c.num_threads, &impl_->outputs);
-  impl_->has_run = true;
+  impl_->start(false);
+  wait();
+}
+
+void InferRequest::start_async() {
+  if (!impl_) throw Error("InferRequest is empty");
+  impl_->start(true);
+}
+
+void InferRequest::wait() {
+  if (!impl_) throw Error("InferRequest is empty");
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->cv.wait(lock, [this] { return !impl_->busy && !impl_->in_callback; });
+  if (impl_->error) std::rethrow_exception(impl_->error);
+}
+
+bool InferRequest::wait_for(int64_t ms) {
+  if (!impl_) throw Error("InferRequest is empty");
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  if (!impl_->cv.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(0, ms)),
+                          [this] { return !impl_->busy && !impl_->in_callback; }))
+    return false;
+  if (impl_->error) std::rethrow_exception(impl_->error);
+  return true;
+}
+
+void InferRequest::set_callback(std::function<void(std::exception_ptr)> callback) {
+  if (!impl_) throw Error("InferRequest is empty");
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->busy) throw Error("the request is busy; set the callback before start_async");
+  impl_->callback = std::move(callback);
 }
 
 std::vector<NodeProfile> InferRequest::get_profiling_info() const {
@@ -369,6 +499,8 @@ std::vector<NodeProfile> InferRequest::get_profiling_info() const {
 
 Tensor InferRequest::get_output_tensor(size_t index) const {
   if (!impl_) throw Error("InferRequest is empty");
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->busy) throw Error("the request is busy; read outputs after wait()");
   if (!impl_->has_run) throw Error("get_output_tensor before a successful infer()");
   if (index >= impl_->outputs.size())
     throw Error(str_cat("output index ", index, " out of range: the model has ",

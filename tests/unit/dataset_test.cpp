@@ -13,12 +13,12 @@
 #include "data/yolo_labels.hpp"
 #include "test_util.hpp"
 #include "visionrt/error.hpp"
+#include "visionrt/vision.hpp"
 
 namespace fs = std::filesystem;
 using namespace visionrt;
 
 namespace {
-
 
 void write(const fs::path& p, const std::string& s) {
   fs::create_directories(p.parent_path());
@@ -75,8 +75,9 @@ TEST(YoloLabels, BoxesSegmentsConfidenceAndRepairs) {
   EXPECT_EQ(rep.duplicates, 1u);
   EXPECT_EQ(rep.clipped, 1u);
   EXPECT_EQ(rep.degenerate, 1u);
-  EXPECT_NE(test::error_of<InputError>([] { parse_yolo_labels("0 0.5 0.5\n", "y.txt"); }).find("y.txt:1"),
-            std::string::npos);
+  EXPECT_NE(
+      test::error_of<InputError>([] { parse_yolo_labels("0 0.5 0.5\n", "y.txt"); }).find("y.txt:1"),
+      std::string::npos);
   EXPECT_NE(test::error_of<InputError>([] {
               parse_yolo_labels("\n0 0.5 zz 1 1\n", "y.txt");
             }).find("y.txt:2: not a number"),
@@ -251,6 +252,48 @@ TEST(ConvertCli, ReportStrictAndBadFiles) {
                               &out),
             1);
   EXPECT_NE(out.find("bad.json: malformed JSON"), std::string::npos) << out;
+  fs::remove_all(dir);
+}
+
+TEST(EvalCli, SemanticMiouFromLabelPngsAndVocColours) {
+  fs::path dir = test::temp_dir("miou");
+  fs::create_directories(dir / "gt");
+  fs::create_directories(dir / "gtc");
+  fs::create_directories(dir / "pred");
+  // Ground truth [0 0 1 1; 0 255 1 1], prediction [0 1 1 1; 0 0 1 1]; 255 ignored.
+  // Class 0: TP 2, FN 1 -> 2/3; class 1: TP 4, FP 1 -> 4/5; mIoU 0.7333; pixel acc 6/7.
+  cv::Mat gt = (cv::Mat_<uint8_t>(2, 4) << 0, 0, 1, 1, 0, 255, 1, 1);
+  cv::Mat pr = (cv::Mat_<uint8_t>(2, 4) << 0, 1, 1, 1, 0, 0, 1, 1);
+  cv::imwrite((dir / "gt" / "x.png").string(), gt);
+  cv::imwrite((dir / "pred" / "x.png").string(), pr);
+  // The same ground truth as a VOC SegmentationClass colour image.
+  cv::Mat colour(2, 4, CV_8UC3);
+  for (int y = 0; y < 2; ++y)
+    for (int x = 0; x < 4; ++x)
+      colour.at<cv::Vec3b>(y, x) = palette_color(Palette::voc, gt.at<uint8_t>(y, x));
+  cv::imwrite((dir / "gtc" / "x.png").string(), colour);
+  for (const char* g : {"gt", "gtc"}) {
+    std::string out;
+    int rc = test::run_command(std::string(VISIONRT_CLI) + " eval --seg-gt " + (dir / g).string() +
+                                   " --seg-pred " + (dir / "pred").string() +
+                                   " --num-classes 2 --json " + (dir / "m.json").string(),
+                               &out);
+    ASSERT_EQ(rc, 0) << out;
+    auto j = nlohmann::json::parse(std::ifstream(dir / "m.json"));
+    EXPECT_NEAR(j["iou"][0].get<double>(), 2.0 / 3, 1e-12) << g;
+    EXPECT_NEAR(j["iou"][1].get<double>(), 0.8, 1e-12) << g;
+    EXPECT_NEAR(j["mIoU"].get<double>(), (2.0 / 3 + 0.8) / 2, 1e-12) << g;
+    EXPECT_NEAR(j["pixel_accuracy"].get<double>(), 6.0 / 7, 1e-12) << g;
+  }
+  // A size mismatch names the file.
+  cv::imwrite((dir / "pred" / "x.png").string(), cv::Mat(3, 3, CV_8UC1, cv::Scalar(0)));
+  std::string out;
+  EXPECT_EQ(
+      test::run_command(std::string(VISIONRT_CLI) + " eval --seg-gt " + (dir / "gt").string() +
+                            " --seg-pred " + (dir / "pred").string() + " --num-classes 2",
+                        &out),
+      1);
+  EXPECT_NE(out.find("x.png: ground truth is 4x2, the prediction 3x3"), std::string::npos) << out;
   fs::remove_all(dir);
 }
 

@@ -32,7 +32,6 @@ void write_bytes(const fs::path& p, const std::string& s) {
   f << s;
 }
 
-
 }  // namespace
 
 TEST(Loader, RunsBuiltModelWithDynamicBatchAndMetadata) {
@@ -120,13 +119,15 @@ TEST(Loader, TruncatedEmptyAndNonOnnxFilesAreClearErrors) {
   Core core;
   for (size_t cut : {good.size() / 2, good.size() - 3, size_t(1)}) {
     write_bytes(dir / "cut.onnx", good.substr(0, cut));
-    std::string msg = test::error_of<Error>([&] { core.compile_model((dir / "cut.onnx").string()); });
+    std::string msg =
+        test::error_of<Error>([&] { core.compile_model((dir / "cut.onnx").string()); });
     EXPECT_NE(msg.find("cut.onnx"), std::string::npos) << msg;
   }
   write_bytes(dir / "empty.onnx", "");
-  EXPECT_NE(
-      test::error_of<ModelError>([&] { core.read_model((dir / "empty.onnx").string()); }).find("empty"),
-      std::string::npos);
+  EXPECT_NE(test::error_of<ModelError>([&] {
+              core.read_model((dir / "empty.onnx").string());
+            }).find("empty"),
+            std::string::npos);
   write_bytes(dir / "text.onnx", "this is not a model\n");
   EXPECT_NE(test::error_of<ModelError>([&] {
               core.read_model((dir / "text.onnx").string());

@@ -8,7 +8,12 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(VISIONRT_NO_MULTIVERSION)
+// Not under sanitizers: their instrumentation of the ifunc resolvers runs before the runtime
+// is initialized (ThreadSanitizer crashes at load).
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define VISIONRT_NO_MULTIVERSION
+#endif
+#if defined(__x86_64__) && !defined(VISIONRT_NO_MULTIVERSION)
 #define VISIONRT_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define VISIONRT_MULTIVERSION

@@ -34,27 +34,39 @@ class DnnlConv : public Kernel {
   void stage(memory::desc in_md, memory::desc out_md) {
     in_md_ = in_md;
     out_md_ = out_md;
-    to_nhwc_ =
-        dnnl::reorder(dnnl::reorder::primitive_desc(engine(), in_md, engine(), pd_.src_desc()));
-    from_nhwc_ =
-        dnnl::reorder(dnnl::reorder::primitive_desc(engine(), pd_.dst_desc(), engine(), out_md));
+    to_pd_ =
+        dnnl::reorder::primitive_desc(engine(), in_md, engine(), pd_.src_desc(), user_scratchpad());
+    from_pd_ = dnnl::reorder::primitive_desc(engine(), pd_.dst_desc(), engine(), out_md,
+                                             user_scratchpad());
+    to_nhwc_ = dnnl::reorder(to_pd_);
+    from_nhwc_ = dnnl::reorder(from_pd_);
     src_bytes_ = (pd_.src_desc().get_size() + 63) / 64 * 64;
+    staged_bytes_ = src_bytes_ + (pd_.dst_desc().get_size() + 63) / 64 * 64;
     staged_ = true;
   }
+  // [staged source][staged destination] then one scratchpad for the primitives (they run one
+  // after another).
   size_t scratch_bytes() const override {
-    return staged_ ? src_bytes_ + pd_.dst_desc().get_size() : 0;
+    size_t pad = pd_.scratchpad_desc().get_size();
+    if (staged_)
+      pad = std::max(
+          {pad, to_pd_.scratchpad_desc().get_size(), from_pd_.scratchpad_desc().get_size()});
+    return staged_bytes_ + pad;
   }
 
   void execute(KernelContext& ctx) override {
     set_threads(ctx.num_threads);
     void* src_ptr = const_cast<void*>(ctx.input(0).raw());
     void* dst_ptr = ctx.output(0).raw();
+    void* pad = ctx.scratch ? static_cast<char*>(ctx.scratch) + staged_bytes_ : nullptr;
     if (staged_) {
       if (!ctx.scratch) throw Error("internal: staged convolution without scratch memory");
       memory user_src(in_md_, engine(), src_ptr);
       src_ptr = ctx.scratch;
       memory staged_src(pd_.src_desc(), engine(), src_ptr);
-      to_nhwc_.execute(stream(), user_src, staged_src);
+      std::unordered_map<int, memory> r{{DNNL_ARG_FROM, user_src}, {DNNL_ARG_TO, staged_src}};
+      bind_scratchpad(r, to_pd_.scratchpad_desc(), pad);
+      to_nhwc_.execute(stream(), r);
       dst_ptr = static_cast<char*>(ctx.scratch) + src_bytes_;
     }
     memory src(pd_.src_desc(), engine(), src_ptr);
@@ -62,13 +74,16 @@ class DnnlConv : public Kernel {
     std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst}};
     if (has_bias_) args[DNNL_ARG_BIAS] = bias_;
+    bind_scratchpad(args, pd_.scratchpad_desc(), pad);
     if (sum_post_op_ >= 0)
       args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(sum_post_op_) | DNNL_ARG_SRC_1] =
           memory(pd_.dst_desc(), engine(), const_cast<void*>(ctx.input(3).raw()));
     prim_.execute(stream(), args);
     if (staged_) {
       memory user_dst(out_md_, engine(), ctx.output(0).raw());
-      from_nhwc_.execute(stream(), dst, user_dst);
+      std::unordered_map<int, memory> r{{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, user_dst}};
+      bind_scratchpad(r, from_pd_.scratchpad_desc(), pad);
+      from_nhwc_.execute(stream(), r);
     }
     stream().wait();
   }
@@ -83,8 +98,9 @@ class DnnlConv : public Kernel {
   std::string layout_;
   bool staged_ = false;
   memory::desc in_md_, out_md_;
+  dnnl::reorder::primitive_desc to_pd_, from_pd_;
   dnnl::reorder to_nhwc_, from_nhwc_;
-  size_t src_bytes_ = 0;
+  size_t src_bytes_ = 0, staged_bytes_ = 0;
 };
 
 // Weights reordered once from their ONNX layout (`user`) into the one the implementation wants;
@@ -172,7 +188,7 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
       sum_idx = po.len();
       po.append_binary(dnnl::algorithm::binary_add, dst_md);
     }
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = user_scratchpad();
     attr.set_post_ops(po);
     CF::primitive_desc pd(make_desc(src_md, dst_md), attr, engine());
     std::string impl = pd.impl_info_str();
@@ -231,6 +247,7 @@ class DnnlDeconv : public Kernel {
         bias_(std::move(bias)),
         has_bias_(has_bias),
         layout_(std::move(layout)) {}
+  size_t scratch_bytes() const override { return pd_.scratchpad_desc().get_size(); }
   void execute(KernelContext& ctx) override {
     set_threads(ctx.num_threads);
     memory src(pd_.src_desc(), engine(), const_cast<void*>(ctx.input(0).raw()));
@@ -238,6 +255,7 @@ class DnnlDeconv : public Kernel {
     std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst}};
     if (has_bias_) args[DNNL_ARG_BIAS] = bias_;
+    bind_scratchpad(args, pd_.scratchpad_desc(), ctx.scratch);
     prim_.execute(stream(), args);
     stream().wait();
   }
@@ -295,7 +313,7 @@ std::unique_ptr<Kernel> build_deconv(const KernelQuery& q, std::string* why, boo
                        md(x, in_block), w_any, b_md, md(y, out_block), strides, dil, pl, pr)
             : DF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
                        md(x, in_block), w_any, md(y, out_block), strides, dil, pl, pr);
-    DF::primitive_desc pd(d, engine());
+    DF::primitive_desc pd(d, user_scratchpad(), engine());
     std::string impl = pd.impl_info_str();
     if (impl.find("ref") != std::string::npos)
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),

@@ -27,13 +27,20 @@ class DnnlReorders : public Kernel {
   };
   DnnlReorders(std::vector<Part> parts, std::string layout)
       : parts_(std::move(parts)), layout_(std::move(layout)) {}
+  size_t scratch_bytes() const override {
+    size_t n = 0;  // the parts run one after another: the largest scratchpad serves all
+    for (const auto& p : parts_) n = std::max(n, p.pd.scratchpad_desc().get_size());
+    return n;
+  }
   void execute(KernelContext& ctx) override {
     set_threads(ctx.num_threads);
     void* x = const_cast<void*>(ctx.input(0).raw());
     for (size_t i = 0; i < parts_.size(); ++i) {
       memory src(parts_[i].pd.src_desc(), engine(), x);
       memory dst(parts_[i].pd.dst_desc(), engine(), ctx.output(i).raw());
-      parts_[i].prim.execute(stream(), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
+      std::unordered_map<int, memory> args{{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+      bind_scratchpad(args, parts_[i].pd.scratchpad_desc(), ctx.scratch);
+      parts_[i].prim.execute(stream(), args);
     }
     stream().wait();
   }
@@ -45,7 +52,7 @@ class DnnlReorders : public Kernel {
 };
 
 DnnlReorders::Part make_part(const memory::desc& from, const memory::desc& to) {
-  dnnl::reorder::primitive_desc pd(engine(), from, engine(), to);
+  dnnl::reorder::primitive_desc pd(engine(), from, engine(), to, user_scratchpad());
   return {pd, dnnl::reorder(pd)};
 }
 
@@ -131,9 +138,11 @@ class DnnlConcat : public Kernel {
  public:
   DnnlConcat(dnnl::concat::primitive_desc pd, size_t n, std::string layout)
       : pd_(std::move(pd)), prim_(pd_), n_(n), layout_(std::move(layout)) {}
+  size_t scratch_bytes() const override { return pd_.scratchpad_desc().get_size(); }
   void execute(KernelContext& ctx) override {
     set_threads(ctx.num_threads);
     std::unordered_map<int, memory> args;
+    bind_scratchpad(args, pd_.scratchpad_desc(), ctx.scratch);
     for (size_t i = 0; i < n_; ++i)
       args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = memory(
           pd_.src_desc(static_cast<int>(i)), engine(), const_cast<void*>(ctx.input(i).raw()));
@@ -166,7 +175,8 @@ std::unique_ptr<Kernel> create_concat(const KernelQuery& q, std::string* why) {
     srcs.push_back(md(x, bo));
   }
   try {
-    dnnl::concat::primitive_desc pd(md(y, bo), static_cast<int>(axis), srcs, engine());
+    dnnl::concat::primitive_desc pd(md(y, bo), static_cast<int>(axis), srcs, engine(),
+                                    user_scratchpad());
     std::string impl = pd.impl_info_str();
     return std::make_unique<DnnlConcat>(std::move(pd), srcs.size(),
                                         str_cat(layout_name(bo, y.size()), " ", impl));
@@ -200,7 +210,7 @@ std::unique_ptr<Kernel> create_softmax(const KernelQuery& q, std::string* why) {
     memory::desc d({outer, n, inner}, DT::f32, Tag::abc);
     dnnl::softmax_forward::desc sd(dnnl::prop_kind::forward_inference, d, 1);
     return std::make_unique<SrcDstKernel<dnnl::softmax_forward>>(
-        dnnl::softmax_forward::primitive_desc(sd, engine()), "plain");
+        dnnl::softmax_forward::primitive_desc(sd, user_scratchpad(), engine()), "plain");
   } catch (const dnnl::error& e) {
     return *why = str_cat("oneDNN: ", e.what()), nullptr;
   }

@@ -17,6 +17,17 @@ dnnl::stream& stream() {
   return s;
 }
 
+dnnl::primitive_attr user_scratchpad(dnnl::primitive_attr attr) {
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+void bind_scratchpad(std::unordered_map<int, memory>& args, const memory::desc& d, void* ptr) {
+  if (d.get_size() == 0) return;
+  if (!ptr) throw Error("internal: a oneDNN primitive needs scratchpad memory it was not given");
+  args[DNNL_ARG_SCRATCHPAD] = memory(d, engine(), ptr);
+}
+
 void set_threads(int n) {
   thread_local int current = -1;
   n = std::max(1, n);

@@ -5,6 +5,7 @@
 #pragma once
 #include <dnnl.hpp>
 #include <string>
+#include <unordered_map>
 
 #include "kernels/activation.hpp"
 #include "kernels/kernel.hpp"
@@ -37,6 +38,14 @@ int preferred_block();
 // which made every primitive pay a futex wake-up (2-thread inference 2x slower).
 void reorder_weights(const memory& from, const memory& to);
 
+// Every primitive keeps its scratchpad in the request's memory (scratchpad_mode::user): in the
+// library's mode, Debian's oneDNN (built without DNNL_ENABLE_CONCURRENT_EXEC) keeps one
+// scratchpad per *creating* thread, so a primitive compiled on one thread and executed on a
+// stream's thread would write into a buffer that does not exist there.
+dnnl::primitive_attr user_scratchpad(dnnl::primitive_attr attr = {});
+// Adds DNNL_ARG_SCRATCHPAD at `ptr` (the kernel's KernelContext::scratch) when `d` is not empty.
+void bind_scratchpad(std::unordered_map<int, memory>& args, const memory::desc& d, void* ptr);
+
 // Descriptor of a tensor of `dims` (f32) in layout `block` (0 plain row-major, 8/16 nChw8c/16c).
 memory::desc md(const Shape& dims, int block, DT dt = DT::f32);
 std::string layout_name(int block, size_t rank);
@@ -63,11 +72,14 @@ class SrcDstKernel : public Kernel {
     if (pd_.workspace_desc().get_size())
       throw Error("internal: a oneDNN inference primitive asked for a workspace");
   }
+  size_t scratch_bytes() const override { return pd_.scratchpad_desc().get_size(); }
   void execute(KernelContext& ctx) override {
     set_threads(ctx.num_threads);
     memory src(pd_.src_desc(), engine(), const_cast<void*>(ctx.input(0).raw()));
     memory dst(pd_.dst_desc(), engine(), ctx.output(0).raw());
-    prim_.execute(stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+    bind_scratchpad(args, pd_.scratchpad_desc(), ctx.scratch);
+    prim_.execute(stream(), args);
     stream().wait();
   }
   std::string layout() const override { return layout_; }

@@ -76,7 +76,7 @@ std::unique_ptr<Kernel> create_unary(const KernelQuery& q, std::string* why) {
   try {
     dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg, md(dims, block), alpha,
                                   beta);
-    dnnl::eltwise_forward::primitive_desc pd(d, engine());
+    dnnl::eltwise_forward::primitive_desc pd(d, user_scratchpad(), engine());
     return std::make_unique<SrcDstKernel<dnnl::eltwise_forward>>(
         std::move(pd), str_cat(layout_name(block, dims.size()), " ", pd.impl_info_str()));
   } catch (const dnnl::error& e) {
@@ -98,6 +98,7 @@ class DnnlBinary : public Kernel {
  public:
   DnnlBinary(dnnl::binary::primitive_desc pd, bool swap, std::string layout)
       : pd_(std::move(pd)), prim_(pd_), swap_(swap), layout_(std::move(layout)) {}
+  size_t scratch_bytes() const override { return pd_.scratchpad_desc().get_size(); }
   void execute(KernelContext& ctx) override {
     set_threads(ctx.num_threads);
     const void* a = ctx.input(swap_ ? 1 : 0).raw();
@@ -105,7 +106,10 @@ class DnnlBinary : public Kernel {
     memory s0(pd_.src_desc(0), engine(), const_cast<void*>(a));
     memory s1(pd_.src_desc(1), engine(), const_cast<void*>(b));
     memory dst(pd_.dst_desc(), engine(), ctx.output(0).raw());
-    prim_.execute(stream(), {{DNNL_ARG_SRC_0, s0}, {DNNL_ARG_SRC_1, s1}, {DNNL_ARG_DST, dst}});
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC_0, s0}, {DNNL_ARG_SRC_1, s1}, {DNNL_ARG_DST, dst}};
+    bind_scratchpad(args, pd_.scratchpad_desc(), ctx.scratch);
+    prim_.execute(stream(), args);
     stream().wait();
   }
   std::string layout() const override { return layout_; }
@@ -157,7 +161,7 @@ std::unique_ptr<Kernel> make_binary(const KernelQuery& q, std::string* why) {
   try {
     memory::desc m1 = md(d1, b1);
     dnnl::binary::desc d(alg, md(y, b0), m1, md(y, bo));
-    dnnl::binary::primitive_desc pd(d, engine());
+    dnnl::binary::primitive_desc pd(d, user_scratchpad(), engine());
     std::string impl = pd.impl_info_str();
     if (impl.find("ref") != std::string::npos)
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),

@@ -22,6 +22,7 @@ class DnnlMatMul : public Kernel {
         const_b_(const_b),
         bias_input_(bias_input),
         layout_(std::move(layout)) {}
+  size_t scratch_bytes() const override { return pd_.scratchpad_desc().get_size(); }
   void execute(KernelContext& ctx) override {
     set_threads(ctx.num_threads);
     memory a(pd_.src_desc(), engine(), const_cast<void*>(ctx.input(0).raw()));
@@ -33,6 +34,7 @@ class DnnlMatMul : public Kernel {
     if (bias_input_ >= 0)
       args[DNNL_ARG_BIAS] =
           memory(pd_.bias_desc(), engine(), const_cast<void*>(ctx.input(bias_input_).raw()));
+    bind_scratchpad(args, pd_.scratchpad_desc(), ctx.scratch);
     prim_.execute(stream(), args);
     stream().wait();
   }
@@ -114,7 +116,7 @@ std::unique_ptr<Kernel> create_matmul(const KernelQuery& q, std::string* why) {
         bias_input >= 0
             ? dnnl::matmul::desc(matrix_md(a_logical, ta), b_md, bias_md, matrix_md(y_md, false))
             : dnnl::matmul::desc(matrix_md(a_logical, ta), b_md, matrix_md(y_md, false));
-    dnnl::matmul::primitive_desc pd(d, engine());
+    dnnl::matmul::primitive_desc pd(d, user_scratchpad(), engine());
     std::string impl = pd.impl_info_str();
     if (impl.find("ref") != std::string::npos)
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),

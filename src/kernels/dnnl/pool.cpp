@@ -63,7 +63,7 @@ std::unique_ptr<Kernel> create_pool(const KernelQuery& q, std::string* why) {
   try {
     dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, alg, md(x, block),
                                   md(y, block), strides, kernel, pl, pr);
-    dnnl::pooling_forward::primitive_desc pd(d, engine());
+    dnnl::pooling_forward::primitive_desc pd(d, user_scratchpad(), engine());
     std::string impl = pd.impl_info_str();
     if (impl.find("ref") != std::string::npos)
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
@@ -119,7 +119,7 @@ std::unique_ptr<Kernel> create_resize(const KernelQuery& q, std::string* why) {
     dnnl::resampling_forward::desc d(dnnl::prop_kind::forward_inference, alg,
                                      md(q.input_types[0].dims, block),
                                      md(q.output_types[0].dims, block));
-    dnnl::resampling_forward::primitive_desc pd(d, engine());
+    dnnl::resampling_forward::primitive_desc pd(d, user_scratchpad(), engine());
     std::string impl = pd.impl_info_str();
     return std::make_unique<SrcDstKernel<dnnl::resampling_forward>>(
         std::move(pd), str_cat(layout_name(block, 4), " ", impl));

@@ -1,0 +1,16 @@
+// Helpers shared by the CLI's subcommands: shapes from flags, per-node counter tables, peak RSS.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "visionrt/core.hpp"
+
+namespace visionrt::cli {
+
+// "1x3x640x640" or "1,3,640,640" (brackets allowed: "[1,3,640,640]"). Throws Error.
+Shape parse_shape(const std::string& s);
+// Per-node table sorted by time (slowest first; `top` > 0 limits it), then per op type/kernel.
+void print_counters(std::vector<ProfilingInfo> prof, int top);
+double peak_rss_mib();
+
+}  // namespace visionrt::cli
