@@ -9,6 +9,8 @@
 #include <mutex>
 #include <thread>
 
+#include <unistd.h>
+
 #include "common/strings.hpp"
 #include "ops/op_registry.hpp"
 #include "passes/passes.hpp"
@@ -243,8 +245,11 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
   int total = parse_int_property(config, "INFERENCE_NUM_THREADS", 0, 4 * hw, 0);
   if (total == 0) total = hw;
   int streams = c->hint == "THROUGHPUT" ? total : 1;
-  if (auto it = config.find("NUM_STREAMS"); it != config.end() && it->second != "AUTO")
+  bool explicit_streams = false;
+  if (auto it = config.find("NUM_STREAMS"); it != config.end() && it->second != "AUTO") {
     streams = parse_int_property(config, "NUM_STREAMS", 1, 4 * hw, 1);
+    explicit_streams = true;
+  }
   c->num_streams = streams;
   c->num_threads = std::max(1, total / streams);
   c->pinning = parse_yes_no(config, "ENABLE_CPU_PINNING", false);
@@ -324,6 +329,17 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
   c->layouts.resize(g.nodes.size());
   for (size_t n = 0; n < g.nodes.size(); ++n)
     c->layouts[n] = c->kernels[n] ? c->kernels[n]->layout() : "";
+  // THROUGHPUT's second criterion, model size: the optimal number of requests (one per stream)
+  // must keep their arenas within a quarter of physical memory (VISIONRT_MEMORY_BUDGET_BYTES
+  // overrides the budget). The streams keep the threads they were compiled for.
+  if (c->hint == "THROUGHPUT" && !explicit_streams) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    double budget = pages > 0 && page > 0 ? static_cast<double>(pages) * page / 4 : 1e18;
+    if (const char* env = std::getenv("VISIONRT_MEMORY_BUDGET_BYTES")) budget = std::atof(env);
+    const double per_request = static_cast<double>(std::max<size_t>(c->plan.arena_bytes, 1));
+    const int cap = static_cast<int>(std::max(1.0, std::min(1e6, budget / per_request)));
+    c->num_streams = std::min(c->num_streams, cap);
+  }
   c->streams = std::make_shared<StreamExecutor>(c->num_streams, c->num_threads, c->pinning);
   CompiledModel cm;
   cm.impl_ = std::move(c);

@@ -116,6 +116,11 @@ TEST(Streams, HintsAndPropertiesFollowTheDocumentedRule) {
         << msg;
   }
   EXPECT_THROW(lat.get_property("NOPE"), Error);
+  // THROUGHPUT's memory criterion: a budget smaller than two request arenas leaves one stream.
+  setenv("VISIONRT_MEMORY_BUDGET_BYTES", "1000", 1);
+  CompiledModel small = core.compile_model(m, {{"PERFORMANCE_HINT", "THROUGHPUT"}});
+  unsetenv("VISIONRT_MEMORY_BUDGET_BYTES");
+  EXPECT_EQ(small.get_property("NUM_STREAMS"), "1");
 }
 
 TEST(Streams, OutputsAreBitIdenticalWhateverTheSetting) {
