@@ -55,7 +55,9 @@ struct RequestImpl {
   // while the callback runs (wait and the destructor wait for both).
   std::mutex mu;
   std::condition_variable cv;
-  bool busy = false, in_callback = false;
+  bool busy = false;
+  int in_callback = 0;  // callbacks running: a restarted inference can finish (and call back)
+                        // before the callback that restarted it has returned
   std::exception_ptr error;
   std::function<void(std::exception_ptr)> callback;
 
@@ -63,7 +65,7 @@ struct RequestImpl {
   void start(bool with_callback);
   ~RequestImpl() {
     std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [this] { return !busy && !in_callback; });
+    cv.wait(lock, [this] { return !busy && in_callback == 0; });
   }
 };
 
@@ -456,7 +458,7 @@ void detail::RequestImpl::start(bool with_callback) {
       busy = false;
       if (with_callback && callback) {
         cb = callback;
-        in_callback = true;
+        ++in_callback;
       }
       cv.notify_all();
     }
@@ -467,7 +469,7 @@ void detail::RequestImpl::start(bool with_callback) {
       // A throwing callback has nobody to report to; its error is dropped, as OpenVINO does.
     }
     std::lock_guard<std::mutex> lock(mu);
-    in_callback = false;
+    --in_callback;
     cv.notify_all();
   });
 }
@@ -486,7 +488,7 @@ void InferRequest::start_async() {
 void InferRequest::wait() {
   if (!impl_) throw Error("InferRequest is empty");
   std::unique_lock<std::mutex> lock(impl_->mu);
-  impl_->cv.wait(lock, [this] { return !impl_->busy && !impl_->in_callback; });
+  impl_->cv.wait(lock, [this] { return !impl_->busy && impl_->in_callback == 0; });
   if (impl_->error) std::rethrow_exception(impl_->error);
 }
 
@@ -494,7 +496,7 @@ bool InferRequest::wait_for(int64_t ms) {
   if (!impl_) throw Error("InferRequest is empty");
   std::unique_lock<std::mutex> lock(impl_->mu);
   if (!impl_->cv.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(0, ms)),
-                          [this] { return !impl_->busy && !impl_->in_callback; }))
+                          [this] { return !impl_->busy && impl_->in_callback == 0; }))
     return false;
   if (impl_->error) std::rethrow_exception(impl_->error);
   return true;
