@@ -3,7 +3,8 @@
 // Tanh, HardSwish, Elu, HardSigmoid, and the two-node patterns x*Sigmoid(x) (SiLU/swish, every
 // YOLOv5/v8 block) and x*HardSigmoid(x) with alpha 1/6, beta 0.5 (MobileNetV3's hard-swish). The
 // result is visionrt.FusedConv (ops/internal.cpp). Applies only where the intermediate value has no
-// other reader and is not a graph output.
+// other reader and is not a graph output; a unary activation behind layout-only ops (Reshape,
+// Transpose, ...) moves into the conv too.
 #include <cfloat>
 #include <cmath>
 
@@ -15,6 +16,12 @@ namespace visionrt {
 namespace {
 
 bool is_conv(const Node& n) { return n.op_type == "Conv" || n.op_type == "visionrt.FusedConv"; }
+
+// Ops that only move elements (an element-wise activation commutes with them).
+bool is_layout_op(const std::string& op) {
+  return op == "Reshape" || op == "Transpose" || op == "Flatten" || op == "Squeeze" ||
+         op == "Unsqueeze" || op == "Identity";
+}
 
 // Scalar constant value of input k, or `def` when the input is absent; false if not constant.
 bool const_scalar(const Graph& g, const Node& n, size_t k, float def, float* out) {
@@ -70,41 +77,69 @@ bool gated_activation(const Graph& g, const Uses& u, int x, int gate_node, int m
 }  // namespace
 
 size_t fuse_conv_activation(Graph& g) {
-  return rewrite_to_fixpoint(
-      g, [&](size_t ci, const Uses& u, std::vector<char>& dead, std::vector<char>& touched) {
-        const Node& c = g.nodes[ci];
-        if (!is_conv(c) || c.outputs.size() != 1 || c.outputs[0] < 0) return false;
-        if (!c.attr_s("activation", "").empty()) return false;
-        const int x = c.outputs[0];
-        if (g.values[x].type.dtype != DType::f32 || u.graph_output[x]) return false;
-        const auto& rd = u.readers[x];
-        Activation act;
-        int last = -1;
-        std::vector<int> gone;
-        if (rd.size() == 1 && !touched[rd[0]] && unary_activation(g, g.nodes[rd[0]], x, &act)) {
-          last = rd[0];
-        } else if (rd.size() == 2 && !touched[rd[0]] && !touched[rd[1]]) {
-          for (int k = 0; k < 2 && last < 0; ++k)
-            if (gated_activation(g, u, x, rd[k], rd[1 - k], &act.kind)) {
-              last = rd[1 - k];
-              gone.push_back(rd[k]);
-            }
+  return rewrite_to_fixpoint(g, [&](size_t ci, const Uses& u, std::vector<char>& dead,
+                                    std::vector<char>& touched) {
+    const Node& c = g.nodes[ci];
+    if (!is_conv(c) || c.outputs.size() != 1 || c.outputs[0] < 0) return false;
+    if (!c.attr_s("activation", "").empty()) return false;
+    const int x = c.outputs[0];
+    if (g.values[x].type.dtype != DType::f32 || u.graph_output[x]) return false;
+    const auto& rd = u.readers[x];
+    Activation act;
+    int last = -1;
+    std::vector<int> gone;
+    if (rd.size() == 1 && !touched[rd[0]] && unary_activation(g, g.nodes[rd[0]], x, &act)) {
+      last = rd[0];
+    } else if (rd.size() == 2 && !touched[rd[0]] && !touched[rd[1]]) {
+      for (int k = 0; k < 2 && last < 0; ++k)
+        if (gated_activation(g, u, x, rd[k], rd[1 - k], &act.kind)) {
+          last = rd[1 - k];
+          gone.push_back(rd[k]);
         }
-        if (last < 0) return false;
-        // The fused node takes the place of the last node of the pattern (its inputs are all
-        // defined by then); the conv and the rest of the pattern disappear.
-        Node f = c;
-        f.op_type = "visionrt.FusedConv";
-        f.attrs["activation"] = attr_string(act_name(act.kind));
-        f.attrs["alpha"] = attr_float(act.alpha);
-        f.attrs["beta"] = attr_float(act.beta);
-        if (f.inputs.size() > 3 && f.inputs[3] >= 0) f.attrs["sum_first"] = attr_int(1);
-        f.outputs = {g.nodes[last].outputs[0]};
-        g.nodes[last] = std::move(f);
-        dead[ci] = touched[ci] = touched[last] = 1;
-        for (int k : gone) dead[k] = touched[k] = 1;
-        return true;
-      });
+    }
+    if (last < 0 && rd.size() == 1) {
+      // An element-wise activation after layout-only ops (YOLOv5's head: Conv -> Reshape ->
+      // Transpose -> Sigmoid) commutes with them: it moves into the conv, and the last
+      // layout op writes the activation's output value.
+      int v = x, k = rd[0];
+      while (is_layout_op(g.nodes[k].op_type) && !touched[k] && g.nodes[k].outputs.size() == 1 &&
+             g.nodes[k].inputs[0] == v && g.nodes[k].outputs[0] >= 0) {
+        int w = g.nodes[k].outputs[0];
+        if (u.graph_output[w] || u.readers[w].size() != 1) break;
+        int next = u.readers[w][0];
+        Activation a2;
+        if (!touched[next] && unary_activation(g, g.nodes[next], w, &a2) &&
+            g.values[w].type.dtype == DType::f32) {
+          Node fc = c;
+          fc.op_type = "visionrt.FusedConv";
+          fc.attrs["activation"] = attr_string(act_name(a2.kind));
+          fc.attrs["alpha"] = attr_float(a2.alpha);
+          fc.attrs["beta"] = attr_float(a2.beta);
+          if (fc.inputs.size() > 3 && fc.inputs[3] >= 0) fc.attrs["sum_first"] = attr_int(1);
+          g.nodes[ci] = std::move(fc);
+          g.nodes[k].outputs[0] = g.nodes[next].outputs[0];
+          dead[next] = touched[next] = touched[ci] = touched[k] = 1;
+          return true;
+        }
+        v = w;
+        k = next;
+      }
+    }
+    if (last < 0) return false;
+    // The fused node takes the place of the last node of the pattern (its inputs are all
+    // defined by then); the conv and the rest of the pattern disappear.
+    Node f = c;
+    f.op_type = "visionrt.FusedConv";
+    f.attrs["activation"] = attr_string(act_name(act.kind));
+    f.attrs["alpha"] = attr_float(act.alpha);
+    f.attrs["beta"] = attr_float(act.beta);
+    if (f.inputs.size() > 3 && f.inputs[3] >= 0) f.attrs["sum_first"] = attr_int(1);
+    f.outputs = {g.nodes[last].outputs[0]};
+    g.nodes[last] = std::move(f);
+    dead[ci] = touched[ci] = touched[last] = 1;
+    for (int k : gone) dead[k] = touched[k] = 1;
+    return true;
+  });
 }
 
 }  // namespace visionrt

@@ -90,6 +90,33 @@ size_t select_layouts(Graph& g, int block) {
   }
   if (blocked_nodes == 0) return 0;
 
+  // A convolution whose every reader takes plain NCHW (a detection head going into Reshape /
+  // Transpose, a graph output) writes plain itself when its kernel can: the reorder disappears.
+  {
+    std::vector<std::vector<std::pair<size_t, size_t>>> readers(nv0);
+    for (size_t ni = 0; ni < g.nodes.size(); ++ni)
+      for (size_t k = 0; k < g.nodes[ni].inputs.size(); ++k)
+        if (g.nodes[ni].inputs[k] >= 0) readers[g.nodes[ni].inputs[k]].push_back({ni, k});
+    for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
+      const Node& n = g.nodes[ni];
+      if (!is_conv(n.op_type) || n.outputs.size() != 1 || n.outputs[0] < 0) continue;
+      const int o = n.outputs[0];
+      if (!layout[o]) continue;
+      bool all_plain = true;
+      for (const auto& [r, k] : readers[o]) all_plain = all_plain && want[r][k] == 0;
+      if (!all_plain) continue;
+      KernelQuery q = query_for(g, n);
+      q.input_layouts = want[ni];
+      q.output_layouts = {0};
+      const KernelCandidate* cand = layout_candidate(n.op_type);
+      if (!cand || !cand->accepts_layouts(q)) continue;
+      // Only a direct kernel: staging through NHWC copies costs more than the reorder saved.
+      std::string why;
+      std::unique_ptr<Kernel> k = cand->create(q, &why);
+      if (k && k->layout().find("staged") == std::string::npos) layout[o] = 0;
+    }
+  }
+
   // Rewrite: reorder nodes where an input's layout differs from what its reader wants (one
   // conversion per value and layout, shared by all readers), then plain graph outputs.
   std::map<std::pair<int, int>, int> converted;

@@ -123,7 +123,8 @@ ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_
     if (p.in_place[n])
       for (int o : g.nodes[n].outputs) split_slice[o] = 1;
   }
-  std::vector<char> placed(nv, 0);  // already the source of one in-place Concat input
+  std::vector<char> placed(nv, 0);        // already the source of one in-place Concat input
+  std::vector<char> through_view(nv, 0);  // reached from a Concat input through views
   for (size_t n = 0; n < nn; ++n) {
     const Node& node = g.nodes[n];
     if (node.op_type != "Concat" || p.steps[n] != Step::kStatic || node.outputs.size() != 1 ||
@@ -147,6 +148,26 @@ ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_
       }
       int src = split_slice[v] ? parent[v] : v;
       size_t off = split_slice[v] ? parent_offset[v] : 0;
+      // Through a chain of views (YOLOv5's head: Concat -> Reshape -> Concat) to the tensor a
+      // kernel writes: each link the only view of its source and no graph output.
+      if (!split_slice[v]) {
+        bool chain_ok = true;
+        while (src >= 0 && g.values[src].producer >= 0 &&
+               p.steps[g.values[src].producer] == Step::kView && parent[src] >= 0) {
+          const int up = parent[src];
+          if (p.graph_output[src] || view_children[up] != 1 ||
+              value_bytes(g.values[up]) != value_bytes(g.values[src])) {
+            chain_ok = false;
+            break;
+          }
+          src = up;
+          through_view[src] = 1;
+        }
+        if (!chain_ok) {
+          ok = false;
+          break;
+        }
+      }
       if (!groups.empty() && groups.back().first == src && groups.back().second == off) {
         groups.back().second += value_bytes(g.values[v]);
         continue;
@@ -162,8 +183,8 @@ ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_
       const Value& sv = g.values[src];
       ok = bytes == value_bytes(sv) && sv.producer >= 0 && p.steps[sv.producer] == Step::kStatic &&
            !p.in_place[sv.producer] && !p.graph_output[src] && parent[src] < 0 &&
-           view_children[src] == 0 && !placed[src] && sv.layout_block == ov.layout_block &&
-           sv.type.dtype == ov.type.dtype &&
+           view_children[src] == (through_view[src] ? 1 : 0) && !placed[src] &&
+           sv.layout_block == ov.layout_block && sv.type.dtype == ov.type.dtype &&
            (!sv.layout_block || sv.type.dims[1] % sv.layout_block == 0);
       placed[src] = 1;  // also rejects a source appearing in two groups
     }

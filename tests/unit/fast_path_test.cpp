@@ -384,3 +384,28 @@ TEST(FastPath, MatMulAndGemmMatchReference) {
       ++dnnl_matmuls;
   EXPECT_EQ(dnnl_matmuls, 4u);
 }
+
+TEST(FastPath, YoloV5HeadActivationThroughLayoutOpsAndConcatThroughViews) {
+  // Two detection heads as YOLOv5 exports them: Conv -> Reshape -> Transpose -> Sigmoid ->
+  // Reshape, concatenated along the box axis. The Sigmoid moves into the conv; the final Concat
+  // is written in place through the Reshape views.
+  Net n;
+  n.b.input("x", DType::f32, {1, 8, 6, 5});
+  auto head = [&](const std::string& in, int64_t h, int64_t w) {
+    std::string c = n.conv(in, 8, 14, 1);
+    std::string r =
+        n.op("Reshape", {c, n.constant(Tensor::from_vector<int64_t>({5}, {1, 2, 7, h, w}))});
+    std::string t = n.op("Transpose", {r}, {{"perm", attr_ints({0, 1, 3, 4, 2})}});
+    std::string s = n.op("Sigmoid", {t});
+    return n.op("Reshape", {s, n.constant(Tensor::from_vector<int64_t>({3}, {1, 2 * h * w, 7}))});
+  };
+  std::string a = head("x", 6, 5);
+  std::string down = n.op("Relu", {n.conv("x", 8, 8, 3, 2)});  // 3x3
+  std::string b2 = head(down, 3, 3);
+  n.b.node("Concat", {a, b2}, {"y"}, {{"axis", attr_int(1)}});
+  n.b.output("y", DType::f32);
+  std::mt19937 rng(9);
+  std::string plan = check_network(n, {random_tensor({1, 8, 6, 5}, rng)});
+  EXPECT_NE(plan.find("fused: 3 activations"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("(1 Concat/Split in place)"), std::string::npos) << plan;
+}
