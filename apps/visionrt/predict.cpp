@@ -401,8 +401,11 @@ std::function<int()> add_predict(CLI::App& app) {
           }
           if (!o->quiet) {
             if (isatty(STDERR_FILENO) && items.size() > 1) fmt::print(stderr, "\r\033[K");
-            fmt::print("{}: {}x{} {}, {:.1f} ms\n", shown, img.cols, img.rows, summary_of(p, names),
-                       p.preprocess_ms + p.inference_ms + p.postprocess_ms);
+            fmt::print("{}: {}x{} {}, {:.1f} ms{}\n", shown, img.cols, img.rows,
+                       summary_of(p, names), p.preprocess_ms + p.inference_ms + p.postprocess_ms,
+                       p.compile_ms > 1 ? fmt::format(" (+{:.0f} ms compiling for this input size)",
+                                                      p.compile_ms)
+                                        : std::string());
           }
         } else {
           cv::VideoCapture cap(it.path.string());

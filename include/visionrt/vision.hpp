@@ -67,6 +67,7 @@ struct Prediction {
   std::vector<Detection> detections;  // detect, segment, text; highest score first
   cv::Mat labels;                     // semantic: CV_32SC1 class per pixel, image-sized
   double preprocess_ms = 0, inference_ms = 0, postprocess_ms = 0;
+  double compile_ms = 0;  // compiling for a new input size (dynamic models), not in inference_ms
 };
 
 struct PredictOptions {

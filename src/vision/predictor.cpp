@@ -400,6 +400,8 @@ Prediction Predictor::Impl::run(const cv::Mat& img) {
   out.preprocess_ms = ms_since(t0);
   t0 = clock_type::now();
   Entry& e = entry_for(g.net_w, g.net_h);
+  out.compile_ms = ms_since(t0);  // non-zero only for a new input size of a dynamic model
+  t0 = clock_type::now();
   e.req.set_input_tensor(0, input);
   e.req.infer();
   out.inference_ms = ms_since(t0);
