@@ -74,6 +74,17 @@ bool gated_activation(const Graph& g, const Uses& u, int x, int gate_node, int m
   return false;
 }
 
+// The conv as visionrt.FusedConv applying `a` (after its residual sum, if it has one).
+Node with_activation(const Node& conv, const Activation& a) {
+  Node f = conv;
+  f.op_type = "visionrt.FusedConv";
+  f.attrs["activation"] = attr_string(act_name(a.kind));
+  f.attrs["alpha"] = attr_float(a.alpha);
+  f.attrs["beta"] = attr_float(a.beta);
+  if (f.inputs.size() > 3 && f.inputs[3] >= 0) f.attrs["sum_first"] = attr_int(1);
+  return f;
+}
+
 }  // namespace
 
 size_t fuse_conv_activation(Graph& g) {
@@ -110,13 +121,7 @@ size_t fuse_conv_activation(Graph& g) {
         Activation a2;
         if (!touched[next] && unary_activation(g, g.nodes[next], w, &a2) &&
             g.values[w].type.dtype == DType::f32) {
-          Node fc = c;
-          fc.op_type = "visionrt.FusedConv";
-          fc.attrs["activation"] = attr_string(act_name(a2.kind));
-          fc.attrs["alpha"] = attr_float(a2.alpha);
-          fc.attrs["beta"] = attr_float(a2.beta);
-          if (fc.inputs.size() > 3 && fc.inputs[3] >= 0) fc.attrs["sum_first"] = attr_int(1);
-          g.nodes[ci] = std::move(fc);
+          g.nodes[ci] = with_activation(c, a2);
           g.nodes[k].outputs[0] = g.nodes[next].outputs[0];
           dead[next] = touched[next] = touched[ci] = touched[k] = 1;
           return true;
@@ -128,12 +133,7 @@ size_t fuse_conv_activation(Graph& g) {
     if (last < 0) return false;
     // The fused node takes the place of the last node of the pattern (its inputs are all
     // defined by then); the conv and the rest of the pattern disappear.
-    Node f = c;
-    f.op_type = "visionrt.FusedConv";
-    f.attrs["activation"] = attr_string(act_name(act.kind));
-    f.attrs["alpha"] = attr_float(act.alpha);
-    f.attrs["beta"] = attr_float(act.beta);
-    if (f.inputs.size() > 3 && f.inputs[3] >= 0) f.attrs["sum_first"] = attr_int(1);
+    Node f = with_activation(c, act);
     f.outputs = {g.nodes[last].outputs[0]};
     g.nodes[last] = std::move(f);
     dead[ci] = touched[ci] = touched[last] = 1;
