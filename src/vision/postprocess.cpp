@@ -151,32 +151,24 @@ cv::Mat instance_mask(const float* protos, int64_t nm, int64_t mh, int64_t mw, c
   std::vector<int> cx0(out.width), cx1(out.width), ry0(out.height), ry1(out.height);
   std::vector<float> fx(out.width), fy(out.height);
   const int mwi = static_cast<int>(mw), mhi = static_cast<int>(mh);
-  for (int x = 0; x < out.width; ++x) {
-    double u = (out.x + x + 0.5) * reg_w / g.src_w - 0.5;
-    int a, b;
-    axis_weights(u, static_cast<int>(std::lround(reg_w)), &a, &b, &fx[x]);
-    if (!retina) {  // the region is fractional here: sample the whole map
-      axis_weights(reg_x0 + (out.x + x + 0.5) * reg_w / g.src_w - 0.5, mwi, &a, &b, &fx[x]);
-      cx0[x] = a;
-      cx1[x] = b;
+  // Output pixel p (of src_len along one axis) -> proto cells and weight. Retina: the integer
+  // padding-free region resized to the image (clamped inside it); otherwise the fractional
+  // region mapped onto the whole map (clamped to the map).
+  auto sample = [&](int p, double reg0, double reg_len, int src_len, int map_len, int* i0, int* i1,
+                    float* f) {
+    const double u = (p + 0.5) * reg_len / src_len - 0.5;
+    if (retina) {
+      axis_weights(u, static_cast<int>(std::lround(reg_len)), i0, i1, f);
+      *i0 += static_cast<int>(reg0);
+      *i1 += static_cast<int>(reg0);
     } else {
-      cx0[x] = a + static_cast<int>(reg_x0);
-      cx1[x] = b + static_cast<int>(reg_x0);
+      axis_weights(reg0 + u, map_len, i0, i1, f);
     }
-  }
-  for (int y = 0; y < out.height; ++y) {
-    int a, b;
-    if (!retina) {
-      axis_weights(reg_y0 + (out.y + y + 0.5) * reg_h / g.src_h - 0.5, mhi, &a, &b, &fy[y]);
-      ry0[y] = a;
-      ry1[y] = b;
-    } else {
-      axis_weights((out.y + y + 0.5) * reg_h / g.src_h - 0.5, static_cast<int>(std::lround(reg_h)),
-                   &a, &b, &fy[y]);
-      ry0[y] = a + static_cast<int>(reg_y0);
-      ry1[y] = b + static_cast<int>(reg_y0);
-    }
-  }
+  };
+  for (int x = 0; x < out.width; ++x)
+    sample(out.x + x, reg_x0, reg_w, g.src_w, mwi, &cx0[x], &cx1[x], &fx[x]);
+  for (int y = 0; y < out.height; ++y)
+    sample(out.y + y, reg_y0, reg_h, g.src_h, mhi, &ry0[y], &ry1[y], &fy[y]);
   // Logits of the proto cells the samples touch.
   LogitPatch lp;
   lp.c0 = *std::min_element(cx0.begin(), cx0.end());
