@@ -2,7 +2,13 @@
 // convolution shapes from the models we run, in the blocked (nChw16c) and NHWC layouts. This is
 // the measurement behind INFERENCE_PRECISION bf16 being rejected (see README, Performance): on
 // the project's machines Debian's oneDNN 2.6 runs bf16 at about half its f32 speed.
+// First it measures the instruction peaks the libraries cannot exceed: vfmadd231ps zmm (f32,
+// 32 flops) against vdpbf16ps zmm (bf16 pairs, 64 flops), register-resident, 12 independent
+// accumulators each. Where vdpbf16ps issues at half the FMA rate (one port instead of two), bf16
+// has no peak advantage over f32 and the conversions make it slower.
 // Usage: dnnl_precision_probe [repeats]
+#include <immintrin.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -30,6 +36,44 @@ double best_ms(int repeats, F&& f) {
   return best;
 }
 
+constexpr int kAcc = 12;
+constexpr long kIters = 20'000'000;
+
+__attribute__((target("avx512f"))) void keep(const __m512* acc) {
+  alignas(64) float lanes[16];
+  volatile float sink = 0;
+  for (int i = 0; i < kAcc; ++i) {
+    _mm512_store_ps(lanes, acc[i]);
+    sink = sink + lanes[0];
+  }
+}
+
+// Each loop iteration issues kAcc independent instructions; the volatile sink keeps the results.
+__attribute__((target("avx512f"))) double fma_f32_gflops() {
+  __m512 acc[kAcc];
+  for (int i = 0; i < kAcc; ++i) acc[i] = _mm512_set1_ps(0.001f * static_cast<float>(i));
+  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(0.0001f);
+  auto t0 = std::chrono::steady_clock::now();
+  for (long it = 0; it < kIters; ++it)
+    for (int i = 0; i < kAcc; ++i) acc[i] = _mm512_fmadd_ps(a, acc[i], b);
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  keep(acc);
+  return 32.0 * kAcc * static_cast<double>(kIters) / s / 1e9;
+}
+
+__attribute__((target("avx512f,avx512bf16"))) double dpbf16_gflops() {
+  __m512 acc[kAcc];
+  for (int i = 0; i < kAcc; ++i) acc[i] = _mm512_set1_ps(0.001f * static_cast<float>(i));
+  const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.5f), _mm512_set1_ps(0.25f));
+  const __m512bh b = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-4f), _mm512_set1_ps(-1e-4f));
+  auto t0 = std::chrono::steady_clock::now();
+  for (long it = 0; it < kIters; ++it)
+    for (int i = 0; i < kAcc; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  keep(acc);
+  return 64.0 * kAcc * static_cast<double>(kIters) / s / 1e9;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -37,6 +81,15 @@ int main(int argc, char** argv) {
   omp_set_num_threads(1);
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   dnnl::stream s(eng);
+  if (__builtin_cpu_supports("avx512f")) {
+    const double f32 = fma_f32_gflops();
+    std::printf("instruction peak, 1 thread: vfmadd231ps zmm %.1f GFLOP/s", f32);
+    if (__builtin_cpu_supports("avx512bf16")) {
+      const double bf16 = dpbf16_gflops();
+      std::printf(", vdpbf16ps zmm %.1f GFLOP/s (bf16/f32 %.2f)", bf16, bf16 / f32);
+    }
+    std::printf("\n");
+  }
   std::printf("%-34s %-5s %-28s %9s %9s\n", "case", "type", "implementation", "ms", "GFLOP/s");
   for (DT dt : {DT::f32, DT::bf16}) {
     const int64_t n = 1024;
