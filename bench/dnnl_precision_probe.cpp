@@ -4,14 +4,16 @@
 // the project's machines Debian's oneDNN 2.6 runs bf16 at about half its f32 speed.
 // First it measures the instruction peaks the libraries cannot exceed: vfmadd231ps zmm (f32,
 // 32 flops) against vdpbf16ps zmm (bf16 pairs, 64 flops), register-resident, 12 independent
-// accumulators each. Where vdpbf16ps issues at half the FMA rate (one port instead of two), bf16
-// has no peak advantage over f32 and the conversions make it slower.
+// accumulators each. Where vdpbf16ps issues at a quarter of the FMA rate, bf16 has no peak
+// advantage over f32 and the conversions make it slower. The f32 convolutions also run
+// oneDNN's Winograd kernels (the conv kernel's winograd_candidate rule rests on these).
 // Usage: dnnl_precision_probe [repeats]
 #include <immintrin.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <dnnl.hpp>
 
 extern "C" void omp_set_num_threads(int) noexcept;
@@ -74,6 +76,10 @@ __attribute__((target("avx512f,avx512bf16"))) double dpbf16_gflops() {
   return 64.0 * kAcc * static_cast<double>(kIters) / s / 1e9;
 }
 
+// Small normal numbers in every element (0x3c3c3c3c as f32, 0x3c3c as bf16, both about 0.0115):
+// fresh memory may hold denormals, which run the FMA units at a fraction of their speed.
+void fill(dnnl::memory& m) { std::memset(m.get_data_handle(), 0x3c, m.get_desc().get_size()); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -96,6 +102,7 @@ int main(int argc, char** argv) {
     memory::desc a({n, n}, dt, Tag::ab), b({n, n}, dt, Tag::any), c({n, n}, DT::f32, Tag::ab);
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), eng);
     memory ma(pd.src_desc(), eng), mb(pd.weights_desc(), eng), mc(pd.dst_desc(), eng);
+    for (memory* m : {&ma, &mb, &mc}) fill(*m);
     dnnl::matmul p(pd);
     double ms = best_ms(repeats, [&] {
       p.execute(s, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
@@ -107,33 +114,43 @@ int main(int argc, char** argv) {
   struct Conv {
     int64_t c, o, hw, k;
   };
-  for (Conv cv : {Conv{64, 64, 80, 3}, Conv{512, 512, 38, 3}, Conv{256, 256, 20, 3}})
-    for (Tag t : {Tag::nChw16c, Tag::nhwc})
-      for (DT dt : {DT::f32, DT::bf16}) {
-        memory::desc src({1, cv.c, cv.hw, cv.hw}, dt, t), dst({1, cv.o, cv.hw, cv.hw}, dt, t);
-        memory::desc w({cv.o, cv.c, cv.k, cv.k}, dt, Tag::any), b({cv.o}, DT::f32, Tag::x);
-        dnnl::convolution_forward::desc d(
-            dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, w, b, dst,
-            {1, 1}, {0, 0}, {cv.k / 2, cv.k / 2}, {cv.k / 2, cv.k / 2});
-        dnnl::convolution_forward::primitive_desc pd(d, eng);
-        memory ms_(pd.src_desc(), eng), mw(pd.weights_desc(), eng), mb(b, eng),
-            md(pd.dst_desc(), eng);
-        dnnl::convolution_forward p(pd);
-        double ms = best_ms(repeats, [&] {
-          p.execute(s, {{DNNL_ARG_SRC, ms_},
-                        {DNNL_ARG_WEIGHTS, mw},
-                        {DNNL_ARG_BIAS, mb},
-                        {DNNL_ARG_DST, md}});
-          s.wait();
-        });
-        char name[64];
-        std::snprintf(name, sizeof name, "conv %lldx%lld k%lld @%lld %s",
-                      static_cast<long long>(cv.c), static_cast<long long>(cv.o),
-                      static_cast<long long>(cv.k), static_cast<long long>(cv.hw),
-                      t == Tag::nhwc ? "nhwc" : "nChw16c");
-        std::printf("%-34s %-5s %-28s %9.3f %9.1f\n", name, dt == DT::f32 ? "f32" : "bf16",
-                    pd.impl_info_str(), ms,
-                    2.0 * cv.hw * cv.hw * cv.o * cv.c * cv.k * cv.k / ms / 1e6);
-      }
+  struct Variant {
+    Tag tag;
+    DT dt;
+    dnnl::algorithm alg;
+  };
+  const dnnl::algorithm direct = dnnl::algorithm::convolution_direct;
+  for (Conv cv :
+       {Conv{64, 64, 80, 3}, Conv{128, 128, 40, 3}, Conv{512, 512, 38, 3}, Conv{256, 256, 20, 3}})
+    for (Variant v : {Variant{Tag::nChw16c, DT::f32, direct},
+                      Variant{Tag::nChw16c, DT::f32, dnnl::algorithm::convolution_winograd},
+                      Variant{Tag::nChw16c, DT::bf16, direct}, Variant{Tag::nhwc, DT::f32, direct},
+                      Variant{Tag::nhwc, DT::bf16, direct}}) {
+      memory::desc src({1, cv.c, cv.hw, cv.hw}, v.dt, v.tag),
+          dst({1, cv.o, cv.hw, cv.hw}, v.dt, v.tag);
+      memory::desc w({cv.o, cv.c, cv.k, cv.k}, v.dt, Tag::any), b({cv.o}, DT::f32, Tag::x);
+      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, v.alg, src, w, b, dst,
+                                        {1, 1}, {0, 0}, {cv.k / 2, cv.k / 2}, {cv.k / 2, cv.k / 2});
+      dnnl::convolution_forward::primitive_desc pd(d, eng);
+      memory ms_(pd.src_desc(), eng), mw(pd.weights_desc(), eng), mb(b, eng),
+          md(pd.dst_desc(), eng);
+      for (memory* m : {&ms_, &mw, &mb, &md}) fill(*m);
+      dnnl::convolution_forward p(pd);
+      double ms = best_ms(repeats, [&] {
+        p.execute(
+            s,
+            {{DNNL_ARG_SRC, ms_}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_BIAS, mb}, {DNNL_ARG_DST, md}});
+        s.wait();
+      });
+      char name[64];
+      std::snprintf(name, sizeof name, "conv %lldx%lld k%lld @%lld %s%s",
+                    static_cast<long long>(cv.c), static_cast<long long>(cv.o),
+                    static_cast<long long>(cv.k), static_cast<long long>(cv.hw),
+                    v.tag == Tag::nhwc ? "nhwc" : "nChw16c", v.alg == direct ? "" : " wino");
+      // Winograd's rate is the direct convolution's flops over its time (effective GFLOP/s).
+      std::printf("%-34s %-5s %-28s %9.3f %9.1f\n", name, v.dt == DT::f32 ? "f32" : "bf16",
+                  pd.impl_info_str(), ms,
+                  2.0 * cv.hw * cv.hw * cv.o * cv.c * cv.k * cv.k / ms / 1e6);
+    }
   return 0;
 }

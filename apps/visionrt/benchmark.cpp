@@ -489,6 +489,7 @@ std::function<int()> add_benchmark(CLI::App& app) {
     fmt::print("[Step 7/11] Loading the model to the device\n");
     auto t_comp = clock_type::now();
     CompiledModel cm = core.compile_model(model, device_config(*o, o->nstreams, o->nthreads));
+    model = Model();  // the compiled model holds what it needs (weights in its kernels)
     fmt::print("Compile model took {:.2f} ms\n",
                std::chrono::duration<double, std::milli>(clock_type::now() - t_comp).count());
     fmt::print("[Step 8/11] Querying optimal runtime parameters\n");

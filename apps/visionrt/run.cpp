@@ -191,6 +191,7 @@ std::function<int()> add_run(CLI::App& app) {
     }
     if (!shapes.empty()) model = model.reshape(shapes);
     CompiledModel cm = core.compile_model(model, config);
+    model = Model();  // the compiled model holds what it needs (weights in its kernels)
     InferRequest req = cm.create_infer_request();
     Lcg rng(o->seed);
     std::vector<Tensor> given(cm.inputs().size());

@@ -45,6 +45,12 @@ class Kernel {
   // Temporary memory the kernel needs while it runs; the memory plan gives it a slice of the
   // request's arena (KernelContext::scratch) that lives only during this node.
   virtual size_t scratch_bytes() const { return 0; }
+  // False for a constant input the kernel copied at compile time (reordered convolution
+  // weights): the compiled model then releases the graph's copy.
+  virtual bool reads_at_run_time(size_t input) const {
+    (void)input;
+    return true;
+  }
 };
 
 // What a candidate sees at compile time: the node, its input types (shapes may be partial) and

@@ -35,12 +35,6 @@ size_t value_bytes(const Value& v) {
   return shape_numel(dims) * dtype_size(v.type.dtype);
 }
 
-std::string mib(size_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
-  return buf;
-}
-
 }  // namespace
 
 ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_names,
@@ -263,10 +257,10 @@ std::string ExecPlan::summary() const {
   size_t st = 0, dy = 0, vw = 0, ip = 0;
   for (Step s : steps) (s == Step::kStatic ? st : s == Step::kDynamic ? dy : vw)++;
   for (char c : in_place) ip += c != 0;
-  return str_cat("arena ", mib(arena_bytes), " (lower bound ", mib(arena_lower_bound),
-                 ", without reuse ", mib(planned_bytes - pinned_bytes), "), outputs ",
-                 mib(pinned_bytes), "; nodes: ", st, " static (", ip, " Concat/Split in place), ",
-                 vw, " views, ", dy, " dynamic");
+  return str_cat("arena ", format_mib(arena_bytes), " (lower bound ", format_mib(arena_lower_bound),
+                 ", without reuse ", format_mib(planned_bytes - pinned_bytes), "), outputs ",
+                 format_mib(pinned_bytes), "; nodes: ", st, " static (", ip,
+                 " Concat/Split in place), ", vw, " views, ", dy, " dynamic");
 }
 
 Executor::Executor(const Graph& g, const ExecPlan& plan,

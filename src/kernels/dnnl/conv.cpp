@@ -6,7 +6,9 @@
 // post-op would need a copy into dst first, and its jit kernels accept it only before the
 // activation). Source and destination are plain NCHW or blocked nChw16c/8c as the layout
 // pass chose (Value::layout_block); blocked is what the fast jit kernels want.
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "common/strings.hpp"
 #include "kernels/dnnl/dnnl_common.hpp"
@@ -48,6 +50,7 @@ class DnnlConv : public Kernel {
   // after another).
   size_t scratch_bytes() const override {
     size_t pad = pd_.scratchpad_desc().get_size();
+    if (has_tail_) pad = std::max(pad, tail_pd_.scratchpad_desc().get_size());
     if (staged_)
       pad = std::max(
           {pad, to_pd_.scratchpad_desc().get_size(), from_pd_.scratchpad_desc().get_size()});
@@ -79,6 +82,7 @@ class DnnlConv : public Kernel {
       args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(sum_post_op_) | DNNL_ARG_SRC_1] =
           memory(pd_.dst_desc(), engine(), const_cast<void*>(ctx.input(3).raw()));
     prim_.execute(stream(), args);
+    if (has_tail_) run_tail(ctx, dst, pad);
     if (staged_) {
       memory user_dst(out_md_, engine(), ctx.output(0).raw());
       std::unordered_map<int, memory> r{{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, user_dst}};
@@ -88,13 +92,46 @@ class DnnlConv : public Kernel {
     stream().wait();
   }
   std::string layout() const override { return layout_; }
+  bool reads_at_run_time(size_t input) const override { return input != 1 && input != 2; }
+
+  // Winograd mode: the fused activation and residual the Winograd kernels cannot take as
+  // post-ops run as one in-place pass over the destination afterwards: a binary add of the
+  // residual (or of a zero scalar) carrying the activation, and the residual again as a
+  // binary post-op when it comes after the activation.
+  void set_tail(dnnl::binary::primitive_desc pd, memory zero, int residual_post_op) {
+    tail_pd_ = std::move(pd);
+    tail_ = dnnl::binary(tail_pd_);
+    zero_ = std::move(zero);
+    tail_residual_post_op_ = residual_post_op;
+    has_tail_ = true;
+  }
 
  private:
+  void run_tail(KernelContext& ctx, memory& dst, void* pad) {
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC_0, dst}, {DNNL_ARG_DST, dst}};
+    bool residual = ctx.has_input(3);
+    memory res = residual ? memory(pd_.dst_desc(), engine(), const_cast<void*>(ctx.input(3).raw()))
+                          : memory();
+    if (residual && tail_residual_post_op_ >= 0) {
+      args[DNNL_ARG_SRC_1] = zero_;
+      args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(tail_residual_post_op_) | DNNL_ARG_SRC_1] = res;
+    } else {
+      args[DNNL_ARG_SRC_1] = residual ? res : zero_;
+    }
+    bind_scratchpad(args, tail_pd_.scratchpad_desc(), pad);
+    tail_.execute(stream(), args);
+  }
+
   dnnl::convolution_forward::primitive_desc pd_;
   dnnl::convolution_forward prim_;
   memory weights_, bias_;
   bool has_bias_;
   int sum_post_op_;  // index of the residual's binary-add post-op, -1 without
+  bool has_tail_ = false;
+  dnnl::binary::primitive_desc tail_pd_;
+  dnnl::binary tail_;
+  memory zero_;
+  int tail_residual_post_op_ = -1;
   std::string layout_;
   bool staged_ = false;
   memory::desc in_md_, out_md_;
@@ -114,6 +151,60 @@ void prepare_weights(const Tensor& w, const memory::desc& user, const memory::de
     *bias = memory(b_md, engine());
     std::memcpy(bias->get_data_handle(), b->raw(), b->nbytes());
   }
+}
+
+// Winograd (oneDNN's F(2x2,3x3) and F(4x4,3x3) jit kernels, 2.25x and 4x fewer multiplications
+// than direct) for 3x3 stride-1 convolutions between blocked tensors. On this class of CPU
+// (bench/dnnl_precision_probe) it beats the direct kernel, tail pass included, by 1.5-2.8x
+// from 32 input and 64 output channels up (VGG's 64-512 channel layers, YOLOv8's 64/80/128
+// channel heads and bottlenecks); with fewer channels the transforms cost more than they save.
+// Layers whose transformed weights exceed 16x their output stay direct (build_conv).
+// Outputs differ from the direct kernel's by rounding (~1e-6 relative). VISIONRT_WINOGRAD=0
+// turns it off.
+bool winograd_candidate(int64_t group, const WindowParams& p, const Tensor& w, int in_block,
+                        int out_block) {
+  if (const char* env = std::getenv("VISIONRT_WINOGRAD"); env && std::string(env) == "0")
+    return false;
+  return group == 1 && in_block == 16 && out_block == 16 && w.dim(2) == 3 && w.dim(3) == 3 &&
+         p.strides == std::vector<int64_t>{1, 1} && p.dilations == std::vector<int64_t>{1, 1} &&
+         w.dim(1) >= 32 && w.dim(0) >= 64;
+}
+
+struct Tail {
+  dnnl::binary::primitive_desc pd;
+  memory zero;
+  int residual_post_op = -1;
+};
+
+// The in-place pass after a Winograd convolution: dst = act(dst + residual) when the residual
+// comes first (it is the binary's second source), dst = act(dst + 0) + residual otherwise
+// (residual as a binary post-op). Empty when oneDNN has only its reference binary for it.
+std::optional<Tail> make_tail(const Activation& act, bool has_sum, bool residual_first,
+                              const memory::desc& dst_md) {
+  Tail t;
+  // Debian's oneDNN 2.6 jit binary skips its post-ops in a partial last channel block (72
+  // channels in nChw16c: channels 64-71 came out without the activation; found by
+  // FastPath.WinogradConvolutionsMatchReference), so a tail with post-ops needs whole blocks.
+  if ((act.kind != Act::none || (has_sum && !residual_first)) && dst_md.data.dims[1] % 16 != 0)
+    return std::nullopt;
+  // A broadcast scalar in the destination's blocked layout: oneDNN's jit binary kernels take
+  // none in plain layout against a blocked source.
+  memory::desc zero_md({1, 1, 1, 1}, DT::f32, Tag::nChw16c);
+  dnnl::post_ops po;
+  append_activation(act, &po);
+  if (has_sum && !residual_first) {
+    t.residual_post_op = po.len();
+    po.append_binary(dnnl::algorithm::binary_add, dst_md);
+  }
+  dnnl::primitive_attr attr = user_scratchpad();
+  attr.set_post_ops(po);
+  t.pd = dnnl::binary::primitive_desc(dnnl::binary::desc(dnnl::algorithm::binary_add, dst_md,
+                                                         residual_first ? dst_md : zero_md, dst_md),
+                                      attr, engine());
+  if (std::string(t.pd.impl_info_str()).find("ref") != std::string::npos) return std::nullopt;
+  t.zero = memory(zero_md, engine());
+  std::memset(t.zero.get_data_handle(), 0, zero_md.get_size());
+  return t;
 }
 
 // Everything the layout pass needs to know without building a primitive.
@@ -168,12 +259,12 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
   memory::dims pl = {p.pads_begin[0], p.pads_begin[1]}, pr = {p.pads_end[0], p.pads_end[1]};
   try {
     using CF = dnnl::convolution_forward;
-    auto make_desc = [&](const memory::desc& s_md, const memory::desc& d_md) {
-      return has_bias
-                 ? CF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                            s_md, w_any, b_md, d_md, strides, dil, pl, pr)
-                 : CF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                            s_md, w_any, d_md, strides, dil, pl, pr);
+    auto make_desc = [&](const memory::desc& s_md, const memory::desc& d_md,
+                         dnnl::algorithm alg = dnnl::algorithm::convolution_direct) {
+      return has_bias ? CF::desc(dnnl::prop_kind::forward_inference, alg, s_md, w_any, b_md, d_md,
+                                 strides, dil, pl, pr)
+                      : CF::desc(dnnl::prop_kind::forward_inference, alg, s_md, w_any, d_md,
+                                 strides, dil, pl, pr);
     };
     dnnl::post_ops po;
     const bool has_act = act.kind != Act::none;
@@ -208,6 +299,32 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
              nullptr;
     if (probe) return std::make_unique<DnnlConv>(std::move(pd), memory(), memory(), false, -1, "");
+    std::optional<Tail> tail;
+    if (!staged && winograd_candidate(g, p, *w, in_block, out_block)) {
+      // Winograd takes a plain ReLU as a post-op; anything else runs in the tail pass.
+      const bool relu_post_op = act.kind == Act::relu && act.alpha == 0 && !has_sum;
+      dnnl::post_ops wpo;
+      if (relu_post_op) wpo.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+      dnnl::primitive_attr wattr = user_scratchpad();
+      wattr.set_post_ops(wpo);
+      try {
+        CF::primitive_desc wpd(make_desc(src_md, dst_md, dnnl::algorithm::convolution_winograd),
+                               wattr, engine());
+        std::string wimpl = wpd.impl_info_str();
+        // Weight-bound layers (a small map, many channels: VGG's 512-channel 19x19 ones) save
+        // little time and pay F(4x4,3x3)'s 4x larger weights: 38 MB instead of 9.4 MB each.
+        const bool weights_fit = wpd.weights_desc().get_size() <= 16 * dst_md.get_size();
+        if (wimpl.find("wino") != std::string::npos && weights_fit &&
+            (relu_post_op || (!has_act && !has_sum) ||
+             (tail = make_tail(act, has_sum, has_sum && (sum_first || !has_act), dst_md)))) {
+          pd = wpd;
+          impl = wimpl;
+          sum_idx = -1;
+        }
+      } catch (const dnnl::error&) {
+        // No Winograd kernel for this case: the direct one stays.
+      }
+    }
     memory weights, bias;
     prepare_weights(*w, {wdims, DT::f32, g > 1 ? Tag::goihw : Tag::oihw}, pd.weights_desc(), b,
                     b_md, &weights, &bias);
@@ -217,6 +334,7 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
     auto k = std::make_unique<DnnlConv>(std::move(pd), std::move(weights), std::move(bias),
                                         has_bias, sum_idx, layout);
     if (staged) k->stage(src_md, dst_md);
+    if (tail) k->set_tail(std::move(tail->pd), std::move(tail->zero), tail->residual_post_op);
     return k;
   } catch (const dnnl::error& e) {
     *why = str_cat("oneDNN: ", e.what());
@@ -260,6 +378,7 @@ class DnnlDeconv : public Kernel {
     stream().wait();
   }
   std::string layout() const override { return layout_; }
+  bool reads_at_run_time(size_t input) const override { return input != 1 && input != 2; }
 
  private:
   dnnl::deconvolution_forward::primitive_desc pd_;

@@ -39,6 +39,7 @@ class DnnlMatMul : public Kernel {
     stream().wait();
   }
   std::string layout() const override { return layout_; }
+  bool reads_at_run_time(size_t input) const override { return input != 1 || !const_b_; }
 
  private:
   dnnl::matmul::primitive_desc pd_;
