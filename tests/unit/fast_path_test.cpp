@@ -434,7 +434,10 @@ TEST(FastPath, WinogradConvolutionsMatchReference) {
   n.b.output("z", DType::f32);
   std::mt19937 rng(11);
   Tensor x = random_tensor({2, 40, 13, 11}, rng);
-  check_network(n, {x});
+  std::string plan = check_network(n, {x});
+  // Every conv copied its weights into its kernel: the graph's copies are released.
+  EXPECT_EQ(plan.find("weights copied into kernels 0.00 MiB"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("weights copied into kernels"), std::string::npos) << plan;
   const std::string bytes = n.b.serialize();
   auto winograd_convs = [&](std::vector<Tensor>* outs) {
     Core core;
@@ -462,4 +465,24 @@ TEST(FastPath, WinogradConvolutionsMatchReference) {
   EXPECT_EQ(none, 0);
   for (size_t i = 0; i < wino_out.size(); ++i)
     expect_close(wino_out[i], direct_out[i], 1e-4, "winograd against direct");
+}
+
+TEST(FastPath, SqueezeExciteScaleStaysBlocked) {
+  // MobileNetV3's squeeze-excitation: the [N,C,1,1] scale multiplies the blocked feature map
+  // without reorders to plain and back. Batch 2, 40 channels (a partial 16-block).
+  Net n;
+  n.b.input("x", DType::f32, {2, 40, 9, 7});
+  std::string dw = n.op("Relu", {n.conv("x", 40, 40, 3, 1, -1, 40)});
+  std::string gap = n.op("GlobalAveragePool", {dw});
+  std::string se = n.op("HardSigmoid", {n.conv(n.op("Relu", {n.conv(gap, 40, 16, 1)}), 16, 40, 1)},
+                        {{"alpha", attr_float(1.0f / 6)}, {"beta", attr_float(0.5f)}});
+  std::string out = n.conv(n.op("Mul", {dw, se}), 40, 24, 1);
+  n.b.node("Identity", {out}, {"y"});
+  n.b.output("y", DType::f32);
+  std::mt19937 rng(12);
+  std::string plan = check_network(n, {random_tensor({2, 40, 9, 7}, rng)});
+  if (blocked_layouts()) {
+    // Only the input's reorder to blocked and the output's to plain.
+    EXPECT_NE(plan.find("reorders 2;"), std::string::npos) << plan;
+  }
 }

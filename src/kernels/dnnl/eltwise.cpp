@@ -154,7 +154,12 @@ std::unique_ptr<Kernel> make_binary(const KernelQuery& q, std::string* why) {
   const int b0 = q.input_layout(i0), b1 = q.input_layout(i1);
   const int bo = q.output_layout(0);
   if (b0 != bo) return *why = "first operand and output layouts differ", nullptr;
-  if (b1 && d1 != y) return *why = "a blocked second operand must not be broadcast", nullptr;
+  // A blocked second operand is either the output's shape or per-channel [N,C,1,1] in the same
+  // blocked layout (a squeeze-excitation scale: the jit kernel broadcasts it over H and W).
+  const bool per_channel =
+      d1.size() == 4 && y.size() == 4 && d1[0] == y[0] && d1[1] == y[1] && d1[2] == 1 && d1[3] == 1;
+  if (b1 && d1 != y && !(per_channel && b1 == b0))
+    return *why = "a blocked second operand must be full-size or per-channel", nullptr;
   if (d1.size() > y.size()) return *why = "second operand has a higher rank", nullptr;
   d1.insert(d1.begin(), y.size() - d1.size(), 1);  // numpy: align trailing dimensions
   if (y.empty()) return *why = "scalar", nullptr;
