@@ -6,6 +6,10 @@
 //     result, before the activation when `sum_first` is 1, after it otherwise.
 //   visionrt.Reorder(X) : the same tensor in another memory layout (plain <-> blocked); the
 //     layouts are the graph values' own (Value::layout_block).
+//   visionrt.ChannelsLast(X) : X [N,C,H,W] (any layout) with its channels moved last, as a
+//     Reorder to plain, a Reshape splitting C into `groups` x C/groups and a Transpose would
+//     produce: groups 0 gives [N,H,W,C] (Transpose 0,2,3,1), groups A gives [N,A,H,W,C/A]
+//     (Reshape to [N,A,C/A,H,W], Transpose 0,1,3,4,2: YOLOv5's detection heads).
 #include "ops/op_registry.hpp"
 
 namespace visionrt {
@@ -19,6 +23,19 @@ void register_internal_ops(OpRegistry& r) {
          {},
          1});
   r.add({"visionrt.Reorder", [](InferContext& c) { infer_same_as_input(c); }, {}, 1});
+  r.add({"visionrt.ChannelsLast",
+         [](InferContext& c) {
+           const TensorType& x = c.input_type(0);
+           if (!x.has_rank || x.dims.size() != 4) c.fail("input must be 4-D");
+           const int64_t groups = c.node().attr_i("groups", 0);
+           const Shape& d = x.dims;
+           if (groups == 0) return c.set_output(0, x.dtype, {d[0], d[2], d[3], d[1]});
+           if (groups < 0 || (d[1] >= 0 && d[1] % groups != 0))
+             c.fail("groups must divide the channels");
+           c.set_output(0, x.dtype, {d[0], groups, d[2], d[3], d[1] < 0 ? -1 : d[1] / groups});
+         },
+         {},
+         1});
 }
 
 }  // namespace visionrt

@@ -1,6 +1,6 @@
 // The CPU pass pipeline compile runs after folding: BatchNorm and per-channel affine ops into
 // convolutions, conv fusions (activation, residual sum, then an activation after the sum), then
-// layout selection.
+// layout selection and the channels-last head transposes it enables.
 #include "passes/passes.hpp"
 
 namespace visionrt {
@@ -12,6 +12,7 @@ CpuPassStats run_cpu_passes(Graph& g, int block) {
   s.sums_fused = fuse_conv_sum(g);
   s.activations_fused += fuse_conv_activation(g);
   s.blocked_nodes = select_layouts(g, block);
+  fuse_channels_last(g);
   for (const Node& n : g.nodes)
     if (n.op_type == "visionrt.Reorder") ++s.reorders;
 #ifndef NDEBUG

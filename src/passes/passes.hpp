@@ -37,6 +37,10 @@ size_t fuse_conv_sum(Graph& g);
 // inserts visionrt.Reorder nodes where plain is needed. Returns nodes running blocked.
 size_t select_layouts(Graph& g, int block);
 
+// Reorder-to-plain [-> Reshape] -> Transpose chains moving a blocked tensor's channels last
+// become visionrt.ChannelsLast (after select_layouts). Returns chains replaced.
+size_t fuse_channels_last(Graph& g);
+
 // CPU execution pipeline run by compile after the default passes: fusions, then layouts.
 struct CpuPassStats {
   size_t affine_folded = 0, activations_fused = 0, sums_fused = 0, blocked_nodes = 0, reorders = 0;

@@ -486,3 +486,34 @@ TEST(FastPath, SqueezeExciteScaleStaysBlocked) {
     EXPECT_NE(plan.find("reorders 2;"), std::string::npos) << plan;
   }
 }
+
+TEST(FastPath, HeadTransposesReadTheBlockedTensorOnce) {
+  // Detection heads: YOLOv5's view(N,3,K,H,W).permute(0,1,3,4,2) and SSD's permute(0,2,3,1)
+  // become one visionrt.ChannelsLast reading the conv's blocked output (no reorder to plain,
+  // no separate transpose). Batch 2, odd sizes, 3 x 7 = 21 channels: runs cross 16-blocks.
+  // A Transpose with another permutation keeps its reorder.
+  Net n;
+  n.b.input("x", DType::f32, {2, 8, 7, 5});
+  std::string yolo = n.conv("x", 8, 21, 1);
+  n.b.initializer("shape5", Tensor::from_vector<int64_t>({5}, {2, 3, 7, 7, 5}));
+  n.b.node("Reshape", {yolo, "shape5"}, {"r5"});
+  n.b.node("Transpose", {"r5"}, {"y1"}, {{"perm", attr_ints({0, 1, 3, 4, 2})}});
+  std::string ssd = n.conv("x", 8, 20, 3);
+  std::string t = n.op("Transpose", {ssd}, {{"perm", attr_ints({0, 2, 3, 1})}});
+  n.b.initializer("shape3", Tensor::from_vector<int64_t>({3}, {2, -1, 4}));
+  n.b.node("Reshape", {t, "shape3"}, {"y2"});
+  std::string other = n.conv("x", 8, 18, 1);
+  n.b.node("Transpose", {other}, {"y3"}, {{"perm", attr_ints({0, 1, 3, 2})}});
+  for (const char* o : {"y1", "y2", "y3"}) n.b.output(o, DType::f32);
+  std::mt19937 rng(13);
+  Tensor x = random_tensor({2, 8, 7, 5}, rng);
+  std::string plan = check_network(n, {x});
+  Compiled c = fast_run(n.b.serialize(), {x}, 1);
+  size_t fused = 0;
+  for (const auto& d : c.decisions) fused += d.rfind("visionrt.ChannelsLast", 0) == 0;
+  if (blocked_layouts()) {
+    EXPECT_EQ(fused, 2u) << ::testing::PrintToString(c.decisions);
+    // The input's reorder to blocked and the third head's reorder to plain.
+    EXPECT_NE(plan.find("reorders 2;"), std::string::npos) << plan;
+  }
+}

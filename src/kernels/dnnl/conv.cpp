@@ -5,7 +5,8 @@
 // and the residual a binary-add post-op reading the residual tensor directly (oneDNN's sum
 // post-op would need a copy into dst first, and its jit kernels accept it only before the
 // activation). Source and destination are plain NCHW or blocked nChw16c/8c as the layout
-// pass chose (Value::layout_block); blocked is what the fast jit kernels want.
+// pass chose (Value::layout_block); blocked is what the fast jit kernels want. 3x3 stride-1
+// convolutions with enough channels run oneDNN's Winograd kernels (winograd_candidate).
 #include <cstdlib>
 #include <cstring>
 #include <optional>
