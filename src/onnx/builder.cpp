@@ -88,28 +88,41 @@ ModelBuilder::~ModelBuilder() = default;
 ModelBuilder::ModelBuilder(ModelBuilder&&) noexcept = default;
 ModelBuilder& ModelBuilder::operator=(ModelBuilder&&) noexcept = default;
 
-ModelBuilder& ModelBuilder::input(const std::string& name, DType t, const Shape& shape,
-                                  const std::vector<std::string>& dim_names) {
-  auto* vi = impl_->model.mutable_graph()->add_input();
+namespace {
+
+// Fills a ValueInfo's tensor type; -1 dims become symbolic (named by dim_names when given).
+void fill_value_info(onnx::ValueInfoProto* vi, const std::string& name, DType t, const Shape* shape,
+                     const std::vector<std::string>& dim_names) {
   vi->set_name(name);
   auto* tt = vi->mutable_type()->mutable_tensor_type();
   tt->set_elem_type(onnx_type(t));
+  if (!shape) return;
   auto* sh = tt->mutable_shape();
-  for (size_t i = 0; i < shape.size(); ++i) {
+  for (size_t i = 0; i < shape->size(); ++i) {
     auto* d = sh->add_dim();
-    if (shape[i] >= 0)
-      d->set_dim_value(shape[i]);
+    if ((*shape)[i] >= 0)
+      d->set_dim_value((*shape)[i]);
     else
       d->set_dim_param(i < dim_names.size() && !dim_names[i].empty() ? dim_names[i]
                                                                      : str_cat("d", i));
   }
+}
+
+}  // namespace
+
+ModelBuilder& ModelBuilder::input(const std::string& name, DType t, const Shape& shape,
+                                  const std::vector<std::string>& dim_names) {
+  fill_value_info(impl_->model.mutable_graph()->add_input(), name, t, &shape, dim_names);
   return *this;
 }
 
 ModelBuilder& ModelBuilder::output(const std::string& name, DType t) {
-  auto* vi = impl_->model.mutable_graph()->add_output();
-  vi->set_name(name);
-  vi->mutable_type()->mutable_tensor_type()->set_elem_type(onnx_type(t));
+  fill_value_info(impl_->model.mutable_graph()->add_output(), name, t, nullptr, {});
+  return *this;
+}
+
+ModelBuilder& ModelBuilder::output(const std::string& name, DType t, const Shape& declared) {
+  fill_value_info(impl_->model.mutable_graph()->add_output(), name, t, &declared, {});
   return *this;
 }
 

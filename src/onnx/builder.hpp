@@ -21,6 +21,8 @@ class ModelBuilder {
                       const std::vector<std::string>& dim_names = {});
   // An output with unknown shape (inference fills it in).
   ModelBuilder& output(const std::string& name, DType t);
+  // An output with a declared shape (-1 dims symbolic), as exporters write them.
+  ModelBuilder& output(const std::string& name, DType t, const Shape& declared);
   ModelBuilder& initializer(const std::string& name, const Tensor& value);
   ModelBuilder& node(const std::string& op, const std::vector<std::string>& inputs,
                      const std::vector<std::string>& outputs,

@@ -5,18 +5,16 @@
 
 namespace visionrt {
 
-// Declared types (from value_info / graph outputs) may be more precise for dims inference left
-// unknown; inferred ones win where both are known, so a wrong annotation cannot mislead kernels.
+// Declared types (value_info, graph outputs) only stand in where inference knows nothing at all
+// (no rank). They never fill a dimension inference left unknown: such a dimension depends on a
+// dynamic input or on data, and a declared value cannot be checked before it misleads a kernel
+// planned for it (a graph output declared [0,3,30,30] fed by an input [?,3,28,28] became a static
+// MaxPool writing a batch of 1 into an empty output).
 static TensorType merge(const TensorType& inferred, const TensorType& declared) {
-  if (!inferred.has_rank) {
-    TensorType t = declared;
-    if (inferred.dtype != DType::undefined) t.dtype = inferred.dtype;
-    return t;
-  }
-  TensorType t = inferred;
-  if (declared.has_rank && declared.dims.size() == t.dims.size())
-    for (size_t i = 0; i < t.dims.size(); ++i)
-      if (t.dims[i] < 0) t.dims[i] = declared.dims[i];
+  if (inferred.has_rank) return inferred;
+  TensorType t = declared;
+  for (int64_t& d : t.dims) d = -1;
+  if (inferred.dtype != DType::undefined) t.dtype = inferred.dtype;
   return t;
 }
 

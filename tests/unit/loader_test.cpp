@@ -3,6 +3,7 @@
 // clear error that names the file, node or input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "common/npy.hpp"
@@ -92,6 +93,37 @@ TEST(Loader, ReshapeFixesDynamicDimsForTheStaticPath) {
               m.reshape({{"x", {0, 3}}});
             }).find("positive"),
             std::string::npos);
+}
+
+// Exporters write output shapes; inference decides. A declared batch of 0 on an output fed by a
+// dynamic batch made the MaxPool static, planned for an empty output (the fuzzer's UBSan report).
+TEST(Loader, DeclaredOutputShapesNeverOverrideInference) {
+  for (Shape in : {Shape{-1, 2, 3, 3}, Shape{2, 2, 3, 3}}) {
+    ModelBuilder b(17);
+    b.input("x", DType::f32, in);
+    b.node("MaxPool", {"x"}, {"y"},
+           {{"kernel_shape", attr_ints({3, 3})}, {"pads", attr_ints({1, 1, 1, 1})}});
+    b.output("y", DType::f32, {0, 2, 7, 7});
+    Core core;
+    Model m = core.read_model_from_memory(b.serialize(), "declared.onnx");
+    EXPECT_EQ(m.outputs()[0].shape, (Shape{in[0], 2, 3, 3}));
+    InferRequest r = core.compile_model(m).create_infer_request();
+    std::vector<float> x(36);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 7) % 11);
+    r.set_tensor("x", Tensor::from_vector<float>({2, 2, 3, 3}, x));
+    r.infer();
+    const Tensor& y = r.get_output_tensor(0);
+    ASSERT_EQ(y.shape(), (Shape{2, 2, 3, 3}));
+    for (int64_t p = 0; p < 4; ++p)
+      for (int64_t i = 0; i < 3; ++i)
+        for (int64_t j = 0; j < 3; ++j) {
+          float want = -1;
+          for (int64_t a = std::max<int64_t>(i - 1, 0); a <= std::min<int64_t>(i + 1, 2); ++a)
+            for (int64_t c = std::max<int64_t>(j - 1, 0); c <= std::min<int64_t>(j + 1, 2); ++c)
+              want = std::max(want, x[static_cast<size_t>(p * 9 + a * 3 + c)]);
+          EXPECT_EQ(y.data<float>()[p * 9 + i * 3 + j], want) << p << " " << i << " " << j;
+        }
+  }
 }
 
 TEST(Loader, ExternalDataRoundTripAndMissingFile) {
