@@ -75,6 +75,10 @@ using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);  // "[1,3,640,640]"; -1 prints as "?"
 // Number of elements; throws InputError on a negative dim or overflow.
 size_t shape_numel(const Shape& s);
+// Largest single block visionrt allocates (a tensor, the activation arena): physical memory, or
+// VISIONRT_MAX_TENSOR_BYTES when set (services and the fuzzer lower it). Beyond it a model gets
+// a clear error instead of the OOM killer.
+size_t max_allocation_bytes();
 
 class Tensor {
  public:

@@ -1,4 +1,6 @@
 // Whole-graph static shape inference: runs each op's pure inference function in node order.
+#include <limits>
+
 #include "common/strings.hpp"
 #include "ops/op_registry.hpp"
 #include "passes/passes.hpp"
@@ -16,6 +18,26 @@ static TensorType merge(const TensorType& inferred, const TensorType& declared) 
   for (int64_t& d : t.dims) d = -1;
   if (inferred.dtype != DType::undefined) t.dtype = inferred.dtype;
   return t;
+}
+
+// A static value that cannot be allocated fails here, before kernel selection: oneDNN's
+// primitive creation for a convolution 50 million pixels wide allocated without bound.
+static void check_size(const Graph& g, const Node& n, const Value& v) {
+  if (!v.type.fully_known() || v.type.dtype == DType::undefined) return;
+  size_t bytes = 0;
+  try {
+    bytes = shape_numel(v.type.dims);
+  } catch (const InputError&) {
+    bytes = std::numeric_limits<size_t>::max();
+  }
+  const size_t elem = dtype_size(v.type.dtype);
+  bytes = bytes > std::numeric_limits<size_t>::max() / elem ? std::numeric_limits<size_t>::max()
+                                                            : bytes * elem;
+  if (bytes > max_allocation_bytes())
+    throw ModelError(str_cat(g.path, ": node ", n.label(), ": output '", v.name, "' ",
+                             shape_str(v.type.dims), " needs more than the ",
+                             max_allocation_bytes(),
+                             " bytes allowed (physical memory or VISIONRT_MAX_TENSOR_BYTES)"));
 }
 
 void infer_shapes(Graph& g) {
@@ -52,6 +74,7 @@ void infer_shapes(Graph& g) {
       if (n.outputs[o] < 0) continue;
       Value& v = g.values[n.outputs[o]];
       v.type = merge(ctx.output_types()[o], v.type);
+      check_size(g, n, v);
     }
   }
 }

@@ -175,10 +175,8 @@ size_t shape_numel(const Shape& s) {
   return n;
 }
 
-// Largest single tensor we agree to allocate: physical memory, or VISIONRT_MAX_TENSOR_BYTES
-// when set (services and the fuzzer lower it). Beyond it a model gets a clear error instead of
-// the OOM killer (zero-filling an overcommitted allocation touches every page).
-static size_t max_tensor_bytes() {
+// Zero-filling an overcommitted allocation touches every page, hence the limit.
+size_t max_allocation_bytes() {
   static const size_t limit = [] {
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
     size_t phys = pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page)
@@ -197,9 +195,9 @@ Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape
   if (dtype == DType::undefined) throw Error("cannot create a tensor of undefined type");
   numel_ = shape_numel(shape_);
   size_t bytes = numel_ * dtype_size(dtype_);
-  if (bytes > max_tensor_bytes())
+  if (bytes > max_allocation_bytes())
     throw InputError(str_cat("tensor ", describe(), " needs ", bytes, " bytes, more than the ",
-                             max_tensor_bytes(),
+                             max_allocation_bytes(),
                              " allowed (physical memory or VISIONRT_MAX_TENSOR_BYTES)"));
   size_t alloc = std::max<size_t>(64, (bytes + 63) / 64 * 64);
   void* p = std::aligned_alloc(64, alloc);

@@ -126,6 +126,24 @@ TEST(Loader, DeclaredOutputShapesNeverOverrideInference) {
   }
 }
 
+// A static tensor larger than physical memory is a clear ModelError when the model is read,
+// not an allocation the OOM killer (or ASan's allocator) ends: huge pads on a Conv made a 293 GB
+// output in the fuzzer, and oneDNN's primitive creation for it alone grew past 24 GB.
+TEST(Loader, TensorLargerThanMemoryIsAClearError) {
+  ModelBuilder b(17);
+  b.input("x", DType::f32, {1, 1, 7, 5});
+  b.initializer("w", Tensor(DType::f32, {102, 1, 3, 3}));
+  b.node("Conv", {"x", "w"}, {"y"},
+         {{"kernel_shape", attr_ints({3, 3})}, {"pads", attr_ints({1, 1, 1, 100663295})}}, "conv");
+  b.node("Relu", {"y"}, {"z"});
+  b.output("z", DType::f32);
+  Core core;
+  std::string err =
+      test::error_of<ModelError>([&] { core.read_model_from_memory(b.serialize(), "huge.onnx"); });
+  EXPECT_NE(err.find("huge.onnx: node Conv 'conv': output 'y'"), std::string::npos) << err;
+  EXPECT_NE(err.find("[1,102,7,100663299] needs more than"), std::string::npos) << err;
+}
+
 TEST(Loader, ExternalDataRoundTripAndMissingFile) {
   fs::path dir = test::temp_dir("extdata");
   ModelBuilder b = relu_add_model();
