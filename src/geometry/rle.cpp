@@ -189,7 +189,10 @@ Rle rle_from_string(const std::string& s, uint32_t h, uint32_t w) {
   r.w = w;
   size_t p = 0;
   while (p < s.size()) {
-    int64_t x = 0;
+    // Five bits per character, least significant first, sign in bit 4 of the last one. Seven
+    // characters (35 bits) hold every delta of 32-bit counts; longer numbers are refused before
+    // a shift could leave the 64 bits.
+    uint64_t bits = 0;
     int k = 0;
     bool more = true;
     while (more) {
@@ -197,13 +200,14 @@ Rle rle_from_string(const std::string& s, uint32_t h, uint32_t w) {
       const int c = static_cast<unsigned char>(s[p]) - 48;
       if (c < 0 || c > 63)
         throw InputError(str_cat("RLE counts string has an invalid character '", s[p], "'"));
-      if (k > 12) throw InputError("RLE counts string has a number too long");
-      x |= static_cast<int64_t>(c & 0x1f) << (5 * k);
+      if (k >= 7) throw InputError("RLE counts string has a number too long");
+      bits |= static_cast<uint64_t>(c & 0x1f) << (5 * k);
       more = (c & 0x20) != 0;
       ++p;
       ++k;
-      if (!more && (c & 0x10)) x |= static_cast<int64_t>(-1) * (int64_t{1} << (5 * k));
+      if (!more && (c & 0x10)) bits |= ~uint64_t{0} << (5 * k);
     }
+    int64_t x = static_cast<int64_t>(bits);
     if (r.counts.size() > 2) x += r.counts[r.counts.size() - 2];
     if (x < 0 || x > 0xffffffffLL) throw InputError("RLE counts string decodes to a negative run");
     r.counts.push_back(static_cast<uint32_t>(x));

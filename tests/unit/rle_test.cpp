@@ -36,6 +36,21 @@ TEST(Rle, ColumnMajorRunsAndStringForm) {
   EXPECT_THROW(rle_from_string("4\x7f", 3, 3), InputError);
 }
 
+// The extremes of 32-bit counts take seven characters each way (a delta needs 33 bits plus the
+// sign); an eighth continuation character is an error, not a shift past 64 bits (the fuzzer's
+// UBSan report: "623hhh...").
+TEST(Rle, LargestCountsRoundTripAndOverlongNumbersFail) {
+  const uint32_t h = 65537, w = 65535;  // h * w = 2^32 - 1
+  for (Rle r : {Rle{h, w, {h * w}}, Rle{h, w, {0, h * w}}, Rle{h, w, {0, h * w - 1, 1}},
+                Rle{h, w, {h * w - 2, 1, 0, 1}}}) {
+    std::string s = rle_to_string(r);
+    EXPECT_LE(s.size(), 7 * r.counts.size());
+    EXPECT_EQ(rle_from_string(s, h, w).counts, r.counts) << s;
+  }
+  EXPECT_THROW(rle_from_string("623hhhhhhhhhhhhhhhhhhhhhhhh0m0", 5, 9), InputError);
+  EXPECT_THROW(rle_from_string("hhhhhhh0", 1, 1), InputError);
+}
+
 TEST(Rle, RandomMasksRoundTrip) {
   std::mt19937 rng(3);
   for (int t = 0; t < 50; ++t) {
