@@ -79,6 +79,8 @@ size_t shape_numel(const Shape& s);
 // VISIONRT_MAX_TENSOR_BYTES when set (services and the fuzzer lower it). Beyond it a model gets
 // a clear error instead of the OOM killer.
 size_t max_allocation_bytes();
+// Throws InputError "<what> needs N bytes, more than the M allowed (...)" above that limit.
+void check_allocation(size_t bytes, const std::string& what);
 
 class Tensor {
  public:

@@ -1,6 +1,4 @@
 // Whole-graph static shape inference: runs each op's pure inference function in node order.
-#include <limits>
-
 #include "common/strings.hpp"
 #include "ops/op_registry.hpp"
 #include "passes/passes.hpp"
@@ -24,20 +22,13 @@ static TensorType merge(const TensorType& inferred, const TensorType& declared) 
 // primitive creation for a convolution 50 million pixels wide allocated without bound.
 static void check_size(const Graph& g, const Node& n, const Value& v) {
   if (!v.type.fully_known() || v.type.dtype == DType::undefined) return;
-  size_t bytes = 0;
+  const std::string what = str_cat("output '", v.name, "' ", shape_str(v.type.dims));
   try {
-    bytes = shape_numel(v.type.dims);
-  } catch (const InputError&) {
-    bytes = std::numeric_limits<size_t>::max();
+    // shape_numel refuses counts whose bytes could overflow.
+    check_allocation(shape_numel(v.type.dims) * dtype_size(v.type.dtype), what);
+  } catch (const InputError& e) {
+    throw ModelError(str_cat(g.path, ": node ", n.label(), ": ", e.what()));
   }
-  const size_t elem = dtype_size(v.type.dtype);
-  bytes = bytes > std::numeric_limits<size_t>::max() / elem ? std::numeric_limits<size_t>::max()
-                                                            : bytes * elem;
-  if (bytes > max_allocation_bytes())
-    throw ModelError(str_cat(g.path, ": node ", n.label(), ": output '", v.name, "' ",
-                             shape_str(v.type.dims), " needs more than the ",
-                             max_allocation_bytes(),
-                             " bytes allowed (physical memory or VISIONRT_MAX_TENSOR_BYTES)"));
 }
 
 void infer_shapes(Graph& g) {

@@ -20,10 +20,7 @@ bool is_view_op(const std::string& op) {
 
 std::shared_ptr<void> aligned_block(size_t bytes, const char* what) {
   size_t alloc = std::max<size_t>(64, (bytes + 63) / 64 * 64);
-  if (alloc > max_allocation_bytes())
-    throw InputError(str_cat("the ", what, " needs ", alloc, " bytes, more than the ",
-                             max_allocation_bytes(),
-                             " allowed (physical memory or VISIONRT_MAX_TENSOR_BYTES)"));
+  check_allocation(alloc, str_cat("the ", what));
   void* p = std::aligned_alloc(64, alloc);
   if (!p) throw Error(str_cat("out of memory allocating the ", what, " (", alloc, " bytes)"));
   // Touch every page now, once: first inference must not pay the page faults.

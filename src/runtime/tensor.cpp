@@ -191,14 +191,18 @@ size_t max_allocation_bytes() {
   return limit;
 }
 
+void check_allocation(size_t bytes, const std::string& what) {
+  if (bytes > max_allocation_bytes())
+    throw InputError(str_cat(what, " needs ", bytes, " bytes, more than the ",
+                             max_allocation_bytes(),
+                             " allowed (physical memory or VISIONRT_MAX_TENSOR_BYTES)"));
+}
+
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
   if (dtype == DType::undefined) throw Error("cannot create a tensor of undefined type");
   numel_ = shape_numel(shape_);
   size_t bytes = numel_ * dtype_size(dtype_);
-  if (bytes > max_allocation_bytes())
-    throw InputError(str_cat("tensor ", describe(), " needs ", bytes, " bytes, more than the ",
-                             max_allocation_bytes(),
-                             " allowed (physical memory or VISIONRT_MAX_TENSOR_BYTES)"));
+  check_allocation(bytes, "tensor " + describe());
   size_t alloc = std::max<size_t>(64, (bytes + 63) / 64 * 64);
   void* p = std::aligned_alloc(64, alloc);
   if (!p) throw Error("out of memory allocating " + describe());
