@@ -8,6 +8,7 @@
 #include "common/strings.hpp"
 #include "runtime/memory_plan.hpp"
 #include "runtime/node_runner.hpp"
+#include "runtime/zeroed_block.hpp"
 
 namespace visionrt {
 
@@ -16,16 +17,6 @@ namespace {
 bool is_view_op(const std::string& op) {
   return op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" ||
          op == "Identity";
-}
-
-std::shared_ptr<void> aligned_block(size_t bytes, const char* what) {
-  size_t alloc = std::max<size_t>(64, (bytes + 63) / 64 * 64);
-  check_allocation(alloc, str_cat("the ", what));
-  void* p = std::aligned_alloc(64, alloc);
-  if (!p) throw Error(str_cat("out of memory allocating the ", what, " (", alloc, " bytes)"));
-  // Touch every page now, once: first inference must not pay the page faults.
-  std::memset(p, 0, alloc);
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 
 // Bytes a value occupies in its layout: blocked layouts pad channels to the block.
@@ -287,10 +278,10 @@ size_t Executor::output_index(int v) const {
 
 void Executor::build_buffers() {
   const size_t nn = g_.nodes.size();
-  if (plan_.arena_bytes) arena_ = aligned_block(plan_.arena_bytes, "activation arena");
+  if (plan_.arena_bytes) arena_ = zeroed_block(plan_.arena_bytes, "the activation arena");
   pinned_.resize(plan_.buffers.size());
   for (size_t b = 0; b < plan_.buffers.size(); ++b)
-    if (plan_.buffers[b].pinned) pinned_[b] = aligned_block(plan_.buffers[b].bytes, "output");
+    if (plan_.buffers[b].pinned) pinned_[b] = zeroed_block(plan_.buffers[b].bytes, "the output");
   input_index_.assign(g_.values.size(), -1);
   for (size_t i = 0; i < g_.inputs.size(); ++i) input_index_[g_.inputs[i]] = static_cast<int>(i);
   outs_.assign(nn, {});

@@ -4,10 +4,12 @@
 #include <cmath>
 
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 
 #include "common/strings.hpp"
 #include "kernels/ref/ref_util.hpp"
+#include "runtime/zeroed_block.hpp"
 #include "visionrt/tensor.hpp"
 
 namespace visionrt {
@@ -198,17 +200,21 @@ void check_allocation(size_t bytes, const std::string& what) {
                              " allowed (physical memory or VISIONRT_MAX_TENSOR_BYTES)"));
 }
 
+std::shared_ptr<void> zeroed_block(size_t bytes, const std::string& what) {
+  check_allocation(bytes, what);
+  size_t alloc = std::max<size_t>(64, (bytes + 63) / 64 * 64);
+  void* p = std::aligned_alloc(64, alloc);
+  if (!p) throw Error(str_cat("out of memory allocating ", what, " (", alloc, " bytes)"));
+  std::memset(p, 0, alloc);
+  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+}
+
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
   if (dtype == DType::undefined) throw Error("cannot create a tensor of undefined type");
   numel_ = shape_numel(shape_);
   size_t bytes = numel_ * dtype_size(dtype_);
-  check_allocation(bytes, "tensor " + describe());
-  size_t alloc = std::max<size_t>(64, (bytes + 63) / 64 * 64);
-  void* p = std::aligned_alloc(64, alloc);
-  if (!p) throw Error("out of memory allocating " + describe());
-  std::memset(p, 0, alloc);
-  storage_ = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
-  ptr_ = p;
+  storage_ = zeroed_block(bytes, "tensor " + describe());
+  ptr_ = storage_.get();
 }
 
 Tensor Tensor::from_bytes(DType dtype, Shape shape, const void* data, size_t bytes) {
