@@ -168,10 +168,11 @@ def export(name, out_dir, opset, passes, batch):
     model.eval()
     tmp = path + ".tmp"
     try:
-        with torch.no_grad():
-            torch.onnx.export(model, torch.randn(1, 3, h, w), tmp, opset_version=opset,
-                              do_constant_folding=True, input_names=["input"],
-                              output_names=["output"])
+        # Not under no_grad: with gradients enabled nn.MultiheadAttention (ViT) keeps its
+        # exportable path instead of aten::_native_multi_head_attention.
+        torch.onnx.export(model, torch.randn(1, 3, h, w), tmp, opset_version=opset,
+                          do_constant_folding=True, input_names=["input"],
+                          output_names=["output"])
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
