@@ -116,6 +116,7 @@ void register_cpu_softmax(KernelRegistry& r);
 void register_cpu_resize(KernelRegistry& r);
 void register_cpu_concat_split(KernelRegistry& r);
 void register_cpu_channels_last(KernelRegistry& r);
+void register_cpu_scale_shift(KernelRegistry& r);
 void register_cpu_fallback_kernels(KernelRegistry& r);  // after oneDNN's, before the reference
 // Block size of the blocked activation layout for this CPU (16 with AVX-512, else 8); 0 when
 // VISIONRT_LAYOUT=plain.
@@ -125,6 +126,7 @@ void register_dnnl_eltwise(KernelRegistry& r);
 void register_dnnl_pool(KernelRegistry& r);
 void register_dnnl_data(KernelRegistry& r);
 void register_dnnl_matmul(KernelRegistry& r);
+void register_dnnl_norm_reduce(KernelRegistry& r);
 
 // One registration function per family of reference kernels (src/kernels/ref/<family>.cpp);
 // the single list that calls them is kernel_registry.cpp.

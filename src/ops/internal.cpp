@@ -4,6 +4,12 @@
 //     pass folded into it: `activation` (relu, leaky_relu, clip, sigmoid, swish, tanh,
 //     hard_swish, elu; parameters `alpha`, `beta`) and a residual `Sum` input added to the
 //     result, before the activation when `sum_first` is 1, after it otherwise.
+//   visionrt.Activation(X) : one element-wise activation of the table in kernels/activation.hpp
+//     (`activation`, `alpha`, `beta`), made from decomposed chains (GELU's Erf form, hard-swish
+//     as Add/Clip/Div/Mul, x*Sigmoid(x) outside a conv, ...) by fuse_activation_patterns.
+//   visionrt.ScaleShift(X, scale, shift) : Y = act(X * scale[c] + shift[c]) per channel (axis 1)
+//     with the `activation`/`alpha`/`beta` of FusedConv: a standalone BatchNormalization or a
+//     per-channel affine chain that had no convolution to fold into (fuse_scale_shift).
 //   visionrt.Reorder(X) : the same tensor in another memory layout (plain <-> blocked); the
 //     layouts are the graph values' own (Value::layout_block).
 //   visionrt.ChannelsLast(X) : X [N,C,H,W] (any layout) with its channels moved last, as a
@@ -23,6 +29,21 @@ void register_internal_ops(OpRegistry& r) {
          {},
          1});
   r.add({"visionrt.Reorder", [](InferContext& c) { infer_same_as_input(c); }, {}, 1});
+  r.add({"visionrt.Activation", [](InferContext& c) { infer_same_as_input(c); }, {}, 1});
+  r.add({"visionrt.ScaleShift",
+         [](InferContext& c) {
+           const TensorType& x = c.input_type(0);
+           if (x.has_rank && x.dims.size() < 2) c.fail("input must have a channel axis");
+           for (size_t k = 1; k < 3; ++k) {
+             const TensorType& t = c.input_type(k);
+             if (t.has_rank && (t.dims.size() != 1 || (x.has_rank && x.dims[1] >= 0 &&
+                                                       t.dims[0] >= 0 && t.dims[0] != x.dims[1])))
+               c.fail("scale and shift must be 1-D with one value per channel");
+           }
+           infer_same_as_input(c);
+         },
+         {},
+         1});
   r.add({"visionrt.ChannelsLast",
          [](InferContext& c) {
            const TensorType& x = c.input_type(0);

@@ -1,4 +1,5 @@
-// The CPU pass pipeline compile runs after folding: BatchNorm and per-channel affine ops into
+// The CPU pass pipeline compile runs after folding: activations and layer norms written out as
+// element-wise chains recognised, BatchNorm and per-channel affine ops into
 // convolutions, conv fusions (activation, residual sum, then an activation after the sum), then
 // layout selection and the channels-last head transposes it enables.
 #include "passes/passes.hpp"
@@ -7,7 +8,10 @@ namespace visionrt {
 
 CpuPassStats run_cpu_passes(Graph& g, int block) {
   CpuPassStats s;
+  s.patterns_fused = fuse_activation_patterns(g);
+  s.layer_norms = fuse_layer_norm(g);
   s.affine_folded = fold_conv_affine(g);
+  s.scale_shifts = fuse_scale_shift(g);
   s.activations_fused = fuse_conv_activation(g);
   s.sums_fused = fuse_conv_sum(g);
   s.activations_fused += fuse_conv_activation(g);

@@ -30,6 +30,20 @@ size_t fold_conv_affine(Graph& g);
 // the x*Sigmoid(x) / x*HardSigmoid(x) patterns) into visionrt.FusedConv. Returns fusions made.
 size_t fuse_conv_activation(Graph& g);
 
+// Replaces element-wise chains that compute a known activation (GELU's Erf and tanh forms,
+// hard-swish/hard-sigmoid written with Add/Clip/Div/Mul, swish and mish outside a conv, ...) by
+// one visionrt.Activation, matched by evaluating the chain. Returns chains replaced.
+size_t fuse_activation_patterns(Graph& g);
+
+// Layer normalization written out (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, then the
+// optional Mul/Add of scale and bias) over the last axis becomes LayerNormalization. Returns
+// patterns replaced.
+size_t fuse_layer_norm(Graph& g);
+
+// Standalone BatchNormalization and per-channel affine chains (after fold_conv_affine) become
+// visionrt.ScaleShift with the following activation folded in. Returns nodes rewritten.
+size_t fuse_scale_shift(Graph& g);
+
 // Folds a residual Add of a Conv's output into visionrt.FusedConv's sum input.
 size_t fuse_conv_sum(Graph& g);
 
@@ -43,7 +57,8 @@ size_t fuse_channels_last(Graph& g);
 
 // CPU execution pipeline run by compile after the default passes: fusions, then layouts.
 struct CpuPassStats {
-  size_t affine_folded = 0, activations_fused = 0, sums_fused = 0, blocked_nodes = 0, reorders = 0;
+  size_t patterns_fused = 0, layer_norms = 0, affine_folded = 0, scale_shifts = 0,
+         activations_fused = 0, sums_fused = 0, blocked_nodes = 0, reorders = 0;
 };
 CpuPassStats run_cpu_passes(Graph& g, int block);
 

@@ -4,8 +4,26 @@
 #include <vector>
 
 #include "graph/graph.hpp"
+#include "kernels/activation.hpp"
 
 namespace visionrt {
+
+// Value of a constant scalar f32 input k of `n` (`def` when the input is absent); false when the
+// input is not such a constant. For node_activation.
+inline ConstScalarFn graph_scalar(const Graph& g, const Node& n) {
+  return [&g, &n](size_t k, float def, float* out) {
+    if (k >= n.inputs.size() || n.inputs[k] < 0) return *out = def, true;
+    const Value& v = g.values[n.inputs[k]];
+    if (!v.constant || v.constant->numel() != 1 || v.constant->dtype() != DType::f32) return false;
+    return *out = v.constant->data<float>()[0], true;
+  };
+}
+
+// Constant f32 tensor behind value v, or nullptr.
+inline const Tensor* constant_f32(const Graph& g, int v) {
+  if (v < 0 || !g.values[v].constant || g.values[v].constant->dtype() != DType::f32) return nullptr;
+  return &*g.values[v].constant;
+}
 
 struct Uses {
   std::vector<std::vector<int>> readers;  // per value: node indices reading it (once per node)
@@ -22,6 +40,17 @@ struct Uses {
     return !graph_output[v] && readers[v].size() == 1 && readers[v][0] == n;
   }
 };
+
+// When node `n` computes a per-channel affine function y = x * scale[c] + shift[c] of value `x`
+// (channels along axis 1 of x, which has rank >= 2 and `channels` channels):
+// BatchNormalization in inference form with constant parameters, or Mul/Add/Sub/Div by a
+// constant that is a scalar or broadcasts along axis 1 only ([C,1,1], [1,C,1,1], [C] for rank 2),
+// without broadcasting x itself. Defined in passes/channel_affine.cpp.
+bool channel_affine(const Graph& g, const Node& n, int x, int64_t channels,
+                    std::vector<double>* scale, std::vector<double>* shift);
+
+// Adds a constant value holding `t`; returns its id.
+int add_constant(Graph& g, const std::string& name, Tensor t);
 
 // Removes nodes marked dead (keeping order) and recomputes producers.
 inline void erase_dead(Graph& g, const std::vector<char>& dead) {

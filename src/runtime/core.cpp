@@ -399,8 +399,10 @@ const std::map<std::string, std::string>& CompiledModel::metadata() const {
 std::vector<std::string> CompiledModel::kernel_decisions() const { return impl_->decisions; }
 std::string CompiledModel::plan_summary() const {
   const CpuPassStats& s = impl_->pass_stats;
-  return str_cat(impl_->plan.summary(), "; folded into conv: ", s.affine_folded,
-                 " BatchNorm/affine; fused: ", s.activations_fused, " activations, ", s.sums_fused,
+  return str_cat(impl_->plan.summary(), "; recognised: ", s.patterns_fused, " activation chains, ",
+                 s.layer_norms, " layer norms; folded into conv: ", s.affine_folded,
+                 " BatchNorm/affine, scale-shift nodes ", s.scale_shifts,
+                 "; fused: ", s.activations_fused, " activations, ", s.sums_fused,
                  " sums; blocked-layout nodes ", s.blocked_nodes, ", reorders ", s.reorders,
                  "; weights copied into kernels ", format_mib(impl_->released_constant_bytes));
 }

@@ -126,6 +126,15 @@ bool eltwise_alg(const Activation& a, dnnl::algorithm* alg, float* alpha, float*
     case Act::hard_sigmoid:
       *alg = A::eltwise_linear, *alpha = a.alpha, *beta = a.beta;
       return true;
+    case Act::gelu_erf:
+      *alg = A::eltwise_gelu_erf;
+      return true;
+    case Act::gelu_tanh:
+      *alg = A::eltwise_gelu_tanh;
+      return true;
+    case Act::mish:
+      *alg = A::eltwise_mish;
+      return true;
   }
   return false;
 }

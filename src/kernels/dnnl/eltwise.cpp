@@ -22,6 +22,9 @@ bool const_scalar_input(const KernelQuery& q, size_t k, float def, float* out) {
   return *out = t->data<float>()[0], true;
 }
 
+// Activations of the table (kernels/activation.hpp: Relu, Clip, HardSwish, Mish,
+// visionrt.Activation's GELU/swish, ...) map through eltwise_alg; the math ops below have an
+// eltwise algorithm of their own.
 bool unary_alg(const KernelQuery& q, dnnl::algorithm* alg, float* alpha, float* beta,
                std::string* why) {
   using A = dnnl::algorithm;
@@ -29,17 +32,24 @@ bool unary_alg(const KernelQuery& q, dnnl::algorithm* alg, float* alpha, float* 
   const std::string& op = n.op_type;
   *alpha = 0;
   *beta = 0;
-  if (op == "Relu") return *alg = A::eltwise_relu, true;
-  if (op == "LeakyRelu") return *alg = A::eltwise_relu, *alpha = n.attr_f("alpha", 0.01f), true;
-  if (op == "Sigmoid") return *alg = A::eltwise_logistic, true;
-  if (op == "Tanh") return *alg = A::eltwise_tanh, true;
+  Activation act;
+  auto scalar = [&q](size_t k, float def, float* out) {
+    return const_scalar_input(q, k, def, out);
+  };
+  if (node_activation(n, q.opset, scalar, &act)) {
+    // Hard-sigmoid is eltwise_linear plus a clip post-op, which Debian's oneDNN 2.6 eltwise
+    // primitive ignores (conformance test_hardsigmoid_example): convolutions fuse it, a
+    // standalone one stays with the reference kernel.
+    if (act.kind == Act::hard_sigmoid || !eltwise_alg(act, alg, alpha, beta))
+      return *why = str_cat("no oneDNN eltwise algorithm for ", act_name(act.kind)), false;
+    return true;
+  }
+  if (op == "Clip") return *why = "min/max are not constant f32 scalars, or min > max", false;
   if (op == "Exp") return *alg = A::eltwise_exp, true;
   if (op == "Abs") return *alg = A::eltwise_abs, true;
   if (op == "Sqrt") return *alg = A::eltwise_sqrt, true;
   if (op == "Neg") return *alg = A::eltwise_linear, *alpha = -1.0f, true;
-  if (op == "Elu") return *alg = A::eltwise_elu, *alpha = n.attr_f("alpha", 1.0f), true;
-  if (op == "HardSwish") return *alg = A::eltwise_hardswish, true;
-  if (op == "Mish") return *alg = A::eltwise_mish, true;
+  if (op == "Softplus") return *alg = A::eltwise_soft_relu, true;
   if (op == "Pow") {
     // Exact forms only (oneDNN's general pow goes through exp/log: wrong for negative bases).
     float e = 0;
@@ -49,18 +59,6 @@ bool unary_alg(const KernelQuery& q, dnnl::algorithm* alg, float* alpha, float* 
     if (e == 1.0f) return *alg = A::eltwise_linear, *alpha = 1.0f, true;
     if (e == 0.5f) return *alg = A::eltwise_sqrt, true;
     return *why = "exponent other than 0.5, 1 or 2", false;
-  }
-  if (op == "Clip") {
-    float lo = -FLT_MAX, hi = FLT_MAX;
-    if (q.opset < 11) {
-      lo = n.attr_f("min", -FLT_MAX);
-      hi = n.attr_f("max", FLT_MAX);
-    } else if (!const_scalar_input(q, 1, -FLT_MAX, &lo) ||
-               !const_scalar_input(q, 2, FLT_MAX, &hi)) {
-      return *why = "min/max are not constant f32 scalars", false;
-    }
-    if (!(lo <= hi)) return *why = "min > max", false;
-    return *alg = A::eltwise_clip_v2, *alpha = lo, *beta = hi, true;
   }
   return *why = "not an eltwise op", false;
 }
@@ -187,7 +185,7 @@ bool binary_layouts(const KernelQuery& q) {
 
 void register_dnnl_eltwise(KernelRegistry& r) {
   for (const char* op : {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Exp", "Abs", "Sqrt", "Neg", "Elu",
-                         "HardSwish", "Mish", "Clip", "Pow"})
+                         "HardSwish", "Mish", "Clip", "Pow", "Softplus", "visionrt.Activation"})
     r.add(op, {"dnnl", create_unary, unary_layouts});
   for (const char* op : {"Add", "Sub", "Mul", "Div", "Max", "Min"})
     r.add(op, {"dnnl", make_binary, binary_layouts});

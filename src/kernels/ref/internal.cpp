@@ -63,10 +63,57 @@ std::unique_ptr<Kernel> create_fused_conv(const KernelQuery& q, std::string* why
   return *why = "no reference Conv", nullptr;
 }
 
+Activation node_act(const Node& n) {
+  Activation a;
+  if (!parse_act(n.attr_s("activation", ""), &a.kind))
+    throw ModelError(
+        str_cat("node ", n.label(), ": unknown activation '", n.attr_s("activation", ""), "'"));
+  a.alpha = n.attr_f("alpha", 0);
+  a.beta = n.attr_f("beta", 0);
+  return a;
+}
+
+bool f32_input(const KernelQuery& q, std::string* why) {
+  if (q.input_types.empty() || q.input_types[0].dtype != DType::f32)
+    return *why = "f32 only", false;
+  return true;
+}
+
+void activation_kernel(KernelContext& c) {
+  const Activation a = node_act(*c.node);
+  const float* x = c.input(0).data<float>();
+  float* y = c.output(0).data<float>();
+  for (size_t i = 0, n = c.input(0).numel(); i < n; ++i) y[i] = apply_act(a, x[i]);
+}
+
+void scale_shift_kernel(KernelContext& c) {
+  const Activation a = node_act(*c.node);
+  const Tensor& x = c.input(0);
+  const Shape& d = x.shape();
+  const int64_t ch = d[1];
+  if (c.input(1).numel() != static_cast<size_t>(ch) ||
+      c.input(2).numel() != static_cast<size_t>(ch))
+    c.fail("scale and shift must have one value per channel");
+  int64_t inner = 1;
+  for (size_t i = 2; i < d.size(); ++i) inner *= d[i];
+  const float* px = x.data<float>();
+  const float* s = c.input(1).data<float>();
+  const float* b = c.input(2).data<float>();
+  float* py = c.output(0).data<float>();
+  for (int64_t n = 0; n < d[0]; ++n)
+    for (int64_t k = 0; k < ch; ++k)
+      for (int64_t i = 0; i < inner; ++i) {
+        const int64_t at = (n * ch + k) * inner + i;
+        py[at] = apply_act(a, px[at] * s[k] + b[k]);
+      }
+}
+
 }  // namespace
 
 void register_ref_internal(KernelRegistry& r) {
   r.add("visionrt.FusedConv", {"ref", create_fused_conv, nullptr});
+  r.add_ref("visionrt.Activation", f32_input, activation_kernel);
+  r.add_ref("visionrt.ScaleShift", f32_input, scale_shift_kernel);
   r.add_ref("visionrt.Reorder", [](KernelContext& c) {
     std::memcpy(c.output(0).raw(), c.input(0).raw(), c.input(0).nbytes());
   });

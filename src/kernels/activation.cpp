@@ -1,0 +1,43 @@
+// node_activation: which table activation (kernels/activation.hpp) a single node computes.
+#include "kernels/activation.hpp"
+
+#include <cfloat>
+
+#include "graph/graph.hpp"
+
+namespace visionrt {
+
+bool node_activation(const Node& n, int64_t opset, const ConstScalarFn& scalar, Activation* a) {
+  if (n.outputs.size() != 1 || n.inputs.empty() || n.inputs[0] < 0) return false;
+  if (n.op_type == "Clip") {
+    float lo = -FLT_MAX, hi = FLT_MAX;
+    if (opset < 11) {
+      lo = n.attr_f("min", -FLT_MAX);
+      hi = n.attr_f("max", FLT_MAX);
+    } else if (!scalar(1, -FLT_MAX, &lo) || !scalar(2, FLT_MAX, &hi)) {
+      return false;
+    }
+    if (!(lo <= hi)) return false;
+    *a = {Act::clip, lo, hi};
+    return true;
+  }
+  for (size_t k = 1; k < n.inputs.size(); ++k)
+    if (n.inputs[k] >= 0) return false;
+  if (n.op_type == "visionrt.Activation") {
+    Activation r;
+    if (!parse_act(n.attr_s("activation", ""), &r.kind) || r.kind == Act::none) return false;
+    r.alpha = n.attr_f("alpha", 0);
+    r.beta = n.attr_f("beta", 0);
+    return *a = r, true;
+  }
+  for (const ActInfo& i : kActivations) {
+    if (i.kind == Act::none || n.op_type != i.onnx_op) continue;
+    a->kind = i.kind;
+    a->alpha = *i.alpha_attr ? n.attr_f(i.alpha_attr, i.alpha_default) : 0.0f;
+    a->beta = *i.beta_attr ? n.attr_f(i.beta_attr, i.beta_default) : 0.0f;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace visionrt

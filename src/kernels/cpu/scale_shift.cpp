@@ -1,0 +1,204 @@
+// visionrt.ScaleShift: Y = act(X * scale[c] + shift[c]) per channel, in plain NCHW (any rank
+// >= 2) or oneDNN's blocked nChw8c/nChw16c, where the channel of a lane is known at compile time
+// so the loop runs over whole blocks with the block's scale and shift in registers. Standalone
+// BatchNormalization and per-channel affine chains end up here (passes/fuse_scale_shift.cpp).
+// ReLU, leaky ReLU, clip, hard-sigmoid and hard-swish are applied in the same vectorized loop;
+// the other activations (sigmoid, swish, tanh, elu, GELU, mish) by their scalar formula after it.
+// Padded lanes of the last channel block are written as zeros, as oneDNN's kernels leave them.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "common/strings.hpp"
+#include "kernels/activation.hpp"
+#include "kernels/cpu/vec_math.hpp"
+#include "kernels/kernel.hpp"
+#include "runtime/parallel.hpp"
+
+namespace visionrt {
+namespace {
+
+// Activations applied inside the vectorized loop (branch-free min/max forms).
+enum Inline : int { kNone, kRelu, kLeaky, kClip, kHardSigmoid, kHardSwish, kScalar };
+
+Inline inline_kind(Act a) {
+  switch (a) {
+    case Act::none:
+      return kNone;
+    case Act::relu:
+      return kRelu;
+    case Act::leaky_relu:
+      return kLeaky;
+    case Act::clip:
+      return kClip;
+    case Act::hard_sigmoid:
+      return kHardSigmoid;
+    case Act::hard_swish:
+      return kHardSwish;
+    default:
+      return kScalar;
+  }
+}
+
+// y[i] = f(x[i] * s[i % lanes] + b[i % lanes]) over `n` groups of `lanes` values; lanes 1
+// is a plain row with one scale.
+template <int L>
+inline void run_lanes(const float* x, float* y, int64_t n, const float* s, const float* b, Inline k,
+                      float a0, float a1) {
+  float sv[L], bv[L];
+  for (int l = 0; l < L; ++l) sv[l] = s[l], bv[l] = b[l];
+#define VISIONRT_SS_LOOP(EXPR)                      \
+  for (int64_t i = 0; i < n; ++i)                   \
+    for (int l = 0; l < L; ++l) {                   \
+      const float v = x[i * L + l] * sv[l] + bv[l]; \
+      y[i * L + l] = (EXPR);                        \
+    }
+  switch (k) {
+    case kRelu:
+      VISIONRT_SS_LOOP(v > 0.0f ? v : 0.0f)
+      break;
+    case kLeaky:
+      VISIONRT_SS_LOOP(v >= 0.0f ? v : v * a0)
+      break;
+    case kClip:
+      VISIONRT_SS_LOOP(std::min(std::max(v, a0), a1))
+      break;
+    case kHardSigmoid:
+      VISIONRT_SS_LOOP(std::min(std::max(v * a0 + a1, 0.0f), 1.0f))
+      break;
+    case kHardSwish:
+      VISIONRT_SS_LOOP(v * std::min(std::max(v + 3.0f, 0.0f), 6.0f) * (1.0f / 6.0f))
+      break;
+    default:
+      VISIONRT_SS_LOOP(v)
+      break;
+  }
+#undef VISIONRT_SS_LOOP
+}
+
+VISIONRT_MULTIVERSION void rows_plain(const float* x, float* y, int64_t n, float s, float b, int k,
+                                      float a0, float a1) {
+  run_lanes<1>(x, y, n, &s, &b, static_cast<Inline>(k), a0, a1);
+}
+VISIONRT_MULTIVERSION void rows_b16(const float* x, float* y, int64_t n, const float* s,
+                                    const float* b, int k, float a0, float a1) {
+  run_lanes<16>(x, y, n, s, b, static_cast<Inline>(k), a0, a1);
+}
+VISIONRT_MULTIVERSION void rows_b8(const float* x, float* y, int64_t n, const float* s,
+                                   const float* b, int k, float a0, float a1) {
+  run_lanes<8>(x, y, n, s, b, static_cast<Inline>(k), a0, a1);
+}
+
+class ScaleShift : public Kernel {
+ public:
+  ScaleShift(int64_t batch, int64_t channels, int64_t inner, int block, Activation act,
+             std::vector<float> scale, std::vector<float> shift)
+      : batch_(batch),
+        channels_(channels),
+        inner_(inner),
+        block_(block),
+        act_(act),
+        kind_(inline_kind(act.kind)),
+        scale_(std::move(scale)),
+        shift_(std::move(shift)) {
+    if (block_) {
+      // Padded lanes: scale 0, shift 0 -> 0 (and zeroed again after a scalar activation).
+      const int64_t padded = (channels_ + block_ - 1) / block_ * block_;
+      scale_.resize(static_cast<size_t>(padded), 0.0f);
+      shift_.resize(static_cast<size_t>(padded), 0.0f);
+    }
+  }
+
+  void execute(KernelContext& ctx) override {
+    const float* x = ctx.input(0).data<float>();
+    float* y = ctx.output(0).data<float>();
+    const float a0 = act_.alpha;
+    const float a1 = act_.beta;
+    const int k = kind_ == kScalar ? kNone : kind_;
+    if (!block_) {
+      const int64_t rows = batch_ * channels_;
+      const int threads = rows * inner_ >= (int64_t{1} << 15) ? ctx.num_threads : 1;
+      parallel_for(rows, threads, [&](int64_t r) {
+        const int64_t c = r % channels_;
+        rows_plain(x + r * inner_, y + r * inner_, inner_, scale_[c], shift_[c], k, a0, a1);
+        if (kind_ == kScalar) scalar_act(y + r * inner_, inner_, 1, 1);
+      });
+      return;
+    }
+    const int64_t cb = static_cast<int64_t>(scale_.size()) / block_;
+    const int64_t items = batch_ * cb, per = inner_ * block_;
+    const int threads = items * per >= (int64_t{1} << 15) ? ctx.num_threads : 1;
+    parallel_for(items, threads, [&](int64_t it) {
+      const int64_t c0 = (it % cb) * block_;
+      const float* xs = x + it * per;
+      float* ys = y + it * per;
+      if (block_ == 16)
+        rows_b16(xs, ys, inner_, &scale_[c0], &shift_[c0], k, a0, a1);
+      else
+        rows_b8(xs, ys, inner_, &scale_[c0], &shift_[c0], k, a0, a1);
+      if (kind_ == kScalar)
+        scalar_act(ys, inner_, block_, static_cast<int>(std::min<int64_t>(block_, channels_ - c0)));
+    });
+  }
+
+  bool reads_at_run_time(size_t input) const override { return input == 0; }
+  std::string layout() const override {
+    return block_ ? str_cat("nChw", block_, "c") : std::string("plain");
+  }
+
+ private:
+  // The activation by its scalar formula over n groups of `lanes` values, the first `live`
+  // of each group (padded lanes stay zero).
+  void scalar_act(float* y, int64_t n, int lanes, int live) const {
+    for (int64_t i = 0; i < n; ++i)
+      for (int l = 0; l < live; ++l) y[i * lanes + l] = apply_act(act_, y[i * lanes + l]);
+  }
+
+  int64_t batch_, channels_, inner_;
+  int block_;
+  Activation act_;
+  Inline kind_;
+  std::vector<float> scale_, shift_;
+};
+
+std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
+  if (q.input_types.size() != 3) return *why = "needs X, scale and shift", nullptr;
+  const TensorType& t = q.input_types[0];
+  if (t.dtype != DType::f32 || !t.fully_known() || t.dims.size() < 2)
+    return *why = "needs a static f32 tensor of rank >= 2", nullptr;
+  const Tensor* s = q.input_constants[1];
+  const Tensor* b = q.input_constants[2];
+  if (!s || !b || s->dtype() != DType::f32 || b->dtype() != DType::f32)
+    return *why = "scale and shift must be f32 constants", nullptr;
+  const int64_t c = t.dims[1];
+  if (static_cast<int64_t>(s->numel()) != c || static_cast<int64_t>(b->numel()) != c)
+    return *why = "scale and shift need one value per channel", nullptr;
+  const int block = q.input_layout(0);
+  if (block != q.output_layout(0)) return *why = "input and output layouts differ", nullptr;
+  if (block && block != 8 && block != 16) return *why = "blocked layouts of 8 or 16 only", nullptr;
+  if (block && t.dims.size() != 4) return *why = "blocked layouts are 4-D", nullptr;
+  Activation act;
+  if (!parse_act(q.node->attr_s("activation", ""), &act.kind))
+    return *why = "unknown activation", nullptr;
+  act.alpha = q.node->attr_f("alpha", 0);
+  act.beta = q.node->attr_f("beta", 0);
+  int64_t inner = 1;
+  for (size_t i = 2; i < t.dims.size(); ++i) inner *= t.dims[i];
+  std::vector<float> sv(s->data<float>(), s->data<float>() + c);
+  std::vector<float> bv(b->data<float>(), b->data<float>() + c);
+  return std::make_unique<ScaleShift>(t.dims[0], c, inner, block, act, std::move(sv),
+                                      std::move(bv));
+}
+
+bool layouts(const KernelQuery& q) {
+  std::string why;
+  return create(q, &why) != nullptr;
+}
+
+}  // namespace
+
+void register_cpu_scale_shift(KernelRegistry& r) {
+  r.add("visionrt.ScaleShift", {"cpu", create, layouts});
+}
+
+}  // namespace visionrt
