@@ -10,6 +10,8 @@
 //   visionrt.ScaleShift(X, scale, shift) : Y = act(X * scale[c] + shift[c]) per channel (axis 1)
 //     with the `activation`/`alpha`/`beta` of FusedConv: a standalone BatchNormalization or a
 //     per-channel affine chain that had no convolution to fold into (fuse_scale_shift).
+//   visionrt.FusedMatMul(A, B, [bias]) : MatMul, plus a bias [N] added to every row and the
+//     `activation`/`alpha`/`beta` of FusedConv applied after it (fuse_matmul).
 //   visionrt.Reorder(X) : the same tensor in another memory layout (plain <-> blocked); the
 //     layouts are the graph values' own (Value::layout_block).
 //   visionrt.ChannelsLast(X) : X [N,C,H,W] (any layout) with its channels moved last, as a
@@ -29,6 +31,13 @@ void register_internal_ops(OpRegistry& r) {
          {},
          1});
   r.add({"visionrt.Reorder", [](InferContext& c) { infer_same_as_input(c); }, {}, 1});
+  r.add({"visionrt.FusedMatMul",
+         [](InferContext& c) {
+           const OpDef* mm = OpRegistry::instance().find("", "MatMul");
+           mm->infer(c);
+         },
+         {},
+         1});
   r.add({"visionrt.Activation", [](InferContext& c) { infer_same_as_input(c); }, {}, 1});
   r.add({"visionrt.ScaleShift",
          [](InferContext& c) {

@@ -8,11 +8,12 @@ namespace visionrt {
 
 CpuPassStats run_cpu_passes(Graph& g, int block) {
   CpuPassStats s;
+  fold_pad(g);
   s.patterns_fused = fuse_activation_patterns(g);
   s.layer_norms = fuse_layer_norm(g);
   s.affine_folded = fold_conv_affine(g);
   s.scale_shifts = fuse_scale_shift(g);
-  s.activations_fused = fuse_conv_activation(g);
+  s.activations_fused = fuse_conv_activation(g) + fuse_matmul(g);
   s.sums_fused = fuse_conv_sum(g);
   s.activations_fused += fuse_conv_activation(g);
   s.blocked_nodes = select_layouts(g, block);

@@ -40,9 +40,17 @@ size_t fuse_activation_patterns(Graph& g);
 // patterns replaced.
 size_t fuse_layer_norm(Graph& g);
 
+// Pads that need no kernel: all-zero pads disappear; zero constant spatial pads move into
+// the Conv (or padding-counting AveragePool) that alone reads them. Returns nodes rewritten.
+size_t fold_pad(Graph& g);
+
 // Standalone BatchNormalization and per-channel affine chains (after fold_conv_affine) become
 // visionrt.ScaleShift with the following activation folded in. Returns nodes rewritten.
 size_t fuse_scale_shift(Graph& g);
+
+// MatMul by constant weights, then a constant bias Add along the last axis and/or an
+// activation, becomes visionrt.FusedMatMul. Returns fusions made.
+size_t fuse_matmul(Graph& g);
 
 // Folds a residual Add of a Conv's output into visionrt.FusedConv's sum input.
 size_t fuse_conv_sum(Graph& g);

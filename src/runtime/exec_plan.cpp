@@ -111,11 +111,68 @@ ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_
   }
   std::vector<char> placed(nv, 0);        // already the source of one in-place Concat input
   std::vector<char> through_view(nv, 0);  // reached from a Concat input through views
-  for (size_t n = 0; n < nn; ++n) {
+  // Concats whose inputs are a prefix of a longer Concat's inputs (DenseNet: every layer concats
+  // all features so far, the block's last Concat all of them): when the longest one is placed
+  // in place, each shorter one is its leading part, a view at offset 0, so every feature map is
+  // written once instead of once per later layer. host[n]: the longest such Concat, or -1.
+  std::vector<int> host(nn, -1);
+  auto channel_concat = [&](size_t n) {
+    const Node& node = g.nodes[n];
+    if (node.op_type != "Concat" || p.steps[n] != Step::kStatic || node.outputs.size() != 1 ||
+        node.inputs.empty() || node.outputs[0] < 0)
+      return false;
+    const Value& ov = g.values[node.outputs[0]];
+    int64_t axis = node.attr_i("axis", 0);
+    if (axis < 0) axis += static_cast<int64_t>(ov.type.dims.size());
+    if (axis != 1 || ov.type.dims.empty() || ov.type.dims[0] != 1) return false;
+    for (int v : node.inputs)
+      if (v < 0) return false;
+    return true;
+  };
+  {
+    std::vector<size_t> concats;
+    for (size_t n = 0; n < nn; ++n)
+      if (channel_concat(n)) concats.push_back(n);
+    for (size_t a : concats) {
+      const Node& na = g.nodes[a];
+      for (size_t b : concats) {
+        const Node& nb = g.nodes[b];
+        if (b == a || nb.inputs.size() <= na.inputs.size() ||
+            !std::equal(na.inputs.begin(), na.inputs.end(), nb.inputs.begin()) ||
+            g.values[nb.outputs[0]].layout_block != g.values[na.outputs[0]].layout_block ||
+            g.values[nb.outputs[0]].type.dtype != g.values[na.outputs[0]].type.dtype)
+          continue;
+        if (host[a] < 0 || nb.inputs.size() > g.nodes[host[a]].inputs.size())
+          host[a] = static_cast<int>(b);
+      }
+    }
+  }
+  std::vector<char> is_host(nn, 0);
+  for (size_t n = 0; n < nn; ++n)
+    if (host[n] >= 0) is_host[host[n]] = 1;
+  // Hosts first, then the prefixes of hosts placed in place, then every other Concat.
+  std::vector<size_t> order;
+  for (size_t n = 0; n < nn; ++n)
+    if (is_host[n] && host[n] < 0) order.push_back(n);
+  const size_t hosts_end = order.size();
+  for (size_t n = 0; n < nn; ++n)
+    if (host[n] >= 0 || !is_host[n]) order.push_back(n);
+  for (size_t oi = 0; oi < order.size(); ++oi) {
+    const size_t n = order[oi];
     const Node& node = g.nodes[n];
     if (node.op_type != "Concat" || p.steps[n] != Step::kStatic || node.outputs.size() != 1 ||
         node.inputs.empty())
       continue;
+    if (oi >= hosts_end && host[n] >= 0 && p.in_place[host[n]]) {
+      // The leading part of its host: no kernel, no buffer of its own.
+      const int out = node.outputs[0];
+      if (!p.graph_output[out] && parent[out] < 0 && !placed[out]) {
+        parent[out] = g.nodes[host[n]].outputs[0];
+        parent_offset[out] = 0;
+        p.in_place[n] = 1;
+      }
+      continue;
+    }
     const int out = node.outputs[0];
     const Value& ov = g.values[out];
     const int64_t rank = static_cast<int64_t>(ov.type.dims.size());

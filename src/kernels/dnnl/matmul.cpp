@@ -1,5 +1,7 @@
-// oneDNN matmul for MatMul (numpy broadcasting of batch dimensions, operands of rank >= 2) and
-// Gemm (transA/transB through strides, alpha = 1, C added as a broadcast bias when beta = 1).
+// oneDNN matmul for MatMul (numpy broadcasting of batch dimensions, operands of rank >= 2),
+// Gemm (transA/transB through strides, alpha = 1, C added as a broadcast bias when beta = 1) and
+// visionrt.FusedMatMul (MatMul with a bias [N] and an activation post-op: transformer and
+// ConvNeXt MLPs' Linear -> GELU, fused by passes/fuse_matmul.cpp).
 // Constant B matrices (the usual case: weights) are reordered once at compile time into the
 // layout the implementation prefers. f32, static shapes, plain layouts.
 #include <cstring>
@@ -68,6 +70,7 @@ std::unique_ptr<Kernel> create_matmul(const KernelQuery& q, std::string* why) {
   if (q.any_blocked()) return *why = "plain layouts only", nullptr;
   const Node& n = *q.node;
   const bool gemm = n.op_type == "Gemm";
+  const bool fused = n.op_type == "visionrt.FusedMatMul";
   Shape a = q.input_types[0].dims, b = q.input_types[1].dims;
   const Shape& y = q.output_types[0].dims;
   if (a.size() < 2 || b.size() < 2) return *why = "1-D operands", nullptr;
@@ -93,6 +96,12 @@ std::unique_ptr<Kernel> create_matmul(const KernelQuery& q, std::string* why) {
       bias_input = 2;
     }
   } else {
+    if (fused && q.input_types.size() > 2 && q.input_types[2].dtype != DType::undefined) {
+      // Bias [N]: broadcast over every row of the output.
+      const Shape& c = q.input_types[2].dims;
+      if (c.size() != 1 || c[0] != y.back()) return *why = "bias is not [N]", nullptr;
+      bias_input = 2;
+    }
     // numpy: align batch dimensions on the right.
     while (a.size() < b.size()) a.insert(a.begin(), 1);
     while (b.size() < a.size()) b.insert(b.begin(), 1);
@@ -105,6 +114,18 @@ std::unique_ptr<Kernel> create_matmul(const KernelQuery& q, std::string* why) {
   if (tb) std::swap(b_logical[0], b_logical[1]);
   Shape y_md = y;
   while (y_md.size() < a.size()) y_md.insert(y_md.begin(), 1);
+  if (fused && bias_input >= 0) {
+    Shape c(y_md.size(), 1);
+    c.back() = y_md.back();
+    bias_md = md(c, 0);
+  }
+  Activation act;
+  if (fused) {
+    if (!parse_act(n.attr_s("activation", ""), &act.kind))
+      return *why = "unknown activation", nullptr;
+    act.alpha = n.attr_f("alpha", 0);
+    act.beta = n.attr_f("beta", 0);
+  }
   const Tensor* bconst = q.input_constants.size() > 1 ? q.input_constants[1] : nullptr;
   bool batch_b = false;
   for (size_t i = 0; i + 2 < b.size(); ++i) batch_b = batch_b || b[i] != 1;
@@ -117,7 +138,10 @@ std::unique_ptr<Kernel> create_matmul(const KernelQuery& q, std::string* why) {
         bias_input >= 0
             ? dnnl::matmul::desc(matrix_md(a_logical, ta), b_md, bias_md, matrix_md(y_md, false))
             : dnnl::matmul::desc(matrix_md(a_logical, ta), b_md, matrix_md(y_md, false));
-    dnnl::matmul::primitive_desc pd(d, user_scratchpad(), engine());
+    dnnl::primitive_attr attr;
+    dnnl::post_ops po;
+    if (append_activation(act, &po)) attr.set_post_ops(po);
+    dnnl::matmul::primitive_desc pd(d, user_scratchpad(attr), engine());
     std::string impl = pd.impl_info_str();
     if (impl.find("ref") != std::string::npos)
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
@@ -128,8 +152,10 @@ std::unique_ptr<Kernel> create_matmul(const KernelQuery& q, std::string* why) {
       weights = memory(pd.weights_desc(), engine());
       reorder_weights(user, weights);
     }
-    return std::make_unique<DnnlMatMul>(std::move(pd), std::move(weights), const_b, bias_input,
-                                        str_cat("plain ", impl, const_b ? " (B prepacked)" : ""));
+    return std::make_unique<DnnlMatMul>(
+        std::move(pd), std::move(weights), const_b, bias_input,
+        str_cat("plain ", impl, const_b ? " (B prepacked)" : "",
+                act.kind != Act::none ? str_cat(" +", act_name(act.kind)) : std::string()));
   } catch (const dnnl::error& e) {
     return *why = str_cat("oneDNN: ", e.what()), nullptr;
   }
@@ -140,6 +166,7 @@ std::unique_ptr<Kernel> create_matmul(const KernelQuery& q, std::string* why) {
 void register_dnnl_matmul(KernelRegistry& r) {
   r.add("MatMul", {"dnnl", create_matmul, nullptr});
   r.add("Gemm", {"dnnl", create_matmul, nullptr});
+  r.add("visionrt.FusedMatMul", {"dnnl", create_matmul, nullptr});
 }
 
 }  // namespace visionrt

@@ -108,10 +108,49 @@ void scale_shift_kernel(KernelContext& c) {
       }
 }
 
+// visionrt.FusedMatMul: the reference MatMul, then bias and activation.
+class RefFusedMatMul : public Kernel {
+ public:
+  RefFusedMatMul(std::unique_ptr<Kernel> mm, Activation act) : mm_(std::move(mm)), act_(act) {}
+  void execute(KernelContext& ctx) override {
+    KernelContext inner = ctx;
+    inner.inputs.resize(2);
+    mm_->execute(inner);
+    Tensor& y = ctx.output(0);
+    float* py = y.data<float>();
+    const int64_t n = y.shape().empty() ? 1 : y.shape().back();
+    const float* bias = ctx.has_input(2) ? ctx.input(2).data<float>() : nullptr;
+    if (bias && static_cast<int64_t>(ctx.input(2).numel()) != n) ctx.fail("bias is not [N]");
+    for (size_t i = 0; i < y.numel(); ++i)
+      py[i] = apply_act(act_, py[i] + (bias ? bias[static_cast<int64_t>(i) % n] : 0.0f));
+  }
+
+ private:
+  std::unique_ptr<Kernel> mm_;
+  Activation act_;
+};
+
+std::unique_ptr<Kernel> create_fused_matmul(const KernelQuery& q, std::string* why) {
+  if (q.any_blocked()) return *why = "reference kernels read plain layouts only", nullptr;
+  if (q.input_types.empty() || q.input_types[0].dtype != DType::f32)
+    return *why = "fused matmuls are f32", nullptr;
+  for (const auto& c : *KernelRegistry::instance().find("MatMul")) {
+    if (c.name != "ref") continue;
+    KernelQuery inner = q;
+    inner.input_types.resize(2);
+    inner.input_constants.resize(2);
+    auto k = c.create(inner, why);
+    if (!k) return nullptr;
+    return std::make_unique<RefFusedMatMul>(std::move(k), node_act(*q.node));
+  }
+  return *why = "no reference MatMul", nullptr;
+}
+
 }  // namespace
 
 void register_ref_internal(KernelRegistry& r) {
   r.add("visionrt.FusedConv", {"ref", create_fused_conv, nullptr});
+  r.add("visionrt.FusedMatMul", {"ref", create_fused_matmul, nullptr});
   r.add_ref("visionrt.Activation", f32_input, activation_kernel);
   r.add_ref("visionrt.ScaleShift", f32_input, scale_shift_kernel);
   r.add_ref("visionrt.Reorder", [](KernelContext& c) {
