@@ -104,6 +104,25 @@ class PreactBlock(nn.Module):
         return self.head(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
+def nonzero_head(m):
+    """torchvision zero-initialises ViT's classifier: the output would be all zeros (a parity
+    check that always passes). Give it small random weights instead."""
+    for layer in m.heads.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.normal_(layer.weight, std=0.02)
+            nn.init.normal_(layer.bias, std=0.02)
+    return m
+
+
+def layer_scale(m, value=0.1):
+    """ConvNeXt's layer scale starts at 1e-6, which scales every residual branch (LayerNorm,
+    GELU, the MLP) down to nothing in the output; trained models have much larger scales."""
+    for name, p in m.named_parameters():
+        if name.endswith("layer_scale"):
+            p.data.fill_(value)
+    return m
+
+
 def seg(builder):
     return lambda: SegOut(builder(weights=None, weights_backbone=None, aux_loss=None))
 
@@ -114,8 +133,9 @@ MODELS = {
     "mobilenet_v2": (lambda: tvm.mobilenet_v2(weights=None), 224, 224, None, False),
     "mobilenet_v3_large": (lambda: tvm.mobilenet_v3_large(weights=None), 224, 224, None, False),
     "efficientnet_b0": (lambda: tvm.efficientnet_b0(weights=None), 224, 224, None, False),
-    "convnext_tiny": (lambda: tvm.convnext_tiny(weights=None), 224, 224, None, False),
-    "convnext_tiny_op17": (lambda: tvm.convnext_tiny(weights=None), 224, 224, 17, False),
+    "convnext_tiny": (lambda: layer_scale(tvm.convnext_tiny(weights=None)), 224, 224, None, False),
+    "convnext_tiny_op17": (lambda: layer_scale(tvm.convnext_tiny(weights=None)), 224, 224, 17,
+                           False),
     "densenet121": (lambda: tvm.densenet121(weights=None), 224, 224, None, False),
     "shufflenet_v2_x1_0": (lambda: tvm.shufflenet_v2_x1_0(weights=None), 224, 224, None, False),
     "regnet_y_400mf": (lambda: tvm.regnet_y_400mf(weights=None), 224, 224, None, False),
@@ -124,7 +144,7 @@ MODELS = {
     "googlenet": (lambda: tvm.googlenet(weights=None, aux_logits=False, init_weights=True),
                   224, 224, None, False),
     "mnasnet1_0": (lambda: tvm.mnasnet1_0(weights=None), 224, 224, None, False),
-    "vit_b_16": (lambda: tvm.vit_b_16(weights=None), 224, 224, None, False),
+    "vit_b_16": (lambda: nonzero_head(tvm.vit_b_16(weights=None)), 224, 224, None, False),
     "swin_t": (lambda: tvm.swin_t(weights=None), 224, 224, None, False),
     "fcn_resnet50": (seg(tvm.segmentation.fcn_resnet50), 320, 320, None, False),
     "lraspp_mobilenet_v3_large": (
