@@ -211,7 +211,7 @@ np.save(sys.argv[1], np.random.default_rng(1).random(shape, dtype=np.float32))' 
     feeds+=("$n=$f"); vfeeds+=(--input "$n=$f")
   done
   if ! vrt run "$file" "${vfeeds[@]}" --save-outputs "$d/vrt" >/dev/null 2>"$d/err"; then
-    fail "visionrt: $(head -1 "$d/err")"; continue
+    fail "$(head -1 "$d/err" | sed -E "s/^(visionrt: )?/visionrt: /")"; continue
   fi
   cmp_out=$(compare "$d/ref" "$d/vrt" 2>&1 | tail -1) || true
   read -r verdict rel abs pnote <<<"$cmp_out" || true
