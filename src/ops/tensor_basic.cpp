@@ -216,21 +216,9 @@ void infer_slice(InferContext& c) {
   if (!s) return c.set_output_rank_unknown(0, dt);
   SliceParams p;
   std::string err;
-  bool known = true;
-  if (c.opset() < 10) {
-    p.starts = c.node().attr_is("starts");
-    p.ends = c.node().attr_is("ends");
-    p.axes = c.node().attr_is("axes");
-  } else {
-    for (size_t i = 1; i <= 4; ++i)
-      if (c.has_input(i) && !c.input_value(i)) known = false;
-    if (known) {
-      p.starts = c.input_value(1)->to_i64_vector();
-      p.ends = c.input_value(2)->to_i64_vector();
-      if (c.has_input(3)) p.axes = c.input_value(3)->to_i64_vector();
-      if (c.has_input(4)) p.steps = c.input_value(4)->to_i64_vector();
-    }
-  }
+  const bool known = slice_params(
+      c.node(), c.opset(), [&c](size_t i) { return c.has_input(i) ? c.input_value(i) : nullptr; },
+      &p);
   if (!known) return c.set_output(0, dt, Shape(s->size(), -1));
   Shape out;
   if (!slice_plan(*s, &p, &out, &err)) c.fail(err);

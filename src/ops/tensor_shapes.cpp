@@ -81,6 +81,24 @@ bool reshape_target(const Shape* in, const std::vector<int64_t>& target, bool al
   return true;
 }
 
+bool slice_params(const Node& n, int64_t opset, const std::function<const Tensor*(size_t)>& value,
+                  SliceParams* p) {
+  if (opset < 10) {
+    p->starts = n.attr_is("starts");
+    p->ends = n.attr_is("ends");
+    p->axes = n.attr_is("axes");
+    return true;
+  }
+  for (size_t i = 1; i <= 4; ++i)
+    if (i < n.inputs.size() && n.inputs[i] >= 0 && !value(i)) return false;
+  if (n.inputs.size() < 3 || n.inputs[1] < 0 || n.inputs[2] < 0) return false;
+  p->starts = value(1)->to_i64_vector();
+  p->ends = value(2)->to_i64_vector();
+  if (n.inputs.size() > 3 && n.inputs[3] >= 0) p->axes = value(3)->to_i64_vector();
+  if (n.inputs.size() > 4 && n.inputs[4] >= 0) p->steps = value(4)->to_i64_vector();
+  return true;
+}
+
 bool slice_plan(const Shape& in, SliceParams* p, Shape* out, std::string* err) {
   size_t r = in.size();
   size_t n = p->starts.size();

@@ -1,8 +1,11 @@
 // Shape arithmetic shared by inference and the reference kernels of data-movement ops, so the
 // two can never disagree on Reshape targets, Slice ranges or Pad amounts.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "graph/graph.hpp"
 
 #include "visionrt/tensor.hpp"
 
@@ -18,6 +21,11 @@ struct SliceParams {
   // Filled by slice_plan: per input dim, the clamped start and step (step 1 for untouched dims).
   std::vector<int64_t> start, step;
 };
+// Reads a Slice node's starts/ends/axes/steps: attributes before opset 10, inputs 1-4 after
+// (`value(i)`: input i's tensor, nullptr when absent or unknown). False when a needed input's
+// value is unknown.
+bool slice_params(const Node& n, int64_t opset, const std::function<const Tensor*(size_t)>& value,
+                  SliceParams* p);
 // Normalizes axes/steps, clamps starts/ends per ONNX, computes the output shape.
 bool slice_plan(const Shape& in, SliceParams* p, Shape* out, std::string* err);
 

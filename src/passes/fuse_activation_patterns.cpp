@@ -52,7 +52,11 @@ const std::vector<float>& samples() {
   static const std::vector<float> s = [] {
     std::vector<float> v;
     for (int i = -320; i <= 320; ++i) v.push_back(i / 40.0f + 0.0123f);
-    for (float t : {-60.f, -30.f, -15.f, -10.f, 0.f, 10.f, 15.f, 30.f, 60.f}) v.push_back(t);
+    // Far tails too: a bound beyond the dense range (Min(Max(x,0),100)) must not pass for an
+    // unbounded activation.
+    for (float t : {-60.f, -30.f, -15.f, -10.f, 0.f, 10.f, 15.f, 30.f, 60.f, -1e4f, 1e4f, -1e6f,
+                    1e6f, -1e30f, 1e30f})
+      v.push_back(t);
     return v;
   }();
   return s;
@@ -87,7 +91,9 @@ bool identify(const std::vector<float>& y, Activation* out) {
       case Act::none:
         continue;
       case Act::clip:
-        if (!(m60 == m30 && p60 == p30 && m60 < p60)) continue;
+        if (!(m60 == m30 && p60 == p30 && m60 < p60 && y[tail(-1e30f)] == m60 &&
+              y[tail(1e30f)] == p60))
+          continue;
         a.alpha = m60, a.beta = p60;
         break;
       case Act::leaky_relu:

@@ -43,7 +43,18 @@ size_t fuse_scale_shift(Graph& g) {
             n.attrs["alpha"] = attr_float(act.alpha);
             n.attrs["beta"] = attr_float(act.beta);
           } else if (n.attr_s("activation", "").empty() && c > 0 &&
-                     channel_affine(g, r, y, c, &s2, &b2)) {
+                     (channel_affine(g, r, y, c, &s2, &b2) ||
+                      (is_scale_shift(r) && r.inputs[0] == y && constant_f32(g, r.inputs[1]) &&
+                       constant_f32(g, r.inputs[2])))) {
+            if (is_scale_shift(r)) {
+              // Another ScaleShift made in the same sweep: its constants and its activation.
+              const float* rs = constant_f32(g, r.inputs[1])->data<float>();
+              const float* rb = constant_f32(g, r.inputs[2])->data<float>();
+              s2.assign(rs, rs + c);
+              b2.assign(rb, rb + c);
+              for (const char* k : {"activation", "alpha", "beta"})
+                if (r.has_attr(k)) n.attrs[k] = r.attrs.at(k);
+            }
             // (x*s + b)*s2 + b2 = x*(s*s2) + (b*s2 + b2)
             Tensor s(DType::f32, {c}), b(DType::f32, {c});
             const float* s1 = constant_f32(g, n.inputs[1])->data<float>();

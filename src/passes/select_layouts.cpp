@@ -70,7 +70,8 @@ size_t select_layouts(Graph& g, int block) {
             g.values[n.inputs[k]].type.dims == g.values[n.outputs[0]].type.dims)
           propose = true;
       if (n.op_type == "Split" || n.op_type == "Resize" ||
-          n.op_type.find("Pool") != std::string::npos || n.op_type.rfind("Reduce", 0) == 0)
+          n.op_type.find("Pool") != std::string::npos || n.op_type.rfind("Reduce", 0) == 0 ||
+          n.op_type == "Slice")
         propose = in_l[0] == block;
     }
     if (!propose) {

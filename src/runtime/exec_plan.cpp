@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/strings.hpp"
+#include "ops/tensor_shapes.hpp"
 #include "runtime/memory_plan.hpp"
 #include "runtime/node_runner.hpp"
 #include "runtime/zeroed_block.hpp"
@@ -96,6 +97,49 @@ ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_
       parent_offset[o] = off;
       off += value_bytes(g.values[o]);
     }
+    p.in_place[n] = 1;
+  }
+  // In-place Slice: a single axis sliced with step 1 and nothing but ones before it (a channel
+  // split of a batch-1 tensor) is one contiguous range of its input: a view at an offset.
+  for (size_t n = 0; n < nn; ++n) {
+    const Node& node = g.nodes[n];
+    if (node.op_type != "Slice" || p.steps[n] != Step::kStatic || node.inputs.empty() ||
+        node.inputs[0] < 0 || node.outputs.size() != 1 || node.outputs[0] < 0)
+      continue;
+    const int in = node.inputs[0], out = node.outputs[0];
+    const Value& iv = g.values[in];
+    const Value& ov = g.values[out];
+    if (iv.producer < 0 || p.steps[iv.producer] != Step::kStatic || p.graph_output[out] ||
+        ov.layout_block != iv.layout_block || ov.type.dtype != iv.type.dtype)
+      continue;
+    SliceParams sp;
+    auto value = [&](size_t i) -> const Tensor* {
+      const int v = i < node.inputs.size() ? node.inputs[i] : -1;
+      return v >= 0 && g.values[v].constant ? &*g.values[v].constant : nullptr;
+    };
+    Shape sliced;
+    std::string err;
+    if (!slice_params(node, g.opset(), value, &sp) ||
+        !slice_plan(iv.type.dims, &sp, &sliced, &err) || sliced != ov.type.dims)
+      continue;
+    const Shape& d = iv.type.dims;
+    int axis = -1;
+    bool ok = true;
+    for (size_t a = 0; a < d.size() && ok; ++a) {
+      if (sp.step[a] != 1) ok = false;
+      if (sliced[a] == d[a]) continue;
+      ok = ok && axis < 0;
+      axis = static_cast<int>(a);
+    }
+    if (!ok || axis < 0) continue;
+    for (int a = 0; a < axis; ++a) ok = ok && d[a] == 1;
+    const int blk = iv.layout_block;
+    if (blk && (axis != 1 || sp.start[1] % blk != 0 || sliced[1] % blk != 0)) ok = false;
+    if (!ok) continue;
+    int64_t inner = 1;
+    for (size_t a = static_cast<size_t>(axis) + 1; a < d.size(); ++a) inner *= d[a];
+    parent[out] = in;
+    parent_offset[out] = static_cast<size_t>(sp.start[axis] * inner) * dtype_size(iv.type.dtype);
     p.in_place[n] = 1;
   }
   // In-place Concat: along the channel axis with nothing but ones before it, every input is a

@@ -10,6 +10,7 @@ void register_cpu_kernels(KernelRegistry& r) {
   register_cpu_concat_split(r);
   register_cpu_channels_last(r);
   register_cpu_scale_shift(r);
+  register_cpu_slice(r);
 }
 
 void register_cpu_fallback_kernels(KernelRegistry& r) { register_cpu_resize(r); }

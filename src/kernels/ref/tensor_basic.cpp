@@ -89,16 +89,9 @@ void slice_kernel(KernelContext& c) {
   const Tensor& x = c.input(0);
   Tensor& y = c.output(0);
   SliceParams p;
-  if (c.opset < 10) {
-    p.starts = c.node->attr_is("starts");
-    p.ends = c.node->attr_is("ends");
-    p.axes = c.node->attr_is("axes");
-  } else {
-    p.starts = c.input(1).to_i64_vector();
-    p.ends = c.input(2).to_i64_vector();
-    if (c.has_input(3)) p.axes = c.input(3).to_i64_vector();
-    if (c.has_input(4)) p.steps = c.input(4).to_i64_vector();
-  }
+  if (!slice_params(
+          *c.node, c.opset, [&c](size_t i) { return c.has_input(i) ? &c.input(i) : nullptr; }, &p))
+    c.fail("starts/ends missing");
   Shape out;
   std::string err;
   if (!slice_plan(x.shape(), &p, &out, &err)) c.fail(err);
