@@ -7,6 +7,19 @@
 
 namespace visionrt {
 
+bool fused_activation(const Node& n, Activation* a) {
+  if (!parse_act(n.attr_s("activation", ""), &a->kind)) return false;
+  a->alpha = n.attr_f("alpha", 0);
+  a->beta = n.attr_f("beta", 0);
+  return true;
+}
+
+void set_fused_activation(Node& n, const Activation& a) {
+  n.attrs["activation"] = attr_string(act_name(a.kind));
+  n.attrs["alpha"] = attr_float(a.alpha);
+  n.attrs["beta"] = attr_float(a.beta);
+}
+
 bool node_activation(const Node& n, int64_t opset, const ConstScalarFn& scalar, Activation* a) {
   if (n.outputs.size() != 1 || n.inputs.empty() || n.inputs[0] < 0) return false;
   if (n.op_type == "Clip") {
@@ -25,9 +38,7 @@ bool node_activation(const Node& n, int64_t opset, const ConstScalarFn& scalar, 
     if (n.inputs[k] >= 0) return false;
   if (n.op_type == "visionrt.Activation") {
     Activation r;
-    if (!parse_act(n.attr_s("activation", ""), &r.kind) || r.kind == Act::none) return false;
-    r.alpha = n.attr_f("alpha", 0);
-    r.beta = n.attr_f("beta", 0);
+    if (!fused_activation(n, &r) || r.kind == Act::none) return false;
     return *a = r, true;
   }
   for (const ActInfo& i : kActivations) {

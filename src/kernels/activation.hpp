@@ -109,6 +109,12 @@ inline float apply_act(const Activation& a, float x) {
   return act_info(a.kind).fn(x, a.alpha, a.beta);
 }
 
+// The `activation`/`alpha`/`beta` attributes of the ops that carry a fused activation
+// (visionrt.FusedConv, FusedMatMul, ScaleShift, Activation): read (false for an unknown name;
+// absent means Act::none) and written. Defined in kernels/activation.cpp.
+bool fused_activation(const Node& n, Activation* a);
+void set_fused_activation(Node& n, const Activation& a);
+
 // The activation a single node applies to its first input, when it is one we fuse: an ONNX op
 // of the table (with its attributes), Clip with constant scalar bounds (attributes before opset
 // 11, inputs after; `scalar(k, def, &v)` reads constant input k, `def` when absent, false when

@@ -28,6 +28,18 @@ bool per_channel(const Tensor& t, size_t rank, int64_t channels, std::vector<dou
 
 }  // namespace
 
+bool last_axis_constant(const Graph& g, int v, int64_t c, Tensor* out) {
+  const Tensor* t = constant_f32(g, v);
+  if (!t) return false;
+  const Shape& s = t->shape();
+  if (t->numel() != 1 && static_cast<int64_t>(t->numel()) != c) return false;
+  for (size_t i = 0; i + 1 < s.size(); ++i)
+    if (s[i] != 1) return false;
+  *out = Tensor(DType::f32, {c});
+  for (int64_t k = 0; k < c; ++k) out->data<float>()[k] = t->data<float>()[t->numel() == 1 ? 0 : k];
+  return true;
+}
+
 int add_constant(Graph& g, const std::string& name, Tensor t) {
   int v = g.add_value(name);
   g.values[v].type.dtype = t.dtype();

@@ -241,9 +241,7 @@ size_t fuse_activation_patterns(Graph& g) {
     act.op_type = "visionrt.Activation";
     act.inputs = {best_x};
     act.outputs = end.outputs;
-    act.attrs["activation"] = attr_string(act_name(best_act.kind));
-    act.attrs["alpha"] = attr_float(best_act.alpha);
-    act.attrs["beta"] = attr_float(best_act.beta);
+    set_fused_activation(act, best_act);
     for (int ni : best) dead[ni] = 1;
     dead[e] = 0;
     g.nodes[e] = std::move(act);

@@ -33,9 +33,7 @@ bool unary_activation(const Graph& g, const Node& n, int x, Activation* a) {
 Node with_activation(const Node& conv, const Activation& a) {
   Node f = conv;
   f.op_type = "visionrt.FusedConv";
-  f.attrs["activation"] = attr_string(act_name(a.kind));
-  f.attrs["alpha"] = attr_float(a.alpha);
-  f.attrs["beta"] = attr_float(a.beta);
+  set_fused_activation(f, a);
   if (f.inputs.size() > 3 && f.inputs[3] >= 0) f.attrs["sum_first"] = attr_int(1);
   return f;
 }

@@ -48,19 +48,6 @@ struct Match {
   }
 };
 
-// Constant along the last axis only (numel == C or 1): its values as [C]; false otherwise.
-bool last_axis_constant(const Graph& g, int v, int64_t c, Tensor* out) {
-  const Tensor* t = constant_f32(g, v);
-  if (!t) return false;
-  const Shape& s = t->shape();
-  if (t->numel() != 1 && static_cast<int64_t>(t->numel()) != c) return false;
-  for (size_t i = 0; i + 1 < s.size(); ++i)
-    if (s[i] != 1) return false;
-  *out = Tensor(DType::f32, {c});
-  for (int64_t k = 0; k < c; ++k) out->data<float>()[k] = t->data<float>()[t->numel() == 1 ? 0 : k];
-  return true;
-}
-
 }  // namespace
 
 size_t fuse_layer_norm(Graph& g) {

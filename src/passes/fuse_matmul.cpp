@@ -33,31 +33,19 @@ size_t fuse_matmul(Graph& g) {
         if (!r.inputs.empty() && r.inputs[0] == y &&
             node_activation(r, g.opset(), graph_scalar(g, r), &act)) {
           m.op_type = "visionrt.FusedMatMul";
-          m.attrs["activation"] = attr_string(act_name(act.kind));
-          m.attrs["alpha"] = attr_float(act.alpha);
-          m.attrs["beta"] = attr_float(act.beta);
+          set_fused_activation(m, act);
         } else if (!has_bias && r.op_type == "Add" && r.inputs.size() == 2 &&
                    g.values[r.outputs[0]].type.dims == yt.dims) {
           const int c = r.inputs[0] == y ? r.inputs[1] : r.inputs[0];
-          const Tensor* t = constant_f32(g, c);
-          const int64_t n = yt.dims.back();
-          if (!t || c == y || (t->numel() != 1 && static_cast<int64_t>(t->numel()) != n))
-            return false;
-          for (size_t i = 0; i + 1 < t->shape().size(); ++i)
-            if (t->shape()[i] != 1) return false;
-          Tensor bias(DType::f32, {n});
-          for (int64_t k = 0; k < n; ++k)
-            bias.data<float>()[k] = t->data<float>()[t->numel() == 1 ? 0 : k];
+          Tensor bias;
+          if (c == y || !last_axis_constant(g, c, yt.dims.back(), &bias)) return false;
           m.op_type = "visionrt.FusedMatMul";
           m.inputs.resize(3);
           m.inputs[2] = add_constant(g, str_cat(m.name, "/bias"), std::move(bias));
         } else {
           return false;
         }
-        // The fused node takes the reader's place and output.
-        m.outputs = r.outputs;
-        std::swap(g.nodes[mi], g.nodes[ri]);
-        dead[mi] = touched[mi] = touched[ri] = 1;
+        take_reader_place(g, mi, static_cast<size_t>(ri), dead, touched);
         return true;
       });
 }

@@ -39,9 +39,7 @@ size_t fuse_scale_shift(Graph& g) {
           std::vector<double> s2, b2;
           if (n.attr_s("activation", "").empty() && r.inputs[0] == y &&
               node_activation(r, g.opset(), graph_scalar(g, r), &act)) {
-            n.attrs["activation"] = attr_string(act_name(act.kind));
-            n.attrs["alpha"] = attr_float(act.alpha);
-            n.attrs["beta"] = attr_float(act.beta);
+            set_fused_activation(n, act);
           } else if (n.attr_s("activation", "").empty() && c > 0 &&
                      (channel_affine(g, r, y, c, &s2, &b2) ||
                       (is_scale_shift(r) && r.inputs[0] == y && constant_f32(g, r.inputs[1]) &&
@@ -68,10 +66,7 @@ size_t fuse_scale_shift(Graph& g) {
           } else {
             return false;
           }
-          // The merged node takes the reader's place (and output) in the order.
-          n.outputs = r.outputs;
-          std::swap(g.nodes[ni], g.nodes[ri]);
-          dead[ni] = touched[ni] = touched[ri] = 1;
+          take_reader_place(g, ni, static_cast<size_t>(ri), dead, touched);
           return true;
         }
         const int x = n.inputs[0] >= 0 && !g.values[n.inputs[0]].constant ? n.inputs[0]

@@ -49,6 +49,21 @@ struct Uses {
 bool channel_affine(const Graph& g, const Node& n, int x, int64_t channels,
                     std::vector<double>* scale, std::vector<double>* shift);
 
+// Constant f32 value v that broadcasts along the last axis only (numel 1 or c, every other
+// dimension 1: a bias [N], a layer-norm gamma [1,C]): its values expanded to [c]; false
+// otherwise. Defined in passes/channel_affine.cpp.
+bool last_axis_constant(const Graph& g, int v, int64_t c, Tensor* out);
+
+// Node `ni`, which now computes what it and its only reader `ri` computed together, takes the
+// reader's output and its place in the order (its inputs are all defined by then); the reader
+// is marked dead. For rewrite_to_fixpoint rewrites.
+inline void take_reader_place(Graph& g, size_t ni, size_t ri, std::vector<char>& dead,
+                              std::vector<char>& touched) {
+  g.nodes[ni].outputs = g.nodes[ri].outputs;
+  std::swap(g.nodes[ni], g.nodes[ri]);
+  dead[ni] = touched[ni] = touched[ri] = 1;
+}
+
 // Adds a constant value holding `t`; returns its id.
 int add_constant(Graph& g, const std::string& name, Tensor t);
 

@@ -178,10 +178,7 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
   if (block && block != 8 && block != 16) return *why = "blocked layouts of 8 or 16 only", nullptr;
   if (block && t.dims.size() != 4) return *why = "blocked layouts are 4-D", nullptr;
   Activation act;
-  if (!parse_act(q.node->attr_s("activation", ""), &act.kind))
-    return *why = "unknown activation", nullptr;
-  act.alpha = q.node->attr_f("alpha", 0);
-  act.beta = q.node->attr_f("beta", 0);
+  if (!fused_activation(*q.node, &act)) return *why = "unknown activation", nullptr;
   int64_t inner = 1;
   for (size_t i = 2; i < t.dims.size(); ++i) inner *= t.dims[i];
   std::vector<float> sv(s->data<float>(), s->data<float>() + c);

@@ -232,10 +232,7 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
   const Tensor* b = has_bias ? q.input_constants[2] : nullptr;
   bool has_sum = q.input_types.size() > 3 && q.input_types[3].dtype != DType::undefined;
   Activation act;
-  if (!parse_act(n.attr_s("activation", ""), &act.kind))
-    return *why = "unknown activation", nullptr;
-  act.alpha = n.attr_f("alpha", 0);
-  act.beta = n.attr_f("beta", 0);
+  if (!fused_activation(n, &act)) return *why = "unknown activation", nullptr;
   WindowParams p;
   std::string err;
   if (!conv_window(n, x.dims, Shape(w->shape().begin() + 2, w->shape().end()), false, &p, &err))

@@ -120,12 +120,7 @@ std::unique_ptr<Kernel> create_matmul(const KernelQuery& q, std::string* why) {
     bias_md = md(c, 0);
   }
   Activation act;
-  if (fused) {
-    if (!parse_act(n.attr_s("activation", ""), &act.kind))
-      return *why = "unknown activation", nullptr;
-    act.alpha = n.attr_f("alpha", 0);
-    act.beta = n.attr_f("beta", 0);
-  }
+  if (fused && !fused_activation(n, &act)) return *why = "unknown activation", nullptr;
   const Tensor* bconst = q.input_constants.size() > 1 ? q.input_constants[1] : nullptr;
   bool batch_b = false;
   for (size_t i = 0; i + 2 < b.size(); ++i) batch_b = batch_b || b[i] != 1;

@@ -5,8 +5,9 @@
 //   shape (given in full or broadcast: expanded once at compile time when constant).
 //   ReduceMean / ReduceSum / ReduceMax / ReduceMin / ReduceProd / ReduceL1 / ReduceL2 /
 //   ReduceSumSquare... over any set of axes: oneDNN's reduction primitive, plain layout, or the
-//   blocked layout when only spatial axes of a 4-D tensor are reduced with keepdims
-//   (a squeeze-excitation's mean over H and W stays blocked).
+//   blocked layout when only spatial axes of a 4-D tensor are reduced with keepdims and oneDNN
+//   has a jit kernel for it (Debian's 2.6 offers only its reference one for blocked
+//   reductions, so a squeeze-excitation's mean over H and W still runs plain for now).
 #include "common/strings.hpp"
 #include "kernels/dnnl/dnnl_common.hpp"
 

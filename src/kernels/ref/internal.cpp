@@ -48,10 +48,8 @@ std::unique_ptr<Kernel> create_fused_conv(const KernelQuery& q, std::string* why
   if (q.input_types.empty() || q.input_types[0].dtype != DType::f32)
     return *why = "fused convolutions are f32", nullptr;
   Activation act;
-  if (!parse_act(q.node->attr_s("activation", ""), &act.kind))
+  if (!fused_activation(*q.node, &act))
     return *why = "unknown activation '" + q.node->attr_s("activation", "") + "'", nullptr;
-  act.alpha = q.node->attr_f("alpha", 0);
-  act.beta = q.node->attr_f("beta", 0);
   const auto* cands = KernelRegistry::instance().find("Conv");
   for (const auto& c : *cands) {
     if (c.name != "ref") continue;
@@ -65,11 +63,9 @@ std::unique_ptr<Kernel> create_fused_conv(const KernelQuery& q, std::string* why
 
 Activation node_act(const Node& n) {
   Activation a;
-  if (!parse_act(n.attr_s("activation", ""), &a.kind))
+  if (!fused_activation(n, &a))
     throw ModelError(
         str_cat("node ", n.label(), ": unknown activation '", n.attr_s("activation", ""), "'"));
-  a.alpha = n.attr_f("alpha", 0);
-  a.beta = n.attr_f("beta", 0);
   return a;
 }
 
