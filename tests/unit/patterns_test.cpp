@@ -865,3 +865,33 @@ TEST(Patterns, MishOpsetEighteenIsAConvPostOp) {
   ASSERT_EQ(conv.size(), 1u) << c.all();
   EXPECT_TRUE(has(conv[0], "+mish")) << c.all();
 }
+
+TEST(Patterns, SequenceFirstProjectionIsOneMatrixProduct) {
+  // PyTorch's sequence-first attention: x [L, 1, C] times W [C, 3C] plus a bias, then a ReLU. The
+  // batch of 1-row products runs as one [L, C] x [C, 3C] matrix product (FusedMatMul with the
+  // bias and the activation); a rank-3 constant B with a leading 1 is a matrix as well.
+  Net n;
+  n.b.input("x", DType::f32, {13, 1, 24});
+  std::mt19937& r = n.rng;
+  std::string m = n.op("MatMul", {"x", n.constant(random_tensor({24, 72}, r))});
+  std::string a = n.op("Add", {n.constant(random_tensor({72}, r)), m});
+  n.b.node("Relu", {a}, {"y1"});
+  n.b.node("MatMul", {"x", n.constant(random_tensor({1, 24, 5}, r))}, {"y2"});
+  for (const char* o : {"y1", "y2"}) n.b.output(o, DType::f32);
+  std::mt19937 rng(10);
+  std::vector<Tensor> in = {random_tensor({13, 1, 24}, rng)};
+  Compiled c = check_network(n, in);
+  size_t fused = 0, dnnl = 0;
+  for (const auto& d : c.decisions) {
+    fused += d.rfind("visionrt.FusedMatMul", 0) == 0 && d.find(": dnnl") != std::string::npos;
+    dnnl += d.rfind("MatMul", 0) == 0 && d.find(": dnnl") != std::string::npos;
+  }
+  EXPECT_EQ(fused, 1u) << ::testing::PrintToString(c.decisions);
+  EXPECT_EQ(dnnl, 1u) << ::testing::PrintToString(c.decisions);
+  // The profile's kernel description names the operand shapes: one 13-row matrix each.
+  size_t flat = 0;
+  for (const auto& p : c.profile)
+    flat +=
+        p.layout.find("plain [13,24]x[24,72]") == 0 || p.layout.find("plain [13,24]x[24,5]") == 0;
+  EXPECT_EQ(flat, 2u);
+}
