@@ -114,6 +114,7 @@ class KernelThreadsScope {
 void register_cpu_kernels(KernelRegistry& r);
 void register_cpu_softmax(KernelRegistry& r);
 void register_cpu_resize(KernelRegistry& r);
+void register_cpu_binary(KernelRegistry& r);
 void register_cpu_concat_split(KernelRegistry& r);
 void register_cpu_channels_last(KernelRegistry& r);
 void register_cpu_scale_shift(KernelRegistry& r);

@@ -8,6 +8,7 @@ namespace visionrt {
 
 CpuPassStats run_cpu_passes(Graph& g, int block) {
   CpuPassStats s;
+  remove_noops(g);
   fold_pad(g);
   s.patterns_fused = fuse_activation_patterns(g);
   s.layer_norms = fuse_layer_norm(g);

@@ -1,15 +1,12 @@
-// Pad nodes that need no kernel: a Pad whose pads are all zero disappears, its readers reading
-// its input (PyTorch writes one before every AvgPool2d it exports at opset >= 11, DenseNet's
-// transitions among them: a reference Pad that also cut the blocked layout in two), and a zero
-// constant Pad of the spatial axes read only by a Conv, or by an AveragePool that counts padding,
-// moves into that node's own pads (explicit padding layers before a conv: ZeroPad2d, TF-style
-// "SAME" exports).
+// A zero constant Pad of the spatial axes read only by a Conv, or by an AveragePool that counts
+// padding, moves into that node's own pads (explicit padding layers before a conv: ZeroPad2d,
+// TF-style "SAME" exports). All-zero Pads are removed by remove_noops.
 #include "common/strings.hpp"
+#include "passes/pad_params.hpp"
 #include "passes/passes.hpp"
 #include "passes/pattern.hpp"
 
 namespace visionrt {
-namespace {
 
 // Pads ([begin..., end...] over all axes) and the constant value of a constant-mode Pad, when
 // both are known at compile time; false otherwise.
@@ -37,8 +34,6 @@ bool constant_pads(const Graph& g, const Node& n, std::vector<int64_t>* pads, fl
   return pads->size() == 2 * xt.dims.size();
 }
 
-}  // namespace
-
 size_t fold_pad(Graph& g) {
   return rewrite_to_fixpoint(
       g, [&](size_t pi, const Uses& u, std::vector<char>& dead, std::vector<char>& touched) {
@@ -47,30 +42,6 @@ size_t fold_pad(Graph& g) {
         std::vector<int64_t> pads;
         float value;
         if (!constant_pads(g, p, &pads, &value)) return false;
-        bool all_zero = true;
-        for (int64_t v : pads) all_zero = all_zero && v == 0;
-        if (all_zero) {
-          // Readers take the input itself (an Identity would still cut blocked layouts in two);
-          // as a graph output it stays, as an Identity.
-          const int x = p.inputs[0], y = p.outputs[0];
-          if (u.graph_output[y]) {
-            p.op_type = "Identity";
-            p.inputs.resize(1);
-            p.attrs.clear();
-            touched[pi] = 1;
-            return true;
-          }
-          for (int ri : u.readers[y]) {
-            if (touched[ri]) return false;
-          }
-          for (int ri : u.readers[y]) {
-            for (int& v : g.nodes[ri].inputs)
-              if (v == y) v = x;
-            touched[ri] = 1;
-          }
-          dead[pi] = touched[pi] = 1;
-          return true;
-        }
         // Into the single reader: spatial pads of a 4-D tensor, non-negative, zero value.
         const int y = p.outputs[0];
         const size_t r = pads.size() / 2;

@@ -31,12 +31,11 @@ static void check_size(const Graph& g, const Node& n, const Value& v) {
   }
 }
 
-void infer_shapes(Graph& g) {
-  const auto& reg = OpRegistry::instance();
+void infer_node(Graph& g, const Node& n) {
   const int64_t opset = g.opset();
-  for (const Node& n : g.nodes) {
-    const OpDef* def = reg.find(n.domain, n.op_type);
-    if (!def || g.opset() < min_supported_opset(*def)) continue;  // reported as unsupported
+  {
+    const OpDef* def = OpRegistry::instance().find(n.domain, n.op_type);
+    if (!def || opset < min_supported_opset(*def)) return;  // reported as unsupported
     try {
       check_arity(n);
     } catch (const ModelError& e) {
@@ -52,7 +51,7 @@ void infer_shapes(Graph& g) {
     bool known = true;
     for (size_t k = 0; k < n.inputs.size(); ++k)
       if (n.inputs[k] >= 0 && types[k].dtype == DType::undefined) known = false;
-    if (!known) continue;
+    if (!known) return;
     InferContext ctx(n, opset, std::move(types), std::move(values));
     try {
       def->infer(ctx);
@@ -68,6 +67,10 @@ void infer_shapes(Graph& g) {
       check_size(g, n, v);
     }
   }
+}
+
+void infer_shapes(Graph& g) {
+  for (const Node& n : g.nodes) infer_node(g, n);
 }
 
 }  // namespace visionrt

@@ -10,6 +10,9 @@ namespace visionrt {
 // Static type/shape inference over the whole graph from graph inputs and constants. Unknown ops
 // leave their outputs untyped (compile reports them). Throws ModelError on inconsistent models.
 void infer_shapes(Graph& g);
+// One node's output types from its inputs' (infer_shapes' step; constant folding infers each node
+// as it reaches it, so a chain of shape computations folds in one sweep).
+void infer_node(Graph& g, const Node& n);
 
 // Runs nodes whose inputs are all constant through the reference kernels and replaces them with
 // constants (ARCHITECTURE practice 7). Skips outputs larger than `max_bytes`. Returns nodes folded.
@@ -40,8 +43,12 @@ size_t fuse_activation_patterns(Graph& g);
 // patterns replaced.
 size_t fuse_layer_norm(Graph& g);
 
-// Pads that need no kernel: all-zero pads disappear; zero constant spatial pads move into
-// the Conv (or padding-counting AveragePool) that alone reads them. Returns nodes rewritten.
+// Nodes that compute their input unchanged (Identity, inference Dropout, all-zero Pad, Cast to
+// the same dtype) disappear, their readers reading the input. Returns nodes removed.
+size_t remove_noops(Graph& g);
+
+// Zero constant spatial pads move into the Conv (or padding-counting AveragePool) that alone
+// reads them. Returns nodes rewritten.
 size_t fold_pad(Graph& g);
 
 // Standalone BatchNormalization and per-channel affine chains (after fold_conv_affine) become

@@ -895,3 +895,93 @@ TEST(Patterns, SequenceFirstProjectionIsOneMatrixProduct) {
         p.layout.find("plain [13,24]x[24,72]") == 0 || p.layout.find("plain [13,24]x[24,5]") == 0;
   EXPECT_EQ(flat, 2u);
 }
+
+TEST(Patterns, BinaryOpsWithAnyBroadcastMatchReference) {
+  // Broadcasts oneDNN's binary does not take (first operand broadcast, both operands broadcast
+  // along different axes, Swin's [1,nW,1,L,L] attention mask) run on the cpu kernel.
+  struct Case {
+    const char* op;
+    Shape a, b;
+  };
+  const std::vector<Case> cases = {{"Add", {1, 4, 1, 5, 5}, {2, 4, 3, 5, 5}},
+                                   {"Add", {2, 4, 3, 5, 5}, {1, 4, 1, 5, 5}},
+                                   {"Mul", {2, 3, 1, 1}, {2, 1, 4, 5}},
+                                   {"Sub", {5}, {2, 3, 5}},
+                                   {"Div", {2, 1, 5}, {3, 1}},
+                                   {"Max", {1, 7}, {6, 1}},
+                                   {"Min", {3, 1, 2}, {3, 4, 2}},
+                                   {"Sub", {1, 1, 1}, {2, 3, 4}},
+                                   {"Div", {2, 3, 4}, {2, 3, 4}}};
+  for (const Case& c : cases) {
+    Net n;
+    n.b.input("a", DType::f32, c.a);
+    n.b.input("b", DType::f32, c.b);
+    n.out(n.op(c.op, {"a", "b"}), "y");
+    std::mt19937 rng(11);
+    const std::string what = std::string(c.op) + shape_str(c.a) + shape_str(c.b);
+    Compiled r = check_network(
+        n, {random_tensor(c.a, rng, 0.5f, 2.f), random_tensor(c.b, rng, 0.5f, 2.f)}, 1e-6, what);
+    EXPECT_EQ(r.count(c.op, "ref"), 0u) << what << "\n" << r.all();
+  }
+}
+
+TEST(Patterns, NodesThatComputeTheirInputDisappear) {
+  // Identity, Dropout in training mode with ratio 0 (Swin's export), an inference Dropout, a Cast
+  // to float of a float and an all-zero Pad between two convs: no kernel runs for any of them and
+  // the convs stay in one layout; an Identity feeding a graph output stays.
+  Net n;
+  n.b.input("x", DType::f32, {1, 16, 9, 7});
+  std::string v = n.conv("x", 16, 16, 3);
+  v = n.op("Identity", {v});
+  std::string d = n.fresh("drop");
+  n.b.node("Dropout", {v, n.k(0.0f), n.constant(Tensor::scalar<bool>(true))}, {d, n.fresh("mask")});
+  v = n.op("Dropout", {d});
+  v = n.op("Cast", {v}, {{"to", attr_int(1)}});
+  v = n.op("Pad", {v, n.constant(Tensor::from_vector<int64_t>({8}, {0, 0, 0, 0, 0, 0, 0, 0}))});
+  v = n.conv(v, 16, 16, 3);
+  n.out(v, "y");
+  std::mt19937 rng(12);
+  Compiled c = check_network(n, {random_tensor({1, 16, 9, 7}, rng)});
+  for (const char* op : {"Dropout", "Cast", "Pad"}) EXPECT_EQ(c.count(op), 0u) << op << c.all();
+  EXPECT_EQ(c.count("Identity"), 1u) << c.all();  // the graph output's own
+  // Blocked: one reorder in, one out, none between the convs.
+  if (blocked_layouts()) {
+    EXPECT_TRUE(has(c.plan, "blocked-layout nodes 2, reorders 2")) << c.plan;
+  }
+}
+
+TEST(Patterns, DropoutThatDropsIsRefused) {
+  Net n;
+  n.b.input("x", DType::f32, {2, 3});
+  n.b.node("Dropout", {"x", n.k(0.5f), n.constant(Tensor::scalar<bool>(true))}, {"y"});
+  n.b.output("y", DType::f32);
+  Core core;
+  CompiledModel cm = core.compile_model(core.read_model_from_memory(n.b.serialize(), "d.onnx"));
+  InferRequest r = cm.create_infer_request();
+  std::mt19937 rng(13);
+  r.set_input_tensor(0, random_tensor({2, 3}, rng));
+  try {
+    r.infer();
+    FAIL() << "training-mode Dropout with ratio 0.5 ran";
+  } catch (const std::exception& e) {
+    EXPECT_TRUE(has(e.what(), "training_mode")) << e.what();
+  }
+}
+
+TEST(Patterns, LongShapeChainsFoldCompletely) {
+  // Twelve Reshapes whose targets come from the previous Reshape's Shape: each level's shape is
+  // known only once the level before folded (Swin's window partitions chain ~30 such levels).
+  Net n;
+  n.b.input("x", DType::f32, {2, 3, 4, 5});
+  std::string v = "x";
+  for (int i = 0; i < 12; ++i) {
+    std::string s = n.op("Shape", {v});
+    v = n.op("Reshape", {v, s});
+    v = n.op("Relu", {v});
+  }
+  n.out(v, "y");
+  std::mt19937 rng(14);
+  Compiled c = check_network(n, {random_tensor({2, 3, 4, 5}, rng)});
+  EXPECT_TRUE(has(c.plan, " 0 dynamic")) << c.plan;
+  EXPECT_EQ(c.count("Shape"), 0u) << c.all();
+}

@@ -1,6 +1,7 @@
 // The list of visionrt's own optimized kernels. register_cpu_kernels: tried before oneDNN's
 // (they decline everything oneDNN does well); register_cpu_fallback_kernels: after oneDNN's and
-// before the reference (a wider domain than oneDNN's: Resize's align_corners, ...).
+// before the reference (a wider domain than oneDNN's: Resize's align_corners, any broadcast of
+// binary ops, ...).
 #include "kernels/kernel.hpp"
 
 namespace visionrt {
@@ -13,6 +14,9 @@ void register_cpu_kernels(KernelRegistry& r) {
   register_cpu_slice(r);
 }
 
-void register_cpu_fallback_kernels(KernelRegistry& r) { register_cpu_resize(r); }
+void register_cpu_fallback_kernels(KernelRegistry& r) {
+  register_cpu_resize(r);
+  register_cpu_binary(r);
+}
 
 }  // namespace visionrt

@@ -409,8 +409,10 @@ void cast_kernel(KernelContext& c) {
 }
 
 void dropout_kernel(KernelContext& c) {
-  if (c.has_input(2) && c.input(2).numel() == 1 && c.input(2).at_i64(0) != 0)
-    c.fail("training_mode=true is not supported (inference only)");
+  // Training mode drops nothing with a ratio of 0 (Swin's attention dropout exports that way).
+  if (c.has_input(2) && c.input(2).numel() == 1 && c.input(2).at_i64(0) != 0 &&
+      !(c.has_input(1) && c.input(1).numel() == 1 && c.input(1).at_f64(0) == 0.0))
+    c.fail("training_mode=true with a ratio other than 0 is not supported (inference only)");
   copy_kernel(c);
   if (c.num_outputs() > 1 && !c.output(1).empty()) {
     bool* m = c.output(1).data<bool>();

@@ -1,0 +1,188 @@
+// Element-wise Add/Sub/Mul/Div/Max/Min on f32 with any numpy broadcast, plain layout: the
+// broadcasts oneDNN 2.6's jit binary does not take (it broadcasts only its second operand, and
+// only per tensor, per channel or in some spatial patterns): Swin's attention masks
+// [1, nW, 1, L, L] + [B, nW, heads, L, L], a first operand broadcast over the second, two
+// operands each broadcast along other axes ([N,C,1,1] * [N,1,H,W]).
+// The broadcast is planned at compile time: adjacent dimensions merge where both operands are
+// contiguous (or both broadcast) across them, leaving few outer dimensions around one inner run
+// in which each operand is either contiguous or one repeated value; the inner loop vectorizes.
+#include <algorithm>
+
+#include "common/strings.hpp"
+#include "kernels/cpu/vec_math.hpp"
+#include "kernels/kernel.hpp"
+#include "runtime/parallel.hpp"
+
+namespace visionrt {
+namespace {
+
+enum class BinOp { add, sub, mul, div, max, min };
+
+// y[i] = f(a[i * sa], b[i * sb]) for i < n, sa and sb in {0, 1}.
+template <BinOp op>
+inline void run_inner(const float* a, int64_t sa, const float* b, int64_t sb, float* y, int64_t n) {
+  auto f = [](float u, float v) {
+    if constexpr (op == BinOp::add) return u + v;
+    if constexpr (op == BinOp::sub) return u - v;
+    if constexpr (op == BinOp::mul) return u * v;
+    if constexpr (op == BinOp::div) return u / v;
+    if constexpr (op == BinOp::max) return u < v ? v : u;  // NaN: as std::max(u, v)
+    if constexpr (op == BinOp::min) return v < u ? v : u;
+  };
+  if (sa && sb) {
+    for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+  } else if (sa) {
+    const float v = b[0];
+    for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], v);
+  } else if (sb) {
+    const float u = a[0];
+    for (int64_t i = 0; i < n; ++i) y[i] = f(u, b[i]);
+  } else {
+    const float r = f(a[0], b[0]);
+    for (int64_t i = 0; i < n; ++i) y[i] = r;
+  }
+}
+
+// One inner run, compiled for several ISAs (the operator is a run-time switch outside the loop).
+VISIONRT_MULTIVERSION void inner_run(BinOp op, const float* a, int64_t sa, const float* b,
+                                     int64_t sb, float* y, int64_t n) {
+  switch (op) {
+    case BinOp::add:
+      return run_inner<BinOp::add>(a, sa, b, sb, y, n);
+    case BinOp::sub:
+      return run_inner<BinOp::sub>(a, sa, b, sb, y, n);
+    case BinOp::mul:
+      return run_inner<BinOp::mul>(a, sa, b, sb, y, n);
+    case BinOp::div:
+      return run_inner<BinOp::div>(a, sa, b, sb, y, n);
+    case BinOp::max:
+      return run_inner<BinOp::max>(a, sa, b, sb, y, n);
+    case BinOp::min:
+      return run_inner<BinOp::min>(a, sa, b, sb, y, n);
+  }
+}
+
+// The output as rows (all merged dims but the inner one) around one inner run.
+struct BinaryPlan {
+  Shape outer;                        // merged output dims before the inner run
+  std::vector<int64_t> sa, sb;        // element strides of a and b per outer dim (0: broadcast)
+  int64_t inner = 1, ia = 1, ib = 1;  // inner run length, a's and b's inner step (0 or 1)
+};
+
+void run_plan(BinOp op, const BinaryPlan& p, const float* a, const float* b, float* y,
+              int threads) {
+  const int64_t rows = shape_numel(p.outer);
+  const int t = rows * p.inner >= (1 << 15) ? threads : 1;
+  parallel_for(rows, t, [&](int64_t r) {
+    int64_t rem = r, oa = 0, ob = 0;
+    for (size_t d = p.outer.size(); d-- > 0;) {
+      const int64_t i = rem % p.outer[d];
+      rem /= p.outer[d];
+      oa += i * p.sa[d];
+      ob += i * p.sb[d];
+    }
+    inner_run(op, a + oa, p.ia, b + ob, p.ib, y + r * p.inner, p.inner);
+  });
+}
+
+class BroadcastBinary : public Kernel {
+ public:
+  BroadcastBinary(BinOp op, BinaryPlan plan, std::string layout)
+      : op_(op), plan_(std::move(plan)), layout_(std::move(layout)) {}
+  void execute(KernelContext& ctx) override {
+    run_plan(op_, plan_, ctx.input(0).data<float>(), ctx.input(1).data<float>(),
+             ctx.output(0).data<float>(), ctx.num_threads);
+  }
+  std::string layout() const override { return layout_; }
+
+ private:
+  BinOp op_;
+  BinaryPlan plan_;
+  std::string layout_;
+};
+
+// Element strides of `in` broadcast to `out` (numpy: trailing dims aligned; 0 where broadcast).
+std::vector<int64_t> strides_of(const Shape& in, const Shape& out) {
+  std::vector<int64_t> s(out.size(), 0);
+  int64_t st = 1;
+  for (size_t k = 0; k < in.size(); ++k) {
+    const size_t di = in.size() - 1 - k, dout = out.size() - 1 - k;
+    s[dout] = in[di] == 1 ? 0 : st;
+    st *= in[di];
+  }
+  return s;
+}
+
+std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
+  if (q.input_types.size() != 2) return *why = "needs two inputs", nullptr;
+  for (const TensorType& t : {q.input_types[0], q.input_types[1], q.output_types[0]})
+    if (!t.fully_known() || t.dtype != DType::f32) return *why = "static f32 only", nullptr;
+  if (q.any_blocked()) return *why = "plain layouts only", nullptr;
+  const std::string& op = q.node->op_type;
+  BinOp b;
+  if (op == "Add")
+    b = BinOp::add;
+  else if (op == "Sub")
+    b = BinOp::sub;
+  else if (op == "Mul")
+    b = BinOp::mul;
+  else if (op == "Div")
+    b = BinOp::div;
+  else if (op == "Max")
+    b = BinOp::max;
+  else if (op == "Min")
+    b = BinOp::min;
+  else
+    return *why = "not a binary op", nullptr;
+  const Shape& y = q.output_types[0].dims;
+  const Shape &da = q.input_types[0].dims, &db = q.input_types[1].dims;
+  if (da.size() > y.size() || db.size() > y.size())
+    return *why = "operand rank above output's", nullptr;
+  if (shape_numel(y) == 0) return *why = "empty output", nullptr;
+  std::vector<int64_t> sa = strides_of(da, y), sb = strides_of(db, y);
+  // Drop size-1 output dims, then merge dim d into d+1 where both strides continue across.
+  Shape dims;
+  std::vector<int64_t> ma, mb;
+  for (size_t d = 0; d < y.size(); ++d) {
+    if (y[d] == 1) continue;
+    if (!dims.empty()) {
+      const int64_t n = dims.back();
+      // Row-major: dim d's stride times its size is the previous dim's stride.
+      const bool ca = ma.back() == sa[d] * y[d] && (sa[d] != 0 || ma.back() == 0);
+      const bool cb = mb.back() == sb[d] * y[d] && (sb[d] != 0 || mb.back() == 0);
+      if (ca && cb) {
+        dims.back() = n * y[d];
+        ma.back() = sa[d];
+        mb.back() = sb[d];
+        continue;
+      }
+    }
+    dims.push_back(y[d]);
+    ma.push_back(sa[d]);
+    mb.push_back(sb[d]);
+  }
+  BinaryPlan p;
+  if (dims.empty()) {
+    p.inner = 1, p.ia = 0, p.ib = 0;
+  } else {
+    p.inner = dims.back();
+    p.ia = ma.back();
+    p.ib = mb.back();
+    dims.pop_back(), ma.pop_back(), mb.pop_back();
+    if ((p.ia != 0 && p.ia != 1) || (p.ib != 0 && p.ib != 1))
+      return *why = "internal: inner stride is not 0 or 1", nullptr;
+    p.outer = dims, p.sa = ma, p.sb = mb;
+  }
+  // A short inner run with a long broadcast row is still correct, only slower; fine for now.
+  return std::make_unique<BroadcastBinary>(
+      b, std::move(p), str_cat("plain broadcast ", shape_str(da), " ", shape_str(db)));
+}
+
+}  // namespace
+
+void register_cpu_binary(KernelRegistry& r) {
+  for (const char* op : {"Add", "Sub", "Mul", "Div", "Max", "Min"})
+    r.add(op, {"cpu", create, nullptr});
+}
+
+}  // namespace visionrt
