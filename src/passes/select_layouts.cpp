@@ -71,7 +71,7 @@ size_t select_layouts(Graph& g, int block) {
           propose = true;
       if (n.op_type == "Split" || n.op_type == "Resize" ||
           n.op_type.find("Pool") != std::string::npos || n.op_type.rfind("Reduce", 0) == 0 ||
-          n.op_type == "Slice")
+          n.op_type == "Slice" || n.op_type == "Pad")
         propose = in_l[0] == block;
     }
     if (!propose) {

@@ -809,31 +809,31 @@ TEST(Patterns, LayerNormalizationOpOnOneDnn) {
 
 // ---- every table activation as a oneDNN conv post-op ----
 
-TEST(Patterns, EveryTableActivationIsAConvPostOp) {
-  const std::vector<Spelling> sp = spellings();
-  auto written = [&](Act a) -> Chain {
-    for (const Spelling& s : sp)
-      if (s.act == a) return s.build;
+// The activation `info` as a graph writes it: its ONNX op (alpha 0.3, beta 0.4), Clip(-0.5,
+// 1.5), or written out (gelu_erf, gelu_tanh, swish, mish); nullptr when no spelling exists.
+static Chain table_chain(const ActInfo& info) {
+  if (info.kind == Act::clip)
+    return [](Net& n, const std::string& x) { return n.op("Clip", {x, n.k(-0.5f), n.k(1.5f)}); };
+  if (info.kind == Act::mish || !*info.onnx_op) {
+    for (const Spelling& s : spellings())
+      if (s.act == info.kind) return s.build;
     return nullptr;
+  }
+  const ActInfo* i = &info;
+  return [i](Net& n, const std::string& x) {
+    std::map<std::string, Attribute> attrs;
+    if (*i->alpha_attr) attrs[i->alpha_attr] = attr_float(0.3f);
+    if (*i->beta_attr) attrs[i->beta_attr] = attr_float(0.4f);
+    return n.op(i->onnx_op, {x}, attrs);
   };
+}
+
+TEST(Patterns, EveryTableActivationIsAConvPostOp) {
   size_t tested = 0;
   for (const ActInfo& info : kActivations) {
     if (info.kind == Act::none) continue;
     SCOPED_TRACE(info.name);
-    Chain build;
-    if (info.kind == Act::clip) {
-      build = [](Net& n, const std::string& x) { return n.op("Clip", {x, n.k(-0.5f), n.k(1.5f)}); };
-    } else if (info.kind == Act::mish || !*info.onnx_op) {
-      build = written(info.kind);  // gelu_erf, gelu_tanh, swish, mish written out
-    } else {
-      const ActInfo* i = &info;
-      build = [i](Net& n, const std::string& x) {
-        std::map<std::string, Attribute> attrs;
-        if (*i->alpha_attr) attrs[i->alpha_attr] = attr_float(0.3f);
-        if (*i->beta_attr) attrs[i->beta_attr] = attr_float(0.4f);
-        return n.op(i->onnx_op, {x}, attrs);
-      };
-    }
+    Chain build = table_chain(info);
     if (!build) {
       ADD_FAILURE() << "no test spelling for activation " << info.name;
       continue;
@@ -984,4 +984,106 @@ TEST(Patterns, LongShapeChainsFoldCompletely) {
   Compiled c = check_network(n, {random_tensor({2, 3, 4, 5}, rng)});
   EXPECT_TRUE(has(c.plan, " 0 dynamic")) << c.plan;
   EXPECT_EQ(c.count("Shape"), 0u) << c.all();
+}
+
+TEST(Patterns, EveryTableActivationRunsInsideTheScaleShiftLoop) {
+  // A standalone BatchNorm followed by each table activation becomes one ScaleShift, plain (a
+  // graph input) and blocked with a partial last block (after a MaxPool of a conv, 20 channels);
+  // the vectorized forms (exp_approx-based) match the reference formulas.
+  size_t tested = 0;
+  for (const ActInfo& info : kActivations) {
+    if (info.kind == Act::none) continue;
+    SCOPED_TRACE(info.name);
+    Chain build = table_chain(info);
+    ASSERT_TRUE(build) << info.name;
+    Net n;
+    n.b.input("x", DType::f32, {2, 20, 9, 7});
+    n.out(build(n, n.bn("x", 20)), "y1");
+    std::string p = n.op("MaxPool", {n.conv("x", 20, 20, 3)},
+                         {{"kernel_shape", attr_ints({3, 3})}, {"pads", attr_ints({1, 1, 1, 1})}});
+    n.out(n.conv(build(n, n.bn(p, 20)), 20, 16, 1), "y2");
+    std::mt19937 rng(62);
+    Compiled c = check_network(n, {random_tensor({2, 20, 9, 7}, rng, -6.f, 6.f)}, 2e-5, info.name);
+    EXPECT_EQ(c.count("visionrt.ScaleShift", "cpu"), 2u) << c.all();
+    EXPECT_EQ(c.count("visionrt.Activation"), 0u) << c.all();
+    ++tested;
+  }
+  EXPECT_EQ(tested, std::size(kActivations) - 1);
+}
+
+TEST(Patterns, PadModesPlainAndBlocked) {
+  // Reflect, edge and constant (value 0 and 1.5) pads: on a graph input (plain, also padding the
+  // channel axis and rank 3), and between two convs (blocked when only H and W are padded; a zero
+  // constant pad moves into the conv instead).
+  struct Case {
+    const char* mode;
+    std::vector<int64_t> pads;
+    float value;
+  };
+  const std::vector<Case> cases = {
+      {"reflect", {0, 0, 2, 1, 0, 0, 1, 3}, 0.f},  {"edge", {0, 0, 3, 0, 0, 0, 2, 4}, 0.f},
+      {"constant", {0, 0, 1, 2, 0, 0, 3, 1}, 0.f}, {"constant", {0, 0, 1, 1, 0, 0, 1, 1}, 1.5f},
+      {"edge", {0, 2, 1, 0, 1, 1, 0, 2}, 0.f},     {"reflect", {0, 1, 0, 2, 0, 2, 1, 0}, 0.f}};
+  for (const Case& k : cases) {
+    const std::string what = std::string(k.mode) + ::testing::PrintToString(k.pads);
+    SCOPED_TRACE(what);
+    Net n;
+    n.b.input("x", DType::f32, {2, 20, 7, 6});
+    auto pad = [&](const std::string& v) {
+      std::vector<std::string> in = {v, n.constant(Tensor::from_vector<int64_t>({8}, k.pads))};
+      if (k.value != 0.f) in.push_back(n.k(k.value));
+      return n.op("Pad", in, {{"mode", attr_string(k.mode)}});
+    };
+    n.out(pad("x"), "y1");
+    const bool spatial = k.pads[0] == 0 && k.pads[1] == 0 && k.pads[4] == 0 && k.pads[5] == 0;
+    if (spatial) n.out(n.conv(pad(n.conv("x", 20, 20, 3)), 20, 8, 3), "y2");
+    std::mt19937 rng(15);
+    Compiled c = check_network(n, {random_tensor({2, 20, 7, 6}, rng)}, 1e-6, what);
+    EXPECT_EQ(c.count("Pad", "ref"), 0u) << c.all();
+    const bool folded = std::string(k.mode) == "constant" && k.value == 0.f;  // into the conv
+    if (spatial) {
+      EXPECT_EQ(c.count("Pad"), folded ? 1u : 2u) << c.all();
+    }
+    // Blocked for reflect and edge (a non-zero constant would write into the padded lanes).
+    if (spatial && std::string(k.mode) != "constant" && blocked_layouts()) {
+      size_t blocked = 0;
+      for (const std::string& l : c.layouts("Pad")) blocked += has(l, "nChw");
+      EXPECT_EQ(blocked, 1u) << c.all();
+    }
+  }
+  // Rank 3, opset 10 (pads and value as attributes).
+  Net n(10);
+  n.b.input("x", DType::f32, {3, 5, 4});
+  n.out(n.op("Pad", {"x"},
+             {{"mode", attr_string("reflect")}, {"pads", attr_ints({1, 2, 3, 0, 2, 1})}}),
+        "y");
+  std::mt19937 rng(16);
+  Compiled c = check_network(n, {random_tensor({3, 5, 4}, rng)}, 1e-6, "opset 10");
+  EXPECT_EQ(c.count("Pad", "cpu"), 1u) << c.all();
+}
+
+TEST(Patterns, InstanceAndGroupNormOnTheCpuKernel) {
+  // InstanceNorm on a rank-4 input whose values sit far from zero (mean 100, spread 1: a one-pass
+  // variance would cancel), and GroupNorm as PyTorch exports it (Reshape [N, G, -1] ->
+  // InstanceNormalization -> Reshape -> Mul -> Add) followed by Mish.
+  Net n;
+  n.b.input("x", DType::f32, {2, 6, 33, 35});
+  n.out(n.op("InstanceNormalization",
+             {"x", n.constant(random_tensor({6}, n.rng, 0.5f, 1.5f)),
+              n.constant(random_tensor({6}, n.rng))},
+             {{"epsilon", attr_float(1e-5f)}}),
+        "y1");
+  n.b.input("u", DType::f32, {2, 12, 9, 7});
+  std::string g = n.op("Reshape", {"u", n.constant(Tensor::from_vector<int64_t>({3}, {2, 4, -1}))});
+  g = n.op("InstanceNormalization", {g, n.constant(filled({4}, 1.f)), n.constant(filled({4}, 0.f))},
+           {{"epsilon", attr_float(1e-5f)}});
+  g = n.op("Reshape", {g, n.constant(Tensor::from_vector<int64_t>({4}, {2, 12, 9, 7}))});
+  g = n.op("Mul", {g, n.constant(random_tensor({12, 1, 1}, n.rng, 0.5f, 1.5f))});
+  g = n.op("Add", {g, n.constant(random_tensor({12, 1, 1}, n.rng))});
+  n.out(n.op("Mul", {g, n.op("Tanh", {n.op("Softplus", {g})})}), "y2");
+  std::mt19937 rng(17);
+  Tensor x = random_tensor({2, 6, 33, 35}, rng, 99.f, 101.f);
+  Compiled c = check_network(n, {x, random_tensor({2, 12, 9, 7}, rng, -3.f, 3.f)}, 1e-4);
+  EXPECT_EQ(c.count("InstanceNormalization", "cpu"), 2u) << c.all();
+  EXPECT_EQ(c.count("visionrt.ScaleShift", "cpu"), 1u) << c.all();
 }

@@ -12,6 +12,8 @@ void register_cpu_kernels(KernelRegistry& r) {
   register_cpu_channels_last(r);
   register_cpu_scale_shift(r);
   register_cpu_slice(r);
+  register_cpu_pad(r);
+  register_cpu_instance_norm(r);
 }
 
 void register_cpu_fallback_kernels(KernelRegistry& r) {

@@ -2,9 +2,9 @@
 // >= 2) or oneDNN's blocked nChw8c/nChw16c, where the channel of a lane is known at compile time
 // so the loop runs over whole blocks with the block's scale and shift in registers. Standalone
 // BatchNormalization and per-channel affine chains end up here (passes/fuse_scale_shift.cpp).
-// ReLU, leaky ReLU, clip, hard-sigmoid and hard-swish are applied in the same vectorized loop;
-// the other activations (sigmoid, swish, tanh, elu, GELU, mish) by their scalar formula after it.
-// Padded lanes of the last channel block are written as zeros, as oneDNN's kernels leave them.
+// Every activation of kernels/activation.hpp is applied in the same vectorized loop (the
+// transcendental ones through vec_math.hpp's exp_approx). Padded lanes of the last channel block
+// are written as zeros, as oneDNN's kernels leave them (also where act(0) != 0: sigmoid).
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -18,8 +18,22 @@
 namespace visionrt {
 namespace {
 
-// Activations applied inside the vectorized loop (branch-free min/max forms).
-enum Inline : int { kNone, kRelu, kLeaky, kClip, kHardSigmoid, kHardSwish, kScalar };
+// Activations of the vectorized loop: branch-free forms of kernels/activation.hpp's table.
+enum Inline : int {
+  kNone,
+  kRelu,
+  kLeaky,
+  kClip,
+  kHardSigmoid,
+  kHardSwish,
+  kSigmoid,
+  kSwish,
+  kTanh,
+  kElu,
+  kGeluErf,
+  kGeluTanh,
+  kMish,
+};
 
 Inline inline_kind(Act a) {
   switch (a) {
@@ -35,9 +49,22 @@ Inline inline_kind(Act a) {
       return kHardSigmoid;
     case Act::hard_swish:
       return kHardSwish;
-    default:
-      return kScalar;
+    case Act::sigmoid:
+      return kSigmoid;
+    case Act::swish:
+      return kSwish;
+    case Act::tanh:
+      return kTanh;
+    case Act::elu:
+      return kElu;
+    case Act::gelu_erf:
+      return kGeluErf;
+    case Act::gelu_tanh:
+      return kGeluTanh;
+    case Act::mish:
+      return kMish;
   }
+  return kNone;
 }
 
 // y[i] = f(x[i] * s[i % lanes] + b[i % lanes]) over `n` groups of `lanes` values; lanes 1
@@ -69,6 +96,27 @@ inline void run_lanes(const float* x, float* y, int64_t n, const float* s, const
     case kHardSwish:
       VISIONRT_SS_LOOP(v * std::min(std::max(v + 3.0f, 0.0f), 6.0f) * (1.0f / 6.0f))
       break;
+    case kSigmoid:
+      VISIONRT_SS_LOOP(cpu::sigmoid_approx(v))
+      break;
+    case kSwish:
+      VISIONRT_SS_LOOP(v * cpu::sigmoid_approx(v))
+      break;
+    case kTanh:
+      VISIONRT_SS_LOOP(cpu::tanh_approx(v))
+      break;
+    case kElu:
+      VISIONRT_SS_LOOP(v >= 0.0f ? v : a0 * (cpu::exp_approx(v) - 1.0f))
+      break;
+    case kGeluErf:
+      VISIONRT_SS_LOOP(0.5f * v * (1.0f + cpu::erf_approx(v * 0.70710678118654752f)))
+      break;
+    case kGeluTanh:
+      VISIONRT_SS_LOOP(v * cpu::sigmoid_approx(1.5957691216057308f * (v + 0.044715f * v * v * v)))
+      break;
+    case kMish:
+      VISIONRT_SS_LOOP(cpu::mish_approx(v))
+      break;
     default:
       VISIONRT_SS_LOOP(v)
       break;
@@ -99,10 +147,11 @@ class ScaleShift : public Kernel {
         block_(block),
         act_(act),
         kind_(inline_kind(act.kind)),
+        zero_padded_lanes_(block && channels % block != 0 && apply_act(act, 0.0f) != 0.0f),
         scale_(std::move(scale)),
         shift_(std::move(shift)) {
     if (block_) {
-      // Padded lanes: scale 0, shift 0 -> 0 (and zeroed again after a scalar activation).
+      // Padded lanes: scale 0, shift 0 -> act(0), zeroed after the loop where that is not 0.
       const int64_t padded = (channels_ + block_ - 1) / block_ * block_;
       scale_.resize(static_cast<size_t>(padded), 0.0f);
       shift_.resize(static_cast<size_t>(padded), 0.0f);
@@ -114,14 +163,13 @@ class ScaleShift : public Kernel {
     float* y = ctx.output(0).data<float>();
     const float a0 = act_.alpha;
     const float a1 = act_.beta;
-    const int k = kind_ == kScalar ? kNone : kind_;
+    const int k = kind_;
     if (!block_) {
       const int64_t rows = batch_ * channels_;
       const int threads = rows * inner_ >= (int64_t{1} << 15) ? ctx.num_threads : 1;
       parallel_for(rows, threads, [&](int64_t r) {
         const int64_t c = r % channels_;
         rows_plain(x + r * inner_, y + r * inner_, inner_, scale_[c], shift_[c], k, a0, a1);
-        if (kind_ == kScalar) scalar_act(y + r * inner_, inner_, 1, 1);
       });
       return;
     }
@@ -136,8 +184,9 @@ class ScaleShift : public Kernel {
         rows_b16(xs, ys, inner_, &scale_[c0], &shift_[c0], k, a0, a1);
       else
         rows_b8(xs, ys, inner_, &scale_[c0], &shift_[c0], k, a0, a1);
-      if (kind_ == kScalar)
-        scalar_act(ys, inner_, block_, static_cast<int>(std::min<int64_t>(block_, channels_ - c0)));
+      if (zero_padded_lanes_ && c0 + block_ > channels_)
+        for (int64_t i = 0; i < inner_; ++i)
+          for (int64_t l = channels_ - c0; l < block_; ++l) ys[i * block_ + l] = 0.0f;
     });
   }
 
@@ -147,17 +196,11 @@ class ScaleShift : public Kernel {
   }
 
  private:
-  // The activation by its scalar formula over n groups of `lanes` values, the first `live`
-  // of each group (padded lanes stay zero).
-  void scalar_act(float* y, int64_t n, int lanes, int live) const {
-    for (int64_t i = 0; i < n; ++i)
-      for (int l = 0; l < live; ++l) y[i * lanes + l] = apply_act(act_, y[i * lanes + l]);
-  }
-
   int64_t batch_, channels_, inner_;
   int block_;
   Activation act_;
   Inline kind_;
+  bool zero_padded_lanes_;
   std::vector<float> scale_, shift_;
 };
 

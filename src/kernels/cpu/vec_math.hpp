@@ -3,7 +3,8 @@
 // VISIONRT_MULTIVERSION and picked at load time by the CPU's features. exp_approx: Cody-Waite range
 // reduction x = k ln2 + r, a degree-6 polynomial for e^r on |r| <= ln2/2, and 2^k built in the
 // exponent bits; relative error below 2e-7 (about 2 ulp) over the float range, 0 below -87.3, +inf
-// above 88.7.
+// above 88.7. The activations built on it (sigmoid, tanh, mish, GELU...) are within about 3e-7
+// absolute of the libm formulas in kernels/activation.hpp.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -43,6 +44,35 @@ inline float exp_approx(float x) {
   y = x < lo ? 0.0f : y;
   y = x > hi ? __builtin_inff() : y;
   return x != x ? x : y;  // NaN stays NaN
+}
+
+inline float sigmoid_approx(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
+
+// tanh(x) = sign(x) (1 - 2 / (e^{2|x|} + 1)): no overflow (e^{2|x|} = inf gives 1).
+inline float tanh_approx(float x) {
+  const float a = x < 0 ? -x : x;
+  const float t = 1.0f - 2.0f / (exp_approx(2.0f * a) + 1.0f);
+  return x < 0 ? -t : t;
+}
+
+// erf by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7).
+inline float erf_approx(float x) {
+  const float a = x < 0 ? -x : x;
+  const float t = 1.0f / (1.0f + 0.3275911f * a);
+  float p = 1.061405429f;
+  p = p * t - 1.453152027f;
+  p = p * t + 1.421413741f;
+  p = p * t - 0.284496736f;
+  p = p * t + 0.254829592f;
+  const float r = 1.0f - p * t * exp_approx(-a * a);
+  return x < 0 ? -r : r;
+}
+
+// mish(x) = x tanh(softplus(x)) = x n / (n + 2) with n = e^x (e^x + 2); x itself above 20.
+inline float mish_approx(float x) {
+  const float e = exp_approx(x < 20.0f ? x : 20.0f);
+  const float n = e * (e + 2.0f);
+  return x < 20.0f ? x * n / (n + 2.0f) : x;
 }
 
 }  // namespace visionrt::cpu
