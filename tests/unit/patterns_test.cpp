@@ -1087,3 +1087,25 @@ TEST(Patterns, InstanceAndGroupNormOnTheCpuKernel) {
   EXPECT_EQ(c.count("InstanceNormalization", "cpu"), 2u) << c.all();
   EXPECT_EQ(c.count("visionrt.ScaleShift", "cpu"), 1u) << c.all();
 }
+
+TEST(Patterns, TinyChannelMapsStayPlain) {
+  // A 1-channel map at the end of a blocked network (PP-OCR's text probability map: ConvTranspose
+  // -> BatchNorm -> Sigmoid) is written plain, not as nChw16c with 15 padded lanes of 16; a
+  // 2-channel conv head likewise.
+  Net n;
+  n.b.input("x", DType::f32, {1, 8, 13, 11});
+  std::string f = n.conv(n.conv("x", 8, 24, 3), 24, 24, 3);
+  std::string d = n.fresh("deconv");
+  n.b.node("ConvTranspose", {f, n.constant(random_tensor({24, 1, 2, 2}, n.rng, -0.3f, 0.3f))}, {d},
+           {{"strides", attr_ints({2, 2})}, {"kernel_shape", attr_ints({2, 2})}});
+  n.out(n.op("Sigmoid", {n.bn(d, 1)}), "y1");
+  n.out(n.conv(f, 24, 2, 1), "y2");
+  std::mt19937 rng(18);
+  Compiled c = check_network(n, {random_tensor({1, 8, 13, 11}, rng)});
+  if (!blocked_layouts()) return;
+  for (const char* op : {"ConvTranspose", "visionrt.ScaleShift"})
+    for (const std::string& l : c.layouts(op)) EXPECT_FALSE(has(l, "nChw")) << op << c.all();
+  size_t plain_out = 0;
+  for (const std::string& l : c.layouts("Conv")) plain_out += has(l, "-> nchw");
+  EXPECT_EQ(plain_out, 1u) << c.all();
+}

@@ -180,6 +180,21 @@ class ScaleShift : public Kernel {
       const int64_t c0 = (it % cb) * block_;
       const float* xs = x + it * per;
       float* ys = y + it * per;
+      const int64_t live = std::min<int64_t>(block_, channels_ - c0);
+      if (live * 2 <= block_ && kind_ >= kSigmoid) {
+        // A mostly padded block (a 1-channel head map in nChw16c) with a costly activation:
+        // each live lane goes through a contiguous buffer and the plain loop; padded lanes 0.
+        std::fill(ys, ys + per, 0.0f);
+        float buf[256];
+        for (int64_t l = 0; l < live; ++l)
+          for (int64_t i0 = 0; i0 < inner_; i0 += 256) {
+            const int64_t m = std::min<int64_t>(256, inner_ - i0);
+            for (int64_t j = 0; j < m; ++j) buf[j] = xs[(i0 + j) * block_ + l];
+            rows_plain(buf, buf, m, scale_[c0 + l], shift_[c0 + l], k, a0, a1);
+            for (int64_t j = 0; j < m; ++j) ys[(i0 + j) * block_ + l] = buf[j];
+          }
+        return;
+      }
       if (block_ == 16)
         rows_b16(xs, ys, inner_, &scale_[c0], &shift_[c0], k, a0, a1);
       else

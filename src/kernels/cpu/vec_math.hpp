@@ -20,9 +20,13 @@
 #define VISIONRT_MULTIVERSION
 #endif
 
+// Always inlined: the inliner's budget otherwise leaves calls in big kernels' loops (ScaleShift's
+// switch over activations), and a call in a loop stops vectorization.
+#define VISIONRT_VEC_INLINE __attribute__((always_inline)) inline
+
 namespace visionrt::cpu {
 
-inline float exp_approx(float x) {
+VISIONRT_VEC_INLINE float exp_approx(float x) {
   const float hi = 88.7228391f, lo = -87.3365448f;
   float xc = x < lo ? lo : (x > hi ? hi : x);
   // Round to nearest with the 1.5 * 2^23 trick: plain SSE2 arithmetic, so the loop vectorizes.
@@ -46,17 +50,17 @@ inline float exp_approx(float x) {
   return x != x ? x : y;  // NaN stays NaN
 }
 
-inline float sigmoid_approx(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
+VISIONRT_VEC_INLINE float sigmoid_approx(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
 
 // tanh(x) = sign(x) (1 - 2 / (e^{2|x|} + 1)): no overflow (e^{2|x|} = inf gives 1).
-inline float tanh_approx(float x) {
+VISIONRT_VEC_INLINE float tanh_approx(float x) {
   const float a = x < 0 ? -x : x;
   const float t = 1.0f - 2.0f / (exp_approx(2.0f * a) + 1.0f);
   return x < 0 ? -t : t;
 }
 
 // erf by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7).
-inline float erf_approx(float x) {
+VISIONRT_VEC_INLINE float erf_approx(float x) {
   const float a = x < 0 ? -x : x;
   const float t = 1.0f / (1.0f + 0.3275911f * a);
   float p = 1.061405429f;
@@ -69,7 +73,7 @@ inline float erf_approx(float x) {
 }
 
 // mish(x) = x tanh(softplus(x)) = x n / (n + 2) with n = e^x (e^x + 2); x itself above 20.
-inline float mish_approx(float x) {
+VISIONRT_VEC_INLINE float mish_approx(float x) {
   const float e = exp_approx(x < 20.0f ? x : 20.0f);
   const float n = e * (e + 2.0f);
   return x < 20.0f ? x * n / (n + 2.0f) : x;
