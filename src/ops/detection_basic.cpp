@@ -64,9 +64,9 @@ void infer_gridsample(InferContext& c) {
 void register_detection_basic_ops(OpRegistry& r) {
   r.add({"Resize", infer_resize, {1, 2, 3}, 10});
   r.add({"Upsample", infer_resize, {1}, 7});
-  r.add({"NonMaxSuppression", infer_nms, {}, 10});
-  r.add({"RoiAlign", infer_roialign, {}, 10});
-  r.add({"GridSample", infer_gridsample, {}, 16});
+  r.add({"NonMaxSuppression", infer_nms, {}, 10}).needs(2);
+  r.add({"RoiAlign", infer_roialign, {}, 10}).needs(3);
+  r.add({"GridSample", infer_gridsample, {}, 16}).needs(2);
 }
 
 }  // namespace visionrt

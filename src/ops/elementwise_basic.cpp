@@ -80,20 +80,21 @@ void infer_dropout(InferContext& c) {
 
 void register_elementwise_basic_ops(OpRegistry& r) {
   for (const char* op : kUnaryOps) r.add({op, infer_unary, {}, 1});
-  for (const char* op : {"Identity", "Clip"}) r.add({op, infer_unary, {}, 1});
+  r.add({"Identity", infer_unary, {}, 1}).view();
+  r.add({"Clip", infer_unary, {}, 6});
   r.add({"Not", infer_unary, {}, 1});
   r.add({"IsNaN", infer_bool_unary, {}, 9});
   r.add({"IsInf", infer_bool_unary, {}, 10});
   for (const char* op : {"Add", "Sub", "Mul", "Div", "Pow", "Mod", "BitShift", "PRelu"})
-    r.add({op, infer_binary_same, {}, 1});
+    r.add({op, infer_binary_same, {}, 1}).needs(2);
   for (const char* op : {"Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"})
-    r.add({op, infer_compare, {}, 1});
-  for (const char* op : {"And", "Or", "Xor"}) r.add({op, infer_compare, {}, 1});
+    r.add({op, infer_compare, {}, 1}).needs(2);
+  for (const char* op : {"And", "Or", "Xor"}) r.add({op, infer_compare, {}, 1}).needs(2);
   for (const char* op : {"Min", "Max", "Mean", "Sum"})
     r.add({op, [](InferContext& c) { infer_broadcast(c, c.input_dtype(0)); }, {}, 1});
-  r.add({"Where", infer_where, {}, 9});
-  r.add({"Cast", infer_cast, {}, 1});
-  r.add({"CastLike", infer_castlike, {}, 15});
+  r.add({"Where", infer_where, {}, 9}).needs(3);
+  r.add({"Cast", infer_cast, {}, 6});
+  r.add({"CastLike", infer_castlike, {}, 15}).needs(2);
   r.add({"Dropout", infer_dropout, {}, 1});
 }
 

@@ -29,7 +29,8 @@ void register_internal_ops(OpRegistry& r) {
            conv->infer(c);
          },
          {},
-         1});
+         1})
+      .needs(2);
   r.add({"visionrt.Reorder", [](InferContext& c) { infer_same_as_input(c); }, {}, 1});
   r.add({"visionrt.FusedMatMul",
          [](InferContext& c) {

@@ -215,13 +215,13 @@ void register_misc_ops(OpRegistry& r) {
   for (const char* w : {"HannWindow", "HammingWindow", "BlackmanWindow"})
     r.add({w, infer_window, {0}, 17});
   r.add({"DFT", infer_dft, {1}, 17});
-  r.add({"STFT", infer_stft, {1, 3}, 17});
-  r.add({"MelWeightMatrix", infer_mel, {0, 1}, 17});
+  r.add({"STFT", infer_stft, {1, 3}, 17}).needs(2);
+  r.add({"MelWeightMatrix", infer_mel, {0, 1}, 17}).needs(5);
   r.add({"Det", infer_det, {}, 11});
   r.add({"Unique", infer_unique, {}, 11});
-  r.add({"MaxUnpool", infer_maxunpool, {2}, 9});
+  r.add({"MaxUnpool", infer_maxunpool, {2}, 9}).needs(2);
   r.add({"LpNormalization", [](InferContext& c) { infer_same_as_input(c); }, {}, 1});
-  for (const char* op : {"RNN", "GRU", "LSTM"}) r.add({op, infer_recurrent, {}, 7});
+  for (const char* op : {"RNN", "GRU", "LSTM"}) r.add({op, infer_recurrent, {}, 7}).needs(3);
   r.add({"TfIdfVectorizer", infer_tfidf, {}, 9});
 }
 

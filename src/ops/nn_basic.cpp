@@ -112,19 +112,23 @@ void infer_gemm(InferContext& c) {
 }  // namespace
 
 void register_nn_basic_ops(OpRegistry& r) {
-  r.add({"Conv", [](InferContext& c) { infer_conv(c, c.input_dtype(0)); }, {}, 1});
-  r.add({"ConvInteger", [](InferContext& c) { infer_conv(c, DType::i32); }, {}, 10});
-  r.add({"ConvTranspose", infer_conv_transpose, {}, 1});
+  r.add({"Conv", [](InferContext& c) { infer_conv(c, c.input_dtype(0)); }, {}, 1}).needs(2);
+  r.add({"ConvInteger", [](InferContext& c) { infer_conv(c, DType::i32); }, {}, 10}).needs(2);
+  r.add({"ConvTranspose", infer_conv_transpose, {}, 1}).needs(2);
   for (const char* op : {"MaxPool", "AveragePool", "LpPool"}) r.add({op, infer_pool, {}, 1});
   for (const char* op : {"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"})
     r.add({op, infer_global_pool, {}, 1});
-  for (const char* op : {"BatchNormalization", "InstanceNormalization", "MeanVarianceNormalization",
-                         "LRN", "Softmax", "LogSoftmax", "Hardmax"})
-    r.add({op, [](InferContext& c) { c.set_output(0, c.input_type(0)); }, {}, 1});
-  r.add({"LayerNormalization", infer_layer_norm, {}, 17});
-  r.add({"MatMul", [](InferContext& c) { infer_matmul(c, c.input_dtype(0)); }, {}, 1});
-  r.add({"MatMulInteger", [](InferContext& c) { infer_matmul(c, DType::i32); }, {}, 10});
-  r.add({"Gemm", infer_gemm, {}, 7});
+  auto same = [](InferContext& c) { c.set_output(0, c.input_type(0)); };
+  // BatchNormalization before 6 had consumed_inputs semantics; 6 is upgraded at load
+  // (passes/upgrade_legacy.cpp).
+  r.add({"BatchNormalization", same, {}, 6}).needs(5);
+  r.add({"InstanceNormalization", same, {}, 1}).needs(3);
+  for (const char* op : {"MeanVarianceNormalization", "LRN", "Softmax", "LogSoftmax", "Hardmax"})
+    r.add({op, same, {}, 1});
+  r.add({"LayerNormalization", infer_layer_norm, {}, 17}).needs(2);
+  r.add({"MatMul", [](InferContext& c) { infer_matmul(c, c.input_dtype(0)); }, {}, 1}).needs(2);
+  r.add({"MatMulInteger", [](InferContext& c) { infer_matmul(c, DType::i32); }, {}, 10}).needs(2);
+  r.add({"Gemm", infer_gemm, {}, 7}).needs(2);
 }
 
 }  // namespace visionrt

@@ -64,9 +64,9 @@ const OpDef* OpRegistry::find(const std::string& domain, const std::string& op) 
   return it == ops_.end() ? nullptr : &it->second;
 }
 
-void OpRegistry::add(OpDef def) {
+OpDef& OpRegistry::add(OpDef def) {
   std::string name = def.name;
-  ops_[name] = std::move(def);
+  return ops_[name] = std::move(def);
 }
 
 std::vector<std::string> OpRegistry::names() const {
@@ -76,93 +76,18 @@ std::vector<std::string> OpRegistry::names() const {
 }
 
 int required_inputs(const std::string& op) {
-  static const std::map<std::string, int> kRequired = {
-      // binary and ternary elementwise
-      {"Add", 2},
-      {"Sub", 2},
-      {"Mul", 2},
-      {"Div", 2},
-      {"Pow", 2},
-      {"Mod", 2},
-      {"BitShift", 2},
-      {"Equal", 2},
-      {"Less", 2},
-      {"LessOrEqual", 2},
-      {"Greater", 2},
-      {"GreaterOrEqual", 2},
-      {"And", 2},
-      {"Or", 2},
-      {"Xor", 2},
-      {"PRelu", 2},
-      {"Where", 3},
-      {"CastLike", 2},
-      // data movement
-      {"Reshape", 2},
-      {"Gather", 2},
-      {"GatherElements", 2},
-      {"GatherND", 2},
-      {"ScatterND", 3},
-      {"ScatterElements", 3},
-      {"Scatter", 3},
-      {"Expand", 2},
-      {"Tile", 2},
-      {"Range", 3},
-      {"OneHot", 3},
-      {"CumSum", 2},
-      {"Compress", 2},
-      {"ReverseSequence", 2},
-      {"Constant", 0},
-      // nn
-      {"Conv", 2},
-      {"visionrt.FusedConv", 2},
-      {"ConvTranspose", 2},
-      {"ConvInteger", 2},
-      {"BatchNormalization", 5},
-      {"InstanceNormalization", 3},
-      {"LayerNormalization", 2},
-      {"MatMul", 2},
-      {"MatMulInteger", 2},
-      {"Gemm", 2},
-      {"QuantizeLinear", 2},
-      {"DequantizeLinear", 2},
-      // detection, resampling, losses
-      {"NonMaxSuppression", 2},
-      {"RoiAlign", 3},
-      {"GridSample", 2},
-      {"SoftmaxCrossEntropyLoss", 2},
-      {"NegativeLogLikelihoodLoss", 2},
-      // misc
-      {"QLinearConv", 8},
-      {"QLinearMatMul", 8},
-      {"STFT", 2},
-      {"MelWeightMatrix", 5},
-      {"MaxUnpool", 2},
-      {"RNN", 3},
-      {"GRU", 3},
-      {"LSTM", 3},
-  };
-  auto it = kRequired.find(op);
-  return it == kRequired.end() ? 1 : it->second;
+  const OpDef* d = OpRegistry::instance().find("", op);
+  return d ? d->required_inputs : 1;
 }
 
-int64_t min_supported_opset(const OpDef& def) {
-  // Ops whose older versions differ from what we implement and are not upgraded at load:
-  // Split/Pad/Tile/Cast/Reshape/Concat with old signatures, Upsample's old attributes.
-  static const std::map<std::string, int64_t> kMin = {
-      // Binary ops, Gemm, PRelu and BatchNormalization before 7 are rewritten at load by
-      // passes/upgrade_legacy.cpp; BatchNormalization-1 had consumed_inputs semantics.
-      {"BatchNormalization", 6},
-      {"Upsample", 7},
-      {"Split", 2},
-      {"Pad", 2},
-      {"Tile", 6},
-      {"Cast", 6},
-      {"Reshape", 5},
-      {"Concat", 4},
-      {"Clip", 6},
-  };
-  auto it = kMin.find(def.name);
-  return std::max(def.min_opset, it == kMin.end() ? int64_t{1} : it->second);
+bool is_view_op(const std::string& op) {
+  const OpDef* d = OpRegistry::instance().find("", op);
+  return d && d->is_view;
+}
+
+bool moves_elements_only(const std::string& op) {
+  const OpDef* d = OpRegistry::instance().find("", op);
+  return d && d->moves_only;
 }
 
 void check_arity(const Node& n) {

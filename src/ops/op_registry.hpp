@@ -53,30 +53,44 @@ class InferContext {
   std::vector<TensorType> out_types_;
 };
 
+// Everything the graph layers know about an op, in one registration (src/ops/<family>.cpp):
+//   r.add({"Reshape", infer_reshape, {1}, 5}).needs(2).view();
+// Kernels are registered separately (src/kernels), activation formulas in kernels/activation.hpp.
 struct OpDef {
   std::string name;
   std::function<void(InferContext&)> infer;
   std::vector<int> value_inputs;  // inputs whose values decide the output shape
   int64_t min_opset = 1;          // earliest opset whose semantics we implement
+  int required_inputs = 1;        // the spec's non-optional inputs (lowest over supported opsets)
+  bool is_view = false;     // output = input 0's bytes under another shape (Reshape, Identity...)
+  bool foldable = true;     // constant inputs give a constant output (not Random*)
+  bool moves_only = false;  // only moves elements: element-wise activations commute with it
+
+  OpDef& needs(int inputs) { return required_inputs = inputs, *this; }
+  OpDef& view() { return is_view = moves_only = true, *this; }
+  OpDef& moves_elements() { return moves_only = true, *this; }
+  OpDef& not_foldable() { return foldable = false, *this; }
 };
 
 class OpRegistry {
  public:
   static const OpRegistry& instance();
   const OpDef* find(const std::string& domain, const std::string& op) const;
-  void add(OpDef def);
+  // Adds (or replaces) a definition; returns it for the fluent setters.
+  OpDef& add(OpDef def);
   std::vector<std::string> names() const;
 
  private:
   std::map<std::string, OpDef> ops_;
 };
 
-// Minimum number of inputs an op requires (the ONNX spec's non-optional inputs, lowest over the
-// supported opsets); 1 for ops not in the table.
+// Facts of an op of the default domain by name (false / 1 for ops not registered).
 int required_inputs(const std::string& op);
-// Earliest opset whose semantics visionrt implements for `op` (older versions had different
-// attributes or broadcasting rules), combined with OpDef::min_opset.
-int64_t min_supported_opset(const OpDef& def);
+bool is_view_op(const std::string& op);
+bool moves_elements_only(const std::string& op);
+// Earliest opset whose semantics visionrt implements (older versions had different attributes
+// or broadcasting rules and are not upgraded at load).
+inline int64_t min_supported_opset(const OpDef& def) { return def.min_opset; }
 
 // Throws ModelError unless the node has its required inputs (present, not empty names) and at
 // least one non-empty output. Runs before any op's inference or kernel sees the node.

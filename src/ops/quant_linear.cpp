@@ -37,7 +37,8 @@ void register_quant_linear_ops(OpRegistry& r) {
            c.set_output(0, t);
          },
          {},
-         10});
+         10})
+      .needs(2);
   r.add({"DequantizeLinear",
          [](InferContext& c) {
            TensorType t = c.input_type(0);
@@ -45,7 +46,8 @@ void register_quant_linear_ops(OpRegistry& r) {
            c.set_output(0, t);
          },
          {},
-         10});
+         10})
+      .needs(2);
   r.add({"DynamicQuantizeLinear",
          [](InferContext& c) {
            TensorType t = c.input_type(0);
@@ -56,8 +58,8 @@ void register_quant_linear_ops(OpRegistry& r) {
          },
          {},
          11});
-  r.add({"QLinearConv", infer("Conv", {0, 3}), {}, 10});
-  r.add({"QLinearMatMul", infer("MatMul", {0, 3}), {}, 10});
+  r.add({"QLinearConv", infer("Conv", {0, 3}), {}, 10}).needs(8);
+  r.add({"QLinearMatMul", infer("MatMul", {0, 3}), {}, 10}).needs(8);
 }
 
 }  // namespace visionrt

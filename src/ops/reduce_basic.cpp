@@ -134,8 +134,8 @@ void register_reduce_basic_ops(OpRegistry& r) {
   r.add({"ArgMax", infer_arg, {}, 1});
   r.add({"ArgMin", infer_arg, {}, 1});
   r.add({"TopK", infer_topk, {1}, 1});
-  r.add({"SoftmaxCrossEntropyLoss", infer_loss, {}, 12});
-  r.add({"NegativeLogLikelihoodLoss", infer_loss, {}, 12});
+  r.add({"SoftmaxCrossEntropyLoss", infer_loss, {}, 12}).needs(2);
+  r.add({"NegativeLogLikelihoodLoss", infer_loss, {}, 12}).needs(2);
 }
 
 }  // namespace visionrt

@@ -310,14 +310,9 @@ void infer_pad(InferContext& c) {
 void infer_shape(InferContext& c) {
   const Shape* s = known_shape(c, 0);
   if (!s) return c.set_output(0, DType::i64, {-1});
-  int64_t r = static_cast<int64_t>(s->size());
-  int64_t start = c.opset() >= 15 ? c.node().attr_i("start", 0) : 0;
-  int64_t end = c.opset() >= 15 ? c.node().attr_i("end", r) : r;
-  if (start < 0) start += r;
-  if (end < 0) end += r;
-  start = std::clamp<int64_t>(start, 0, r);
-  end = std::clamp<int64_t>(end, 0, r);
-  c.set_output(0, DType::i64, {std::max<int64_t>(0, end - start)});
+  int64_t start, end;
+  shape_range(c.node(), c.opset(), static_cast<int64_t>(s->size()), &start, &end);
+  c.set_output(0, DType::i64, {end - start});
 }
 
 void infer_constant_of_shape(InferContext& c) {
@@ -422,36 +417,36 @@ void infer_scatter(InferContext& c) {
 }  // namespace
 
 void register_tensor_basic_ops(OpRegistry& r) {
-  r.add({"Reshape", infer_reshape, {1}, 5});
-  r.add({"Flatten", infer_flatten, {}, 1});
-  r.add({"Squeeze", infer_squeeze, {1}, 1});
-  r.add({"Unsqueeze", infer_unsqueeze, {1}, 1});
-  r.add({"Transpose", infer_transpose, {}, 1});
+  r.add({"Reshape", infer_reshape, {1}, 5}).needs(2).view();
+  r.add({"Flatten", infer_flatten, {}, 1}).view();
+  r.add({"Squeeze", infer_squeeze, {1}, 1}).view();
+  r.add({"Unsqueeze", infer_unsqueeze, {1}, 1}).view();
+  r.add({"Transpose", infer_transpose, {}, 1}).moves_elements();
   r.add({"Concat", infer_concat, {}, 4});
   r.add({"Split", infer_split, {1}, 2});
   r.add({"Slice", infer_slice, {1, 2, 3, 4}, 1});
-  r.add({"Gather", infer_gather, {}, 1});
-  r.add({"GatherElements", infer_gather_elements, {}, 11});
-  r.add({"GatherND", infer_gathernd, {}, 11});
-  r.add({"ScatterND", [](InferContext& c) { infer_same_as_input(c, 0); }, {}, 11});
-  r.add({"ScatterElements", infer_scatter, {}, 11});
-  r.add({"Scatter", infer_scatter, {}, 9});
-  r.add({"Expand", infer_expand, {1}, 8});
-  r.add({"Tile", infer_tile, {1}, 6});
+  r.add({"Gather", infer_gather, {}, 1}).needs(2);
+  r.add({"GatherElements", infer_gather_elements, {}, 11}).needs(2);
+  r.add({"GatherND", infer_gathernd, {}, 11}).needs(2);
+  r.add({"ScatterND", [](InferContext& c) { infer_same_as_input(c, 0); }, {}, 11}).needs(3);
+  r.add({"ScatterElements", infer_scatter, {}, 11}).needs(3);
+  r.add({"Scatter", infer_scatter, {}, 9}).needs(3);
+  r.add({"Expand", infer_expand, {1}, 8}).needs(2);
+  r.add({"Tile", infer_tile, {1}, 6}).needs(2);
   r.add({"Pad", infer_pad, {1, 3}, 2});
   r.add({"Shape", infer_shape, {}, 1});
   r.add({"Size", [](InferContext& c) { c.set_output(0, DType::i64, {}); }, {}, 1});
   r.add({"ConstantOfShape", infer_constant_of_shape, {0}, 9});
-  r.add({"Range", infer_range, {0, 1, 2}, 11});
+  r.add({"Range", infer_range, {0, 1, 2}, 11}).needs(3);
   r.add({"DepthToSpace", [](InferContext& c) { infer_depth_space(c, true); }, {}, 1});
   r.add({"SpaceToDepth", [](InferContext& c) { infer_depth_space(c, false); }, {}, 1});
   r.add({"Trilu", [](InferContext& c) { infer_same_as_input(c, 0); }, {}, 14});
-  r.add({"OneHot", infer_onehot, {1}, 9});
-  r.add({"CumSum", [](InferContext& c) { infer_same_as_input(c, 0); }, {}, 11});
+  r.add({"OneHot", infer_onehot, {1}, 9}).needs(3);
+  r.add({"CumSum", [](InferContext& c) { infer_same_as_input(c, 0); }, {}, 11}).needs(2);
   r.add({"NonZero", infer_nonzero, {}, 9});
-  r.add({"Compress", infer_compress, {}, 9});
+  r.add({"Compress", infer_compress, {}, 9}).needs(2);
   r.add({"EyeLike", infer_eyelike, {}, 9});
-  r.add({"ReverseSequence", [](InferContext& c) { infer_same_as_input(c, 0); }, {}, 10});
+  r.add({"ReverseSequence", [](InferContext& c) { infer_same_as_input(c, 0); }, {}, 10}).needs(2);
 }
 
 }  // namespace visionrt

@@ -177,4 +177,13 @@ bool pad_plan(size_t rank, const std::vector<int64_t>& pads, const std::vector<i
   return true;
 }
 
+void shape_range(const Node& n, int64_t opset, int64_t rank, int64_t* start, int64_t* end) {
+  int64_t s = opset >= 15 ? n.attr_i("start", 0) : 0;
+  int64_t e = opset >= 15 ? n.attr_i("end", rank) : rank;
+  if (s < 0) s += rank;
+  if (e < 0) e += rank;
+  *start = std::clamp<int64_t>(s, 0, rank);
+  *end = std::max(*start, std::clamp<int64_t>(e, 0, rank));
+}
+
 }  // namespace visionrt

@@ -29,6 +29,10 @@ bool slice_params(const Node& n, int64_t opset, const std::function<const Tensor
 // Normalizes axes/steps, clamps starts/ends per ONNX, computes the output shape.
 bool slice_plan(const Shape& in, SliceParams* p, Shape* out, std::string* err);
 
+// The dims [*start, *end) of a rank-`rank` shape that a Shape node returns (opset >= 15 start/end
+// attributes, negative from the back, clamped; end < start gives an empty range).
+void shape_range(const Node& n, int64_t opset, int64_t rank, int64_t* start, int64_t* end);
+
 // Expands pads (begin..., end...) given for `axes` (all dims when empty) to 2*rank values.
 bool pad_plan(size_t rank, const std::vector<int64_t>& pads, const std::vector<int64_t>& axes,
               std::vector<int64_t>* full, std::string* err);

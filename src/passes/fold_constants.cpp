@@ -5,9 +5,10 @@
 
 #include "common/checked_math.hpp"
 #include "common/strings.hpp"
+#include "kernels/node_runner.hpp"
 #include "ops/op_registry.hpp"
+#include "ops/tensor_shapes.hpp"
 #include "passes/passes.hpp"
-#include "runtime/node_runner.hpp"
 
 namespace visionrt {
 
@@ -43,12 +44,9 @@ size_t fold_constants(Graph& g, size_t max_bytes) {
         for (int64_t d : t.dims) s *= d;
         out = Tensor::scalar<int64_t>(s);
       } else {
-        int64_t start = n.attr_i("start", 0), end = n.attr_i("end", r);
-        if (start < 0) start += r;
-        if (end < 0) end += r;
-        start = std::clamp<int64_t>(start, 0, r);
-        end = std::clamp<int64_t>(end, 0, r);
-        std::vector<int64_t> dims(t.dims.begin() + start, t.dims.begin() + std::max(start, end));
+        int64_t start, end;
+        shape_range(n, opset, r, &start, &end);
+        std::vector<int64_t> dims(t.dims.begin() + start, t.dims.begin() + end);
         out = Tensor::from_vector<int64_t>({static_cast<int64_t>(dims.size())}, dims);
       }
       if (n.outputs[0] >= 0) {
@@ -57,10 +55,9 @@ size_t fold_constants(Graph& g, size_t max_bytes) {
         v.constant = std::move(out);
       }
       folded_this = true;
-    } else if (domain_ok && all_const && OpRegistry::instance().find("", n.op_type) &&
-               n.op_type != "RandomNormal" && n.op_type != "RandomUniform" &&
-               n.op_type != "RandomNormalLike" && n.op_type != "RandomUniformLike" &&
-               n.op_type != "Bernoulli") {
+    } else if (const OpDef* def =
+                   domain_ok && all_const ? OpRegistry::instance().find("", n.op_type) : nullptr;
+               def && def->foldable) {
       bool small = true;
       for (int o : n.outputs) {
         if (o < 0) continue;

@@ -18,9 +18,9 @@
 #include <set>
 
 #include "kernels/activation.hpp"
+#include "kernels/node_runner.hpp"
 #include "passes/passes.hpp"
 #include "passes/pattern.hpp"
-#include "runtime/node_runner.hpp"
 
 namespace visionrt {
 namespace {

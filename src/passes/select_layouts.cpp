@@ -10,8 +10,8 @@
 
 #include "common/strings.hpp"
 #include "kernels/kernel.hpp"
+#include "kernels/node_runner.hpp"
 #include "passes/passes.hpp"
-#include "runtime/node_runner.hpp"
 
 namespace visionrt {
 namespace {

@@ -15,11 +15,11 @@
 #endif
 
 #include "common/strings.hpp"
+#include "kernels/node_runner.hpp"
 #include "ops/op_registry.hpp"
 #include "passes/passes.hpp"
 #include "runtime/exec_plan.hpp"
 #include "runtime/model_loader.hpp"
-#include "runtime/node_runner.hpp"
 #include "runtime/stream_executor.hpp"
 #include "visionrt/core.hpp"
 

@@ -6,19 +6,15 @@
 #include <cstring>
 
 #include "common/strings.hpp"
+#include "kernels/node_runner.hpp"
+#include "ops/op_registry.hpp"
 #include "ops/tensor_shapes.hpp"
 #include "runtime/memory_plan.hpp"
-#include "runtime/node_runner.hpp"
 #include "runtime/zeroed_block.hpp"
 
 namespace visionrt {
 
 namespace {
-
-bool is_view_op(const std::string& op) {
-  return op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" ||
-         op == "Identity";
-}
 
 // Bytes a value occupies in its layout: blocked layouts pad channels to the block.
 size_t value_bytes(const Value& v) {

@@ -7,8 +7,8 @@
 #include <cstring>
 #include <limits>
 
+#include "common/dtype_dispatch.hpp"
 #include "common/strings.hpp"
-#include "kernels/ref/ref_util.hpp"
 #include "runtime/zeroed_block.hpp"
 #include "visionrt/tensor.hpp"
 
@@ -259,9 +259,9 @@ Tensor Tensor::reshaped(Shape shape) const {
 double Tensor::at_f64(size_t i) const {
   if (i >= numel_) throw Error(str_cat("index ", i, " out of range for ", describe()));
   double r = 0;
-  ref::dispatch_all(dtype_, [&](auto tag) {
+  dispatch_all(dtype_, [&](auto tag) {
     using T = decltype(tag);
-    r = static_cast<double>(ref::load(static_cast<const T*>(ptr_)[i]));
+    r = static_cast<double>(load(static_cast<const T*>(ptr_)[i]));
   });
   return r;
 }
@@ -269,9 +269,9 @@ double Tensor::at_f64(size_t i) const {
 int64_t Tensor::at_i64(size_t i) const {
   if (i >= numel_) throw Error(str_cat("index ", i, " out of range for ", describe()));
   int64_t r = 0;
-  ref::dispatch_all(dtype_, [&](auto tag) {
+  dispatch_all(dtype_, [&](auto tag) {
     using T = decltype(tag);
-    auto v = ref::load(static_cast<const T*>(ptr_)[i]);
+    auto v = load(static_cast<const T*>(ptr_)[i]);
     if constexpr (std::is_floating_point_v<decltype(v)>) {
       if (!(std::fabs(v) < 9.2e18)) throw InputError("value out of int64 range in " + describe());
     }
@@ -288,14 +288,14 @@ std::vector<int64_t> Tensor::to_i64_vector() const {
 
 Tensor Tensor::cast(DType to) const {
   Tensor out(to, shape_);
-  ref::dispatch_all(dtype_, [&](auto in_tag) {
+  dispatch_all(dtype_, [&](auto in_tag) {
     using I = decltype(in_tag);
     const I* src = static_cast<const I*>(ptr_);
-    ref::dispatch_all(to, [&](auto out_tag) {
+    dispatch_all(to, [&](auto out_tag) {
       using O = decltype(out_tag);
       O* dst = static_cast<O*>(out.ptr_);
       for (size_t i = 0; i < numel_; ++i) {
-        auto v = ref::load(src[i]);
+        auto v = load(src[i]);
         if constexpr (std::is_same_v<O, bool>) {
           dst[i] = v != decltype(v)(0);
         } else if constexpr (std::is_same_v<O, f16> || std::is_same_v<O, bf16>) {

@@ -5,7 +5,7 @@
 
 #include <random>
 
-#include "runtime/node_runner.hpp"
+#include "kernels/node_runner.hpp"
 
 using namespace visionrt;
 

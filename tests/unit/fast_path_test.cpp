@@ -9,11 +9,11 @@
 #include <random>
 
 #include "kernels/kernel.hpp"
+#include "kernels/node_runner.hpp"
 #include "onnx/builder.hpp"
 #include "passes/passes.hpp"
 #include "runtime/memory_plan.hpp"
 #include "runtime/model_loader.hpp"
-#include "runtime/node_runner.hpp"
 #include "visionrt/core.hpp"
 
 using namespace visionrt;

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "runtime/node_runner.hpp"
+#include "kernels/node_runner.hpp"
 
 using namespace visionrt;
 

@@ -3,7 +3,8 @@
 // cases for NMS ordering, Resize and Conv padding.
 #include <gtest/gtest.h>
 
-#include "runtime/node_runner.hpp"
+#include "kernels/node_runner.hpp"
+#include "ops/op_registry.hpp"
 
 using namespace visionrt;
 
@@ -90,4 +91,35 @@ TEST(Ops, MissingRequiredInputIsModelError) {
   Tensor x = Tensor::from_vector<float>({1}, {1});
   EXPECT_THROW(run_node_ref(make_node("Add", 1, 1), 17, {&x}), ModelError);
   EXPECT_THROW(run_node_ref(make_node("Conv", 2, 1), 17, {&x, nullptr}), Error);
+}
+
+TEST(Ops, FactsComeFromTheOneRegistration) {
+  // Arity, minimum opset and the view / element-moving flags are read from each op's
+  // registration (ops/<family>.cpp): spot checks against the ONNX spec.
+  EXPECT_EQ(required_inputs("Conv"), 2);
+  EXPECT_EQ(required_inputs("BatchNormalization"), 5);
+  EXPECT_EQ(required_inputs("QLinearConv"), 8);
+  EXPECT_EQ(required_inputs("Relu"), 1);
+  EXPECT_EQ(required_inputs("NoSuchOp"), 1);
+  const OpRegistry& r = OpRegistry::instance();
+  EXPECT_EQ(min_supported_opset(*r.find("", "Cast")), 6);
+  EXPECT_EQ(min_supported_opset(*r.find("", "Clip")), 6);
+  EXPECT_EQ(min_supported_opset(*r.find("", "Reshape")), 5);
+  for (const char* v : {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}) {
+    EXPECT_TRUE(is_view_op(v)) << v;
+    EXPECT_TRUE(moves_elements_only(v)) << v;
+  }
+  EXPECT_FALSE(is_view_op("Transpose"));
+  EXPECT_TRUE(moves_elements_only("Transpose"));
+  EXPECT_FALSE(moves_elements_only("Add"));
+  // Every registered op's facts are sane: a view moves elements only; arity within the spec's
+  // largest (QLinearConv's 8 required inputs).
+  for (const std::string& name : r.names()) {
+    const OpDef* d = r.find("", name);
+    ASSERT_TRUE(d) << name;
+    EXPECT_TRUE(!d->is_view || d->moves_only) << name;
+    EXPECT_GE(d->required_inputs, 0) << name;
+    EXPECT_LE(d->required_inputs, 8) << name;
+    EXPECT_GE(d->min_opset, 1) << name;
+  }
 }

@@ -19,10 +19,10 @@
 
 #include "kernels/activation.hpp"
 #include "kernels/kernel.hpp"
+#include "kernels/node_runner.hpp"
 #include "onnx/builder.hpp"
 #include "passes/passes.hpp"
 #include "runtime/model_loader.hpp"
-#include "runtime/node_runner.hpp"
 #include "visionrt/core.hpp"
 
 using namespace visionrt;

@@ -8,10 +8,10 @@
 // in which each operand is either contiguous or one repeated value; the inner loop vectorizes.
 #include <algorithm>
 
+#include "common/parallel.hpp"
 #include "common/strings.hpp"
 #include "kernels/cpu/vec_math.hpp"
 #include "kernels/kernel.hpp"
-#include "runtime/parallel.hpp"
 
 namespace visionrt {
 namespace {

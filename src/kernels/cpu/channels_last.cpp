@@ -4,9 +4,9 @@
 // pixel), so a detection head's output is read once and written once.
 #include <algorithm>
 
+#include "common/parallel.hpp"
 #include "common/strings.hpp"
 #include "kernels/kernel.hpp"
-#include "runtime/parallel.hpp"
 
 namespace visionrt {
 namespace {

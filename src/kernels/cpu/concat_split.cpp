@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/parallel.hpp"
 #include "common/strings.hpp"
 #include "kernels/kernel.hpp"
-#include "runtime/parallel.hpp"
 
 namespace visionrt {
 namespace {

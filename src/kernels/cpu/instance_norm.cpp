@@ -9,10 +9,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/parallel.hpp"
 #include "common/strings.hpp"
 #include "kernels/cpu/vec_math.hpp"
 #include "kernels/kernel.hpp"
-#include "runtime/parallel.hpp"
 
 namespace visionrt {
 namespace {

@@ -8,10 +8,10 @@
 // dimension is a memcpy with its pads written around it.
 #include <cstring>
 
+#include "common/parallel.hpp"
 #include "common/strings.hpp"
 #include "kernels/kernel.hpp"
 #include "ops/tensor_shapes.hpp"
-#include "runtime/parallel.hpp"
 
 namespace visionrt {
 namespace {

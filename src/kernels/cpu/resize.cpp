@@ -5,11 +5,11 @@
 // taps per axis in float, planes in parallel.
 #include <algorithm>
 
+#include "common/parallel.hpp"
 #include "common/strings.hpp"
 #include "kernels/cpu/vec_math.hpp"
 #include "kernels/kernel.hpp"
 #include "kernels/resize_query.hpp"
-#include "runtime/parallel.hpp"
 
 namespace visionrt {
 namespace {

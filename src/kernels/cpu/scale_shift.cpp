@@ -9,11 +9,11 @@
 #include <cstring>
 #include <vector>
 
+#include "common/parallel.hpp"
 #include "common/strings.hpp"
 #include "kernels/activation.hpp"
 #include "kernels/cpu/vec_math.hpp"
 #include "kernels/kernel.hpp"
-#include "runtime/parallel.hpp"
 
 namespace visionrt {
 namespace {

@@ -7,10 +7,10 @@
 // runs (runtime/exec_plan.cpp).
 #include <cstring>
 
+#include "common/parallel.hpp"
 #include "common/strings.hpp"
 #include "kernels/kernel.hpp"
 #include "ops/tensor_shapes.hpp"
-#include "runtime/parallel.hpp"
 
 namespace visionrt {
 namespace {

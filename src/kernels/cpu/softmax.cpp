@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <vector>
 
+#include "common/parallel.hpp"
 #include "common/strings.hpp"
 #include "kernels/cpu/vec_math.hpp"
 #include "kernels/kernel.hpp"
-#include "runtime/parallel.hpp"
 
 namespace visionrt {
 namespace {

@@ -6,11 +6,11 @@
 #include <functional>
 #include <limits>
 
+#include "common/parallel.hpp"
 #include "common/strings.hpp"
 #include "kernels/ref/ref_util.hpp"
 #include "ops/nn_shapes.hpp"
 #include "ops/op_registry.hpp"
-#include "runtime/parallel.hpp"
 
 namespace visionrt {
 namespace {

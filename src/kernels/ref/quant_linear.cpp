@@ -6,8 +6,8 @@
 #include <cmath>
 
 #include "common/strings.hpp"
+#include "kernels/node_runner.hpp"
 #include "kernels/ref/ref_util.hpp"
-#include "runtime/node_runner.hpp"
 
 namespace visionrt {
 namespace {

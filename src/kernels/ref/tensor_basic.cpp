@@ -318,13 +318,8 @@ void pad_kernel(KernelContext& c) {
 
 void shape_kernel(KernelContext& c) {
   const Shape& s = c.input(0).shape();
-  int64_t r = static_cast<int64_t>(s.size());
-  int64_t start = c.opset >= 15 ? c.node->attr_i("start", 0) : 0,
-          end = c.opset >= 15 ? c.node->attr_i("end", r) : r;
-  if (start < 0) start += r;
-  if (end < 0) end += r;
-  start = std::clamp<int64_t>(start, 0, r);
-  end = std::clamp<int64_t>(end, 0, r);
+  int64_t start, end;
+  shape_range(*c.node, c.opset, static_cast<int64_t>(s.size()), &start, &end);
   int64_t* o = c.output(0).data<int64_t>();
   for (int64_t i = start; i < end; ++i) o[i - start] = s[i];
 }

@@ -1,5 +1,5 @@
 // Single-node execution shared by the executor, constant folding and op tests.
-#include "runtime/node_runner.hpp"
+#include "kernels/node_runner.hpp"
 
 #include "common/strings.hpp"
 #include "ops/op_registry.hpp"
