@@ -117,6 +117,7 @@ void register_cpu_resize(KernelRegistry& r);
 void register_cpu_binary(KernelRegistry& r);
 void register_cpu_pad(KernelRegistry& r);
 void register_cpu_instance_norm(KernelRegistry& r);
+void register_cpu_reduce(KernelRegistry& r);
 void register_cpu_concat_split(KernelRegistry& r);
 void register_cpu_channels_last(KernelRegistry& r);
 void register_cpu_scale_shift(KernelRegistry& r);

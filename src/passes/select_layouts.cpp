@@ -83,7 +83,9 @@ size_t select_layouts(Graph& g, int block) {
     // A conv with a handful of output channels (a 1-channel text/heat map, a box regression head)
     // writes plain when its kernel can: blocked, that tensor would be mostly padding (1 live
     // lane of 16: PP-OCR's probability map through a ScaleShift+Sigmoid moved 16x the bytes).
-    if (is_conv(n.op_type) && g.values[n.outputs[0]].type.dims[1] * 4 <= block) {
+    // Only for maps of some size: a squeeze-excitation's 4-channel 1x1 squeeze stays blocked.
+    const Shape& od = g.values[n.outputs[0]].type.dims;
+    if (is_conv(n.op_type) && od[1] * 4 <= block && od[2] * od[3] >= 1024) {
       // Blocked input to plain output where the kernel takes it, else plain to plain (oneDNN's
       // deconvolution has no blocked-to-plain kernel; its plain gemm one writing 1 channel took
       // 4.2 ms against 5.5 ms blocked, and the ScaleShift+Sigmoid after it 0.9 ms against 4.8).

@@ -14,6 +14,7 @@ void register_cpu_kernels(KernelRegistry& r) {
   register_cpu_slice(r);
   register_cpu_pad(r);
   register_cpu_instance_norm(r);
+  register_cpu_reduce(r);
 }
 
 void register_cpu_fallback_kernels(KernelRegistry& r) {
