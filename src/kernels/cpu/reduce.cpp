@@ -97,13 +97,27 @@ inline void reduce_rows(const float* x, float* y, int64_t rows, int64_t inner, f
 }
 
 template <Red op>
-VISIONRT_MULTIVERSION void run_block(const float* x, float* y, int64_t rows, int64_t inner,
-                                     float scale) {
+inline void block_of(const float* x, float* y, int64_t rows, int64_t inner, float scale) {
   if (inner == 1) {
     constexpr Red row_op = op == Red::mean ? Red::sum : op;
     y[0] = static_cast<float>(reduce_row<row_op>(x, rows) * scale);
   } else {
     reduce_rows<op>(x, y, rows, inner, scale);
+  }
+}
+
+// Compiled for several ISAs (multiversioned functions cannot be templates: a run-time switch).
+VISIONRT_MULTIVERSION void run_block(Red op, const float* x, float* y, int64_t rows, int64_t inner,
+                                     float scale) {
+  switch (op) {
+    case Red::sum:
+      return block_of<Red::sum>(x, y, rows, inner, scale);
+    case Red::mean:
+      return block_of<Red::mean>(x, y, rows, inner, scale);
+    case Red::max:
+      return block_of<Red::max>(x, y, rows, inner, scale);
+    case Red::min:
+      return block_of<Red::min>(x, y, rows, inner, scale);
   }
 }
 
@@ -119,16 +133,7 @@ class CpuReduce : public Kernel {
     parallel_for(outer_, threads, [&](int64_t o) {
       const float* xo = x + o * rows_ * inner_;
       float* yo = y + o * inner_;
-      switch (op_) {
-        case Red::sum:
-          return run_block<Red::sum>(xo, yo, rows_, inner_, scale);
-        case Red::mean:
-          return run_block<Red::mean>(xo, yo, rows_, inner_, scale);
-        case Red::max:
-          return run_block<Red::max>(xo, yo, rows_, inner_, scale);
-        case Red::min:
-          return run_block<Red::min>(xo, yo, rows_, inner_, scale);
-      }
+      run_block(op_, xo, yo, rows_, inner_, scale);
     });
   }
   std::string layout() const override { return layout_; }
