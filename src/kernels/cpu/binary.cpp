@@ -12,6 +12,7 @@
 #include "common/strings.hpp"
 #include "kernels/cpu/vec_math.hpp"
 #include "kernels/kernel.hpp"
+#include "kernels/ref/ref_util.hpp"
 
 namespace visionrt {
 namespace {
@@ -101,18 +102,6 @@ class BroadcastBinary : public Kernel {
   std::string layout_;
 };
 
-// Element strides of `in` broadcast to `out` (numpy: trailing dims aligned; 0 where broadcast).
-std::vector<int64_t> strides_of(const Shape& in, const Shape& out) {
-  std::vector<int64_t> s(out.size(), 0);
-  int64_t st = 1;
-  for (size_t k = 0; k < in.size(); ++k) {
-    const size_t di = in.size() - 1 - k, dout = out.size() - 1 - k;
-    s[dout] = in[di] == 1 ? 0 : st;
-    st *= in[di];
-  }
-  return s;
-}
-
 std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
   if (q.input_types.size() != 2) return *why = "needs two inputs", nullptr;
   for (const TensorType& t : {q.input_types[0], q.input_types[1], q.output_types[0]})
@@ -139,7 +128,7 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
   if (da.size() > y.size() || db.size() > y.size())
     return *why = "operand rank above output's", nullptr;
   if (shape_numel(y) == 0) return *why = "empty output", nullptr;
-  std::vector<int64_t> sa = strides_of(da, y), sb = strides_of(db, y);
+  std::vector<int64_t> sa = ref::broadcast_strides(da, y), sb = ref::broadcast_strides(db, y);
   // Drop size-1 output dims, then merge dim d into d+1 where both strides continue across.
   Shape dims;
   std::vector<int64_t> ma, mb;
