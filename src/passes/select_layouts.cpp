@@ -28,6 +28,19 @@ bool is_conv(const std::string& op) {
   return op == "Conv" || op == "visionrt.FusedConv" || op == "ConvTranspose";
 }
 
+// Whether `cand` creates a kernel for `q` that reads and writes the tensors in place: not one
+// staged through NHWC scratch copies, and (unless `gemm_ok`) not oneDNN's plain gemm-based
+// convolution, far slower than its blocked direct kernel (ConvNeXt's 4x4/4 stem: 8.5 ms against
+// 0.4).
+bool direct_kernel(const KernelCandidate& cand, const KernelQuery& q, bool gemm_ok) {
+  if (!cand.accepts_layouts(q)) return false;
+  std::string why;
+  std::unique_ptr<Kernel> k = cand.create(q, &why);
+  if (!k) return false;
+  const std::string l = k->layout();
+  return l.find("staged") == std::string::npos && (gemm_ok || l.find("gemm") == std::string::npos);
+}
+
 bool rank4_f32(const Value& v) {
   return v.type.dtype == DType::f32 && v.type.fully_known() && v.type.dims.size() == 4;
 }
@@ -94,9 +107,7 @@ size_t select_layouts(Graph& g, int block) {
         KernelQuery p = q;
         p.input_layouts[0] = in_layout;
         p.output_layouts.assign(n.outputs.size(), 0);
-        std::string why;
-        std::unique_ptr<Kernel> k = cand->accepts_layouts(p) ? cand->create(p, &why) : nullptr;
-        if (k && k->layout().find("staged") == std::string::npos) {
+        if (direct_kernel(*cand, p, true)) {
           want[ni] = p.input_layouts;
           blocked_nodes += in_layout != 0;
           done = true;
@@ -135,15 +146,8 @@ size_t select_layouts(Graph& g, int block) {
       q.input_layouts = want[ni];
       q.output_layouts = {0};
       const KernelCandidate* cand = layout_candidate(n.op_type);
-      if (!cand || !cand->accepts_layouts(q)) continue;
-      // Only a direct kernel: staging through NHWC copies costs more than the reorder saved.
-      std::string why;
-      std::unique_ptr<Kernel> k = cand->create(q, &why);
-      // oneDNN's gemm-based convolution in plain layout is far slower than its blocked direct
-      // kernel (ConvNeXt's 4x4/4 stem: 8.5 ms against 0.4): then the reorder stays.
-      if (k && k->layout().find("staged") == std::string::npos &&
-          k->layout().find("gemm") == std::string::npos)
-        layout[o] = 0;
+      // Only a direct, non-gemm kernel: staging or gemm costs more than the reorder saved.
+      if (cand && direct_kernel(*cand, q, false)) layout[o] = 0;
     }
   }
 

@@ -42,6 +42,8 @@ void check_parity(const fs::path& model, const std::string& label) {
   std::string peers = test::peers_dir();
   if (!fs::exists(fs::path(peers) / "node_modules/onnxruntime-node/package.json"))
     GTEST_SKIP() << "ONNX Runtime peer not installed (run ../shared/peers/install.sh)";
+  const fs::path runner = fs::path(test::shared_dir()) / "peers/ort_run.js";
+  if (!fs::exists(runner)) GTEST_SKIP() << runner.string() << " not found (no ../shared here)";
   std::string out;
   if (test::run_command("node --version", &out) != 0) GTEST_SKIP() << "node not found";
 
@@ -63,9 +65,8 @@ void check_parity(const fs::path& model, const std::string& label) {
     feeds += " '" + p.name + "=" + f.string() + "'";
   }
   req.infer();
-  std::string cmd = "VISIONRT_PEERS='" + peers + "' node '" + test::shared_dir() +
-                    "/peers/ort_run.js' '" + model.string() + "' '" + (dir / "ort").string() + "'" +
-                    feeds;
+  std::string cmd = "VISIONRT_PEERS='" + peers + "' node '" + runner.string() + "' '" +
+                    model.string() + "' '" + (dir / "ort").string() + "'" + feeds;
   ASSERT_EQ(test::run_command(cmd, &out), 0) << cmd << "\n" << out;
   for (size_t i = 0; i < cm.outputs().size(); ++i) {
     const std::string& name = cm.outputs()[i].name;

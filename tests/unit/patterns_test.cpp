@@ -15,6 +15,7 @@
 #include <cstring>
 #include <functional>
 #include <iterator>
+#include <limits>
 #include <random>
 
 #include "kernels/activation.hpp"
@@ -1112,4 +1113,56 @@ TEST(Patterns, LongReductionsKeepTheirDigits) {
       n, {random_tensor({2, 70000}, rng, 99.f, 101.f), random_tensor({1, 197, 64}, rng)}, 1e-6);
   for (const char* op : {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin"})
     EXPECT_EQ(c.count(op, "ref"), 0u) << op << c.all();
+}
+
+TEST(Patterns, MaxAndMinReductionsPropagateNaN) {
+  // NumPy's maximum.reduce (the ONNX reference) returns NaN for a row holding one, wherever it
+  // sits: first value, inside a 16-lane group, in the scalar tail, or only in a later chunk.
+  Net n;
+  n.b.input("x", DType::f32, {5, 2100});
+  n.out(n.op("ReduceMax", {"x"}, {{"axes", attr_ints({1})}, {"keepdims", attr_int(0)}}), "mx");
+  n.out(n.op("ReduceMin", {"x"}, {{"axes", attr_ints({1})}, {"keepdims", attr_int(0)}}), "mn");
+  std::mt19937 rng(3);
+  Tensor x = random_tensor({5, 2100}, rng, -1.f, 1.f);
+  float* v = x.data<float>();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  v[0 * 2100 + 0] = nan;
+  v[1 * 2100 + 17] = nan;
+  v[2 * 2100 + 2099] = nan;  // 2100 = 131 * 16 + 4: the scalar tail
+  v[3 * 2100 + 2050] = nan;  // the second chunk only
+  v[4 * 2100 + 5] = 7.f;     // no NaN: the plain maximum
+  Compiled c = fast_run(n.b.serialize(), {x}, 1);
+  ASSERT_EQ(c.outputs.size(), 2u);
+  for (int o = 0; o < 2; ++o) {
+    const float* y = c.outputs[o].data<float>();
+    for (int r = 0; r < 4; ++r) EXPECT_TRUE(std::isnan(y[r])) << "output " << o << " row " << r;
+    EXPECT_FALSE(std::isnan(y[4]));
+  }
+  EXPECT_EQ(c.outputs[0].data<float>()[4], 7.f);
+  EXPECT_EQ(c.count("ReduceMax", "ref"), 0u) << c.all();
+}
+
+TEST(Patterns, BatchNormAfterTransposedConvFolds) {
+  // A decoder's upsampling: ConvTranspose (grouped: weights [C_in, C_out/group, k, k], output
+  // channel (ci / (C_in/group)) * (C_out/group) + j) followed by BatchNormalization, and one
+  // followed by a per-channel Mul: both fold into the deconvolution's weights and bias.
+  Net n;
+  n.b.input("x", DType::f32, {1, 6, 9, 11});
+  std::string d1 = n.fresh("deconv"), d2 = n.fresh("deconv");
+  n.b.node("ConvTranspose",
+           {"x", n.constant(random_tensor({6, 4, 3, 3}, n.rng, -0.3f, 0.3f)),
+            n.constant(random_tensor({8}, n.rng))},
+           {d1},
+           {{"strides", attr_ints({2, 2})},
+            {"kernel_shape", attr_ints({3, 3})},
+            {"group", attr_int(2)}});
+  n.out(n.bn(d1, 8), "y1");
+  n.b.node("ConvTranspose", {"x", n.constant(random_tensor({6, 5, 2, 2}, n.rng, -0.3f, 0.3f))},
+           {d2}, {{"strides", attr_ints({2, 2})}, {"kernel_shape", attr_ints({2, 2})}});
+  n.out(n.op("Mul", {d2, n.constant(random_tensor({1, 5, 1, 1}, n.rng, 0.5f, 2.f))}), "y2");
+  std::mt19937 rng(20);
+  Compiled c = check_network(n, {random_tensor({1, 6, 9, 11}, rng)});
+  EXPECT_EQ(c.count("ConvTranspose"), 2u) << c.all();
+  for (const char* op : {"BatchNormalization", "visionrt.ScaleShift", "Mul"})
+    EXPECT_EQ(c.count(op), 0u) << op << c.all();
 }

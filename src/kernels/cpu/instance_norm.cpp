@@ -4,8 +4,7 @@
 // this is GroupNorm's kernel as well (the affine after it becomes a ScaleShift).
 // Per row: a sum pass, a centred sum-of-squares pass (the two-pass variance: no cancellation
 // when the mean is large against the spread), and y = x * a + b with a = scale / sqrt(var + eps),
-// b = bias - mean * a. Sums run in 16 float lanes (vectorized) over chunks of 2048 values, the
-// chunks' sums combined in double.
+// b = bias - mean * a. Sums are cpu::chunked_sum (float lanes per chunk, chunks in double).
 #include <algorithm>
 #include <cmath>
 
@@ -17,37 +16,12 @@
 namespace visionrt {
 namespace {
 
-constexpr int kLanes = 16;
-constexpr int64_t kChunk = 2048;  // float lanes sum at most 128 values each before going to double
-
-// Sum of x[i] (centred: of (x[i] - mean)^2) over n values.
-template <bool kCentred>
-inline double chunked_sum(const float* x, int64_t n, float mean) {
-  double s = 0;
-  int64_t i = 0;
-  for (; i + kLanes <= n;) {
-    float acc[kLanes] = {};
-    const int64_t end = std::min(n - (n - i) % kLanes, i + kChunk);
-    for (; i < end; i += kLanes)
-      for (int l = 0; l < kLanes; ++l) {
-        const float d = x[i + l] - mean;
-        acc[l] += kCentred ? d * d : d;
-      }
-    for (int l = 0; l < kLanes; ++l) s += acc[l];
-  }
-  for (; i < n; ++i) {
-    const double d = static_cast<double>(x[i]) - mean;
-    s += kCentred ? d * d : d;
-  }
-  return s;
-}
-
 VISIONRT_MULTIVERSION double row_sum(const float* x, int64_t n) {
-  return chunked_sum<false>(x, n, 0.0f);
+  return cpu::chunked_sum<false>(x, n, 0.0f);
 }
 
 VISIONRT_MULTIVERSION double row_centred_squares(const float* x, int64_t n, float mean) {
-  return chunked_sum<true>(x, n, mean);
+  return cpu::chunked_sum<true>(x, n, mean);
 }
 
 VISIONRT_MULTIVERSION void row_affine(const float* x, float* y, int64_t n, float a, float b) {

@@ -24,10 +24,12 @@ enum class Red { sum, mean, max, min };
 constexpr int kLanes = 16;
 constexpr int64_t kChunk = 2048;
 
+// Max/min propagate NaN as NumPy's maximum.reduce (the ONNX reference) does: once the running
+// value is NaN nothing replaces it, and a NaN operand replaces any running value.
 template <Red op>
 inline float combine(float a, float b) {
-  if constexpr (op == Red::max) return a < b ? b : a;
-  if constexpr (op == Red::min) return b < a ? b : a;
+  if constexpr (op == Red::max) return (a < b || b != b) ? b : a;
+  if constexpr (op == Red::min) return (b < a || b != b) ? b : a;
   return a + b;
 }
 
@@ -59,17 +61,7 @@ inline double reduce_row(const float* x, int64_t n) {
 // Sums need double between chunks: a float total would lose the small chunks' digits.
 template <>
 inline double reduce_row<Red::sum>(const float* x, int64_t n) {
-  double total = 0;
-  int64_t i = 0;
-  while (i + kLanes <= n) {
-    float acc[kLanes] = {};
-    const int64_t end = std::min(n - (n - i) % kLanes, i + kChunk);
-    for (; i < end; i += kLanes)
-      for (int l = 0; l < kLanes; ++l) acc[l] += x[i + l];
-    for (int l = 0; l < kLanes; ++l) total += acc[l];
-  }
-  for (; i < n; ++i) total += x[i];
-  return total;
+  return cpu::chunked_sum<false>(x, n, 0.0f);
 }
 
 // y[0..inner) = reduce over r < R of x[r * inner + i]; sums in float per 256 rows, then double.

@@ -6,6 +6,7 @@
 // above 88.7. The activations built on it (sigmoid, tanh, mish, GELU...) are within about 3e-7
 // absolute of the libm formulas in kernels/activation.hpp.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -77,6 +78,32 @@ VISIONRT_VEC_INLINE float mish_approx(float x) {
   const float e = exp_approx(x < 20.0f ? x : 20.0f);
   const float n = e * (e + 2.0f);
   return x < 20.0f ? x * n / (n + 2.0f) : x;
+}
+
+// Sum of x[i] (kCentred: of (x[i] - mean)^2) over n values: 16 float lanes (vectorized) over
+// chunks of 2048 values, each lane summing at most 128 values before the chunk's lanes go to a
+// double total (a float total would lose the later chunks' digits on long rows).
+template <bool kCentred>
+VISIONRT_VEC_INLINE double chunked_sum(const float* x, int64_t n, float mean) {
+  constexpr int kLanes = 16;
+  constexpr int64_t kChunk = 2048;
+  double s = 0;
+  int64_t i = 0;
+  while (i + kLanes <= n) {
+    float acc[kLanes] = {};
+    const int64_t end = std::min(n - (n - i) % kLanes, i + kChunk);
+    for (; i < end; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) {
+        const float d = x[i + l] - mean;
+        acc[l] += kCentred ? d * d : d;
+      }
+    for (int l = 0; l < kLanes; ++l) s += acc[l];
+  }
+  for (; i < n; ++i) {
+    const double d = static_cast<double>(x[i]) - mean;
+    s += kCentred ? d * d : d;
+  }
+  return s;
 }
 
 }  // namespace visionrt::cpu
