@@ -493,9 +493,7 @@ std::function<int()> add_benchmark(CLI::App& app) {
     fmt::print("Compile model took {:.2f} ms\n",
                std::chrono::duration<double, std::milli>(clock_type::now() - t_comp).count());
     fmt::print("[Step 8/11] Querying optimal runtime parameters\n");
-    for (const char* k :
-         {"PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS", "ENABLE_CPU_PINNING",
-          "OPTIMAL_NUMBER_OF_INFER_REQUESTS", "INFERENCE_PRECISION"})
+    for (const std::string& k : cm.property_names())
       fmt::print("    {}: {}\n", k, cm.get_property(k));
     int nireq =
         o->nireq > 0 ? o->nireq : std::stoi(cm.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"));

@@ -73,6 +73,8 @@ class CompiledModel {
   // (over all streams), ENABLE_CPU_PINNING, OPTIMAL_NUMBER_OF_INFER_REQUESTS, PERF_COUNT,
   // INFERENCE_PRECISION; throws Error if unknown.
   std::string get_property(const std::string& key) const;
+  // Every name get_property answers (OpenVINO's SUPPORTED_PROPERTIES), in table order.
+  std::vector<std::string> property_names() const;
   // Kernel chosen per node and why others declined (ARCHITECTURE practice 2).
   std::vector<std::string> kernel_decisions() const;
   // Static memory plan: arena size, its lower bound, node counts per execution step.

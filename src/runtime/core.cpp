@@ -20,6 +20,7 @@
 #include "passes/passes.hpp"
 #include "runtime/exec_plan.hpp"
 #include "runtime/model_loader.hpp"
+#include "runtime/properties.hpp"
 #include "runtime/stream_executor.hpp"
 #include "visionrt/core.hpp"
 
@@ -41,10 +42,9 @@ struct CompiledImpl {
   ExecPlan plan;
   CpuPassStats pass_stats;
   size_t released_constant_bytes = 0;  // weights the kernels copied, dropped from the graph
+  CompileSettings settings;            // what the Config asked for (runtime/properties.hpp)
   int num_threads = 1;                 // per stream
-  int num_streams = 1;
-  bool pinning = false;
-  std::string hint = "LATENCY";
+  int num_streams = 1;                 // settings' count after THROUGHPUT's memory cap
   bool perf_count = false;
   std::shared_ptr<StreamExecutor> streams;
 };
@@ -108,29 +108,6 @@ std::string unsupported_reason(const Graph& g, const Node& n) {
 }
 
 int hardware_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
-
-int parse_int_property(const Config& cfg, const char* key, int lo, int hi, int def) {
-  auto it = cfg.find(key);
-  if (it == cfg.end()) return def;
-  int v = lo - 1;
-  try {
-    size_t pos = 0;
-    v = std::stoi(it->second, &pos);
-    if (pos != it->second.size()) v = lo - 1;
-  } catch (const std::exception&) {
-    v = lo - 1;
-  }
-  if (v < lo || v > hi) throw Error(str_cat(key, " '", it->second, "' must be ", lo, " .. ", hi));
-  return v;
-}
-
-bool parse_yes_no(const Config& cfg, const char* key, bool def) {
-  auto it = cfg.find(key);
-  if (it == cfg.end()) return def;
-  if (it->second == "YES" || it->second == "true") return true;
-  if (it->second == "NO" || it->second == "false") return false;
-  throw Error(str_cat(key, " '", it->second, "' must be YES or NO"));
-}
 
 // Constants that every reader copied into its kernel at compile time (reordered convolution
 // and matmul weights) are released from the compiled graph: it would otherwise hold every weight
@@ -266,49 +243,11 @@ CompiledModel Core::compile_model(const std::string& path, const Config& config)
 }
 
 CompiledModel Core::compile_model(const Model& model, const Config& config) const {
-  for (const auto& kv : config)
-    if (kv.first != "INFERENCE_NUM_THREADS" && kv.first != "PERFORMANCE_HINT" &&
-        kv.first != "PERF_COUNT" && kv.first != "INFERENCE_PRECISION" &&
-        kv.first != "NUM_STREAMS" && kv.first != "ENABLE_CPU_PINNING")
-      throw Error(str_cat("unknown property '", kv.first,
-                          "' (known: PERFORMANCE_HINT, NUM_STREAMS, INFERENCE_NUM_THREADS, "
-                          "ENABLE_CPU_PINNING, PERF_COUNT, INFERENCE_PRECISION)"));
   auto c = std::make_shared<detail::CompiledImpl>();
-  // Streams and threads (documented in README, Throughput): LATENCY runs one stream on all
-  // threads; THROUGHPUT one single-threaded stream per thread (on this class of machine two
-  // independent inferences outrun one two-threaded one: fewer synchronizations, no idle core
-  // at the end of small layers). An explicit NUM_STREAMS divides the threads among streams.
-  const int hw = hardware_cores();
-  if (auto it = config.find("PERFORMANCE_HINT"); it != config.end()) {
-    if (it->second != "LATENCY" && it->second != "THROUGHPUT")
-      throw Error(str_cat("PERFORMANCE_HINT '", it->second, "' must be LATENCY or THROUGHPUT"));
-    c->hint = it->second;
-  }
-  int total = parse_int_property(config, "INFERENCE_NUM_THREADS", 0, 4 * hw, 0);
-  if (total == 0) total = hw;
-  int streams = c->hint == "THROUGHPUT" ? total : 1;
-  bool explicit_streams = false;
-  if (auto it = config.find("NUM_STREAMS"); it != config.end() && it->second != "AUTO") {
-    streams = parse_int_property(config, "NUM_STREAMS", 1, 4 * hw, 1);
-    explicit_streams = true;
-  }
-  c->num_streams = streams;
-  c->num_threads = std::max(1, total / streams);
-  c->pinning = parse_yes_no(config, "ENABLE_CPU_PINNING", false);
-  if (auto it = config.find("INFERENCE_PRECISION"); it != config.end() && it->second != "f32") {
-    // bf16 is not implemented: Debian's oneDNN 2.6 runs bf16 GEMM/convolutions at about half
-    // its f32 speed on this class of CPU (AVX512-BF16 without AMX), see bench notes.
-    if (it->second == "bf16")
-      throw Error(
-          "INFERENCE_PRECISION bf16 is not supported yet (oneDNN 2.6 bf16 kernels are slower than "
-          "f32 on CPUs without AMX); use f32");
-    throw Error(str_cat("INFERENCE_PRECISION '", it->second, "' must be f32"));
-  }
-  if (auto it = config.find("PERF_COUNT"); it != config.end()) {
-    if (it->second != "YES" && it->second != "NO")
-      throw Error(str_cat("PERF_COUNT '", it->second, "' must be YES or NO"));
-    c->perf_count = it->second == "YES";
-  }
+  c->settings = parse_compile_config(config, hardware_cores());
+  c->num_streams = c->settings.num_streams;
+  c->num_threads = c->settings.threads_per_stream;
+  c->perf_count = c->settings.perf_count;
   c->graph = *model.impl_->graph;
   Graph& g = c->graph;
   // Unsupported ops are reported all at once, before any work.
@@ -375,7 +314,7 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
   // THROUGHPUT's second criterion, model size: the optimal number of requests (one per stream)
   // must keep their arenas within a quarter of physical memory (VISIONRT_MEMORY_BUDGET_BYTES
   // overrides the budget). The streams keep the threads they were compiled for.
-  if (c->hint == "THROUGHPUT" && !explicit_streams) {
+  if (c->settings.hint == "THROUGHPUT" && c->settings.streams == 0) {
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
     double budget = pages > 0 && page > 0 ? static_cast<double>(pages) * page / 4 : 1e18;
     if (const char* env = std::getenv("VISIONRT_MEMORY_BUDGET_BYTES")) budget = std::atof(env);
@@ -383,7 +322,8 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
     const int cap = static_cast<int>(std::max(1.0, std::min(1e6, budget / per_request)));
     c->num_streams = std::min(c->num_streams, cap);
   }
-  c->streams = std::make_shared<StreamExecutor>(c->num_streams, c->num_threads, c->pinning);
+  c->streams =
+      std::make_shared<StreamExecutor>(c->num_streams, c->num_threads, c->settings.pinning);
   return_free_heap();
   CompiledModel cm;
   cm.impl_ = std::move(c);
@@ -407,15 +347,13 @@ std::string CompiledModel::plan_summary() const {
                  "; weights copied into kernels ", format_mib(impl_->released_constant_bytes));
 }
 std::string CompiledModel::get_property(const std::string& key) const {
-  const detail::CompiledImpl& c = *impl_;
-  if (key == "INFERENCE_NUM_THREADS") return std::to_string(c.num_threads * c.num_streams);
-  if (key == "NUM_STREAMS" || key == "OPTIMAL_NUMBER_OF_INFER_REQUESTS")
-    return std::to_string(c.num_streams);
-  if (key == "PERFORMANCE_HINT") return c.hint;
-  if (key == "ENABLE_CPU_PINNING") return c.pinning ? "YES" : "NO";
-  if (key == "PERF_COUNT") return c.perf_count ? "YES" : "NO";
-  if (key == "INFERENCE_PRECISION") return "f32";
-  throw Error(str_cat("unknown property '", key, "'"));
+  return read_property({&impl_->settings, impl_->num_streams}, key);
+}
+
+std::vector<std::string> CompiledModel::property_names() const {
+  std::vector<std::string> names;
+  for (const PropertyDef& p : compile_properties()) names.push_back(p.name);
+  return names;
 }
 
 InferRequest CompiledModel::create_infer_request() const {

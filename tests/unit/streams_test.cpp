@@ -108,6 +108,9 @@ TEST(Streams, HintsAndPropertiesFollowTheDocumentedRule) {
                                                {{"PERFORMANCE_HINT", "FAST"}},
                                                {{"ENABLE_CPU_PINNING", "maybe"}},
                                                {{"INFERENCE_NUM_THREADS", "-1"}},
+                                               {{"INFERENCE_PRECISION", "f64"}},
+                                               {{"PERF_COUNT", "1"}},
+                                               {{"OPTIMAL_NUMBER_OF_INFER_REQUESTS", "2"}},
                                                {{"NUM_STREMS", "2"}}}) {
     std::string msg = test::error_of<Error>([&] { core.compile_model(m, bad); });
     EXPECT_NE(
@@ -116,6 +119,16 @@ TEST(Streams, HintsAndPropertiesFollowTheDocumentedRule) {
         << msg;
   }
   EXPECT_THROW(lat.get_property("NOPE"), Error);
+  // Every listed property reads back; the two that were set read back as set.
+  const std::vector<std::string> names = two.property_names();
+  EXPECT_EQ(names.size(), 7u);
+  for (const std::string& k : names) EXPECT_FALSE(two.get_property(k).empty()) << k;
+  EXPECT_EQ(two.get_property("PERF_COUNT"), "NO");
+  EXPECT_EQ(two.get_property("INFERENCE_PRECISION"), "f32");
+  EXPECT_NE(test::error_of<Error>([&] {
+              core.compile_model(m, {{"OPTIMAL_NUMBER_OF_INFER_REQUESTS", "2"}});
+            }).find("read-only"),
+            std::string::npos);
   // THROUGHPUT's memory criterion: a budget smaller than two request arenas leaves one stream.
   setenv("VISIONRT_MEMORY_BUDGET_BYTES", "1000", 1);
   CompiledModel small = core.compile_model(m, {{"PERFORMANCE_HINT", "THROUGHPUT"}});
