@@ -43,9 +43,7 @@ struct CompiledImpl {
   CpuPassStats pass_stats;
   size_t released_constant_bytes = 0;  // weights the kernels copied, dropped from the graph
   CompileSettings settings;            // what the Config asked for (runtime/properties.hpp)
-  int num_threads = 1;                 // per stream
   int num_streams = 1;                 // settings' count after THROUGHPUT's memory cap
-  bool perf_count = false;
   std::shared_ptr<StreamExecutor> streams;
 };
 
@@ -246,8 +244,6 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
   auto c = std::make_shared<detail::CompiledImpl>();
   c->settings = parse_compile_config(config, hardware_cores());
   c->num_streams = c->settings.num_streams;
-  c->num_threads = c->settings.threads_per_stream;
-  c->perf_count = c->settings.perf_count;
   c->graph = *model.impl_->graph;
   Graph& g = c->graph;
   // Unsupported ops are reported all at once, before any work.
@@ -268,7 +264,7 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
   run_default_passes(g);
   // oneDNN primitives (created by the layout probes and kernel selection) take their thread
   // count from the creating thread.
-  KernelThreadsScope threads_scope(c->num_threads);
+  KernelThreadsScope threads_scope(c->settings.threads_per_stream);
   const Graph folded = g;
   c->pass_stats = run_cpu_passes(g, preferred_layout_block());
   c->inputs = ports(g, g.inputs);
@@ -322,8 +318,8 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
     const int cap = static_cast<int>(std::max(1.0, std::min(1e6, budget / per_request)));
     c->num_streams = std::min(c->num_streams, cap);
   }
-  c->streams =
-      std::make_shared<StreamExecutor>(c->num_streams, c->num_threads, c->settings.pinning);
+  c->streams = std::make_shared<StreamExecutor>(c->num_streams, c->settings.threads_per_stream,
+                                                c->settings.pinning);
   return_free_heap();
   CompiledModel cm;
   cm.impl_ = std::move(c);
@@ -409,9 +405,9 @@ void detail::RequestImpl::run() {
   const CompiledImpl& c = *compiled;
   if (!exec) {
     exec = std::make_unique<Executor>(c.graph, c.plan, c.kernels);
-    if (c.perf_count) exec->enable_profiling(c.kernel_names, c.layouts);
+    if (c.settings.perf_count) exec->enable_profiling(c.kernel_names, c.layouts);
   }
-  exec->run(inputs, c.num_threads, &outputs);
+  exec->run(inputs, c.settings.threads_per_stream, &outputs);
 }
 
 void detail::RequestImpl::start(bool with_callback) {
@@ -494,7 +490,8 @@ void InferRequest::set_callback(std::function<void(std::exception_ptr)> callback
 
 std::vector<NodeProfile> InferRequest::get_profiling_info() const {
   if (!impl_) throw Error("InferRequest is empty");
-  if (!impl_->compiled->perf_count) throw Error("profiling is off: compile with PERF_COUNT=YES");
+  if (!impl_->compiled->settings.perf_count)
+    throw Error("profiling is off: compile with PERF_COUNT=YES");
   return impl_->exec ? impl_->exec->profile() : std::vector<NodeProfile>{};
 }
 

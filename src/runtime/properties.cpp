@@ -31,38 +31,38 @@ const char* yes_no(bool b) { return b ? "YES" : "NO"; }
 
 std::vector<PropertyDef> make_table() {
   return {
-      {"PERFORMANCE_HINT", "LATENCY | THROUGHPUT",
+      {"PERFORMANCE_HINT",
        [](const std::string& v, int, CompileSettings* s) {
          if (v != "LATENCY" && v != "THROUGHPUT")
            throw Error(str_cat("PERFORMANCE_HINT '", v, "' must be LATENCY or THROUGHPUT"));
          s->hint = v;
        },
        [](const CompiledState& c) { return c.settings->hint; }},
-      {"NUM_STREAMS", "AUTO | 1 .. 4 x cores",
+      {"NUM_STREAMS",
        [](const std::string& v, int hw, CompileSettings* s) {
          s->streams = v == "AUTO" ? 0 : parse_int("NUM_STREAMS", v, 1, 4 * hw);
        },
        [](const CompiledState& c) { return std::to_string(c.num_streams); }},
-      {"INFERENCE_NUM_THREADS", "0 (every core) .. 4 x cores",
+      {"INFERENCE_NUM_THREADS",
        [](const std::string& v, int hw, CompileSettings* s) {
          s->total_threads = parse_int("INFERENCE_NUM_THREADS", v, 0, 4 * hw);
        },
        [](const CompiledState& c) {
          return std::to_string(c.settings->threads_per_stream * c.num_streams);
        }},
-      {"ENABLE_CPU_PINNING", "YES | NO",
+      {"ENABLE_CPU_PINNING",
        [](const std::string& v, int, CompileSettings* s) {
          s->pinning = parse_yes_no("ENABLE_CPU_PINNING", v);
        },
        [](const CompiledState& c) { return std::string(yes_no(c.settings->pinning)); }},
-      {"PERF_COUNT", "YES | NO",
+      {"PERF_COUNT",
        [](const std::string& v, int, CompileSettings* s) {
          if (v != "YES" && v != "NO")
            throw Error(str_cat("PERF_COUNT '", v, "' must be YES or NO"));
          s->perf_count = v == "YES";
        },
        [](const CompiledState& c) { return std::string(yes_no(c.settings->perf_count)); }},
-      {"INFERENCE_PRECISION", "f32",
+      {"INFERENCE_PRECISION",
        [](const std::string& v, int, CompileSettings* s) {
          // bf16 is not implemented yet (issue 13): it needs bf16 tensors between the
          // convolutions, not only bf16 arithmetic inside them.
@@ -71,7 +71,7 @@ std::vector<PropertyDef> make_table() {
          s->precision = v;
        },
        [](const CompiledState& c) { return c.settings->precision; }},
-      {"OPTIMAL_NUMBER_OF_INFER_REQUESTS", "read-only", nullptr,
+      {"OPTIMAL_NUMBER_OF_INFER_REQUESTS", nullptr,
        [](const CompiledState& c) { return std::to_string(c.num_streams); }},
   };
 }
@@ -85,8 +85,11 @@ const std::vector<PropertyDef>& compile_properties() {
 
 CompileSettings parse_compile_config(const Config& config, int hw) {
   CompileSettings s;
-  for (const auto& [key, value] : config) {
-    const auto& t = compile_properties();
+  const std::vector<PropertyDef>& t = compile_properties();
+  for (const auto& entry : config) {
+    // Not a structured binding: clang (C++17) refuses to capture one in the lambda below.
+    const std::string& key = entry.first;
+    const std::string& value = entry.second;
     auto it = std::find_if(t.begin(), t.end(), [&](const PropertyDef& p) { return key == p.name; });
     if (it != t.end() && !it->parse) throw Error(str_cat("property '", key, "' is read-only"));
     if (it == t.end()) {

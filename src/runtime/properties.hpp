@@ -11,7 +11,7 @@
 namespace visionrt {
 
 // What a Config asks for, parsed and checked; derived values (threads per stream, the stream
-// count THROUGHPUT picks) are resolved by resolve_settings.
+// count THROUGHPUT picks) are resolved by parse_compile_config.
 struct CompileSettings {
   std::string hint = "LATENCY";   // PERFORMANCE_HINT: LATENCY or THROUGHPUT
   int total_threads = 0;          // INFERENCE_NUM_THREADS over all streams; 0 = every core
@@ -32,7 +32,6 @@ struct CompiledState {
 
 struct PropertyDef {
   const char* name;
-  const char* values;  // for error messages and help: "LATENCY | THROUGHPUT"
   // Parses `value` into `s` (hw = hardware cores) or throws Error naming the property; null for
   // read-only properties.
   void (*parse)(const std::string& value, int hw, CompileSettings* s);

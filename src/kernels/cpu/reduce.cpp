@@ -21,8 +21,8 @@ namespace {
 
 enum class Red { sum, mean, max, min };
 
-constexpr int kLanes = 16;
-constexpr int64_t kChunk = 2048;
+using cpu::kChunk;
+using cpu::kLanes;
 
 // Max/min propagate NaN as NumPy's maximum.reduce (the ONNX reference) does: once the running
 // value is NaN nothing replaces it, and a NaN operand replaces any running value.

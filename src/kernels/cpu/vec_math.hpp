@@ -80,13 +80,15 @@ VISIONRT_VEC_INLINE float mish_approx(float x) {
   return x < 20.0f ? x * n / (n + 2.0f) : x;
 }
 
-// Sum of x[i] (kCentred: of (x[i] - mean)^2) over n values: 16 float lanes (vectorized) over
-// chunks of 2048 values, each lane summing at most 128 values before the chunk's lanes go to a
-// double total (a float total would lose the later chunks' digits on long rows).
+// Long row reductions run kLanes float lanes (vectorized) over chunks of kChunk values, each lane
+// combining at most 128 values before the chunk's lanes go to a double total (a float total
+// would lose the later chunks' digits on long rows).
+constexpr int kLanes = 16;
+constexpr int64_t kChunk = 2048;
+
+// Sum of x[i] (kCentred: of (x[i] - mean)^2) over n values, chunked as above.
 template <bool kCentred>
 VISIONRT_VEC_INLINE double chunked_sum(const float* x, int64_t n, float mean) {
-  constexpr int kLanes = 16;
-  constexpr int64_t kChunk = 2048;
   double s = 0;
   int64_t i = 0;
   while (i + kLanes <= n) {
