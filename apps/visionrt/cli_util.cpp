@@ -49,14 +49,14 @@ void print_counters(std::vector<ProfilingInfo> prof, int top) {
   std::stable_sort(prof.begin(), prof.end(), [](const ProfilingInfo& a, const ProfilingInfo& b) {
     return a.total_ms > b.total_ms;
   });
-  fmt::print("{:<40} {:<18} {:<8} {:<7} {:<26} {:>10} {:>6}\n", "node", "op", "kernel", "step",
+  fmt::print("{:<40} {:<18} {:<8} {:<7} {:<48} {:>10} {:>6}\n", "node", "op", "kernel", "step",
              "layout", "avg ms", "%");
   size_t shown = 0;
   for (const auto& p : prof) {
     if (top > 0 && shown++ >= static_cast<size_t>(top)) break;
     double avg = p.count ? p.total_ms / static_cast<double>(p.count) : 0;
-    fmt::print("{:<40} {:<18} {:<8} {:<7} {:<26} {:>10.4f} {:>6.2f}\n", p.node.substr(0, 40), p.op,
-               p.kernel, p.step, p.layout.substr(0, 26), avg,
+    fmt::print("{:<40} {:<18} {:<8} {:<7} {:<48} {:>10.4f} {:>6.2f}\n", p.node.substr(0, 40), p.op,
+               p.kernel, p.step, p.layout.substr(0, 48), avg,
                total > 0 ? 100 * p.total_ms / total : 0);
   }
   std::vector<std::pair<std::string, std::pair<double, int>>> types(by_type.begin(), by_type.end());

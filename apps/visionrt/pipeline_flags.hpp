@@ -13,6 +13,7 @@ struct PreprocessFlags {
   std::string resize, mean, std;
   int pad = -1;
   bool bgr = false, rgb = false, antialias = false;
+  std::string precision;  // --precision (not pre-processing, but shared by the same commands)
 };
 
 void add_preprocess_flags(CLI::App* cmd, PreprocessFlags* f);

@@ -145,7 +145,9 @@ std::function<int()> add_run(CLI::App& app) {
   cmd->add_flag("--json", o->json,
                 "Benchmark: one JSON line (median/p90/mean ms, fps, load-to-first-inference ms, "
                 "peak RSS MiB) instead of the text report");
-  cmd->add_option("--precision", o->precision, "Inference precision: f32 (default) or bf16")
+  cmd->add_option("--precision", o->precision,
+                  "Inference precision: f32 or bf16 (default: bf16 where this CPU measurably "
+                  "runs it faster)")
       ->check(CLI::IsMember({"f32", "bf16"}));
   return [o]() {
     using clock = std::chrono::steady_clock;

@@ -82,6 +82,9 @@ struct PredictOptions {
   std::string family;              // "" auto; yolov8, yolov5, ssd, semantic, db
   std::vector<std::string> names;  // class names; empty: model metadata or a .names beside it
   int threads = 0;                 // intra-op threads, 0 = all cores
+  // INFERENCE_PRECISION: f32, bf16, or empty for the runtime's default (bf16 where this CPU's
+  // probe measures it faster).
+  std::string precision;
   std::optional<PreprocessConfig> preprocess;  // override the family's default
   // Called with the family's default (after `preprocess`) to change single fields.
   std::function<void(PreprocessConfig&)> preprocess_edit;

@@ -1,12 +1,12 @@
 // The CPU pass pipeline compile runs after folding: activations and layer norms written out as
 // element-wise chains recognised, BatchNorm and per-channel affine ops into
 // convolutions, conv fusions (activation, residual sum, then an activation after the sum), then
-// layout selection and the channels-last head transposes it enables.
+// layout selection and the channels-last head transposes it enables, then bf16 where asked.
 #include "passes/passes.hpp"
 
 namespace visionrt {
 
-CpuPassStats run_cpu_passes(Graph& g, int block) {
+CpuPassStats run_cpu_passes(Graph& g, int block, bool bf16) {
   CpuPassStats s;
   remove_noops(g);
   fold_pad(g);
@@ -19,6 +19,7 @@ CpuPassStats run_cpu_passes(Graph& g, int block) {
   s.activations_fused += fuse_conv_activation(g);
   s.blocked_nodes = select_layouts(g, block);
   fuse_channels_last(g);
+  if (bf16) s.bf16_convs = assign_bf16(g);
   for (const Node& n : g.nodes)
     if (n.op_type == "visionrt.Reorder") ++s.reorders;
 #ifndef NDEBUG

@@ -266,7 +266,8 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
   // count from the creating thread.
   KernelThreadsScope threads_scope(c->settings.threads_per_stream);
   const Graph folded = g;
-  c->pass_stats = run_cpu_passes(g, preferred_layout_block());
+  const bool bf16 = c->settings.precision == "bf16";
+  c->pass_stats = run_cpu_passes(g, preferred_layout_block(), bf16);
   c->inputs = ports(g, g.inputs);
   c->outputs = ports(g, g.outputs);
   // Kernel selection; returns the first node no kernel accepts (empty when all are covered).
@@ -287,16 +288,28 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
     return "";
   };
   std::string failed = select_all();
+  if (!failed.empty() && c->pass_stats.bf16_convs) {
+    // A bf16 tensor no kernel accepts (the precision pass's checks are the kernels' own, so
+    // this means a kernel disagreed with its layout probe): f32 everywhere, and say why.
+    g = folded;
+    c->pass_stats = run_cpu_passes(g, preferred_layout_block(), false);
+    c->settings.precision = "f32";
+    c->settings.precision_reason = str_cat("bf16 failed: ", failed);
+    failed = select_all();
+  }
   if (!failed.empty() && c->pass_stats.blocked_nodes) {
     // A blocked layout no kernel accepts: plain layouts everywhere, and say why.
     g = folded;
-    c->pass_stats = run_cpu_passes(g, 0);
+    c->pass_stats = run_cpu_passes(g, 0, c->settings.precision == "bf16");
     std::string again = select_all();
     if (!again.empty()) throw ModelError(again);
     c->decisions.push_back(str_cat("layouts: plain everywhere because ", failed));
   } else if (!failed.empty()) {
     throw ModelError(failed);
   }
+  if (!c->settings.precision_reason.empty())
+    c->decisions.push_back(
+        str_cat("precision: ", c->settings.precision, " (", c->settings.precision_reason, ")"));
   // VISIONRT_VERBOSE=1 prints every kernel decision (ARCHITECTURE practice 2).
   if (const char* v = std::getenv("VISIONRT_VERBOSE"); v && std::string(v) != "0")
     for (const auto& d : c->decisions) std::fprintf(stderr, "visionrt: kernel %s\n", d.c_str());
@@ -340,7 +353,8 @@ std::string CompiledModel::plan_summary() const {
                  " BatchNorm/affine, scale-shift nodes ", s.scale_shifts,
                  "; fused: ", s.activations_fused, " activations, ", s.sums_fused,
                  " sums; blocked-layout nodes ", s.blocked_nodes, ", reorders ", s.reorders,
-                 "; weights copied into kernels ", format_mib(impl_->released_constant_bytes));
+                 "; bf16 convolutions ", s.bf16_convs, "; weights copied into kernels ",
+                 format_mib(impl_->released_constant_bytes));
 }
 std::string CompiledModel::get_property(const std::string& key) const {
   return read_property({&impl_->settings, impl_->num_streams}, key);

@@ -13,12 +13,14 @@ namespace visionrt {
 // What a Config asks for, parsed and checked; derived values (threads per stream, the stream
 // count THROUGHPUT picks) are resolved by parse_compile_config.
 struct CompileSettings {
-  std::string hint = "LATENCY";   // PERFORMANCE_HINT: LATENCY or THROUGHPUT
-  int total_threads = 0;          // INFERENCE_NUM_THREADS over all streams; 0 = every core
-  int streams = 0;                // NUM_STREAMS; 0 = AUTO (from the hint)
-  bool pinning = false;           // ENABLE_CPU_PINNING
-  bool perf_count = false;        // PERF_COUNT
-  std::string precision = "f32";  // INFERENCE_PRECISION
+  std::string hint = "LATENCY";  // PERFORMANCE_HINT: LATENCY or THROUGHPUT
+  int total_threads = 0;         // INFERENCE_NUM_THREADS over all streams; 0 = every core
+  int streams = 0;               // NUM_STREAMS; 0 = AUTO (from the hint)
+  bool pinning = false;          // ENABLE_CPU_PINNING
+  bool perf_count = false;       // PERF_COUNT
+  // INFERENCE_PRECISION: f32 or bf16; unset ("") resolves from the CPU's bf16 probe.
+  std::string precision;
+  std::string precision_reason;  // why the default resolved as it did (empty when asked for)
   // Resolved:
   int num_streams = 1;
   int threads_per_stream = 1;
@@ -39,6 +41,10 @@ struct PropertyDef {
 };
 
 const std::vector<PropertyDef>& compile_properties();
+
+// An unset INFERENCE_PRECISION becomes bf16 where bf16_speedup() reaches this: the probe's
+// convolutions, not whole models (conversions at the f32 ops cost a little).
+constexpr double kBf16DefaultGain = 1.2;
 
 // Parses a Config through the table (unknown names and bad values throw Error) and resolves
 // streams and threads against `hw` cores: LATENCY runs one stream on all threads, THROUGHPUT one

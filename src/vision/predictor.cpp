@@ -366,6 +366,7 @@ Predictor::Predictor(const std::string& model_path, const PredictOptions& option
     throw InputError(str_cat("imgsz ", options.imgsz, " must be a multiple of 32 up to 8192"));
   m.model = m.core.read_model(model_path);
   m.config = {{"INFERENCE_NUM_THREADS", std::to_string(options.threads)}};
+  if (!options.precision.empty()) m.config["INFERENCE_PRECISION"] = options.precision;
   m.detect_family();
   if (!m.dynamic) m.entry_for(m.pre.width, m.pre.height);
 }

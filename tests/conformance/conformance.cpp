@@ -108,7 +108,9 @@ Result run_case(const fs::path& dir) {
   Core core;
   CompiledModel cm;
   try {
-    cm = core.compile_model((dir / "model.onnx").string(), {{"INFERENCE_NUM_THREADS", "1"}});
+    // The conformance data is f32 arithmetic: so is the run (the default may be bf16).
+    cm = core.compile_model((dir / "model.onnx").string(),
+                            {{"INFERENCE_NUM_THREADS", "1"}, {"INFERENCE_PRECISION", "f32"}});
   } catch (const std::exception& e) {
     r.reason = e.what();
     r.status = looks_unsupported(r.reason) ? 'U' : 'F';

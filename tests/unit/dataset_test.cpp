@@ -11,6 +11,7 @@
 
 #include "data/dataset.hpp"
 #include "data/yolo_labels.hpp"
+#include "kernels/kernel.hpp"
 #include "test_util.hpp"
 #include "visionrt/error.hpp"
 #include "visionrt/vision.hpp"
@@ -306,7 +307,7 @@ TEST(EvalE2e, Yolov8nOnCoco128ReproducesManifestMap) {
   std::string out;
   int rc =
       test::run_command(std::string(VISIONRT_CLI) + " eval --model " + model + " --data " + shared +
-                            "/data/coco128 --format yolo --names " + shared +
+                            "/data/coco128 --format yolo --precision f32 --names " + shared +
                             "/data/class_names/coco80_ultralytics.names --json " +
                             (dir / "stats.json").string() + " --plot " + (dir / "pr.svg").string(),
                         &out);
@@ -319,6 +320,22 @@ TEST(EvalE2e, Yolov8nOnCoco128ReproducesManifestMap) {
   EXPECT_NEAR(j["AP"].get<double>(), 0.459, 0.015);
   EXPECT_NEAR(j["AP50"].get<double>(), 0.613, 0.015);
   EXPECT_TRUE(fs::file_size(dir / "pr.svg") > 1000);
+  if (cpu_supports_bf16()) {
+    // Issue 13's bar for INFERENCE_PRECISION bf16: mAP within 0.5 point of f32.
+    ASSERT_EQ(
+        test::run_command(
+            std::string(VISIONRT_CLI) + " eval --model " + model + " --data " + shared +
+                "/data/coco128 --format yolo --precision bf16 " + "--names " + shared +
+                "/data/class_names/coco80_ultralytics.names --json " + (dir / "bf16.json").string(),
+            &out),
+        0)
+        << out;
+    auto b = nlohmann::json::parse(std::ifstream(dir / "bf16.json"));
+    std::printf("coco128 yolov8n bf16: AP %.4f AP50 %.4f\n", b["AP"].get<double>(),
+                b["AP50"].get<double>());
+    EXPECT_NEAR(b["AP"].get<double>(), j["AP"].get<double>(), 0.005);
+    EXPECT_NEAR(b["AP50"].get<double>(), j["AP50"].get<double>(), 0.005);
+  }
   fs::remove_all(dir);
 }
 
@@ -335,6 +352,7 @@ TEST(EvalE2e, SsdMobilenetOnCoco128ReproducesManifestMap) {
   int rc = test::run_command(std::string(VISIONRT_CLI) + " eval --model " + model + " --data " +
                                  shared + "/data/coco128 --names " + shared +
                                  "/data/class_names/coco80_ultralytics.names --conf 0.01 --iou 0.6"
+                                 " --precision f32"
                                  " --json " +
                                  (dir / "stats.json").string(),
                              &out);

@@ -97,10 +97,13 @@ struct Compiled {
   std::vector<std::string> decisions;
 };
 
-Compiled fast_run(const std::string& bytes, const std::vector<Tensor>& inputs, int threads) {
+Compiled fast_run(const std::string& bytes, const std::vector<Tensor>& inputs, int threads,
+                  const std::string& precision = "f32") {
   Core core;
-  CompiledModel cm = core.compile_model(core.read_model_from_memory(bytes, "fast.onnx"),
-                                        {{"INFERENCE_NUM_THREADS", std::to_string(threads)}});
+  CompiledModel cm = core.compile_model(
+      core.read_model_from_memory(bytes, "fast.onnx"),
+      {{"INFERENCE_NUM_THREADS", std::to_string(threads)}, {"INFERENCE_PRECISION", precision}});
+  EXPECT_EQ(cm.get_property("INFERENCE_PRECISION"), precision);
   InferRequest r = cm.create_infer_request();
   for (size_t i = 0; i < inputs.size(); ++i) r.set_input_tensor(i, inputs[i]);
   r.infer();
@@ -133,12 +136,13 @@ void expect_close(const Tensor& got, const Tensor& want, double tol, const std::
 }
 
 // Compiles, runs with 1 and 2 threads, compares with the reference; returns the plan summary.
-std::string check_network(Net& net, const std::vector<Tensor>& inputs, double tol = 2e-4) {
+std::string check_network(Net& net, const std::vector<Tensor>& inputs, double tol = 2e-4,
+                          const std::string& precision = "f32") {
   std::string bytes = net.b.serialize();
   std::vector<Tensor> want = reference_run(bytes, inputs);
   std::string plan;
   for (int threads : {1, 2}) {
-    Compiled c = fast_run(bytes, inputs, threads);
+    Compiled c = fast_run(bytes, inputs, threads, precision);
     EXPECT_EQ(c.outputs.size(), want.size());
     for (size_t i = 0; i < want.size() && i < c.outputs.size(); ++i)
       expect_close(c.outputs[i], want[i], tol, "output " + std::to_string(i));
@@ -441,8 +445,9 @@ TEST(FastPath, WinogradConvolutionsMatchReference) {
   const std::string bytes = n.b.serialize();
   auto winograd_convs = [&](std::vector<Tensor>* outs) {
     Core core;
-    CompiledModel cm = core.compile_model(core.read_model_from_memory(bytes, "wino.onnx"),
-                                          {{"INFERENCE_NUM_THREADS", "1"}, {"PERF_COUNT", "YES"}});
+    CompiledModel cm = core.compile_model(
+        core.read_model_from_memory(bytes, "wino.onnx"),
+        {{"INFERENCE_NUM_THREADS", "1"}, {"PERF_COUNT", "YES"}, {"INFERENCE_PRECISION", "f32"}});
     InferRequest r = cm.create_infer_request();
     r.set_input_tensor(0, x);
     r.infer();
@@ -516,4 +521,108 @@ TEST(FastPath, HeadTransposesReadTheBlockedTensorOnce) {
     // The input's reorder to blocked and the third head's reorder to plain.
     EXPECT_NE(plan.find("reorders 2;"), std::string::npos) << plan;
   }
+}
+
+// ---- INFERENCE_PRECISION bf16 ----
+
+namespace {
+
+// A YOLOv8-like network: stem from a 3-channel image, SiLU convolutions, a C2f block (Split,
+// residual bottleneck, Concat), SPPF's MaxPool, a nearest Resize x2, a depthwise convolution,
+// then a detection head (conv -> Concat -> Reshape -> Softmax, DFL-like 16-weight conv) and a
+// conv output straight to the graph. Odd sizes and 24/40-channel maps (partial 16-blocks).
+Net bf16_network(Shape in) {
+  Net n;
+  n.b.input("x", DType::f32, in);
+  std::string a = n.silu(n.conv("x", 3, 32, 3, 2));
+  std::string c1 = n.silu(n.conv(a, 32, 32, 1));
+  std::string s0 = n.fresh("split"), s1 = n.fresh("split");
+  n.b.initializer("splits", Tensor::from_vector<int64_t>({2}, {16, 16}));
+  n.b.node("Split", {c1, "splits"}, {s0, s1}, {{"axis", attr_int(1)}});
+  std::string m = n.op("Add", {s1, n.silu(n.conv(n.silu(n.conv(s1, 16, 16, 3)), 16, 16, 3))});
+  std::string cat = n.op("Concat", {s0, s1, m}, {{"axis", attr_int(1)}});
+  std::string c2 = n.silu(n.conv(cat, 48, 40, 1));
+  std::string p = n.op("MaxPool", {c2},
+                       {{"kernel_shape", attr_ints({5, 5})}, {"pads", attr_ints({2, 2, 2, 2})}});
+  std::string up =
+      n.op("Resize", {p, "", n.constant(Tensor::from_vector<float>({4}, {1, 1, 2, 2}))},
+           {{"mode", attr_string("nearest")},
+            {"coordinate_transformation_mode", attr_string("asymmetric")},
+            {"nearest_mode", attr_string("floor")}});
+  std::string dw = n.op("Relu", {n.conv(up, 40, 40, 3, 1, -1, 40)});
+  std::string feat = n.silu(n.conv(dw, 40, 24, 3));
+  // Head: 16 box bins per side -> softmax -> expectation by a 1x1 conv with 16 weights.
+  std::string box = n.conv(feat, 24, 64, 1);
+  std::string cls = n.conv(feat, 24, 8, 1);
+  std::string head = n.op("Concat", {box, cls}, {{"axis", attr_int(1)}});
+  n.b.output(head, DType::f32);
+  n.b.initializer("box_shape", Tensor::from_vector<int64_t>({4}, {in[0], 4, 16, -1}));
+  std::string r = n.op("Reshape", {box, "box_shape"});
+  std::string sm =
+      n.op("Transpose",
+           {n.op("Softmax", {n.op("Transpose", {r}, {{"perm", attr_ints({0, 2, 1, 3})}})},
+                 {{"axis", attr_int(1)}})},
+           {{"perm", attr_ints({0, 2, 1, 3})}});
+  std::string sm4 = n.op("Transpose", {sm}, {{"perm", attr_ints({0, 2, 1, 3})}});
+  Tensor bins(DType::f32, {1, 16, 1, 1});
+  for (int i = 0; i < 16; ++i) bins.data<float>()[i] = static_cast<float>(i);
+  std::string dfl = n.fresh("dfl");
+  n.b.node("Conv", {sm4, n.constant(bins)}, {dfl}, {{"kernel_shape", attr_ints({1, 1})}});
+  n.b.output(dfl, DType::f32);
+  return n;
+}
+
+}  // namespace
+
+TEST(FastPath, Bf16NetworksMatchReference) {
+  if (!cpu_supports_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16 or AMX";
+  Shape in = {2, 3, 23, 19};
+  Net n = bf16_network(in);
+  std::mt19937 rng(21);
+  Tensor x = random_tensor(in, rng);
+  // bf16 keeps 8 significant bits: outputs of values about 1 within 2e-2 (issue 13's bar),
+  // against the double-precision reference, with 1 and 2 threads.
+  std::string plan = check_network(n, {x}, 2e-2, "bf16");
+  EXPECT_EQ(plan.find("bf16 convolutions 0;"), std::string::npos) << plan;
+  // The same network in f32 still matches at f32's tolerance (the precision is per compile).
+  check_network(n, {x}, 2e-4, "f32");
+}
+
+TEST(FastPath, Bf16StaysBetweenConvolutionsAndLeavesDecodingF32) {
+  if (!cpu_supports_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16 or AMX";
+  Net n = bf16_network({1, 3, 24, 20});
+  auto g = load_model_bytes(n.b.serialize(), "bf16.onnx");
+  run_default_passes(*g);
+  CpuPassStats s = run_cpu_passes(*g, preferred_layout_block(), true);
+  EXPECT_GE(s.bf16_convs, 6u);
+  size_t bf16_values = 0;
+  for (const Node& node : g->nodes) {
+    const bool conv = node.op_type == "Conv" || node.op_type == "visionrt.FusedConv";
+    const DType out = g->values[node.outputs[0]].type.dtype;
+    bf16_values += out == DType::bf16;
+    // Only convolutions, data movement, pooling, resampling, activations and reorders write
+    // bf16; Softmax, Reshape, Transpose and the graph outputs read and write f32.
+    if (out == DType::bf16) {
+      EXPECT_TRUE(conv || node.op_type == "Split" || node.op_type == "Concat" ||
+                  node.op_type == "MaxPool" || node.op_type == "Resize" || node.op_type == "Relu" ||
+                  node.op_type == "visionrt.Reorder")
+          << node.label() << " writes bf16";
+    }
+    if (node.op_type == "Softmax" || node.op_type == "Reshape" || node.op_type == "Transpose") {
+      EXPECT_EQ(g->values[node.inputs[0]].type.dtype, DType::f32) << node.label();
+    }
+    // The head's convolutions (read by the Concat that only the output and a Reshape read)
+    // and the 16-weight DFL convolution write f32.
+    if (conv && node.inputs[1] >= 0 && g->values[node.inputs[1]].constant) {
+      const Shape& w = g->values[node.inputs[1]].constant->shape();
+      if (w[0] == 64 || w[0] == 8 || w[0] == 1) {
+        EXPECT_EQ(out, DType::f32) << node.label();
+      }
+      if (w[0] == 1) {
+        EXPECT_EQ(g->values[node.inputs[0]].type.dtype, DType::f32) << node.label();
+      }
+    }
+  }
+  EXPECT_GE(bf16_values, 8u);
+  for (int o : g->outputs) EXPECT_EQ(g->values[o].type.dtype, DType::f32);
 }

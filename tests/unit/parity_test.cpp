@@ -48,7 +48,8 @@ void check_parity(const fs::path& model, const std::string& label) {
   if (test::run_command("node --version", &out) != 0) GTEST_SKIP() << "node not found";
 
   Core core;
-  CompiledModel cm = core.compile_model(model.string());
+  // ORT runs f32: so do we (the default may be bf16 on this CPU).
+  CompiledModel cm = core.compile_model(model.string(), {{"INFERENCE_PRECISION", "f32"}});
   InferRequest req = cm.create_infer_request();
   fs::path dir = test::temp_dir("parity_" + sanitize(label));
   std::string feeds;

@@ -164,9 +164,10 @@ struct Compiled {
 
 Compiled fast_run(const std::string& bytes, const std::vector<Tensor>& inputs, int threads) {
   Core core;
-  CompiledModel cm = core.compile_model(
-      core.read_model_from_memory(bytes, "fast.onnx"),
-      {{"INFERENCE_NUM_THREADS", std::to_string(threads)}, {"PERF_COUNT", "YES"}});
+  CompiledModel cm = core.compile_model(core.read_model_from_memory(bytes, "fast.onnx"),
+                                        {{"INFERENCE_NUM_THREADS", std::to_string(threads)},
+                                         {"PERF_COUNT", "YES"},
+                                         {"INFERENCE_PRECISION", "f32"}});
   InferRequest r = cm.create_infer_request();
   for (size_t i = 0; i < inputs.size(); ++i) r.set_input_tensor(i, inputs[i]);
   r.infer();

@@ -14,7 +14,9 @@
 #include <random>
 #include <thread>
 
+#include "kernels/kernel.hpp"
 #include "onnx/builder.hpp"
+#include "runtime/properties.hpp"
 #include "test_util.hpp"
 #include "visionrt/core.hpp"
 #include "visionrt/error.hpp"
@@ -124,7 +126,12 @@ TEST(Streams, HintsAndPropertiesFollowTheDocumentedRule) {
   EXPECT_EQ(names.size(), 7u);
   for (const std::string& k : names) EXPECT_FALSE(two.get_property(k).empty()) << k;
   EXPECT_EQ(two.get_property("PERF_COUNT"), "NO");
-  EXPECT_EQ(two.get_property("INFERENCE_PRECISION"), "f32");
+  // Unset, INFERENCE_PRECISION follows this CPU's bf16 probe (runtime/properties.hpp).
+  const bool bf16_default = cpu_supports_bf16() && bf16_speedup() >= kBf16DefaultGain;
+  EXPECT_EQ(two.get_property("INFERENCE_PRECISION"), bf16_default ? "bf16" : "f32");
+  EXPECT_EQ(
+      core.compile_model(m, {{"INFERENCE_PRECISION", "f32"}}).get_property("INFERENCE_PRECISION"),
+      "f32");
   EXPECT_NE(test::error_of<Error>([&] {
               core.compile_model(m, {{"OPTIMAL_NUMBER_OF_INFER_REQUESTS", "2"}});
             }).find("read-only"),
@@ -321,5 +328,29 @@ TEST(BenchmarkCli, SyncAsyncIterationsReportsSweepAndBadFlags) {
     EXPECT_FALSE(out.empty()) << bad;
   }
   EXPECT_NE(out.find("fastest"), std::string::npos) << out;
+  fs::remove_all(dir);
+}
+
+TEST(BenchmarkCli, Bf16NeedsTheInstructionsAndTheDefaultFollowsTheProbe) {
+  // ONEDNN_MAX_CPU_ISA caps oneDNN below AVX512-BF16: a machine without it, on any x86 CPU.
+  namespace fs = std::filesystem;
+  fs::path dir = test::temp_dir("bf16_cli");
+  std::string model = (dir / "tiny.onnx").string();
+  std::ofstream(model, std::ios::binary) << make_demo_detector().serialize();
+  const std::string run = std::string(VISIONRT_CLI) + " run " + model + " --random --threads 1";
+  const std::string capped = "ONEDNN_MAX_CPU_ISA=AVX512_CORE VISIONRT_VERBOSE=1 ";
+  std::string out;
+  EXPECT_NE(test::run_command(capped + run + " --precision bf16", &out), 0) << out;
+  EXPECT_NE(out.find("INFERENCE_PRECISION bf16 needs a CPU with AVX512-BF16 or AMX"),
+            std::string::npos)
+      << out;
+  ASSERT_EQ(test::run_command(capped + run, &out), 0) << out;
+  EXPECT_NE(out.find("precision: f32 (default: no native bf16 on this CPU)"), std::string::npos)
+      << out;
+  if (cpu_supports_bf16()) {
+    ASSERT_EQ(test::run_command("VISIONRT_VERBOSE=1 " + run, &out), 0) << out;
+    EXPECT_NE(out.find("default: bf16 convolutions measured"), std::string::npos) << out;
+    ASSERT_EQ(test::run_command(run + " --precision bf16", &out), 0) << out;
+  }
   fs::remove_all(dir);
 }

@@ -1,12 +1,14 @@
-// oneDNN convolution for Conv and visionrt.FusedConv (2-D, f32, static shapes, constant
-// weights; grouped, depthwise, dilated and asymmetric pads included). Prepare once, execute
-// many (ARCHITECTURE practice 4): the primitive is created and the weights reordered into the
-// implementation's preferred layout at compile time. The fused activation is an eltwise post-op
-// and the residual a binary-add post-op reading the residual tensor directly (oneDNN's sum
-// post-op would need a copy into dst first, and its jit kernels accept it only before the
-// activation). Source and destination are plain NCHW or blocked nChw16c/8c as the layout
-// pass chose (Value::layout_block); blocked is what the fast jit kernels want. 3x3 stride-1
-// convolutions with enough channels run oneDNN's Winograd kernels (winograd_candidate).
+// oneDNN convolution for Conv and visionrt.FusedConv (2-D, static shapes, constant f32
+// weights; f32, or bf16 source with bf16/f32 destination under INFERENCE_PRECISION bf16 (the
+// weights are converted once, accumulation stays f32); grouped, depthwise, dilated and asymmetric
+// pads included). Prepare once, execute many (ARCHITECTURE practice 4): the primitive is created
+// and the weights reordered into the implementation's preferred layout at compile time. The fused
+// activation is an eltwise post-op and the residual a binary-add post-op reading the residual
+// tensor directly (oneDNN's sum post-op would need a copy into dst first, and its jit kernels
+// accept it only before the activation). Source and destination are plain NCHW or blocked
+// nChw16c/8c as the layout pass chose (Value::layout_block); blocked is what the fast jit kernels
+// want. 3x3 stride-1 convolutions with enough channels run oneDNN's Winograd kernels
+// (winograd_candidate).
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -23,13 +25,14 @@ using namespace dnnl_k;
 class DnnlConv : public Kernel {
  public:
   DnnlConv(dnnl::convolution_forward::primitive_desc pd, memory weights, memory bias, bool has_bias,
-           int sum_post_op, std::string layout)
+           int sum_post_op, memory::desc residual_md, std::string layout)
       : pd_(std::move(pd)),
         prim_(pd_),
         weights_(std::move(weights)),
         bias_(std::move(bias)),
         has_bias_(has_bias),
         sum_post_op_(sum_post_op),
+        residual_md_(std::move(residual_md)),
         layout_(std::move(layout)) {}
 
   // Staged mode: the convolution runs on NHWC copies in the request's scratch memory (oneDNN
@@ -81,7 +84,7 @@ class DnnlConv : public Kernel {
     bind_scratchpad(args, pd_.scratchpad_desc(), pad);
     if (sum_post_op_ >= 0)
       args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(sum_post_op_) | DNNL_ARG_SRC_1] =
-          memory(pd_.dst_desc(), engine(), const_cast<void*>(ctx.input(3).raw()));
+          memory(residual_md_, engine(), const_cast<void*>(ctx.input(3).raw()));
     prim_.execute(stream(), args);
     if (has_tail_) run_tail(ctx, dst, pad);
     if (staged_) {
@@ -127,7 +130,8 @@ class DnnlConv : public Kernel {
   dnnl::convolution_forward prim_;
   memory weights_, bias_;
   bool has_bias_;
-  int sum_post_op_;  // index of the residual's binary-add post-op, -1 without
+  int sum_post_op_;           // index of the residual's binary-add post-op, -1 without
+  memory::desc residual_md_;  // the residual's own type (f32 or bf16) in the destination layout
   bool has_tail_ = false;
   dnnl::binary::primitive_desc tail_pd_;
   dnnl::binary tail_;
@@ -161,14 +165,14 @@ void prepare_weights(const Tensor& w, const memory::desc& user, const memory::de
 // channel heads and bottlenecks); with fewer channels the transforms cost more than they save.
 // Layers whose transformed weights exceed 16x their output stay direct (build_conv).
 // Outputs differ from the direct kernel's by rounding (~1e-6 relative). VISIONRT_WINOGRAD=0
-// turns it off.
-bool winograd_candidate(int64_t group, const WindowParams& p, const Tensor& w, int in_block,
-                        int out_block) {
+// turns it off. f32 only: oneDNN has no bf16 Winograd.
+bool winograd_candidate(int64_t group, const WindowParams& p, const Tensor& w, bool src_f32,
+                        int in_block, int out_block) {
   if (const char* env = std::getenv("VISIONRT_WINOGRAD"); env && std::string(env) == "0")
     return false;
-  return group == 1 && in_block == 16 && out_block == 16 && w.dim(2) == 3 && w.dim(3) == 3 &&
-         p.strides == std::vector<int64_t>{1, 1} && p.dilations == std::vector<int64_t>{1, 1} &&
-         w.dim(1) >= 32 && w.dim(0) >= 64;
+  return group == 1 && src_f32 && in_block == 16 && out_block == 16 && w.dim(2) == 3 &&
+         w.dim(3) == 3 && p.strides == std::vector<int64_t>{1, 1} &&
+         p.dilations == std::vector<int64_t>{1, 1} && w.dim(1) >= 32 && w.dim(0) >= 64;
 }
 
 struct Tail {
@@ -209,10 +213,13 @@ std::optional<Tail> make_tail(const Activation& act, bool has_sum, bool residual
 }
 
 // Everything the layout pass needs to know without building a primitive.
+// Sources are f32, or bf16 (INFERENCE_PRECISION bf16) with a bf16 or f32 destination.
 bool conv_eligible(const KernelQuery& q, std::string* why) {
-  if (!all_static_f32(q, why)) return false;
+  if (!all_static_float(q, why)) return false;
   const TensorType& x = q.input_types[0];
   if (x.dims.size() != 4) return *why = "only 2-D convolutions", false;
+  if (x.dtype == DType::f32 && q.output_types[0].dtype != DType::f32)
+    return *why = "an f32 source needs an f32 destination", false;
   const Tensor* w = q.input_constants.size() > 1 ? q.input_constants[1] : nullptr;
   if (!w || w->dtype() != DType::f32 || w->rank() != 4)
     return *why = "weights are not constant 4-D f32", false;
@@ -249,8 +256,10 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
     return *why = "residual must match the output's shape and layout", nullptr;
   memory::dims wdims = g > 1 ? memory::dims{g, oc / g, icg, w->dim(2), w->dim(3)}
                              : memory::dims{oc, icg, w->dim(2), w->dim(3)};
-  memory::desc src_md = md(x.dims, in_block), dst_md = md(y, out_block);
-  memory::desc w_any(wdims, DT::f32, Tag::any);
+  const DT src_dt = dt_of(x.dtype), dst_dt = dt_of(q.output_types[0].dtype);
+  memory::desc src_md = md(x.dims, in_block, src_dt), dst_md = md(y, out_block, dst_dt);
+  memory::desc res_md = has_sum ? md_of(q.input_types[3], out_block) : memory::desc();
+  memory::desc w_any(wdims, src_dt, Tag::any);
   memory::desc b_md({oc}, DT::f32, Tag::x);
   memory::dims strides = {p.strides[0], p.strides[1]};
   memory::dims dil = {p.dilations[0] - 1, p.dilations[1] - 1};
@@ -270,12 +279,12 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
     int sum_idx = -1;
     if (has_sum && (sum_first || !has_act)) {
       sum_idx = po.len();
-      po.append_binary(dnnl::algorithm::binary_add, dst_md);
+      po.append_binary(dnnl::algorithm::binary_add, res_md);
     }
     if (has_act) append_activation(act, &po);
     if (has_sum && sum_idx < 0) {
       sum_idx = po.len();
-      po.append_binary(dnnl::algorithm::binary_add, dst_md);
+      po.append_binary(dnnl::algorithm::binary_add, res_md);
     }
     dnnl::primitive_attr attr = user_scratchpad();
     attr.set_post_ops(po);
@@ -284,8 +293,8 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
     bool staged = false;
     if (impl.find("ref") != std::string::npos && !has_sum) {
       // No jit kernel for this layout: try NHWC, staged through scratch memory.
-      memory::desc s_nhwc(memory::dims(x.dims.begin(), x.dims.end()), DT::f32, Tag::nhwc);
-      memory::desc d_nhwc(memory::dims(y.begin(), y.end()), DT::f32, Tag::nhwc);
+      memory::desc s_nhwc(memory::dims(x.dims.begin(), x.dims.end()), src_dt, Tag::nhwc);
+      memory::desc d_nhwc(memory::dims(y.begin(), y.end()), dst_dt, Tag::nhwc);
       CF::primitive_desc alt(make_desc(s_nhwc, d_nhwc), attr, engine());
       if (std::string(alt.impl_info_str()).find("ref") == std::string::npos) {
         pd = alt;
@@ -296,9 +305,12 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
     if (impl.find("ref") != std::string::npos)
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
              nullptr;
-    if (probe) return std::make_unique<DnnlConv>(std::move(pd), memory(), memory(), false, -1, "");
+    if (probe)
+      return std::make_unique<DnnlConv>(std::move(pd), memory(), memory(), false, -1,
+                                        memory::desc(), "");
     std::optional<Tail> tail;
-    if (!staged && winograd_candidate(g, p, *w, in_block, out_block)) {
+    if (!staged && winograd_candidate(g, p, *w, x.dtype == DType::f32 && dst_dt == DT::f32,
+                                      in_block, out_block)) {
       // Winograd takes a plain ReLU as a post-op; anything else runs in the tail pass.
       const bool relu_post_op = act.kind == Act::relu && act.alpha == 0 && !has_sum;
       dnnl::post_ops wpo;
@@ -326,11 +338,13 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
     memory weights, bias;
     prepare_weights(*w, {wdims, DT::f32, g > 1 ? Tag::goihw : Tag::oihw}, pd.weights_desc(), b,
                     b_md, &weights, &bias);
+    auto dt_name = [](DT t) { return t == DT::bf16 ? " bf16" : ""; };
     std::string layout =
-        str_cat(layout_name(in_block, 4), " -> ", layout_name(out_block, 4), " ", impl,
-                has_act ? str_cat(" +", act_name(act.kind)) : "", has_sum ? " +sum" : "");
+        str_cat(layout_name(in_block, 4), dt_name(src_dt), " -> ", layout_name(out_block, 4),
+                dt_name(dst_dt), " ", impl, has_act ? str_cat(" +", act_name(act.kind)) : "",
+                has_sum ? " +sum" : "");
     auto k = std::make_unique<DnnlConv>(std::move(pd), std::move(weights), std::move(bias),
-                                        has_bias, sum_idx, layout);
+                                        has_bias, sum_idx, res_md, layout);
     if (staged) k->stage(src_md, dst_md);
     if (tail) k->set_tail(std::move(tail->pd), std::move(tail->zero), tail->residual_post_op);
     return k;
@@ -420,16 +434,18 @@ std::unique_ptr<Kernel> build_deconv(const KernelQuery& q, std::string* why, boo
   // oneDNN's deconvolution weights are {OC, IC, KH, KW}; ONNX stores [IC][OC/g][KH][KW] (iohw).
   memory::dims wdims = g > 1 ? memory::dims{g, ocg, ic / g, w->dim(2), w->dim(3)}
                              : memory::dims{oc, ic, w->dim(2), w->dim(3)};
-  memory::desc w_any(wdims, DT::f32, Tag::any);
+  const DT src_dt = dt_of(q.input_types[0].dtype), dst_dt = dt_of(q.output_types[0].dtype);
+  memory::desc w_any(wdims, src_dt, Tag::any);
   memory::desc b_md({oc}, DT::f32, Tag::x);
+  const memory::desc src_md = md(x, in_block, src_dt), dst_md = md(y, out_block, dst_dt);
   try {
     using DF = dnnl::deconvolution_forward;
     auto d =
         has_bias
             ? DF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
-                       md(x, in_block), w_any, b_md, md(y, out_block), strides, dil, pl, pr)
+                       src_md, w_any, b_md, dst_md, strides, dil, pl, pr)
             : DF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
-                       md(x, in_block), w_any, md(y, out_block), strides, dil, pl, pr);
+                       src_md, w_any, dst_md, strides, dil, pl, pr);
     DF::primitive_desc pd(d, user_scratchpad(), engine());
     std::string impl = pd.impl_info_str();
     if (impl.find("ref") != std::string::npos)
@@ -441,7 +457,8 @@ std::unique_ptr<Kernel> build_deconv(const KernelQuery& q, std::string* why, boo
                     b_md, &weights, &bias);
     return std::make_unique<DnnlDeconv>(
         std::move(pd), std::move(weights), std::move(bias), has_bias,
-        str_cat(layout_name(in_block, 4), " -> ", layout_name(out_block, 4), " ", impl));
+        str_cat(layout_name(in_block, 4), src_dt == DT::bf16 ? " bf16" : "", " -> ",
+                layout_name(out_block, 4), dst_dt == DT::bf16 ? " bf16" : "", " ", impl));
   } catch (const dnnl::error& e) {
     return *why = str_cat("oneDNN: ", e.what()), nullptr;
   }

@@ -56,15 +56,21 @@ DnnlReorders::Part make_part(const memory::desc& from, const memory::desc& to) {
   return {pd, dnnl::reorder(pd)};
 }
 
+// Layout and/or precision (f32 <-> bf16, rounding to nearest even) in one pass.
 std::unique_ptr<Kernel> create_reorder(const KernelQuery& q, std::string* why) {
-  if (!all_static_f32(q, why)) return nullptr;
-  const Shape& x = q.input_types[0].dims;
+  if (!all_static_float(q, why)) return nullptr;
+  const TensorType& x = q.input_types[0];
+  const TensorType& y = q.output_types[0];
+  if (x.dims != y.dims) return *why = "input and output shapes differ", nullptr;
   const int bi = q.input_layout(0), bo = q.output_layout(0);
+  auto name = [](const TensorType& t, int block) {
+    return str_cat(layout_name(block, t.dims.size()), t.dtype == DType::bf16 ? " bf16" : "");
+  };
   try {
     std::vector<DnnlReorders::Part> parts;
-    parts.push_back(make_part(md(x, bi), md(x, bo)));
-    return std::make_unique<DnnlReorders>(
-        std::move(parts), str_cat(layout_name(bi, x.size()), " -> ", layout_name(bo, x.size())));
+    parts.push_back(make_part(md_of(x, bi), md_of(y, bo)));
+    return std::make_unique<DnnlReorders>(std::move(parts),
+                                          str_cat(name(x, bi), " -> ", name(y, bo)));
   } catch (const dnnl::error& e) {
     return *why = str_cat("oneDNN: ", e.what()), nullptr;
   }
@@ -100,7 +106,7 @@ std::unique_ptr<Kernel> create_transpose(const KernelQuery& q, std::string* why)
 }
 
 std::unique_ptr<Kernel> create_split(const KernelQuery& q, std::string* why) {
-  if (!all_static_f32(q, why, 1)) return nullptr;
+  if (!all_static_float(q, why, 1)) return nullptr;
   const Shape& x = q.input_types[0].dims;
   if (x.empty() || has_zero_dim(x)) return *why = "scalar or empty input", nullptr;
   const int64_t axis = norm_axis(q.node->attr_i("axis", 0), x.size());
@@ -116,12 +122,15 @@ std::unique_ptr<Kernel> create_split(const KernelQuery& q, std::string* why) {
       if (has_zero_dim(y)) return *why = "empty output", nullptr;
       const int bo = q.output_layout(i);
       if (bo != bi) return *why = "input and output layouts differ", nullptr;
+      if (q.output_types[i].dtype != q.input_types[0].dtype)
+        return *why = "input and output types differ", nullptr;
       if (bi && (off % bi != 0 || y[1] % bi != 0))
         return *why = "channel split not at block boundaries", nullptr;
       memory::dims offsets(x.size(), 0);
       offsets[axis] = off;
-      memory::desc from = md(x, bi).submemory_desc(memory::dims(y.begin(), y.end()), offsets);
-      parts.push_back(make_part(from, md(y, bo)));
+      memory::desc from =
+          md_of(q.input_types[0], bi).submemory_desc(memory::dims(y.begin(), y.end()), offsets);
+      parts.push_back(make_part(from, md_of(q.output_types[i], bo)));
       off += y[axis];
     }
   } catch (const dnnl::error& e) {
@@ -160,7 +169,7 @@ class DnnlConcat : public Kernel {
 };
 
 std::unique_ptr<Kernel> create_concat(const KernelQuery& q, std::string* why) {
-  if (!all_static_f32(q, why)) return nullptr;
+  if (!all_static_float(q, why)) return nullptr;
   const Shape& y = q.output_types[0].dims;
   if (y.empty() || has_zero_dim(y)) return *why = "scalar or empty output", nullptr;
   const int64_t axis = norm_axis(q.node->attr_i("axis", 0), y.size());
@@ -172,11 +181,13 @@ std::unique_ptr<Kernel> create_concat(const KernelQuery& q, std::string* why) {
     if (has_zero_dim(x)) return *why = "an input is empty", nullptr;
     if (q.input_layout(i) != bo) return *why = "input and output layouts differ", nullptr;
     if (bo && x[1] % bo != 0) return *why = "channels not a multiple of the block", nullptr;
-    srcs.push_back(md(x, bo));
+    if (q.input_types[i].dtype != q.output_types[0].dtype)
+      return *why = "input and output types differ", nullptr;
+    srcs.push_back(md_of(q.input_types[i], bo));
   }
   try {
-    dnnl::concat::primitive_desc pd(md(y, bo), static_cast<int>(axis), srcs, engine(),
-                                    user_scratchpad());
+    dnnl::concat::primitive_desc pd(md_of(q.output_types[0], bo), static_cast<int>(axis), srcs,
+                                    engine(), user_scratchpad());
     std::string impl = pd.impl_info_str();
     return std::make_unique<DnnlConcat>(std::move(pd), srcs.size(),
                                         str_cat(layout_name(bo, y.size()), " ", impl));

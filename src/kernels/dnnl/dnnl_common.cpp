@@ -149,17 +149,33 @@ bool append_activation(const Activation& a, dnnl::post_ops* po) {
   return true;
 }
 
-bool all_static_f32(const KernelQuery& q, std::string* why, size_t n_inputs) {
+namespace {
+bool all_static(const KernelQuery& q, std::string* why, size_t n_inputs, bool bf16_too) {
+  auto ok = [&](DType t) { return t == DType::f32 || (bf16_too && t == DType::bf16); };
+  const char* wanted = bf16_too ? "f32 or bf16" : "f32";
   for (size_t i = 0; i < q.input_types.size() && i < n_inputs; ++i) {
     const TensorType& t = q.input_types[i];
     if (t.dtype == DType::undefined) continue;  // absent optional input
-    if (t.dtype != DType::f32)
-      return *why = str_cat("input ", i, " is ", dtype_name(t.dtype), ", not f32"), false;
+    if (!ok(t.dtype))
+      return *why = str_cat("input ", i, " is ", dtype_name(t.dtype), ", not ", wanted), false;
     if (!t.fully_known()) return *why = str_cat("input ", i, " shape is not static"), false;
   }
   for (const TensorType& t : q.output_types)
-    if (t.dtype != DType::f32 || !t.fully_known()) return *why = "output is not static f32", false;
+    if (!ok(t.dtype) || !t.fully_known())
+      return *why = str_cat("output is not static ", wanted), false;
   return true;
 }
+}  // namespace
+
+bool all_static_f32(const KernelQuery& q, std::string* why, size_t n_inputs) {
+  return all_static(q, why, n_inputs, false);
+}
+bool all_static_float(const KernelQuery& q, std::string* why, size_t n_inputs) {
+  return all_static(q, why, n_inputs, true);
+}
+
+DT dt_of(DType t) { return t == DType::bf16 ? DT::bf16 : DT::f32; }
+
+memory::desc md_of(const TensorType& t, int block) { return md(t.dims, block, dt_of(t.dtype)); }
 
 }  // namespace visionrt::dnnl_k

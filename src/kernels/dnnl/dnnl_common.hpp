@@ -60,6 +60,13 @@ bool append_activation(const Activation& a, dnnl::post_ops* po);
 // True when the first `n_inputs` inputs (all by default) and every output are f32 with static
 // shapes; absent optional inputs are skipped.
 bool all_static_f32(const KernelQuery& q, std::string* why, size_t n_inputs = SIZE_MAX);
+// The same for kernels that also move bf16 tensors (INFERENCE_PRECISION bf16): each of those
+// tensors may be f32 or bf16, independently.
+bool all_static_float(const KernelQuery& q, std::string* why, size_t n_inputs = SIZE_MAX);
+// oneDNN's data type for f32 or bf16 (f32 for anything else: callers checked the type first).
+DT dt_of(DType t);
+// Descriptor of tensor type `t` (static dims, f32/bf16) in layout `block`.
+memory::desc md_of(const TensorType& t, int block);
 
 // A primitive with one source and one destination (eltwise, softmax, pooling, resampling).
 // The workspace check guards pooling: forward_inference never asks for one.

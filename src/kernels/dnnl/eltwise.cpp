@@ -63,8 +63,11 @@ bool unary_alg(const KernelQuery& q, dnnl::algorithm* alg, float* alpha, float* 
   return *why = "not an eltwise op", false;
 }
 
+// f32, or bf16 in and out (INFERENCE_PRECISION bf16; oneDNN computes in f32 in between).
 std::unique_ptr<Kernel> create_unary(const KernelQuery& q, std::string* why) {
-  if (!all_static_f32(q, why)) return nullptr;
+  if (!all_static_float(q, why)) return nullptr;
+  if (q.input_types[0].dtype != q.output_types[0].dtype)
+    return *why = "input and output types differ", nullptr;
   dnnl::algorithm alg;
   float alpha, beta;
   if (!unary_alg(q, &alg, &alpha, &beta, why)) return nullptr;
@@ -72,8 +75,8 @@ std::unique_ptr<Kernel> create_unary(const KernelQuery& q, std::string* why) {
   if (block != q.output_layout(0)) return *why = "input and output layouts differ", nullptr;
   const Shape& dims = q.input_types[0].dims;
   try {
-    dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg, md(dims, block), alpha,
-                                  beta);
+    dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg,
+                                  md_of(q.input_types[0], block), alpha, beta);
     dnnl::eltwise_forward::primitive_desc pd(d, user_scratchpad(), engine());
     return std::make_unique<SrcDstKernel<dnnl::eltwise_forward>>(
         std::move(pd), str_cat(layout_name(block, dims.size()), " ", pd.impl_info_str()));
@@ -86,8 +89,9 @@ bool unary_layouts(const KernelQuery& q) {
   std::string why;
   dnnl::algorithm alg;
   float a, b;
-  return all_static_f32(q, &why) && unary_alg(q, &alg, &a, &b, &why) &&
-         q.input_types[0].dims.size() == 4 && q.input_layout(0) == q.output_layout(0);
+  return all_static_float(q, &why) && q.input_types[0].dtype == q.output_types[0].dtype &&
+         unary_alg(q, &alg, &a, &b, &why) && q.input_types[0].dims.size() == 4 &&
+         q.input_layout(0) == q.output_layout(0);
 }
 
 // ---- binary ----

@@ -1,7 +1,7 @@
 // oneDNN pooling (MaxPool without indices, AveragePool, GlobalAveragePool, GlobalMaxPool) and
 // resampling (Resize where oneDNN's coordinate rule equals ONNX's: nearest with integer
 // up-sampling factors under asymmetric+floor or half_pixel+round_*; linear with half_pixel).
-// 2-D, f32, static shapes; plain or blocked layouts.
+// 2-D, f32 or bf16 (the same type in and out), static shapes; plain or blocked layouts.
 #include <cmath>
 
 #include "common/strings.hpp"
@@ -15,9 +15,11 @@ namespace {
 using namespace dnnl_k;
 
 bool common_checks(const KernelQuery& q, std::string* why) {
-  if (!all_static_f32(q, why, 1)) return false;
+  if (!all_static_float(q, why, 1)) return false;
   if (q.input_types[0].dims.size() != 4) return *why = "only 2-D (NCHW) tensors", false;
   if (q.output_types.size() != 1) return *why = "only the first output", false;
+  if (q.input_types[0].dtype != q.output_types[0].dtype)
+    return *why = "input and output types differ", false;
   const int bi = q.input_layout(0);
   const int bo = q.output_layout(0);
   if (bi != bo) return *why = "input and output layouts differ", false;
@@ -61,8 +63,9 @@ std::unique_ptr<Kernel> create_pool(const KernelQuery& q, std::string* why) {
     }
   }
   try {
-    dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, alg, md(x, block),
-                                  md(y, block), strides, kernel, pl, pr);
+    dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, alg,
+                                  md_of(q.input_types[0], block), md_of(q.output_types[0], block),
+                                  strides, kernel, pl, pr);
     dnnl::pooling_forward::primitive_desc pd(d, user_scratchpad(), engine());
     std::string impl = pd.impl_info_str();
     if (impl.find("ref") != std::string::npos)
@@ -117,8 +120,8 @@ std::unique_ptr<Kernel> create_resize(const KernelQuery& q, std::string* why) {
   const int block = q.input_layout(0);
   try {
     dnnl::resampling_forward::desc d(dnnl::prop_kind::forward_inference, alg,
-                                     md(q.input_types[0].dims, block),
-                                     md(q.output_types[0].dims, block));
+                                     md_of(q.input_types[0], block),
+                                     md_of(q.output_types[0], block));
     dnnl::resampling_forward::primitive_desc pd(d, user_scratchpad(), engine());
     std::string impl = pd.impl_info_str();
     return std::make_unique<SrcDstKernel<dnnl::resampling_forward>>(

@@ -149,9 +149,17 @@ void register_ref_internal(KernelRegistry& r) {
   r.add("visionrt.FusedMatMul", {"ref", create_fused_matmul, nullptr});
   r.add_ref("visionrt.Activation", f32_input, activation_kernel);
   r.add_ref("visionrt.ScaleShift", f32_input, scale_shift_kernel);
-  r.add_ref("visionrt.Reorder", [](KernelContext& c) {
-    std::memcpy(c.output(0).raw(), c.input(0).raw(), c.input(0).nbytes());
-  });
+  // Plain to plain of one type (a layout or precision change is oneDNN's reorder).
+  r.add_ref(
+      "visionrt.Reorder",
+      [](const KernelQuery& q, std::string* why) {
+        if (q.any_blocked() || q.input_types[0].dtype != q.output_types[0].dtype)
+          return *why = "changes layout or type", false;
+        return true;
+      },
+      [](KernelContext& c) {
+        std::memcpy(c.output(0).raw(), c.input(0).raw(), c.input(0).nbytes());
+      });
 }
 
 }  // namespace visionrt
