@@ -1,15 +1,16 @@
 // Precision assignment for INFERENCE_PRECISION bf16 (after select_layouts and
 // fuse_channels_last, so every check sees the layouts the kernels will get).
 //
-// Convolutions whose oneDNN kernel takes a bf16 source run in bf16 (weights converted once,
-// f32 accumulation); their outputs stay bf16 while the readers' fast kernels move bf16 as they
-// move f32 (data movement, pooling, resampling, element-wise activations: the kFlow list), so
-// the tensors between convolutions are half the bytes. Everything else (softmax, normalisation
-// statistics, reductions, element-wise arithmetic, detection decoding, graph outputs) reads f32:
-// a bf16 value it reads is converted back, by a visionrt.Reorder that changes the type (and the
-// layout, when a layout reorder was there already). A convolution none of whose readers wants
-// bf16 writes f32 itself (oneDNN's bf16 convolution has an f32 destination), so detection and
-// segmentation heads hand their decoders f32 straight from the accumulators.
+// Compute nodes (convolutions, and products by constant weights: Linear layers) whose oneDNN
+// kernel takes a bf16 source run in bf16 (weights converted once, f32 accumulation); their
+// outputs stay bf16 while the readers' fast kernels move bf16 as they move f32 (data movement,
+// pooling, resampling, activations, feature-map products and sums: flow_ops), so the tensors
+// between convolutions are half the bytes. Everything else (softmax, normalisation statistics,
+// reductions, attention's activation-by-activation products, detection decoding, graph outputs)
+// reads f32: a bf16 value it reads is converted back by a visionrt.Reorder that changes the type
+// (and the layout, when a layout reorder was there already). bf16 is kept only in values that
+// reach a bf16 compute node, so a convolution whose result goes to a decoder (a detection or
+// segmentation head) or a residual stream writes f32 straight from its accumulators.
 #include <map>
 #include <set>
 
@@ -21,30 +22,23 @@
 namespace visionrt {
 namespace {
 
-bool is_conv(const std::string& op) {
-  return op == "Conv" || op == "visionrt.FusedConv" || op == "ConvTranspose";
+// Nodes whose arithmetic runs in bf16 (with their weights, input 1, constant).
+bool is_compute(const std::string& op) {
+  return op == "Conv" || op == "visionrt.FusedConv" || op == "ConvTranspose" || op == "MatMul" ||
+         op == "Gemm" || op == "visionrt.FusedMatMul";
 }
 
 // Ops that pass bf16 through with no arithmetic a bf16 rounding would hurt: copies, max/avg
-// pooling (oneDNN accumulates averages in f32), nearest/linear resampling, activations.
+// pooling (oneDNN accumulates averages in f32), nearest/linear resampling, activations, and the
+// products and sums of feature maps (squeeze-excitation scales, unfused residuals: their result
+// is rounded to bf16 as a convolution's would be). Only where an input already is bf16.
 const std::set<std::string>& flow_ops() {
-  static const std::set<std::string> ops = {"Concat",
-                                            "Split",
-                                            "MaxPool",
-                                            "AveragePool",
-                                            "GlobalAveragePool",
-                                            "GlobalMaxPool",
-                                            "Resize",
-                                            "Relu",
-                                            "LeakyRelu",
-                                            "Sigmoid",
-                                            "Tanh",
-                                            "Clip",
-                                            "Elu",
-                                            "HardSwish",
-                                            "Mish",
-                                            "Softplus",
-                                            "visionrt.Activation"};
+  // clang-format off
+  static const std::set<std::string> ops = {
+      "Concat", "Split", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Resize",
+      "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "Elu", "HardSwish", "HardSigmoid", "Mish",
+      "Softplus", "visionrt.Activation", "Mul", "Add"};
+  // clang-format on
   return ops;
 }
 
@@ -66,8 +60,8 @@ bool is_float(DType t) { return t == DType::f32 || t == DType::bf16; }
 struct Assignment {
   std::vector<DType> dtype;              // per value
   std::vector<std::vector<DType>> want;  // per node and input: the type it reads
-  std::vector<char> bf16_conv;           // per node: a convolution reading bf16
-  size_t bf16_convs = 0;
+  std::vector<char> bf16_node;           // per node: a compute node reading bf16
+  size_t bf16_compute = 0;
 };
 
 class Planner {
@@ -81,7 +75,7 @@ class Planner {
     a.dtype.resize(g_.values.size());
     for (size_t v = 0; v < g_.values.size(); ++v) a.dtype[v] = g_.values[v].type.dtype;
     a.want.resize(g_.nodes.size());
-    a.bf16_conv.assign(g_.nodes.size(), 0);
+    a.bf16_node.assign(g_.nodes.size(), 0);
     for (size_t ni = 0; ni < g_.nodes.size(); ++ni) {
       const Node& n = g_.nodes[ni];
       std::vector<DType>& want = a.want[ni];
@@ -94,16 +88,18 @@ class Planner {
         a.dtype[o] = f32_node_[ni] ? g_.values[o].type.dtype : a.dtype[n.inputs[0]];
         continue;
       }
-      if (is_conv(n.op_type) && activation(n, 0) && static_float_outputs(n) && enough_weights(n)) {
+      if (is_compute(n.op_type) && activation(n, 0) && static_float_outputs(n) &&
+          enough_weights(n)) {
         KernelQuery q = query_for(g_, n);
         q.input_types[0].dtype = DType::bf16;
+        // A convolution's residual (input 3) is read in whatever type it has.
         if (n.inputs.size() > 3 && n.inputs[3] >= 0) q.input_types[3].dtype = a.dtype[n.inputs[3]];
         q.output_types[0].dtype = f32_out_[ni] ? DType::f32 : DType::bf16;
         if (fast_kernel_accepts(q)) {
           want[0] = DType::bf16;
           a.dtype[n.outputs[0]] = q.output_types[0].dtype;
-          a.bf16_conv[ni] = 1;
-          ++a.bf16_convs;
+          a.bf16_node[ni] = 1;
+          ++a.bf16_compute;
           continue;
         }
       } else if (flow_ops().count(n.op_type) && !f32_node_[ni] && static_float_outputs(n)) {
@@ -130,7 +126,7 @@ class Planner {
     return a;
   }
 
-  // bf16 is worth keeping only in values that reach a bf16 convolution (through flow ops and
+  // bf16 is worth keeping only in values that reach a bf16 compute node (through flow ops and
   // reorders); elsewhere it would only round what a decoder reads (YOLOv8's head convolutions
   // feed a Concat, a Reshape and the DFL softmax). Convolutions and flow ops whose bf16 outputs
   // reach none go f32; true when any changed (the walk then runs again).
@@ -147,7 +143,7 @@ class Planner {
     };
     for (size_t ni = g_.nodes.size(); ni-- > 0;) {
       const Node& n = g_.nodes[ni];
-      if (!a.bf16_conv[ni] && !(passes_on(ni) && any_worth(n))) continue;
+      if (!a.bf16_node[ni] && !(passes_on(ni) && any_worth(n))) continue;
       for (size_t k = 0; k < n.inputs.size(); ++k)
         if (n.inputs[k] >= 0 && a.want[ni][k] == DType::bf16) worth[n.inputs[k]] = 1;
     }
@@ -157,7 +153,7 @@ class Planner {
       bool writes_bf16 = false;
       for (int o : n.outputs) writes_bf16 = writes_bf16 || (o >= 0 && a.dtype[o] == DType::bf16);
       if (!writes_bf16 || any_worth(n)) continue;
-      if (a.bf16_conv[ni] && !f32_out_[ni]) f32_out_[ni] = changed = true;
+      if (a.bf16_node[ni] && !f32_out_[ni]) f32_out_[ni] = changed = true;
       if (passes_on(ni) && !f32_node_[ni]) f32_node_[ni] = changed = true;
     }
     return changed;
@@ -187,7 +183,7 @@ class Planner {
   }
 
   const Graph& g_;
-  std::vector<char> f32_out_;   // per node: a bf16 convolution that writes f32
+  std::vector<char> f32_out_;   // per node: a bf16 compute node that writes f32
   std::vector<char> f32_node_;  // per node: a flow op or reorder kept f32
 };
 
@@ -197,7 +193,7 @@ size_t assign_bf16(Graph& g) {
   Planner planner(g);
   Assignment a = planner.walk();
   for (int round = 0; round < 8 && planner.settle(a); ++round) a = planner.walk();
-  if (a.bf16_convs == 0) return 0;
+  if (a.bf16_compute == 0) return 0;
 
   const size_t nv0 = g.values.size();
   std::vector<int> readers(nv0, 0);
@@ -264,7 +260,7 @@ size_t assign_bf16(Graph& g) {
   }
   g.nodes = std::move(nodes);
   g.relink();
-  return a.bf16_convs;
+  return a.bf16_compute;
 }
 
 }  // namespace visionrt

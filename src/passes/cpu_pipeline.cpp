@@ -19,7 +19,7 @@ CpuPassStats run_cpu_passes(Graph& g, int block, bool bf16) {
   s.activations_fused += fuse_conv_activation(g);
   s.blocked_nodes = select_layouts(g, block);
   fuse_channels_last(g);
-  if (bf16) s.bf16_convs = assign_bf16(g);
+  if (bf16) s.bf16_compute = assign_bf16(g);
   for (const Node& n : g.nodes)
     if (n.op_type == "visionrt.Reorder") ++s.reorders;
 #ifndef NDEBUG

@@ -70,15 +70,16 @@ size_t select_layouts(Graph& g, int block);
 // become visionrt.ChannelsLast (after select_layouts). Returns chains replaced.
 size_t fuse_channels_last(Graph& g);
 
-// INFERENCE_PRECISION bf16 (after the layout passes): convolutions with a fast bf16 kernel read
-// bf16, bf16 tensors flow through copies, pooling, resampling and activations, everything else
-// reads f32 through type-converting visionrt.Reorder nodes. Returns convolutions in bf16.
+// INFERENCE_PRECISION bf16 (after the layout passes): convolutions and products by constant
+// weights with a fast bf16 kernel read bf16, bf16 tensors flow through copies, pooling,
+// resampling, activations and feature-map products/sums, everything else reads f32 through
+// type-converting visionrt.Reorder nodes. Returns compute nodes in bf16.
 size_t assign_bf16(Graph& g);
 // CPU execution pipeline run by compile after the default passes: fusions, then layouts, then
 // (with `bf16`) precisions.
 struct CpuPassStats {
   size_t patterns_fused = 0, layer_norms = 0, affine_folded = 0, scale_shifts = 0,
-         activations_fused = 0, sums_fused = 0, blocked_nodes = 0, reorders = 0, bf16_convs = 0;
+         activations_fused = 0, sums_fused = 0, blocked_nodes = 0, reorders = 0, bf16_compute = 0;
 };
 CpuPassStats run_cpu_passes(Graph& g, int block, bool bf16 = false);
 

@@ -288,7 +288,7 @@ CompiledModel Core::compile_model(const Model& model, const Config& config) cons
     return "";
   };
   std::string failed = select_all();
-  if (!failed.empty() && c->pass_stats.bf16_convs) {
+  if (!failed.empty() && c->pass_stats.bf16_compute) {
     // A bf16 tensor no kernel accepts (the precision pass's checks are the kernels' own, so
     // this means a kernel disagreed with its layout probe): f32 everywhere, and say why.
     g = folded;
@@ -353,7 +353,7 @@ std::string CompiledModel::plan_summary() const {
                  " BatchNorm/affine, scale-shift nodes ", s.scale_shifts,
                  "; fused: ", s.activations_fused, " activations, ", s.sums_fused,
                  " sums; blocked-layout nodes ", s.blocked_nodes, ", reorders ", s.reorders,
-                 "; bf16 convolutions ", s.bf16_convs, "; weights copied into kernels ",
+                 "; bf16 conv/matmul nodes ", s.bf16_compute, "; weights copied into kernels ",
                  format_mib(impl_->released_constant_bytes));
 }
 std::string CompiledModel::get_property(const std::string& key) const {

@@ -583,7 +583,7 @@ TEST(FastPath, Bf16NetworksMatchReference) {
   // bf16 keeps 8 significant bits: outputs of values about 1 within 2e-2 (issue 13's bar),
   // against the double-precision reference, with 1 and 2 threads.
   std::string plan = check_network(n, {x}, 2e-2, "bf16");
-  EXPECT_EQ(plan.find("bf16 convolutions 0;"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("bf16 conv/matmul nodes 0;"), std::string::npos) << plan;
   // The same network in f32 still matches at f32's tolerance (the precision is per compile).
   check_network(n, {x}, 2e-4, "f32");
 }
@@ -594,7 +594,7 @@ TEST(FastPath, Bf16StaysBetweenConvolutionsAndLeavesDecodingF32) {
   auto g = load_model_bytes(n.b.serialize(), "bf16.onnx");
   run_default_passes(*g);
   CpuPassStats s = run_cpu_passes(*g, preferred_layout_block(), true);
-  EXPECT_GE(s.bf16_convs, 6u);
+  EXPECT_GE(s.bf16_compute, 6u);
   size_t bf16_values = 0;
   for (const Node& node : g->nodes) {
     const bool conv = node.op_type == "Conv" || node.op_type == "visionrt.FusedConv";
@@ -625,4 +625,55 @@ TEST(FastPath, Bf16StaysBetweenConvolutionsAndLeavesDecodingF32) {
   }
   EXPECT_GE(bf16_values, 8u);
   for (int o : g->outputs) EXPECT_EQ(g->values[o].type.dtype, DType::f32);
+}
+
+TEST(FastPath, Bf16TransformerMlpKeepsTheResidualStreamF32) {
+  if (!cpu_supports_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16 or AMX";
+  // A pre-norm transformer block's MLP on [2, 10, 32] tokens: LayerNormalization, Linear(32,
+  // 64) + bias + GELU (Erf form), Linear(64, 32) + bias, residual Add; and an attention-style
+  // product of two activations. The Linear layers run bf16; the residual stream, the layer norm
+  // and the activation-by-activation product stay f32.
+  Net n;
+  n.b.input("x", DType::f32, {2, 10, 32});
+  std::mt19937& r = n.rng;
+  std::string ln = n.op(
+      "LayerNormalization",
+      {"x", n.constant(random_tensor({32}, r, 0.5f, 1.5f)), n.constant(random_tensor({32}, r))},
+      {{"axis", attr_int(-1)}});
+  std::string h =
+      n.op("Add", {n.op("MatMul", {ln, n.constant(random_tensor({32, 64}, r, -0.2f, 0.2f))}),
+                   n.constant(random_tensor({64}, r))});
+  const float inv_sqrt2 = 0.70710678f;
+  std::string erf = n.op("Erf", {n.op("Mul", {h, n.constant(Tensor::scalar<float>(inv_sqrt2))})});
+  std::string gelu =
+      n.op("Mul", {n.op("Mul", {h, n.op("Add", {erf, n.constant(Tensor::scalar<float>(1.f))})}),
+                   n.constant(Tensor::scalar<float>(0.5f))});
+  std::string o =
+      n.op("Add", {n.op("MatMul", {gelu, n.constant(random_tensor({64, 32}, r, -0.2f, 0.2f))}),
+                   n.constant(random_tensor({32}, r))});
+  n.b.node("Add", {"x", o}, {"y"});
+  std::string kt = n.op("Transpose", {ln}, {{"perm", attr_ints({0, 2, 1})}});
+  n.b.node("MatMul", {ln, kt}, {"att"});
+  n.b.output("y", DType::f32);
+  n.b.output("att", DType::f32);
+  std::mt19937 rng(23);
+  std::vector<Tensor> in = {random_tensor({2, 10, 32}, rng)};
+  std::string plan = check_network(n, in, 2e-2, "bf16");
+  EXPECT_NE(plan.find("bf16 conv/matmul nodes 2;"), std::string::npos) << plan;
+
+  auto g = load_model_bytes(n.b.serialize(), "mlp.onnx");
+  run_default_passes(*g);
+  run_cpu_passes(*g, preferred_layout_block(), true);
+  for (const Node& node : g->nodes) {
+    const DType in0 = g->values[node.inputs[0]].type.dtype;
+    const DType out = g->values[node.outputs[0]].type.dtype;
+    if (node.op_type == "visionrt.FusedMatMul") {
+      // The first Linear writes bf16 for the second (GELU fused); the second writes f32.
+      EXPECT_EQ(in0, DType::bf16) << node.label();
+    } else if (node.op_type == "MatMul") {
+      EXPECT_EQ(in0, DType::f32) << node.label() << ": activation x activation stays f32";
+    } else if (node.op_type != "visionrt.Reorder") {
+      EXPECT_EQ(out, DType::f32) << node.label();
+    }
+  }
 }

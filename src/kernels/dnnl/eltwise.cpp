@@ -123,8 +123,10 @@ class DnnlBinary : public Kernel {
   std::string layout_;
 };
 
+// Each operand and the output f32 or bf16 (INFERENCE_PRECISION bf16: a squeeze-excitation
+// scale multiplying a bf16 feature map; oneDNN computes in f32).
 std::unique_ptr<Kernel> make_binary(const KernelQuery& q, std::string* why) {
-  if (!all_static_f32(q, why)) return nullptr;
+  if (!all_static_float(q, why)) return nullptr;
   if (q.input_types.size() != 2) return *why = "needs exactly two inputs", nullptr;
   using A = dnnl::algorithm;
   const std::string& op = q.node->op_type;
@@ -166,8 +168,9 @@ std::unique_ptr<Kernel> make_binary(const KernelQuery& q, std::string* why) {
   d1.insert(d1.begin(), y.size() - d1.size(), 1);  // numpy: align trailing dimensions
   if (y.empty()) return *why = "scalar", nullptr;
   try {
-    memory::desc m1 = md(d1, b1);
-    dnnl::binary::desc d(alg, md(y, b0), m1, md(y, bo));
+    memory::desc m1 = md(d1, b1, dt_of(q.input_types[i1].dtype));
+    dnnl::binary::desc d(alg, md(y, b0, dt_of(q.input_types[i0].dtype)), m1,
+                         md_of(q.output_types[0], bo));
     dnnl::binary::primitive_desc pd(d, user_scratchpad(), engine());
     std::string impl = pd.impl_info_str();
     if (impl.find("ref") != std::string::npos)

@@ -3,7 +3,9 @@
 // visionrt.FusedMatMul (MatMul with a bias [N] and an activation post-op: transformer and
 // ConvNeXt MLPs' Linear -> GELU, fused by passes/fuse_matmul.cpp).
 // Constant B matrices (the usual case: weights) are reordered once at compile time into the
-// layout the implementation prefers. f32, static shapes, plain layouts.
+// layout the implementation prefers. f32, static shapes, plain layouts; under INFERENCE_PRECISION
+// bf16 a product by constant weights also takes a bf16 A (weights converted once, f32
+// accumulation and bias) and writes bf16 or f32.
 #include <cstring>
 
 #include "common/strings.hpp"
@@ -54,7 +56,7 @@ class DnnlMatMul : public Kernel {
 
 // Row-major descriptor of `dims`, optionally with the last two axes transposed (a view of a
 // stored [.., cols, rows] matrix).
-memory::desc matrix_md(const Shape& dims, bool transposed) {
+memory::desc matrix_md(const Shape& dims, bool transposed, DT dt = DT::f32) {
   memory::dims d(dims.begin(), dims.end()), strides(d.size(), 1);
   Shape stored = dims;
   if (transposed) std::swap(stored[stored.size() - 1], stored[stored.size() - 2]);
@@ -62,11 +64,16 @@ memory::desc matrix_md(const Shape& dims, bool transposed) {
   for (size_t i = d.size() - 1; i > 0; --i) st[i - 1] = st[i] * stored[i];
   for (size_t i = 0; i < d.size(); ++i) strides[i] = st[i];
   if (transposed) std::swap(strides[d.size() - 1], strides[d.size() - 2]);
-  return memory::desc(d, DT::f32, strides);
+  return memory::desc(d, dt, strides);
 }
 
-std::unique_ptr<Kernel> create_matmul(const KernelQuery& q, std::string* why) {
-  if (!all_static_f32(q, why)) return nullptr;
+// With `probe`, stops before preparing the weights and returns a placeholder when oneDNN has a
+// fast implementation (the precision pass asks many times).
+std::unique_ptr<Kernel> build_matmul(const KernelQuery& q, std::string* why, bool probe) {
+  if (!all_static_float(q, why)) return nullptr;
+  for (size_t i = 1; i < q.input_types.size(); ++i)
+    if (q.input_types[i].dtype != DType::undefined && q.input_types[i].dtype != DType::f32)
+      return *why = str_cat("input ", i, " is not f32"), nullptr;
   if (q.any_blocked()) return *why = "plain layouts only", nullptr;
   const Node& n = *q.node;
   const bool gemm = n.op_type == "Gemm";
@@ -138,14 +145,18 @@ std::unique_ptr<Kernel> create_matmul(const KernelQuery& q, std::string* why) {
   bool batch_b = false;
   for (size_t i = 0; i + 2 < b.size(); ++i) batch_b = batch_b || b[i] != 1;
   const bool const_b = bconst && !batch_b;
+  const DT a_dt = dt_of(q.input_types[0].dtype), y_dt = dt_of(q.output_types[0].dtype);
+  if (a_dt == DT::bf16 && !const_b)
+    return *why = "bf16 only for products by constant weights", nullptr;
+  if (a_dt == DT::f32 && y_dt != DT::f32)
+    return *why = "an f32 product needs an f32 destination", nullptr;
   try {
     memory::desc b_md =
-        const_b ? memory::desc(memory::dims(b_logical.begin(), b_logical.end()), DT::f32, Tag::any)
+        const_b ? memory::desc(memory::dims(b_logical.begin(), b_logical.end()), a_dt, Tag::any)
                 : matrix_md(b_logical, tb);
-    dnnl::matmul::desc d =
-        bias_input >= 0
-            ? dnnl::matmul::desc(matrix_md(a_logical, ta), b_md, bias_md, matrix_md(y_md, false))
-            : dnnl::matmul::desc(matrix_md(a_logical, ta), b_md, matrix_md(y_md, false));
+    memory::desc a_md = matrix_md(a_logical, ta, a_dt), y_desc = matrix_md(y_md, false, y_dt);
+    dnnl::matmul::desc d = bias_input >= 0 ? dnnl::matmul::desc(a_md, b_md, bias_md, y_desc)
+                                           : dnnl::matmul::desc(a_md, b_md, y_desc);
     dnnl::primitive_attr attr;
     dnnl::post_ops po;
     if (append_activation(act, &po)) attr.set_post_ops(po);
@@ -154,6 +165,7 @@ std::unique_ptr<Kernel> create_matmul(const KernelQuery& q, std::string* why) {
     if (impl.find("ref") != std::string::npos)
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
              nullptr;
+    if (probe) return std::make_unique<DnnlMatMul>(std::move(pd), memory(), false, -1, "");
     memory weights;
     if (const_b) {
       memory user(matrix_md(b_logical, tb), engine(), const_cast<void*>(bconst->raw()));
@@ -162,7 +174,8 @@ std::unique_ptr<Kernel> create_matmul(const KernelQuery& q, std::string* why) {
     }
     return std::make_unique<DnnlMatMul>(
         std::move(pd), std::move(weights), const_b, bias_input,
-        str_cat("plain ", shape_str(a_logical), "x", shape_str(b_logical), " ", impl,
+        str_cat("plain ", shape_str(a_logical), "x", shape_str(b_logical),
+                a_dt == DT::bf16 ? " bf16" : "", y_dt == DT::bf16 ? " -> bf16" : "", " ", impl,
                 const_b ? " (B prepacked)" : "",
                 act.kind != Act::none ? str_cat(" +", act_name(act.kind)) : std::string()));
   } catch (const dnnl::error& e) {
@@ -173,9 +186,14 @@ std::unique_ptr<Kernel> create_matmul(const KernelQuery& q, std::string* why) {
 }  // namespace
 
 void register_dnnl_matmul(KernelRegistry& r) {
-  r.add("MatMul", {"dnnl", create_matmul, nullptr});
-  r.add("Gemm", {"dnnl", create_matmul, nullptr});
-  r.add("visionrt.FusedMatMul", {"dnnl", create_matmul, nullptr});
+  auto create = [](const KernelQuery& q, std::string* why) { return build_matmul(q, why, false); };
+  // Plain layouts only: the check exists for the precision pass (no weight preparation).
+  auto probe = [](const KernelQuery& q) {
+    std::string why;
+    return build_matmul(q, &why, true) != nullptr;
+  };
+  for (const char* op : {"MatMul", "Gemm", "visionrt.FusedMatMul"})
+    r.add(op, {"dnnl", create, probe});
 }
 
 }  // namespace visionrt
