@@ -73,7 +73,7 @@ for m in "${models[@]}"; do
     : >"$work/v" ; : >"$work/o" ; : >"$work/c"
     for ((r = 0; r < rounds; r++)); do
       run visionrt "$work/v" build/visionrt run "$m" "${vfeeds[@]}" --threads "$t" --parallel "$p" \
-        --seconds "$seconds" --json
+        --seconds "$seconds" --json --precision f32
       run ort "$work/o" env VISIONRT_PEERS="$peers" node ../shared/peers/ort_bench.js "$m" \
         --threads "$t" --parallel "$p" --seconds "$seconds" "${feeds[@]}"
       [ "$opencv" = 1 ] && run opencv "$work/c" build/opencv_dnn_bench "$m" --threads "$t" \

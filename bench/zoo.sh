@@ -3,24 +3,26 @@
 # bench/zoo_export.py, plus PaddleOCR's det/rec/cls models if present): output parity and speed.
 #
 # Usage: bench/zoo.sh [--out DIR] [--models a,b] [--threads "1 2"] [--rounds R] [--seconds S]
-#                     [--no-ocr] [--no-export]
+#                     [--precision f32|bf16] [--no-ocr] [--no-export]
 #   --out DIR     model cache and report folder (default ${VISIONRT_CACHE:-$HOME/.cache/visionrt}/zoo)
 #   --models      comma-separated names (zoo_export.py --list; OCR: ppocr_v4_det, ppocr_v4_rec,
 #                 ppocr_v2_cls); default: every exported model plus the OCR models
 #   --threads     intra-op thread counts to measure, one request at a time (default "1 2")
 #   --rounds R    visionrt/ORT alternations per thread count (default 2), --seconds S each (default 3)
+#   --precision   visionrt's INFERENCE_PRECISION (default f32, as ORT runs; bf16 is checked at
+#                 2e-2 instead of 1e-4)
 #   --no-ocr      leave out the PaddleOCR models;  --no-export  do not run zoo_export.py
 # Needs python3 with numpy (and torch/torchvision for the export: Debian's python3-torch,
 # python3-torchvision), node, and ../shared/peers (ONNX Runtime). PYTHON=... picks the interpreter.
 # Per model: parity = max |visionrt - ORT| over every output, "rel" = that / max(1, max|ORT|),
-# PASS if rel <= 1e-4 (same input: ORT's seeded random one, or a numpy one for dynamic shapes);
+# PASS if rel <= 1e-4 (2e-2 for bf16; same input: ORT's seeded random one, or a numpy one for dynamic shapes);
 # speed = median over rounds of each runtime's median latency; ratio = ORT ms / visionrt ms
 # (> 1: visionrt faster). Ends with the geometric mean of the ratios per thread count. The table
 # is also written as markdown to DIR/zoo_table.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=${VISIONRT_CACHE:-$HOME/.cache/visionrt}
-out=$cache/zoo models="" threads="1 2" rounds=2 seconds=3 ocr=1 do_export=1
+out=$cache/zoo models="" threads="1 2" rounds=2 seconds=3 ocr=1 do_export=1 precision=f32
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=$2; shift 2 ;;
@@ -28,12 +30,15 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
+    --precision) precision=$2; shift 2 ;;
     --no-ocr) ocr=0; shift ;;
     --no-export) do_export=0; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "zoo.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+case "$precision" in f32) tol=1e-4 ;; bf16) tol=2e-2 ;;
+  *) echo "zoo.sh: --precision takes f32 or bf16" >&2; exit 2 ;; esac
 [[ "$rounds" =~ ^[1-9][0-9]*$ && "$seconds" =~ ^[1-9][0-9]*$ ]] ||
   { echo "zoo.sh: --rounds/--seconds take positive integers" >&2; exit 2; }
 for t in $threads; do
@@ -113,7 +118,7 @@ fi
 vrt() {
   local i
   for ((i = 0; i < 120; i++)); do [ -x build/visionrt ] && break; sleep 5; done
-  build/visionrt "$@"
+  build/visionrt "$@" --precision "$precision"
 }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 field() { sed -nE "s/.*\"$1\":([0-9.]+).*/\1/p"; }
@@ -123,10 +128,10 @@ fmt_ms() { awk -v a="$1" 'BEGIN {if (a == "nan") print "-"; else printf "%.2f", 
 # Compares every ORT output (REF/output_X.npy) with visionrt's (VRT/X.npy): prints
 # "PASS|FAIL rel abs [note]".
 compare() {
-  "$py" - "$1" "$2" <<'EOF'
+  "$py" - "$1" "$2" "$tol" <<'EOF'
 import glob, os, sys
 import numpy as np
-ref_dir, vrt_dir = sys.argv[1:3]
+ref_dir, vrt_dir, tol = sys.argv[1], sys.argv[2], float(sys.argv[3])
 worst_rel, worst_abs, note, ok = 0.0, 0.0, "", True
 refs = sorted(glob.glob(os.path.join(ref_dir, "output_*.npy")))
 if not refs:
@@ -158,7 +163,7 @@ for f in refs:
     fin = r64[np.isfinite(r64)]
     if fin.size > 1 and fin.min() == fin.max():
         note = note or f"{name[:-4]}: ORT output is constant ({fin.flat[0]:g}): a weak check"
-ok = ok and worst_rel <= 1e-4
+ok = ok and worst_rel <= tol
 print(f"{'PASS' if ok else 'FAIL'} {worst_rel:.1e} {worst_abs:.1e} {note}".rstrip())
 EOF
 }
@@ -261,7 +266,7 @@ if [ -s "$notes" ]; then echo; sed 's/\*\*//g' "$notes"; fi
 {
   echo "# visionrt model zoo: parity and latency against ONNX Runtime"
   echo
-  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), visionrt $(git rev-parse --short HEAD 2>/dev/null || echo '?'), threads \"$threads\", $rounds round(s) x $seconds s, one request at a time. ratio = ORT ms / visionrt ms (> 1: visionrt faster); parity PASS if max|diff| / max(1, max|ORT|) <= 1e-4."
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), visionrt $(git rev-parse --short HEAD 2>/dev/null || echo '?'), threads \"$threads\", $rounds round(s) x $seconds s, one request at a time, visionrt $precision. ratio = ORT ms / visionrt ms (> 1: visionrt faster); parity PASS if max|diff| / max(1, max|ORT|) <= $tol."
   echo
   echo "$md_hdr"
   echo "$md_sep"

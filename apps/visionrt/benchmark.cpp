@@ -48,6 +48,7 @@ struct Result {
   double duration_ms = 0, first_ms = 0;
   double median = 0, avg = 0, min = 0, max = 0, pct = 0, fps = 0;
   int streams = 0, nireq = 0, threads = 0;
+  std::string precision;  // INFERENCE_PRECISION as compiled
   std::vector<ProfilingInfo> counters;
 };
 
@@ -229,7 +230,28 @@ nlohmann::json result_json(const Result& r) {
           {"fps", r.fps},
           {"nstreams", r.streams},
           {"nireq", r.nireq},
-          {"nthreads", r.threads}};
+          {"nthreads", r.threads},
+          {"precision", r.precision}};
+}
+
+// "f32,bf16": INFERENCE_PRECISION values for --sweep precision=...
+std::vector<std::string> parse_precisions(const std::string& v) {
+  std::vector<std::string> out;
+  size_t a = 0;
+  while (true) {
+    size_t b = v.find(',', a);
+    std::string p = v.substr(a, b == std::string::npos ? std::string::npos : b - a);
+    if (p == "int8")
+      throw InputError(
+          "--sweep precision=int8: INT8 runs quantized (QDQ) models; sweep the quantized file "
+          "with precision=f32");
+    if (p != "f32" && p != "bf16")
+      throw InputError(fmt::format("--sweep precision={}: '{}' is not f32 or bf16", v, p));
+    out.push_back(p);
+    if (b == std::string::npos) break;
+    a = b + 1;
+  }
+  return out;
 }
 
 // "1..8", "1,2,4" or "3".
@@ -264,45 +286,49 @@ std::vector<int> parse_values(const std::string& key, const std::string& v) {
 
 // FPS per (nstreams x nthreads) row and nireq column, as the published OpenVINO tuning studies.
 void write_heatmap_svg(const std::string& path, const std::vector<Result>& rs,
-                       const std::vector<int>& streams, const std::vector<int>& threads,
-                       const std::vector<int>& nireqs, const std::string& model) {
-  const int cw = 64, ch = 32, left = 150, top = 60;
+                       const std::vector<std::string>& precisions, const std::vector<int>& streams,
+                       const std::vector<int>& threads, const std::vector<int>& nireqs,
+                       const std::string& model) {
+  const int cw = 64, ch = 32, left = 190, top = 60;
   const int W = left + cw * static_cast<int>(nireqs.size()) + 20;
-  const int H = top + ch * static_cast<int>(streams.size() * threads.size()) + 40;
+  const int H =
+      top + ch * static_cast<int>(precisions.size() * streams.size() * threads.size()) + 40;
   double best = 0;
   for (const auto& r : rs) best = std::max(best, r.fps);
   std::string svg = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
       "font-family=\"sans-serif\" "
       "font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      "<text x=\"10\" y=\"20\" font-size=\"14\">FPS, {} (rows: streams x threads, columns: infer "
-      "requests)</text>\n",
+      "<text x=\"10\" y=\"20\" font-size=\"14\">FPS, {} (rows: precision, streams x threads, "
+      "columns: infer requests)</text>\n",
       W, H, fs::path(model).filename().string());
   for (size_t c = 0; c < nireqs.size(); ++c)
     svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">nireq {}</text>\n",
                        left + cw * static_cast<int>(c) + cw / 2, top - 8, nireqs[c]);
   int row = 0;
-  for (int s : streams)
-    for (int t : threads) {
-      svg += fmt::format(
-          "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{} streams x {} threads</text>\n", left - 8,
-          top + row * ch + ch / 2 + 4, s, t);
-      for (size_t c = 0; c < nireqs.size(); ++c) {
-        const Result* r = nullptr;
-        for (const auto& x : rs)
-          if (x.streams == s && x.threads == t && x.nireq == nireqs[c]) r = &x;
-        double f = r ? r->fps : 0;
-        double v = best > 0 ? f / best : 0;
-        int red = static_cast<int>(255 * (1 - v)), green = static_cast<int>(120 + 135 * v);
+  for (const std::string& p : precisions)
+    for (int s : streams)
+      for (int t : threads) {
         svg += fmt::format(
-            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"rgb({},{},90)\" "
-            "stroke=\"white\"/><text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
-            left + cw * static_cast<int>(c), top + row * ch, cw, ch, red, green,
-            left + cw * static_cast<int>(c) + cw / 2, top + row * ch + ch / 2 + 4,
-            r ? fmt::format("{:.1f}", f) : std::string("-"));
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{} {} streams x {} threads</text>\n",
+            left - 8, top + row * ch + ch / 2 + 4, p, s, t);
+        for (size_t c = 0; c < nireqs.size(); ++c) {
+          const Result* r = nullptr;
+          for (const auto& x : rs)
+            if (x.precision == p && x.streams == s && x.threads == t && x.nireq == nireqs[c])
+              r = &x;
+          double f = r ? r->fps : 0;
+          double v = best > 0 ? f / best : 0;
+          int red = static_cast<int>(255 * (1 - v)), green = static_cast<int>(120 + 135 * v);
+          svg += fmt::format(
+              "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"rgb({},{},90)\" "
+              "stroke=\"white\"/><text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
+              left + cw * static_cast<int>(c), top + row * ch, cw, ch, red, green,
+              left + cw * static_cast<int>(c) + cw / 2, top + row * ch + ch / 2 + 4,
+              r ? fmt::format("{:.1f}", f) : std::string("-"));
+        }
+        ++row;
       }
-      ++row;
-    }
   svg += "</svg>\n";
   write_file_atomic(path, svg);
 }
@@ -377,8 +403,9 @@ std::function<int()> add_benchmark(CLI::App& app) {
   cmd->add_option("--latency_percentile", o->percentile, "Latency percentile to report (1..100)")
       ->check(CLI::Range(1, 100));
   cmd->add_option("--sweep", o->sweep,
-                  "Grid: nstreams=1,2 nireq=1..8 nthreads=1,2 (CSV, JSON, SVG heatmap)")
-      ->expected(1, 3);
+                  "Grid: nstreams=1,2 nireq=1..8 nthreads=1,2 precision=f32,bf16 (CSV, JSON, SVG "
+                  "heatmap)")
+      ->expected(1, 4);
   cmd->add_option("--peer", o->peer, "Also run this peer on the same model and input: ort")
       ->check(CLI::IsMember({"ort"}));
   cmd->add_option("--shared", o->shared_dir,
@@ -427,53 +454,74 @@ std::function<int()> add_benchmark(CLI::App& app) {
     if (!o->sweep.empty()) {
       std::map<std::string, std::vector<int>> grid = {
           {"nstreams", {1}}, {"nireq", {1}}, {"nthreads", {hw}}};
+      // The precision axis: -infer_precision's value, or the default's.
+      std::vector<std::string> precisions = {o->precision};
       for (const auto& item : o->sweep) {
         size_t eq = item.find('=');
         std::string key = item.substr(0, eq);
+        if (eq != std::string::npos && key == "precision") {
+          precisions = parse_precisions(item.substr(eq + 1));
+          continue;
+        }
         if (eq == std::string::npos || !grid.count(key))
-          throw InputError(
-              fmt::format("--sweep '{}': expected nstreams=..., nireq=... or nthreads=...", item));
+          throw InputError(fmt::format(
+              "--sweep '{}': expected nstreams=..., nireq=..., nthreads=... or precision=...",
+              item));
         grid[key] = parse_values(key, item.substr(eq + 1));
       }
       BenchOpts so = *o;
       so.api = "async";
       const double secs = o->niter > 0 ? 0 : (o->seconds > 0 ? o->seconds : 3.0);
       std::vector<Result> rs;
-      std::string csv = "nstreams,nthreads,nireq,fps,median_ms,avg_ms,p" +
+      std::string csv = "precision,nstreams,nthreads,nireq,fps,median_ms,avg_ms,p" +
                         std::to_string(o->percentile) + "_ms,count\n";
       fmt::print(
           "[Step 7-10/11] Sweep: {} settings, {} per setting\n",
-          grid["nstreams"].size() * grid["nthreads"].size() * grid["nireq"].size(),
+          precisions.size() * grid["nstreams"].size() * grid["nthreads"].size() *
+              grid["nireq"].size(),
           o->niter > 0 ? fmt::format("{} iterations", o->niter) : fmt::format("{:.1f} s", secs));
-      fmt::print("{:>9} {:>9} {:>6} {:>9} {:>11}\n", "nstreams", "nthreads", "nireq", "FPS",
-                 "median ms");
-      for (int s : grid["nstreams"])
-        for (int t : grid["nthreads"]) {
-          if (t < s || t > 4 * hw) {
-            fmt::print("{:>9} {:>9} {:>6} skipped: {}\n", s, t, "-",
-                       t < s ? "fewer threads than streams" : "more than 4x the cores");
-            continue;
+      fmt::print("{:>9} {:>9} {:>9} {:>6} {:>9} {:>11}\n", "precision", "nstreams", "nthreads",
+                 "nireq", "FPS", "median ms");
+      std::vector<std::string> shown;  // precisions as compiled, for the heatmap's rows
+      for (const std::string& prec : precisions)
+        for (int s : grid["nstreams"])
+          for (int t : grid["nthreads"]) {
+            if (t < s || t > 4 * hw) {
+              fmt::print("{:>9} {:>9} {:>9} {:>6} skipped: {}\n", prec.empty() ? "default" : prec,
+                         s, t, "-",
+                         t < s ? "fewer threads than streams" : "more than 4x the cores");
+              continue;
+            }
+            BenchOpts po = so;
+            po.precision = prec;
+            CompiledModel cm = core.compile_model(model, device_config(po, s, t));
+            const std::string got = cm.get_property("INFERENCE_PRECISION");
+            if (std::find(shown.begin(), shown.end(), got) == shown.end()) shown.push_back(got);
+            for (int q : grid["nireq"]) {
+              Result r = measure(so, cm, q, secs, o->niter);
+              r.threads = t;
+              r.precision = got;
+              fmt::print("{:>9} {:>9} {:>9} {:>6} {:>9.2f} {:>11.2f}\n", got, s, t, q, r.fps,
+                         r.median);
+              csv += fmt::format("{},{},{},{},{:.3f},{:.3f},{:.3f},{:.3f},{}\n", got, s, t, q,
+                                 r.fps, r.median, r.avg, r.pct, r.count);
+              rs.push_back(r);
+            }
           }
-          CompiledModel cm = core.compile_model(model, device_config(so, s, t));
-          for (int q : grid["nireq"]) {
-            Result r = measure(so, cm, q, secs, o->niter);
-            r.threads = t;
-            fmt::print("{:>9} {:>9} {:>6} {:>9.2f} {:>11.2f}\n", s, t, q, r.fps, r.median);
-            csv += fmt::format("{},{},{},{:.3f},{:.3f},{:.3f},{:.3f},{}\n", s, t, q, r.fps,
-                               r.median, r.avg, r.pct, r.count);
-            rs.push_back(r);
-          }
-        }
       if (rs.empty()) throw InputError("--sweep: no valid setting in the grid");
       auto best_fps =
           *std::max_element(rs.begin(), rs.end(), [](auto& a, auto& b) { return a.fps < b.fps; });
       auto best_lat = *std::min_element(rs.begin(), rs.end(),
                                         [](auto& a, auto& b) { return a.median < b.median; });
       fmt::print("[Step 11/11] Dumping statistics report\n");
-      fmt::print("best throughput: {:.2f} FPS with -nstreams {} -nthreads {} -nireq {}\n",
-                 best_fps.fps, best_fps.streams, best_fps.threads, best_fps.nireq);
-      fmt::print("best latency:    {:.2f} ms median with -nstreams {} -nthreads {} -nireq {}\n",
-                 best_lat.median, best_lat.streams, best_lat.threads, best_lat.nireq);
+      fmt::print(
+          "best throughput: {:.2f} FPS with -nstreams {} -nthreads {} -nireq {} "
+          "-infer_precision {}\n",
+          best_fps.fps, best_fps.streams, best_fps.threads, best_fps.nireq, best_fps.precision);
+      fmt::print(
+          "best latency:    {:.2f} ms median with -nstreams {} -nthreads {} -nireq {} "
+          "-infer_precision {}\n",
+          best_lat.median, best_lat.streams, best_lat.threads, best_lat.nireq, best_lat.precision);
       fs::create_directories(folder);
       nlohmann::json j = {{"model", o->model},
                           {"results", nlohmann::json::array()},
@@ -482,8 +530,8 @@ std::function<int()> add_benchmark(CLI::App& app) {
       for (const auto& r : rs) j["results"].push_back(result_json(r));
       write_file_atomic(folder + "/benchmark_sweep.csv", csv);
       write_file_atomic(folder + "/benchmark_sweep.json", j.dump(1));
-      write_heatmap_svg(folder + "/benchmark_sweep.svg", rs, grid["nstreams"], grid["nthreads"],
-                        grid["nireq"], o->model);
+      write_heatmap_svg(folder + "/benchmark_sweep.svg", rs, shown, grid["nstreams"],
+                        grid["nthreads"], grid["nireq"], o->model);
       fmt::print("wrote {0}/benchmark_sweep.csv, .json and .svg\n", folder);
       return 0;
     }

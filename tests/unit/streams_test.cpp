@@ -320,6 +320,22 @@ TEST(BenchmarkCli, SyncAsyncIterationsReportsSweepAndBadFlags) {
   for (std::string l; std::getline(csv, l);) ++lines;
   EXPECT_EQ(lines, 1 + 2 * 2);  // header + 2 stream counts x 2 request counts
   EXPECT_TRUE(fs::exists(dir / "sweep" / "benchmark_sweep.svg"));
+  // A precision axis (issue 13): one row per precision, the precision in every CSV line.
+  if (cpu_supports_bf16()) {
+    ASSERT_EQ(test::run_command(cli + " --sweep precision=f32,bf16 nthreads=1 -niter 5 " +
+                                    "-report_folder " + (dir / "prec").string(),
+                                &out),
+              0)
+        << out;
+    std::ifstream pcsv(dir / "prec" / "benchmark_sweep.csv");
+    std::vector<std::string> rows;
+    for (std::string l; std::getline(pcsv, l);) rows.push_back(l);
+    ASSERT_EQ(rows.size(), 3u) << out;
+    EXPECT_EQ(rows[1].rfind("f32,", 0), 0u) << rows[1];
+    EXPECT_EQ(rows[2].rfind("bf16,", 0), 0u) << rows[2];
+  }
+  EXPECT_NE(test::run_command(cli + " --sweep precision=f16 -niter 5", &out), 0);
+  EXPECT_NE(out.find("'f16' is not f32 or bf16"), std::string::npos) << out;
   // Impossible settings: a clear message and a non-zero exit, never a hang.
   for (const char* bad :
        {" -nireq 0", " -nthreads 100000", " -nstreams 2 -nthreads 1", " -api sync -nireq 4",
