@@ -41,6 +41,12 @@ bool node_activation(const Node& n, int64_t opset, const ConstScalarFn& scalar, 
     if (!fused_activation(n, &r) || r.kind == Act::none) return false;
     return *a = r, true;
   }
+  if (n.op_type == "Gelu") {  // opset 20: one op, two formulas
+    const std::string approx = n.attr_s("approximate", "none");
+    if (approx != "none" && approx != "tanh") return false;
+    *a = {approx == "tanh" ? Act::gelu_tanh : Act::gelu_erf, 0.0f, 0.0f};
+    return true;
+  }
   for (const ActInfo& i : kActivations) {
     if (i.kind == Act::none || n.op_type != i.onnx_op) continue;
     a->kind = i.kind;

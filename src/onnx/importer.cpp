@@ -322,7 +322,7 @@ class Importer {
     return r;
   }
 
-  // Constant node -> constant tensor (all the forms opsets 1..18 allow).
+  // Constant node -> constant tensor (all the forms opsets 1..20 allow; float8 excepted).
   Tensor constant_value(const onnx::NodeProto& n, const std::string& label) {
     if (n.attribute_size() != 1) fail("node " + label + ": Constant needs exactly one attribute");
     const auto& a = n.attribute(0);

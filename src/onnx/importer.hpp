@@ -10,7 +10,7 @@ namespace visionrt {
 
 // Opsets below 7 load; ops whose semantics changed since are rejected per op (min_supported_opset).
 constexpr int64_t kMinOpset = 1;
-constexpr int64_t kMaxOpset = 18;
+constexpr int64_t kMaxOpset = 20;
 
 // Throws IoError if the file can't be read, ModelError if it is not a valid model we support.
 std::shared_ptr<Graph> load_onnx_file(const std::string& path);

@@ -81,6 +81,7 @@ void infer_dropout(InferContext& c) {
 void register_elementwise_basic_ops(OpRegistry& r) {
   for (const char* op : kUnaryOps) r.add({op, infer_unary, {}, 1});
   r.add({"Identity", infer_unary, {}, 1}).view();
+  r.add({"Gelu", infer_unary, {}, 20});  // opset 20: approximate = none (erf) | tanh
   r.add({"Clip", infer_unary, {}, 6});
   r.add({"Not", infer_unary, {}, 1});
   r.add({"IsNaN", infer_bool_unary, {}, 9});

@@ -67,7 +67,20 @@ void infer_dft(InferContext& c) {
   if (r < 2) c.fail("DFT input needs rank >= 2 (last dim is 1 for real, 2 for complex)");
   int64_t last = x.dims.back();
   if (last >= 0 && last != 1 && last != 2) c.fail("DFT input's last dimension must be 1 or 2");
+  // Opset 20 moved the axis from an attribute (default 1) to input 2 (default -2).
   int64_t axis = c.node().attr_i("axis", 1);
+  if (c.opset() >= 20) {
+    axis = -2;
+    if (c.has_input(2)) {
+      const Tensor* a = c.input_value(2);
+      if (!a) {
+        Shape unknown(x.dims.size(), -1);
+        unknown.back() = 2;
+        return c.set_output(0, x.dtype, unknown);
+      }
+      axis = a->at_i64(0);
+    }
+  }
   if (axis < 0) axis += r;
   if (axis < 0 || axis >= r - 1) c.fail(str_cat("axis ", axis, " out of range"));
   Shape out = x.dims;
@@ -214,7 +227,7 @@ void infer_tfidf(InferContext& c) {
 void register_misc_ops(OpRegistry& r) {
   for (const char* w : {"HannWindow", "HammingWindow", "BlackmanWindow"})
     r.add({w, infer_window, {0}, 17});
-  r.add({"DFT", infer_dft, {1}, 17});
+  r.add({"DFT", infer_dft, {1, 2}, 17});
   r.add({"STFT", infer_stft, {1, 3}, 17}).needs(2);
   r.add({"MelWeightMatrix", infer_mel, {0, 1}, 17}).needs(5);
   r.add({"Det", infer_det, {}, 11});

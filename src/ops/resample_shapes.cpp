@@ -108,8 +108,14 @@ double to_original(const ResizeAttrs& a, double x, int64_t in, int64_t out, doub
   // The resized length as the ONNX reference uses it: input * scale, not the floored output
   // size (they differ when scales, not sizes, were given).
   double len = static_cast<double>(in) * s;
-  (void)out;
   if (m == "half_pixel") return (x + 0.5) / s - 0.5;
+  if (m == "half_pixel_symmetric") {
+    // Opset 19: half_pixel, shifted so the sampled span is centred when the output length was
+    // rounded (adjustment = integer output length / exact one).
+    const double adjustment = static_cast<double>(out) / len;
+    const double center = static_cast<double>(in) / 2;
+    return center * (1 - adjustment) + (x + 0.5) / s - 0.5;
+  }
   if (m == "pytorch_half_pixel") return len > 1 ? (x + 0.5) / s - 0.5 : 0.0;
   if (m == "align_corners") return len == 1 ? 0.0 : x * static_cast<double>(in - 1) / (len - 1);
   if (m == "asymmetric") return x / s;

@@ -677,3 +677,29 @@ TEST(FastPath, Bf16TransformerMlpKeepsTheResidualStreamF32) {
     }
   }
 }
+
+TEST(FastPath, Opset20GeluRunsFusedIntoTheConvAndTheMatMul) {
+  // Gelu became an op in opset 20: after a conv it is an eltwise post-op, after a MatMul by
+  // weights part of the fused product, elsewhere oneDNN's eltwise; both formulas.
+  Net n;
+  n.b = ModelBuilder(20);
+  n.b.input("x", DType::f32, {2, 8, 7, 5});
+  std::string c = n.op("Gelu", {n.conv("x", 8, 16, 3)});
+  std::string t = n.op("Gelu", {c}, {{"approximate", attr_string("tanh")}});
+  std::string m = n.op("MatMul", {t, n.constant(random_tensor({5, 6}, n.rng))});
+  n.b.node("Gelu", {m}, {"y"}, {{"approximate", attr_string("tanh")}});
+  n.b.output("y", DType::f32);
+  std::mt19937 rng(29);
+  Tensor x = random_tensor({2, 8, 7, 5}, rng);
+  std::string plan = check_network(n, {x});
+  EXPECT_NE(plan.find("fused: 2 activations"), std::string::npos) << plan;
+  Compiled fast = fast_run(n.b.serialize(), {x}, 1);
+  size_t standalone = 0;
+  for (const auto& d : fast.decisions) {
+    if (d.rfind("Gelu", 0) == 0) {
+      ++standalone;
+      EXPECT_NE(d.find(": dnnl"), std::string::npos) << d;
+    }
+  }
+  EXPECT_EQ(standalone, 1u);
+}

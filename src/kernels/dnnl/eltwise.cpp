@@ -191,8 +191,9 @@ bool binary_layouts(const KernelQuery& q) {
 }  // namespace
 
 void register_dnnl_eltwise(KernelRegistry& r) {
-  for (const char* op : {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Exp", "Abs", "Sqrt", "Neg", "Elu",
-                         "HardSwish", "Mish", "Clip", "Pow", "Softplus", "visionrt.Activation"})
+  for (const char* op :
+       {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Exp", "Abs", "Sqrt", "Neg", "Elu", "HardSwish",
+        "Mish", "Clip", "Pow", "Softplus", "Gelu", "visionrt.Activation"})
     r.add(op, {"dnnl", create_unary, unary_layouts});
   for (const char* op : {"Add", "Sub", "Mul", "Div", "Max", "Min"})
     r.add(op, {"dnnl", make_binary, binary_layouts});

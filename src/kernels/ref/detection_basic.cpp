@@ -100,9 +100,9 @@ bool resize_accepts(const KernelQuery& q, std::string* why) {
     return false;
   }
   static const char* kCoords[] = {
-      "half_pixel",        "pytorch_half_pixel",        "align_corners",
-      "asymmetric",        "tf_half_pixel_for_nearest", "tf_half_pixel_for_nn",
-      "tf_crop_and_resize"};
+      "half_pixel",         "pytorch_half_pixel",        "align_corners",
+      "asymmetric",         "tf_half_pixel_for_nearest", "tf_half_pixel_for_nn",
+      "tf_crop_and_resize", "half_pixel_symmetric"};
   std::string coord = n.attr_s("coordinate_transformation_mode", "half_pixel");
   if (std::find(std::begin(kCoords), std::end(kCoords), coord) == std::end(kCoords)) {
     *why = "unsupported coordinate_transformation_mode '" + coord + "'";
@@ -269,12 +269,21 @@ double reflect(double x, double lo, double hi) {
   return static_cast<int64_t>(flips) % 2 == 0 ? lo + extra : hi - extra;
 }
 
+// GridSample's interpolation in opset 16's names: opset 20 renamed bilinear/bicubic to
+// linear/cubic (and its default with them).
+std::string gridsample_mode(const Node& n) {
+  std::string m = n.attr_s("mode", "bilinear");
+  if (m == "linear") return "bilinear";
+  if (m == "cubic") return "bicubic";
+  return m;
+}
+
 void gridsample_kernel(KernelContext& c) {
   const Tensor& x = c.input(0);
   const Tensor& grid = c.input(1);
   Tensor& y = c.output(0);
   const Node& n = *c.node;
-  std::string mode = n.attr_s("mode", "bilinear"), pad = n.attr_s("padding_mode", "zeros");
+  std::string mode = gridsample_mode(n), pad = n.attr_s("padding_mode", "zeros");
   bool ac = n.attr_i("align_corners", 0) != 0;
   if (grid.dim(0) != x.dim(0) || grid.dim(3) != 2) c.fail("grid must be [N, H_out, W_out, 2]");
   int64_t nb = x.dim(0), ch = x.dim(1), h = x.dim(2), w = x.dim(3), oh = grid.dim(1),
@@ -339,8 +348,7 @@ void gridsample_kernel(KernelContext& c) {
 }
 
 bool gridsample_accepts(const KernelQuery& q, std::string* why) {
-  std::string mode = q.node->attr_s("mode", "bilinear"),
-              pad = q.node->attr_s("padding_mode", "zeros");
+  std::string mode = gridsample_mode(*q.node), pad = q.node->attr_s("padding_mode", "zeros");
   if ((mode != "bilinear" && mode != "nearest" && mode != "bicubic") ||
       (pad != "zeros" && pad != "border" && pad != "reflection")) {
     *why = "unsupported mode '" + mode + "' or padding_mode '" + pad + "'";

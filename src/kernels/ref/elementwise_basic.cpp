@@ -69,6 +69,14 @@ UnaryFn unary_fn(const Node& n) {
            g = n.attr_f("gamma", 1.05070102214813232421875f);
     return [a, g](double x) { return x > 0 ? g * x : g * (a * std::exp(x) - a); };
   }
+  if (op == "Gelu") {
+    // Opset 20. x * Phi(x), or its tanh approximation.
+    if (n.attr_s("approximate", "none") == "tanh")
+      return [](double x) {
+        return 0.5 * x * (1 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+      };
+    return [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); };
+  }
   if (op == "ThresholdedRelu") {
     double a = n.attr_f("alpha", 1.0f);
     return [a](double x) { return x > a ? x : 0.0; };
@@ -453,6 +461,15 @@ bool float_input(const KernelQuery& q, std::string* why) {
 
 void register_ref_elementwise_basic(KernelRegistry& r) {
   for (const char* op : kUnaryOps) r.add_ref(op, unary_accepts, unary_kernel);
+  r.add_ref(
+      "Gelu",
+      [](const KernelQuery& q, std::string* why) {
+        const std::string a = q.node->attr_s("approximate", "none");
+        if (a != "none" && a != "tanh")
+          return *why = "approximate '" + a + "' is not none or tanh", false;
+        return unary_accepts(q, why);
+      },
+      unary_kernel);
   for (const char* op : {"Add", "Sub", "Mul", "Div", "Pow", "Mod", "BitShift", "PRelu"})
     r.add_ref(op, arith_accepts, arith_kernel);
   for (const char* op :

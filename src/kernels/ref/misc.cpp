@@ -56,7 +56,9 @@ void dft_kernel(KernelContext& c) {
   Tensor& y = c.output(0);
   int64_t r = static_cast<int64_t>(x.rank());
   int64_t axis = c.node->attr_i("axis", 1);
+  if (c.opset >= 20) axis = c.has_input(2) ? c.input(2).at_i64(0) : -2;  // an input since 20
   if (axis < 0) axis += r;
+  if (axis < 0 || axis >= r - 1) c.fail(str_cat("axis ", axis, " out of range"));
   bool inverse = c.node->attr_i("inverse", 0) != 0;
   int64_t comp = x.dim(r - 1);
   int64_t len = x.dim(axis);

@@ -273,7 +273,8 @@ void pad_kernel(KernelContext& c) {
   std::string err;
   if (!pad_plan(x.rank(), pads, axes, &full, &err)) c.fail(err);
   size_t r = x.rank();
-  if (mode != "constant" && mode != "reflect" && mode != "edge")
+  if (mode != "constant" && mode != "reflect" && mode != "edge" &&
+      !(mode == "wrap" && c.opset >= 19))
     c.fail("unsupported pad mode '" + mode + "'");
   for (size_t d = 0; d < r && mode != "constant"; ++d)
     if (x.dim(d) == 0 && (full[d] > 0 || full[d + r] > 0))
@@ -304,6 +305,8 @@ void pad_kernel(KernelContext& c) {
         }
         if (mode == "edge")
           v = v < 0 ? 0 : n - 1;
+        else if (mode == "wrap")
+          v = ((v % n) + n) % n;  // opset 19: periodic
         else
           v = v < 0 ? -v : 2 * (n - 1) - v;  // reflect (pads < n checked above)
       }
