@@ -1,7 +1,7 @@
 // Measures oneDNN's f32 and bf16 speed on this CPU, one thread: a 1024^3 matmul and a few
-// convolution shapes from the models we run, in the blocked (nChw16c) and NHWC layouts. This is
-// the measurement behind INFERENCE_PRECISION bf16 being rejected (see README, Performance): on
-// the project's machines Debian's oneDNN 2.6 runs bf16 at about half its f32 speed.
+// convolution shapes from the models we run, in the blocked (nChw16c) and NHWC layouts (README,
+// Precision). Machines of one kind differ: one ran bf16 at half its f32 speed, another at 2x;
+// the runtime decides its default from its own smaller probe (src/kernels/dnnl/precision_probe).
 // First it measures the instruction peaks the libraries cannot exceed: vfmadd231ps zmm (f32,
 // 32 flops) against vdpbf16ps zmm (bf16 pairs, 64 flops), register-resident, 12 independent
 // accumulators each. Where vdpbf16ps issues at a quarter of the FMA rate, bf16 has no peak
@@ -16,27 +16,16 @@
 #include <cstring>
 #include <dnnl.hpp>
 
+#include "common/best_time.hpp"
+
 extern "C" void omp_set_num_threads(int) noexcept;
 
 namespace {
 
 using dnnl::memory;
+using visionrt::best_ms;
 using Tag = memory::format_tag;
 using DT = memory::data_type;
-
-template <typename F>
-double best_ms(int repeats, F&& f) {
-  f();
-  double best = 1e30;
-  for (int i = 0; i < repeats; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    best = std::min(
-        best,
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
 
 constexpr int kAcc = 12;
 constexpr long kIters = 20'000'000;

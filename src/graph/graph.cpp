@@ -174,6 +174,14 @@ size_t Graph::eliminate_dead_nodes() {
   return removed;
 }
 
+void Graph::hand_over_output(int* out, int replacement, const std::string& suffix) {
+  const std::string name = values[*out].name;
+  values[*out].name = name + suffix;
+  values[replacement].name = name;
+  values[replacement].dim_names = values[*out].dim_names;
+  *out = replacement;
+}
+
 void verify_graph(const Graph& g) {
   auto fail = [&](const std::string& msg) { throw ModelError(str_cat(g.path, ": ", msg)); };
   std::vector<bool> defined(g.values.size(), false);

@@ -98,6 +98,10 @@ struct Graph {
   void relink();
   // Removes nodes whose outputs reach no graph output; drops unused values' constants.
   size_t eliminate_dead_nodes();
+  // Graph output `*out` is now computed by value `replacement` (a conversion of it): the
+  // replacement takes the output's name and dimension names, the old value is renamed with
+  // `suffix`, and *out becomes `replacement`.
+  void hand_over_output(int* out, int replacement, const std::string& suffix);
 };
 
 // Structural checks: each value produced once, inputs defined before use (topological order),

@@ -251,12 +251,7 @@ size_t assign_bf16(Graph& g) {
   for (int& o : g.outputs) {
     if (g.values[o].type.dtype != DType::bf16) continue;
     // As select_layouts does for layouts: the f32 copy takes over the output's name.
-    const std::string name = g.values[o].name;
-    int p = convert(o, DType::f32, name + "/f32");
-    g.values[o].name = name + "/bf16";
-    g.values[p].name = name;
-    g.values[p].dim_names = g.values[o].dim_names;
-    o = p;
+    g.hand_over_output(&o, convert(o, DType::f32, g.values[o].name + "/f32"), "/bf16");
   }
   g.nodes = std::move(nodes);
   g.relink();

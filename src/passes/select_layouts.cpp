@@ -191,12 +191,7 @@ size_t select_layouts(Graph& g, int block) {
     if (g.values[o].layout_block == 0) continue;
     // The producer keeps writing the blocked value; a reorder writes the plain one, which takes
     // over the output's name and dimension names.
-    const std::string name = g.values[o].name;
-    int p = add_reorder(o, 0, "/plain");
-    g.values[o].name = name + "/blocked";
-    g.values[p].name = name;
-    g.values[p].dim_names = g.values[o].dim_names;
-    o = p;
+    g.hand_over_output(&o, add_reorder(o, 0, "/plain"), "/blocked");
   }
   g.nodes = std::move(nodes);
   g.relink();

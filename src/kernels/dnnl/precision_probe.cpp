@@ -10,26 +10,13 @@
 #include <cstring>
 #include <mutex>
 
+#include "common/best_time.hpp"
 #include "kernels/dnnl/dnnl_common.hpp"
 
 namespace visionrt {
 namespace {
 
 using namespace dnnl_k;
-
-template <typename F>
-double best_ms(int repeats, F&& f) {
-  f();
-  double best = 1e30;
-  for (int i = 0; i < repeats; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    best = std::min(
-        best,
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
 
 struct Shape2d {
   int64_t c, o, hw, k, groups;
