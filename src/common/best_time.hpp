@@ -1,5 +1,4 @@
-// Best-of-N wall time of a callable, after one warm-up call: the micro-benchmarks' measure
-// (the runtime's bf16 probe, bench/dnnl_precision_probe).
+// Best-of-N wall time of a callable, after one warm-up call (bench/dnnl_precision_probe).
 #pragma once
 #include <algorithm>
 #include <chrono>

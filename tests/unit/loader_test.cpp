@@ -275,8 +275,10 @@ TEST(Cli, InfoRunAndErrors) {
   ASSERT_EQ(test::run_command(cli + " info " + (dir / "demo.onnx").string(), &out), 0) << out;
   EXPECT_NE(out.find("images"), std::string::npos);
   EXPECT_NE(out.find("unsupported ops: none"), std::string::npos) << out;
+  // A fixed precision: the default is each process's own measurement (bf16 probe), which a
+  // heavily loaded machine could in principle tip the other way between two runs.
   std::string run = cli + " run " + (dir / "demo.onnx").string() +
-                    " --seed 3 --repeat 3 --save-outputs " + (dir / "out").string();
+                    " --seed 3 --repeat 3 --precision f32 --save-outputs " + (dir / "out").string();
   ASSERT_EQ(test::run_command(run, &out), 0) << out;
   EXPECT_NE(out.find("output0  f32  [1,6,1024]"), std::string::npos) << out;
   EXPECT_NE(out.find("median"), std::string::npos) << out;

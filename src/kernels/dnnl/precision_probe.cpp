@@ -3,14 +3,17 @@
 // another at 1.84x and 2x), so an unset INFERENCE_PRECISION asks this probe instead of a table.
 // It times oneDNN's convolutions on three shapes typical of the models we run (a 3x3 64-channel
 // layer, which f32 runs as Winograd where that is faster, a 1x1 expansion and a depthwise 3x3),
-// one thread, f32 against bf16, in the blocked layout the runtime uses; best of a few runs each,
-// about 50 ms once per process. bench/dnnl_precision_probe prints the full picture.
+// one thread, f32 against bf16, in the blocked layout the runtime uses: six interleaved rounds
+// after a warm-up, best round each, about 80 ms once per process. bench/dnnl_precision_probe
+// prints the full picture.
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <vector>
 
-#include "common/best_time.hpp"
 #include "kernels/dnnl/dnnl_common.hpp"
 
 namespace visionrt {
@@ -22,58 +25,89 @@ struct Shape2d {
   int64_t c, o, hw, k, groups;
 };
 
-// Best time of `alg` convolutions of shape `s` in type `dt`; 0 when oneDNN offers only its
-// reference implementation (or none).
-double conv_ms(const Shape2d& s, DT dt, dnnl::algorithm alg) {
-  memory::desc src({1, s.c, s.hw, s.hw}, dt, Tag::nChw16c),
-      dst({1, s.o, s.hw, s.hw}, dt, Tag::nChw16c);
-  memory::dims wd = s.groups > 1 ? memory::dims{s.groups, s.o / s.groups, s.c / s.groups, s.k, s.k}
-                                 : memory::dims{s.o, s.c, s.k, s.k};
-  memory::desc w(wd, dt, Tag::any), b({s.o}, DT::f32, Tag::x);
-  try {
-    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, alg, src, w, b, dst,
-                                      {1, 1}, {0, 0}, {s.k / 2, s.k / 2}, {s.k / 2, s.k / 2});
-    dnnl::convolution_forward::primitive_desc pd(d, user_scratchpad(), engine());
-    if (std::string(pd.impl_info_str()).find("ref") != std::string::npos) return 0;
-    memory ms(pd.src_desc(), engine()), mw(pd.weights_desc(), engine()), mb(b, engine()),
-        md(pd.dst_desc(), engine()), pad(pd.scratchpad_desc(), engine());
-    // Small normal numbers everywhere (0x3c3c3c3c as f32, 0x3c3c as bf16, about 0.0115):
-    // fresh memory may hold denormals, which slow the FMA units down.
-    for (memory* m : {&ms, &mw, &mb, &md})
-      std::memset(m->get_data_handle(), 0x3c, m->get_desc().get_size());
-    dnnl::convolution_forward p(pd);
-    return best_ms(4, [&] {
-      p.execute(stream(), {{DNNL_ARG_SRC, ms},
-                           {DNNL_ARG_WEIGHTS, mw},
-                           {DNNL_ARG_BIAS, mb},
-                           {DNNL_ARG_DST, md},
-                           {DNNL_ARG_SCRATCHPAD, pad}});
-      stream().wait();
-    });
-  } catch (const dnnl::error&) {
-    return 0;
+// One convolution ready to run (src/weights/dst filled with small normal numbers: fresh memory
+// may hold denormals, which slow the FMA units down), and its best time so far.
+class ConvProbe {
+ public:
+  // ok() is false when oneDNN offers only its reference implementation (or none).
+  ConvProbe(const Shape2d& s, DT dt, dnnl::algorithm alg) {
+    memory::desc src({1, s.c, s.hw, s.hw}, dt, Tag::nChw16c),
+        dst({1, s.o, s.hw, s.hw}, dt, Tag::nChw16c);
+    memory::dims wd = s.groups > 1
+                          ? memory::dims{s.groups, s.o / s.groups, s.c / s.groups, s.k, s.k}
+                          : memory::dims{s.o, s.c, s.k, s.k};
+    memory::desc w(wd, dt, Tag::any), b({s.o}, DT::f32, Tag::x);
+    try {
+      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, alg, src, w, b, dst,
+                                        {1, 1}, {0, 0}, {s.k / 2, s.k / 2}, {s.k / 2, s.k / 2});
+      dnnl::convolution_forward::primitive_desc pd(d, user_scratchpad(), engine());
+      if (std::string(pd.impl_info_str()).find("ref") != std::string::npos) return;
+      args_ = {{DNNL_ARG_SRC, memory(pd.src_desc(), engine())},
+               {DNNL_ARG_WEIGHTS, memory(pd.weights_desc(), engine())},
+               {DNNL_ARG_BIAS, memory(b, engine())},
+               {DNNL_ARG_DST, memory(pd.dst_desc(), engine())},
+               {DNNL_ARG_SCRATCHPAD, memory(pd.scratchpad_desc(), engine())}};
+      // 0x3c3c3c3c as f32, 0x3c3c as bf16: about 0.0115.
+      for (int a : {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST})
+        std::memset(args_[a].get_data_handle(), 0x3c, args_[a].get_desc().get_size());
+      prim_ = dnnl::convolution_forward(pd);
+      ok_ = true;
+    } catch (const dnnl::error&) {
+      ok_ = false;
+    }
   }
-}
+  bool ok() const { return ok_; }
+  double best() const { return best_; }
+  // Runs once; `record` keeps the time if it is the best (the first round only warms up).
+  void run(bool record) {
+    if (!ok_) return;
+    auto t0 = std::chrono::steady_clock::now();
+    prim_.execute(stream(), args_);
+    stream().wait();
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (record) best_ = std::min(best_, ms);
+  }
 
+ private:
+  bool ok_ = false;
+  dnnl::convolution_forward prim_;
+  std::unordered_map<int, memory> args_;
+  double best_ = 1e30;
+};
+
+// The three shapes' f32 (direct, or Winograd where faster) and bf16 convolutions, timed in
+// interleaved rounds so that a burst of load on a shared machine slows every variant alike
+// instead of one of them; each keeps its best round.
 double measure_bf16_speedup() {
   const int saved = omp_get_max_threads();
   set_threads(1);
-  double f32 = 0, bf16 = 0;
+  struct Case {
+    ConvProbe direct, bf16;
+    std::optional<ConvProbe> wino;  // 3x3 non-grouped layers only
+  };
+  std::vector<Case> cases;
   for (const Shape2d& s :
        {Shape2d{64, 64, 56, 3, 1}, Shape2d{64, 256, 56, 1, 1}, Shape2d{144, 144, 56, 3, 144}}) {
-    double direct = conv_ms(s, DT::f32, dnnl::algorithm::convolution_direct);
-    double wino =
-        s.k == 3 && s.groups == 1 ? conv_ms(s, DT::f32, dnnl::algorithm::convolution_winograd) : 0;
-    double b = conv_ms(s, DT::bf16, dnnl::algorithm::convolution_direct);
-    if (direct <= 0 || b <= 0) {
-      f32 = 0;
-      break;
-    }
-    f32 += wino > 0 ? std::min(direct, wino) : direct;
-    bf16 += b;
+    cases.push_back({ConvProbe(s, DT::f32, dnnl::algorithm::convolution_direct),
+                     ConvProbe(s, DT::bf16, dnnl::algorithm::convolution_direct), std::nullopt});
+    if (s.k == 3 && s.groups == 1)
+      cases.back().wino.emplace(s, DT::f32, dnnl::algorithm::convolution_winograd);
   }
+  for (int round = 0; round < 7; ++round)
+    for (Case& c : cases) {
+      c.direct.run(round > 0);
+      c.bf16.run(round > 0);
+      if (c.wino) c.wino->run(round > 0);
+    }
   set_threads(saved);
-  return f32 > 0 && bf16 > 0 ? f32 / bf16 : 0;
+  double f32 = 0, bf16 = 0;
+  for (const Case& c : cases) {
+    if (!c.direct.ok() || !c.bf16.ok()) return 0;
+    f32 += c.wino && c.wino->ok() ? std::min(c.direct.best(), c.wino->best()) : c.direct.best();
+    bf16 += c.bf16.best();
+  }
+  return f32 / bf16;
 }
 
 }  // namespace
