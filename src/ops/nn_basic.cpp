@@ -27,6 +27,34 @@ void infer_conv(InferContext& c, DType out_dtype) {
   c.set_output(0, out_dtype, out);
 }
 
+// DeformConv (opset 19): Conv's geometry (2-D), plus offsets [N, 2*og*kh*kw, oH, oW] and the
+// optional mask [N, og*kh*kw, oH, oW] for og = offset_group.
+void infer_deform_conv(InferContext& c) {
+  const TensorType& x = c.input_type(0);
+  const TensorType& w = c.input_type(1);
+  if (x.has_rank && x.dims.size() != 4) c.fail("only 2-D deformable convolution (X is N,C,H,W)");
+  infer_conv(c, c.input_dtype(0));
+  const TensorType& y = c.output_types()[0];
+  if (!y.has_rank || !w.has_rank) return;
+  const int64_t og = c.node().attr_i("offset_group", 1);
+  if (og <= 0) c.fail("offset_group must be positive");
+  if (x.dims[1] >= 0 && x.dims[1] % og != 0)
+    c.fail(str_cat(x.dims[1], " input channels are not divisible by offset_group ", og));
+  const int64_t taps = w.dims[2] >= 0 && w.dims[3] >= 0 ? w.dims[2] * w.dims[3] : -1;
+  auto check = [&](size_t input, int64_t per_tap, const char* what) {
+    if (!c.has_input(input)) return;
+    const TensorType& t = c.input_type(input);
+    if (!t.has_rank) return;
+    const Shape want = {y.dims[0], taps < 0 ? -1 : og * per_tap * taps, y.dims[2], y.dims[3]};
+    bool ok = t.dims.size() == 4;
+    for (size_t d = 0; ok && d < 4; ++d) ok = t.dims[d] < 0 || want[d] < 0 || t.dims[d] == want[d];
+    if (!ok)
+      c.fail(str_cat(what, " has shape ", shape_str(t.dims), ", expected ", shape_str(want)));
+  };
+  check(2, 2, "offset");
+  check(4, 1, "mask");
+}
+
 void infer_conv_transpose(InferContext& c) {
   const TensorType& x = c.input_type(0);
   const TensorType& w = c.input_type(1);
@@ -115,6 +143,7 @@ void register_nn_basic_ops(OpRegistry& r) {
   r.add({"Conv", [](InferContext& c) { infer_conv(c, c.input_dtype(0)); }, {}, 1}).needs(2);
   r.add({"ConvInteger", [](InferContext& c) { infer_conv(c, DType::i32); }, {}, 10}).needs(2);
   r.add({"ConvTranspose", infer_conv_transpose, {}, 1}).needs(2);
+  r.add({"DeformConv", infer_deform_conv, {}, 19}).needs(3);
   for (const char* op : {"MaxPool", "AveragePool", "LpPool"}) r.add({op, infer_pool, {}, 1});
   for (const char* op : {"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"})
     r.add({op, infer_global_pool, {}, 1});
