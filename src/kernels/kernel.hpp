@@ -129,7 +129,7 @@ int preferred_layout_block();
 // Whether oneDNN runs bf16 on this CPU natively (AVX512-BF16 or AMX; ONEDNN_MAX_CPU_ISA caps it).
 bool cpu_supports_bf16();
 // oneDNN's bf16 convolution speed over its f32 one on this CPU, measured once per process (one
-// thread, three typical layer shapes, about 50 ms the first time): the default precision's
+// thread, three typical layer shapes, about 80 ms the first time): the default precision's
 // evidence. 0 where bf16 is not supported.
 double bf16_speedup();
 void register_dnnl_conv(KernelRegistry& r);
