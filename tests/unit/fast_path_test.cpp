@@ -153,15 +153,12 @@ std::string check_network(Net& net, const std::vector<Tensor>& inputs, double to
 
 bool blocked_layouts() { return preferred_layout_block() > 0; }
 
-}  // namespace
-
-TEST(FastPath, YoloStyleBlocksMatchReference) {
-  // Batch 2 and odd spatial size: Concat cannot be in place, channels 24/40 are not multiples
-  // of 16; SiLU patterns, residual Add, Split, MaxPool (SPPF), nearest Resize x2.
-  Net n;
-  n.b.input("x", DType::f32, {2, 3, 23, 19});
-  std::string a = n.silu(n.conv("x", 3, 24, 3, 2));  // 12x10
-  std::string c1 = n.silu(n.conv(a, 24, 32, 1));
+// YOLOv8's building blocks after input "x" (3 channels): a stride-2 SiLU stem with `stem`
+// channels, a C2f (1x1 conv to 32, Split 16/16, residual bottleneck, Concat, 1x1 conv to 40),
+// SPPF's 5x5 MaxPool and a nearest Resize x2. Returns the resized 40-channel map.
+std::string yolo_blocks(Net& n, int64_t stem) {
+  std::string a = n.silu(n.conv("x", 3, stem, 3, 2));
+  std::string c1 = n.silu(n.conv(a, stem, 32, 1));
   std::string s0 = n.fresh("split"), s1 = n.fresh("split");
   n.b.initializer("splits", Tensor::from_vector<int64_t>({2}, {16, 16}));
   n.b.node("Split", {c1, "splits"}, {s0, s1}, {{"axis", attr_int(1)}});
@@ -175,6 +172,17 @@ TEST(FastPath, YoloStyleBlocksMatchReference) {
            {{"mode", attr_string("nearest")},
             {"coordinate_transformation_mode", attr_string("asymmetric")},
             {"nearest_mode", attr_string("floor")}});
+  return up;
+}
+
+}  // namespace
+
+TEST(FastPath, YoloStyleBlocksMatchReference) {
+  // Batch 2 and odd spatial size: Concat cannot be in place, channels 24/40 are not multiples
+  // of 16; SiLU patterns, residual Add, Split, MaxPool (SPPF), nearest Resize x2.
+  Net n;
+  n.b.input("x", DType::f32, {2, 3, 23, 19});
+  std::string up = yolo_blocks(n, 24);  // 12x10, then x2
   std::string out = n.conv(up, 40, 7, 3, 1, 1);
   n.b.node("Identity", {out}, {"y"});
   n.b.output("y", DType::f32);
@@ -534,21 +542,7 @@ namespace {
 Net bf16_network(Shape in) {
   Net n;
   n.b.input("x", DType::f32, in);
-  std::string a = n.silu(n.conv("x", 3, 32, 3, 2));
-  std::string c1 = n.silu(n.conv(a, 32, 32, 1));
-  std::string s0 = n.fresh("split"), s1 = n.fresh("split");
-  n.b.initializer("splits", Tensor::from_vector<int64_t>({2}, {16, 16}));
-  n.b.node("Split", {c1, "splits"}, {s0, s1}, {{"axis", attr_int(1)}});
-  std::string m = n.op("Add", {s1, n.silu(n.conv(n.silu(n.conv(s1, 16, 16, 3)), 16, 16, 3))});
-  std::string cat = n.op("Concat", {s0, s1, m}, {{"axis", attr_int(1)}});
-  std::string c2 = n.silu(n.conv(cat, 48, 40, 1));
-  std::string p = n.op("MaxPool", {c2},
-                       {{"kernel_shape", attr_ints({5, 5})}, {"pads", attr_ints({2, 2, 2, 2})}});
-  std::string up =
-      n.op("Resize", {p, "", n.constant(Tensor::from_vector<float>({4}, {1, 1, 2, 2}))},
-           {{"mode", attr_string("nearest")},
-            {"coordinate_transformation_mode", attr_string("asymmetric")},
-            {"nearest_mode", attr_string("floor")}});
+  std::string up = yolo_blocks(n, 32);
   std::string dw = n.op("Relu", {n.conv(up, 40, 40, 3, 1, -1, 40)});
   std::string feat = n.silu(n.conv(dw, 40, 24, 3));
   // Head: 16 box bins per side -> softmax -> expectation by a 1x1 conv with 16 weights.
