@@ -87,6 +87,18 @@ const std::vector<PropertyDef>& compile_properties() {
   return table;
 }
 
+std::string default_precision(std::string* reason) {
+  // bf16 where this CPU measurably runs it faster (OpenVINO enables bf16 by default on capable
+  // CPUs; we ask the probe, machines of one kind differ).
+  const double gain = cpu_supports_bf16() ? bf16_speedup() : 0;
+  if (reason)
+    *reason = gain > 0
+                  ? str_cat("default: bf16 convolutions measured ", std::round(gain * 100) / 100,
+                            "x f32 on this CPU", gain >= kBf16DefaultGain ? "" : " (below the bar)")
+                  : std::string("default: no native bf16 on this CPU");
+  return gain >= kBf16DefaultGain ? "bf16" : "f32";
+}
+
 CompileSettings parse_compile_config(const Config& config, int hw) {
   CompileSettings s;
   const std::vector<PropertyDef>& t = compile_properties();
@@ -104,16 +116,7 @@ CompileSettings parse_compile_config(const Config& config, int hw) {
     }
     it->parse(value, hw, &s);
   }
-  if (s.precision.empty()) {
-    // Unset: bf16 where this CPU measurably runs it faster (OpenVINO enables bf16 by default on
-    // capable CPUs; we ask the probe, machines of one kind differ).
-    const double gain = cpu_supports_bf16() ? bf16_speedup() : 0;
-    s.precision = gain >= kBf16DefaultGain ? "bf16" : "f32";
-    s.precision_reason =
-        gain > 0 ? str_cat("default: bf16 convolutions measured ", std::round(gain * 100) / 100,
-                           "x f32 on this CPU", gain >= kBf16DefaultGain ? "" : " (below the bar)")
-                 : std::string("default: no native bf16 on this CPU");
-  }
+  if (s.precision.empty()) s.precision = default_precision(&s.precision_reason);
   const int total = s.total_threads == 0 ? hw : s.total_threads;
   s.num_streams = s.streams > 0 ? s.streams : (s.hint == "THROUGHPUT" ? total : 1);
   s.threads_per_stream = std::max(1, total / s.num_streams);

@@ -46,6 +46,9 @@ const std::vector<PropertyDef>& compile_properties();
 // convolutions, not whole models (conversions at the f32 ops cost a little).
 constexpr double kBf16DefaultGain = 1.2;
 
+// The precision an unset INFERENCE_PRECISION resolves to on this CPU ("bf16" or "f32"), and why.
+std::string default_precision(std::string* reason = nullptr);
+
 // Parses a Config through the table (unknown names and bad values throw Error) and resolves
 // streams and threads against `hw` cores: LATENCY runs one stream on all threads, THROUGHPUT one
 // single-threaded stream per thread (on this class of machine two independent inferences outrun

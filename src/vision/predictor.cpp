@@ -9,7 +9,6 @@
 
 #include "common/file_io.hpp"
 #include "common/strings.hpp"
-#include "kernels/kernel.hpp"
 #include "runtime/properties.hpp"
 #include "vision/postprocess.hpp"
 #include "vision/preprocess.hpp"
@@ -387,11 +386,9 @@ std::string Predictor::describe() const {
                           shape_str(m.model.inputs()[0].shape), "; ", m.pre.describe());
   if (m.task == Task::detect || m.task == Task::segment) s += str_cat("; ", m.nc, " classes");
   if (!m.names_source.empty()) s += str_cat("; names from ", m.names_source);
-  // As compile resolves it (runtime/properties.cpp): asked for, or the CPU's probe.
-  const bool bf16 = m.opt.precision.empty()
-                        ? cpu_supports_bf16() && bf16_speedup() >= kBf16DefaultGain
-                        : m.opt.precision == "bf16";
-  s += str_cat("; ", bf16 ? "bf16" : "f32", m.opt.precision.empty() ? " (default)" : "");
+  // As compile resolves it: asked for, or the CPU's default.
+  s += m.opt.precision.empty() ? str_cat("; ", default_precision(), " (default)")
+                               : str_cat("; ", m.opt.precision);
   return s;
 }
 
