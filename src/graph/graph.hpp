@@ -48,6 +48,8 @@ struct TensorType {
   std::string str() const;  // "f32[1,3,?,?]" or "f32[*]"
 };
 
+constexpr int kLayoutNhwc = 1;  // Value::layout_block of a channels-last 4-D tensor
+
 struct Value {
   std::string name;
   TensorType type;
@@ -55,8 +57,10 @@ struct Value {
   std::optional<Tensor> constant;      // initializers and folded values
   int producer = -1;                   // node index, -1 for graph inputs and constants
   // Memory layout chosen by the layout pass: 0 plain row-major; 8 or 16 for oneDNN's blocked
-  // nChw8c/nChw16c (channels padded up to a multiple of the block). Only kernels that declare
-  // support for blocked tensors ever see one; everything else gets a visionrt.Reorder first.
+  // nChw8c/nChw16c (channels padded up to a multiple of the block); kLayoutNhwc (1) for 4-D
+  // channels-last, the layout of int8 tensors between quantized convolutions. Only kernels that
+  // declare support for non-plain tensors ever see one; everything else gets a
+  // visionrt.Reorder first.
   int layout_block = 0;
 };
 

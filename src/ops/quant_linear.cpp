@@ -1,6 +1,7 @@
 // Shape and type inference for the quantization ops: QuantizeLinear, DequantizeLinear,
 // DynamicQuantizeLinear, and QLinearConv/QLinearMatMul (QOperator-format INT8 models), whose
-// output has the float op's shape and the output zero point's type.
+// output has the float op's shape and the output zero point's type; and visionrt.QConv, the
+// quantized convolution the QDQ fusion makes.
 #include "ops/op_registry.hpp"
 
 namespace visionrt {
@@ -24,7 +25,8 @@ void register_quant_linear_ops(OpRegistry& r) {
       InferContext inner(n, c.opset(), std::move(types), std::move(values));
       def->infer(inner);
       TensorType out = inner.output_types()[0];
-      out.dtype = c.input_dtype(7);
+      // visionrt.QConv without an output scale writes f32.
+      out.dtype = c.has_input(7) ? c.input_dtype(7) : DType::f32;
       c.set_output(0, out);
     };
   };
@@ -60,6 +62,12 @@ void register_quant_linear_ops(OpRegistry& r) {
          11});
   r.add({"QLinearConv", infer("Conv", {0, 3}), {}, 10}).needs(8);
   r.add({"QLinearMatMul", infer("MatMul", {0, 3}), {}, 10}).needs(8);
+  // visionrt.QConv (x, x_scale, x_zp, w, w_scale, w_zp, [y_scale, y_zp], [B]): QLinearConv plus
+  // FusedConv's `activation`/`alpha`/`beta` applied to the real-valued result before it is
+  // requantized; without y_scale/y_zp the output is that f32 result. B is int32 in accumulator
+  // units (x_scale * w_scale, as QLinearConv's) or f32 in real units (a float bias of a QDQ
+  // model). Made by fuse_qdq from QDQ convolutions.
+  r.add({"visionrt.QConv", infer("Conv", {0, 3}), {}, 1}).needs(2);
 }
 
 }  // namespace visionrt

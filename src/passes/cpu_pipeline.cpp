@@ -1,6 +1,7 @@
 // The CPU pass pipeline compile runs after folding: activations and layer norms written out as
 // element-wise chains recognised, BatchNorm and per-channel affine ops into
-// convolutions, conv fusions (activation, residual sum, then an activation after the sum), then
+// convolutions, conv fusions (activation; QDQ convolutions into INT8 ones; residual sum, then an
+// activation after the sum), then
 // layout selection and the channels-last head transposes it enables, then bf16 where asked.
 #include "passes/passes.hpp"
 
@@ -15,6 +16,7 @@ CpuPassStats run_cpu_passes(Graph& g, int block, bool bf16) {
   s.affine_folded = fold_conv_affine(g);
   s.scale_shifts = fuse_scale_shift(g);
   s.activations_fused = fuse_conv_activation(g) + fuse_matmul(g);
+  s.qconvs = fuse_qdq(g);
   s.sums_fused = fuse_conv_sum(g);
   s.activations_fused += fuse_conv_activation(g);
   s.blocked_nodes = select_layouts(g, block);

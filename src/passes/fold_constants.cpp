@@ -12,10 +12,14 @@
 
 namespace visionrt {
 
-size_t fold_constants(Graph& g, size_t max_bytes) {
+size_t fold_constants(Graph& g, size_t max_bytes, bool keep_weight_dq) {
   const int64_t opset = g.opset();
-  std::vector<bool> is_output(g.values.size(), false);
-  for (int o : g.outputs) is_output[o] = true;
+  std::vector<bool> conv_param(g.values.size(), false);
+  if (keep_weight_dq)
+    for (const Node& n : g.nodes)
+      if (n.op_type == "Conv" || n.op_type == "visionrt.FusedConv")
+        for (size_t k = 1; k < 3 && k < n.inputs.size(); ++k)
+          if (n.inputs[k] >= 0) conv_param[n.inputs[k]] = true;
   size_t folded = 0;
   std::vector<Node> kept;
   for (Node& n : g.nodes) {
@@ -34,6 +38,10 @@ size_t fold_constants(Graph& g, size_t max_bytes) {
       ins.push_back(g.values[i].constant ? &*g.values[i].constant : nullptr);
     }
     bool domain_ok = n.domain.empty();
+    if (keep_weight_dq && n.op_type == "DequantizeLinear" && n.outputs.size() == 1 &&
+        n.outputs[0] >= 0 && conv_param[n.outputs[0]])
+      all_const = false;  // fuse_qdq's
+
     bool folded_this = false;
     if (domain_ok && shape_only && !all_const) {
       const TensorType& t = g.values[n.inputs[0]].type;

@@ -16,7 +16,9 @@ void infer_node(Graph& g, const Node& n);
 
 // Runs nodes whose inputs are all constant through the reference kernels and replaces them with
 // constants (ARCHITECTURE practice 7). Skips outputs larger than `max_bytes`. Returns nodes folded.
-size_t fold_constants(Graph& g, size_t max_bytes = size_t(64) << 20);
+// keep_weight_dq leaves DequantizeLinear nodes that feed a convolution's weights or bias
+// (QDQ models) for fuse_qdq, which folds the ones it does not fuse.
+size_t fold_constants(Graph& g, size_t max_bytes = size_t(64) << 20, bool keep_weight_dq = true);
 
 // Load-time normalization of pre-opset-7 forms (legacy broadcast attributes, PRelu-6 slopes,
 // BatchNormalization-6 attributes) into today's semantics. No-op for opset >= 7.
@@ -59,6 +61,10 @@ size_t fuse_scale_shift(Graph& g);
 // activation, becomes visionrt.FusedMatMul. Returns fusions made.
 size_t fuse_matmul(Graph& g);
 
+// QDQ convolutions (DequantizeLinear on activation and weights, optional QuantizeLinear after)
+// into visionrt.QConv (passes/fuse_qdq.cpp). Returns fusions made.
+size_t fuse_qdq(Graph& g);
+
 // Folds a residual Add of a Conv's output into visionrt.FusedConv's sum input.
 size_t fuse_conv_sum(Graph& g);
 
@@ -78,6 +84,7 @@ size_t assign_bf16(Graph& g);
 // CPU execution pipeline run by compile after the default passes: fusions, then layouts, then
 // (with `bf16`) precisions.
 struct CpuPassStats {
+  size_t qconvs = 0;
   size_t patterns_fused = 0, layer_norms = 0, affine_folded = 0, scale_shifts = 0,
          activations_fused = 0, sums_fused = 0, blocked_nodes = 0, reorders = 0, bf16_compute = 0;
 };

@@ -41,6 +41,51 @@ bool direct_kernel(const KernelCandidate& cand, const KernelQuery& q, bool gemm_
   return l.find("staged") == std::string::npos && (gemm_ok || l.find("gemm") == std::string::npos);
 }
 
+bool is_quant(const std::string& op) {
+  return op == "QLinearConv" || op == "visionrt.QConv" || op == "QuantizeLinear" ||
+         op == "DequantizeLinear";
+}
+
+bool rank4(const Value& v) { return v.type.fully_known() && v.type.dims.size() == 4; }
+bool int8(const Value& v) { return v.type.dtype == DType::u8 || v.type.dtype == DType::i8; }
+
+// Layouts for the INT8 kernels (kernels/dnnl/quant.cpp): int8 tensors 4-D channels-last (what
+// oneDNN's int8 convolutions read and write), f32 tensors they produce blocked where the kernel
+// can write that. QuantizeLinear reads whatever layout its source has and DequantizeLinear
+// writes blocked, so the crossing between the float and the int8 parts is one pass each way.
+// Returns false (everything plain, reference kernels) when the kernel declines.
+bool quant_layouts(const Graph& g, const Node& n, const KernelCandidate& cand, int block,
+                   std::vector<int>* want, std::vector<int>* layout) {
+  if (n.inputs.empty() || n.inputs[0] < 0 || n.outputs.size() != 1 || n.outputs[0] < 0)
+    return false;
+  const Value& x = g.values[n.inputs[0]];
+  const Value& y = g.values[n.outputs[0]];
+  if (!rank4(x) || !rank4(y)) {
+    std::fill(want->begin(), want->end(), 0);
+    return false;
+  }
+  KernelQuery q = query_for(g, n);
+  q.input_layouts.assign(n.inputs.size(), 0);
+  const bool conv = n.op_type == "QLinearConv" || n.op_type == "visionrt.QConv";
+  q.input_layouts[0] = conv ? kLayoutNhwc : (*want)[0];
+  if (n.op_type == "DequantizeLinear" && !int8(x)) q.input_layouts[0] = (*want)[0];
+  std::vector<int> outs;
+  if (int8(y))
+    outs = {kLayoutNhwc};
+  else
+    outs = {block, kLayoutNhwc};
+  for (int o : outs) {
+    q.output_layouts = {o};
+    if (cand.accepts_layouts(q)) {
+      *want = q.input_layouts;
+      (*layout)[n.outputs[0]] = o;
+      return true;
+    }
+  }
+  std::fill(want->begin(), want->end(), 0);
+  return false;
+}
+
 bool rank4_f32(const Value& v) {
   return v.type.dtype == DType::f32 && v.type.fully_known() && v.type.dims.size() == 4;
 }
@@ -60,6 +105,14 @@ size_t select_layouts(Graph& g, int block) {
     for (size_t k = 0; k < n.inputs.size(); ++k)
       if (n.inputs[k] >= 0) want[ni][k] = layout[n.inputs[k]];
     const KernelCandidate* cand = layout_candidate(n.op_type);
+    if (is_quant(n.op_type)) {
+      if (cand && quant_layouts(g, n, *cand, block, &want[ni], &layout)) ++blocked_nodes;
+      continue;
+    }
+    // Channels-last int8 tensors are read by the quantized kernels alone: anything else gets a
+    // plain copy.
+    for (int& l : want[ni])
+      if (l == kLayoutNhwc) l = 0;
     bool outs_ok = !n.outputs.empty();
     for (int o : n.outputs) outs_ok = outs_ok && o >= 0 && rank4_f32(g.values[o]);
     if (!cand || !outs_ok || n.inputs.empty() || n.inputs[0] < 0) {
@@ -180,8 +233,9 @@ size_t select_layouts(Graph& g, int block) {
       if (it == converted.end())
         it = converted
                  .emplace(key, add_reorder(v, want[ni][k],
-                                           want[ni][k] ? str_cat("/to_nChw", want[ni][k], "c")
-                                                       : std::string("/to_plain")))
+                                           want[ni][k] == kLayoutNhwc ? std::string("/to_nhwc")
+                                           : want[ni][k] ? str_cat("/to_nChw", want[ni][k], "c")
+                                                         : std::string("/to_plain")))
                  .first;
       n.inputs[k] = it->second;
     }

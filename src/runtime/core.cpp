@@ -174,10 +174,10 @@ std::string CompiledModel::plan_summary() const {
   return str_cat(impl_->plan.summary(), "; recognised: ", s.patterns_fused, " activation chains, ",
                  s.layer_norms, " layer norms; folded into conv: ", s.affine_folded,
                  " BatchNorm/affine, scale-shift nodes ", s.scale_shifts,
-                 "; fused: ", s.activations_fused, " activations, ", s.sums_fused,
-                 " sums; blocked-layout nodes ", s.blocked_nodes, ", reorders ", s.reorders,
-                 "; bf16 conv/matmul nodes ", s.bf16_compute, "; weights copied into kernels ",
-                 format_mib(impl_->released_constant_bytes));
+                 "; fused: ", s.activations_fused, " activations, ", s.sums_fused, " sums, ",
+                 s.qconvs, " QDQ convs to int8; blocked-layout nodes ", s.blocked_nodes,
+                 ", reorders ", s.reorders, "; bf16 conv/matmul nodes ", s.bf16_compute,
+                 "; weights copied into kernels ", format_mib(impl_->released_constant_bytes));
 }
 std::string CompiledModel::get_property(const std::string& key) const {
   return read_property({&impl_->settings, impl_->num_streams}, key);

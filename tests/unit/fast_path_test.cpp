@@ -697,3 +697,155 @@ TEST(FastPath, Opset20GeluRunsFusedIntoTheConvAndTheMatMul) {
   }
   EXPECT_EQ(standalone, 1u);
 }
+
+namespace {
+
+// QDQ helpers: QuantizeLinear -> DequantizeLinear of an activation (u8 or i8), and int8
+// weights with their DequantizeLinear (per-output-channel scales when `per_channel`).
+struct QdqNet : Net {
+  std::string qdq(const std::string& x, float scale, int zp, DType t) {
+    std::string s = constant(Tensor::scalar<float>(scale));
+    std::string z = constant(t == DType::u8 ? Tensor::scalar<uint8_t>(static_cast<uint8_t>(zp))
+                                            : Tensor::scalar<int8_t>(static_cast<int8_t>(zp)));
+    return op("DequantizeLinear", {op("QuantizeLinear", {x, s, z}), s, z});
+  }
+  // Conv on int8 weights; `bias_i32`: the bias as int32 in x_scale*w_scale units through its
+  // own DequantizeLinear (as ORT writes it), else f32.
+  std::string qconv(const std::string& x, float x_scale, int64_t cin, int64_t cout, int64_t k,
+                    int64_t stride, int64_t group, bool per_channel, bool bias_i32) {
+    std::uniform_int_distribution<int> wd(-127, 127);
+    Tensor w(DType::i8, {cout, cin / group, k, k});
+    for (size_t i = 0; i < w.numel(); ++i) w.data<int8_t>()[i] = static_cast<int8_t>(wd(rng));
+    std::vector<float> ws(per_channel ? cout : 1);
+    for (size_t c = 0; c < ws.size(); ++c)
+      ws[c] = (0.5f + 0.1f * static_cast<float>(c % 5)) /
+              (127.f * std::sqrt(static_cast<float>(cin / group * k * k)));
+    std::string wdq = op(
+        "DequantizeLinear",
+        {constant(w), constant(Tensor::from_vector<float>({static_cast<int64_t>(ws.size())}, ws))},
+        {{"axis", attr_int(0)}});
+    std::string bias;
+    if (bias_i32) {
+      Tensor b(DType::i32, {cout});
+      std::vector<float> bs(cout);
+      for (int64_t c = 0; c < cout; ++c) {
+        bs[c] = x_scale * ws[per_channel ? c : 0];
+        b.data<int32_t>()[c] = static_cast<int32_t>((c % 7 - 3) * 0.037f / bs[c]);
+      }
+      bias = op("DequantizeLinear", {constant(b), constant(Tensor::from_vector<float>({cout}, bs))},
+                {{"axis", attr_int(0)}});
+    } else {
+      bias = constant(random_tensor({cout}, rng, -0.2f, 0.2f));
+    }
+    int64_t pad = (k - 1) / 2;
+    return op("Conv", {x, wdq, bias},
+              {{"kernel_shape", attr_ints({k, k})},
+               {"strides", attr_ints({stride, stride})},
+               {"pads", attr_ints({pad, pad, pad, pad})},
+               {"group", attr_int(group)}});
+  }
+};
+
+}  // namespace
+
+TEST(FastPath, QdqConvolutionsRunInInt8AndMatchTheSimulatedQuantization) {
+  // Four QDQ convolutions as quantize_static writes them: u8 activations with a zero point
+  // (padding counts as the zero point), per-channel and per-tensor weight scales, an int32 bias
+  // through its own DequantizeLinear and a float one, SiLU and ReLU before requantization, a
+  // strided depthwise conv on i8 activations, odd channel counts, batch 2, and a last conv
+  // with a float output. The reference runs the unfused QDQ graph in double: the fused int8
+  // kernels must compute the same integers; only values at a rounding tie of a requantization
+  // (f32 in oneDNN, double in the reference) may move by one step.
+  QdqNet n;
+  n.b.input("x", DType::f32, {2, 5, 19, 17});
+  std::string a = n.qdq("x", 0.02f, 128, DType::u8);
+  a = n.silu(n.qconv(a, 0.02f, 5, 24, 3, 1, 1, true, true));
+  a = n.qdq(a, 0.03f, 10, DType::u8);
+  a = n.op("Relu", {n.qconv(a, 0.03f, 24, 24, 3, 1, 1, false, false)});
+  a = n.qdq(a, 0.025f, 0, DType::i8);
+  a = n.qconv(a, 0.025f, 24, 24, 3, 2, 24, true, true);
+  a = n.qdq(a, 0.04f, 3, DType::i8);
+  std::string y = n.qconv(a, 0.04f, 24, 11, 1, 1, 1, true, false);
+  n.b.node("Identity", {y}, {"y"});
+  n.b.output("y", DType::f32);
+  std::mt19937 rng(3);
+  Tensor x = random_tensor({2, 5, 19, 17}, rng, -2.f, 2.f);
+  std::string bytes = n.b.serialize();
+  std::vector<Tensor> want = reference_run(bytes, {x});
+  for (int threads : {1, 2}) {
+    Compiled c = fast_run(bytes, {x}, threads);
+    EXPECT_NE(c.plan.find("4 QDQ convs to int8"), std::string::npos) << c.plan;
+    size_t int8_kernels = 0;
+    for (const std::string& d : c.decisions)
+      if (d.find("QConv") != std::string::npos && d.find(": dnnl") != std::string::npos)
+        ++int8_kernels;
+    EXPECT_EQ(int8_kernels, 4u) << ::testing::PrintToString(c.decisions);
+    ASSERT_EQ(c.outputs[0].shape(), want[0].shape());
+    size_t off = 0;
+    double worst = 0;
+    for (size_t i = 0; i < want[0].numel(); ++i) {
+      double d = std::fabs(c.outputs[0].at_f64(i) - want[0].at_f64(i));
+      worst = std::max(worst, d);
+      off += d > 1e-4;
+    }
+    // A one-step change of one input of the last layer moves an output by at most
+    // 0.04 * 127 * max w_scale; in practice far less.
+    EXPECT_LE(worst, 0.05) << "threads " << threads;
+    EXPECT_LE(off, want[0].numel() / 50)
+        << "threads " << threads << ": " << off << " of " << want[0].numel() << " outputs differ";
+  }
+}
+
+TEST(FastPath, QLinearConvRunsOnOneDnnInt8AndMatchesTheReference) {
+  // QOperator form with constant parameters: u8 graph input (plain NCHW, reordered to nhwc),
+  // per-channel weight scales, int32 bias, u8 output with a zero point; and a second layer with
+  // a per-tensor scale and an i8 output reading the first one's u8 output directly.
+  Net n;
+  n.b.input("x", DType::u8, {1, 6, 13, 11});
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> wd(-127, 127), xd(0, 255);
+  auto weights = [&](int64_t co, int64_t ci) {
+    Tensor w(DType::i8, {co, ci, 3, 3});
+    for (size_t i = 0; i < w.numel(); ++i) w.data<int8_t>()[i] = static_cast<int8_t>(wd(rng));
+    return w;
+  };
+  std::vector<float> ws1(16);
+  for (size_t c = 0; c < ws1.size(); ++c) ws1[c] = std::ldexp(1.f, -9 - static_cast<int>(c % 4));
+  Tensor b1(DType::i32, {16});
+  for (int64_t c = 0; c < 16; ++c) b1.data<int32_t>()[c] = static_cast<int32_t>(c * 97 - 700);
+  std::map<std::string, Attribute> conv_attrs = {{"kernel_shape", attr_ints({3, 3})},
+                                                 {"pads", attr_ints({1, 1, 1, 1})}};
+  n.b.node(
+      "QLinearConv",
+      {"x", n.constant(Tensor::scalar<float>(1.f / 16)), n.constant(Tensor::scalar<uint8_t>(100)),
+       n.constant(weights(16, 6)), n.constant(Tensor::from_vector<float>({16}, ws1)),
+       n.constant(Tensor::from_vector<int8_t>({16}, std::vector<int8_t>(16, 0))),
+       n.constant(Tensor::scalar<float>(0.25f)), n.constant(Tensor::scalar<uint8_t>(120)),
+       n.constant(b1)},
+      {"h"}, conv_attrs);
+  n.b.node("QLinearConv",
+           {"h", n.constant(Tensor::scalar<float>(0.25f)), n.constant(Tensor::scalar<uint8_t>(120)),
+            n.constant(weights(9, 16)), n.constant(Tensor::scalar<float>(1.f / 512)),
+            n.constant(Tensor::scalar<int8_t>(0)), n.constant(Tensor::scalar<float>(0.125f)),
+            n.constant(Tensor::scalar<int8_t>(-4))},
+           {"y"}, conv_attrs);
+  n.b.output("y", DType::i8);
+  Tensor x(DType::u8, {1, 6, 13, 11});
+  for (size_t i = 0; i < x.numel(); ++i) x.data<uint8_t>()[i] = static_cast<uint8_t>(xd(rng));
+  std::string bytes = n.b.serialize();
+  std::vector<Tensor> want = reference_run(bytes, {x});
+  Compiled c = fast_run(bytes, {x}, 2);
+  size_t dnnl_convs = 0;
+  for (const std::string& d : c.decisions)
+    dnnl_convs +=
+        d.find("QLinearConv") != std::string::npos && d.find(": dnnl") != std::string::npos;
+  EXPECT_EQ(dnnl_convs, 2u) << ::testing::PrintToString(c.decisions);
+  // Power-of-two scales: every product and quotient is exact in f32 and in double, so the int8
+  // kernels must reproduce the reference bit for bit, exact ties included (both round half to
+  // even; the zero points are even, see kernels/dnnl/quant.cpp on odd ones).
+  ASSERT_EQ(c.outputs[0].shape(), want[0].shape());
+  EXPECT_EQ(0, std::memcmp(c.outputs[0].raw(), want[0].raw(), want[0].nbytes()));
+  size_t saturated = 0;
+  for (size_t i = 0; i < want[0].numel(); ++i) saturated += std::fabs(want[0].at_f64(i)) >= 127;
+  EXPECT_LT(saturated, want[0].numel() / 10) << "scales saturate the output: a weak test";
+}

@@ -56,15 +56,19 @@ DnnlReorders::Part make_part(const memory::desc& from, const memory::desc& to) {
   return {pd, dnnl::reorder(pd)};
 }
 
-// Layout and/or precision (f32 <-> bf16, rounding to nearest even) in one pass.
+// Layout and/or precision (f32 <-> bf16, rounding to nearest even) in one pass; int8 tensors
+// (between quantized convolutions) change layout only.
 std::unique_ptr<Kernel> create_reorder(const KernelQuery& q, std::string* why) {
-  if (!all_static_float(q, why)) return nullptr;
   const TensorType& x = q.input_types[0];
   const TensorType& y = q.output_types[0];
+  const bool int8 = (x.dtype == DType::u8 || x.dtype == DType::i8) && y.dtype == x.dtype &&
+                    x.fully_known() && y.fully_known();
+  if (!int8 && !all_static_float(q, why)) return nullptr;
   if (x.dims != y.dims) return *why = "input and output shapes differ", nullptr;
   const int bi = q.input_layout(0), bo = q.output_layout(0);
   auto name = [](const TensorType& t, int block) {
-    return str_cat(layout_name(block, t.dims.size()), t.dtype == DType::bf16 ? " bf16" : "");
+    return str_cat(layout_name(block, t.dims.size()),
+                   t.dtype == DType::f32 ? "" : str_cat(" ", dtype_name(t.dtype)));
   };
   try {
     std::vector<DnnlReorders::Part> parts;

@@ -73,6 +73,7 @@ memory::desc md(const Shape& dims, int block, DT dt) {
   memory::dims d(dims.begin(), dims.end());
   if (block == 16 && d.size() == 4) return memory::desc(d, dt, Tag::nChw16c);
   if (block == 8 && d.size() == 4) return memory::desc(d, dt, Tag::nChw8c);
+  if (block == kLayoutNhwc && d.size() == 4) return memory::desc(d, dt, Tag::nhwc);
   if (d.empty()) d = {1};
   static const Tag plain[] = {Tag::a,    Tag::a,     Tag::ab,    Tag::abc,
                               Tag::abcd, Tag::abcde, Tag::abcdef};
@@ -88,6 +89,7 @@ memory::desc md(const Shape& dims, int block, DT dt) {
 std::string layout_name(int block, size_t rank) {
   if (block == 16 && rank == 4) return "nChw16c";
   if (block == 8 && rank == 4) return "nChw8c";
+  if (block == kLayoutNhwc && rank == 4) return "nhwc";
   static const char* names[] = {"scalar", "a", "ab", "abc", "nchw", "ncdhw"};
   return rank < 6 ? names[rank] : "plain";
 }
@@ -174,7 +176,20 @@ bool all_static_float(const KernelQuery& q, std::string* why, size_t n_inputs) {
   return all_static(q, why, n_inputs, true);
 }
 
-DT dt_of(DType t) { return t == DType::bf16 ? DT::bf16 : DT::f32; }
+DT dt_of(DType t) {
+  switch (t) {
+    case DType::bf16:
+      return DT::bf16;
+    case DType::u8:
+      return DT::u8;
+    case DType::i8:
+      return DT::s8;
+    case DType::i32:
+      return DT::s32;
+    default:
+      return DT::f32;
+  }
+}
 
 memory::desc md_of(const TensorType& t, int block) { return md(t.dims, block, dt_of(t.dtype)); }
 

@@ -63,7 +63,8 @@ bool all_static_f32(const KernelQuery& q, std::string* why, size_t n_inputs = SI
 // The same for kernels that also move bf16 tensors (INFERENCE_PRECISION bf16): each of those
 // tensors may be f32 or bf16, independently.
 bool all_static_float(const KernelQuery& q, std::string* why, size_t n_inputs = SIZE_MAX);
-// oneDNN's data type for f32 or bf16 (f32 for anything else: callers checked the type first).
+// oneDNN's data type for f32, bf16, u8, i8 (s8) or i32 (s32); f32 for anything else: callers
+// checked the type first.
 DT dt_of(DType t);
 // Descriptor of tensor type `t` (static dims, f32/bf16) in layout `block`.
 memory::desc md_of(const TensorType& t, int block);

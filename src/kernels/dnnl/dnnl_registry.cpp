@@ -10,6 +10,7 @@ void register_dnnl_kernels(KernelRegistry& r) {
   register_dnnl_data(r);
   register_dnnl_matmul(r);
   register_dnnl_norm_reduce(r);
+  register_dnnl_quant(r);
 }
 
 }  // namespace visionrt

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/strings.hpp"
+#include "kernels/activation.hpp"
 #include "kernels/node_runner.hpp"
 #include "kernels/ref/ref_util.hpp"
 
@@ -57,6 +58,7 @@ void requantize(const KernelContext& c, const Tensor& v, const Tensor& scale, co
 bool int8_io(const KernelQuery& q, std::string* why) {
   for (size_t i : {size_t(0), size_t(3), size_t(7)}) {
     DType t = i < q.input_types.size() ? q.input_types[i].dtype : DType::undefined;
+    if (i == 7 && t == DType::undefined && q.node->op_type == "visionrt.QConv") continue;
     if (t != DType::u8 && t != DType::i8) {
       *why = "inputs and output zero point must be u8 or i8";
       return false;
@@ -65,6 +67,8 @@ bool int8_io(const KernelQuery& q, std::string* why) {
   return true;
 }
 
+// QLinearConv, and visionrt.QConv: the same with a fused activation on the real-valued result,
+// an optional f32 output (no y_scale/y_zp) and an f32 bias in real units.
 void qlinear_conv(KernelContext& c) {
   const Tensor& x = c.input(0);
   const Tensor& w = c.input(3);
@@ -73,6 +77,11 @@ void qlinear_conv(KernelContext& c) {
   Node conv = *c.node;
   conv.op_type = "Conv";
   conv.inputs = {0, 1};
+  Activation act;
+  if (!fused_activation(*c.node, &act)) c.fail("unknown activation");
+  conv.attrs.erase("activation");
+  conv.attrs.erase("alpha");
+  conv.attrs.erase("beta");
   std::vector<const Tensor*> ins = {&xf, &wf};
   Tensor bias;
   if (c.has_input(8)) {
@@ -83,11 +92,21 @@ void qlinear_conv(KernelContext& c) {
     const Tensor& ws = c.input(4);
     double xs = c.input(1).at_f64(0);
     for (size_t m = 0; m < b.numel(); ++m)
-      bias.data<double>()[m] = b.at_f64(m) * xs * ws.at_f64(ws.numel() == 1 ? 0 : m);
+      bias.data<double>()[m] = b.dtype() == DType::f32
+                                   ? b.at_f64(m)
+                                   : b.at_f64(m) * xs * ws.at_f64(ws.numel() == 1 ? 0 : m);
     conv.inputs.push_back(2);
     ins.push_back(&bias);
   }
   std::vector<Tensor> y = run_node_ref(conv, c.opset, ins);
+  double* d = y[0].data<double>();
+  if (act.kind != Act::none)
+    for (size_t i = 0; i < y[0].numel(); ++i) d[i] = apply_act(act, static_cast<float>(d[i]));
+  if (!c.has_input(6)) {
+    float* o = c.output(0).data<float>();
+    for (size_t i = 0; i < y[0].numel(); ++i) o[i] = static_cast<float>(d[i]);
+    return;
+  }
   requantize(c, y[0], c.input(6), c.input(7), c.output(0));
 }
 
@@ -179,6 +198,7 @@ void register_ref_quant_linear(KernelRegistry& r) {
   r.add_ref("DequantizeLinear", dequantize_linear);
   r.add_ref("DynamicQuantizeLinear", dynamic_quantize_linear);
   r.add_ref("QLinearConv", int8_io, qlinear_conv);
+  r.add_ref("visionrt.QConv", int8_io, qlinear_conv);
   r.add_ref("QLinearMatMul", int8_io, qlinear_matmul);
 }
 

@@ -1,0 +1,285 @@
+// oneDNN INT8 kernels: QLinearConv and visionrt.QConv (the QDQ fusion's quantized convolution)
+// on oneDNN's VNNI int8 convolutions, and QuantizeLinear / DequantizeLinear with per-tensor
+// parameters as oneDNN reorders (scale, zero point, and a layout change in the same pass).
+//
+// The convolution: u8 or s8 source with a zero point (oneDNN's runtime source zero point; the
+// padding counts as the zero point, as in QLinearConv), s8 weights with per-tensor or
+// per-output-channel scales and zero weight zero points, int32 accumulation. oneDNN 2.x applies
+// the bias before the output scale (dst = oscale * (acc + bias)), so the output scale is
+// x_scale * w_scale[c] and the bias is in accumulator units: QLinearConv's int32 bias as it is,
+// a real-valued f32 bias divided by that scale. Then the fused activation as an eltwise post-op
+// on the real value and, for a quantized output, a linear post-op v / y_scale + y_zero_point,
+// then the conversion to u8/s8 rounding half to even and saturating. That is QuantizeLinear's
+// result except at exact ties with an odd zero point (QuantizeLinear rounds before adding it:
+// round(2.5) + 1 = 3, we give round(3.5) = 4): exact ties need scale ratios like powers of two,
+// and quantizers that use those use zero point 0. oneDNN 2.6's eltwise_round post-op, which
+// would separate the two steps, gives wrong results in the int8 kernels (measured).
+// oneDNN's int8 jit kernels read channels-last (nhwc) tensors: the layout pass gives int8
+// tensors between quantized convolutions that layout (kLayoutNhwc).
+#include <cmath>
+#include <cstring>
+
+#include "common/strings.hpp"
+#include "kernels/dnnl/dnnl_common.hpp"
+#include "ops/nn_shapes.hpp"
+
+namespace visionrt {
+namespace {
+
+using namespace dnnl_k;
+
+bool is_int8(DType t) { return t == DType::u8 || t == DType::i8; }
+
+// A constant scalar input (scale or zero point) as double; false when absent or not constant.
+bool const_scalar(const KernelQuery& q, size_t i, double* v) {
+  if (i >= q.input_constants.size() || !q.input_constants[i]) return false;
+  const Tensor& t = *q.input_constants[i];
+  if (t.numel() != 1) return false;
+  *v = t.at_f64(0);
+  return true;
+}
+
+class DnnlQConv : public Kernel {
+ public:
+  DnnlQConv(dnnl::convolution_forward::primitive_desc pd, memory weights, memory bias,
+            bool has_bias, int32_t src_zp, std::string layout)
+      : pd_(std::move(pd)),
+        prim_(pd_),
+        weights_(std::move(weights)),
+        bias_(std::move(bias)),
+        has_bias_(has_bias),
+        src_zp_(src_zp),
+        layout_(std::move(layout)) {
+    zp_mem_ = memory({{1}, DT::s32, Tag::x}, engine());
+    std::memcpy(zp_mem_.get_data_handle(), &src_zp_, sizeof src_zp_);
+  }
+  size_t scratch_bytes() const override { return pd_.scratchpad_desc().get_size(); }
+  void execute(KernelContext& ctx) override {
+    set_threads(ctx.num_threads);
+    memory src(pd_.src_desc(), engine(), const_cast<void*>(ctx.input(0).raw()));
+    memory dst(pd_.dst_desc(), engine(), ctx.output(0).raw());
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst}};
+    if (has_bias_) args[DNNL_ARG_BIAS] = bias_;
+    if (src_zp_ != 0) args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = zp_mem_;
+    bind_scratchpad(args, pd_.scratchpad_desc(), ctx.scratch);
+    prim_.execute(stream(), args);
+    stream().wait();
+  }
+  std::string layout() const override { return layout_; }
+  // Everything but the activation source is a compile-time constant.
+  bool reads_at_run_time(size_t input) const override { return input == 0; }
+
+ private:
+  dnnl::convolution_forward::primitive_desc pd_;
+  dnnl::convolution_forward prim_;
+  memory weights_, bias_, zp_mem_;
+  bool has_bias_;
+  int32_t src_zp_;
+  std::string layout_;
+};
+
+std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool probe) {
+  const Node& n = *q.node;
+  auto input_type = [&](size_t i) {
+    return i < q.input_types.size() ? q.input_types[i].dtype : DType::undefined;
+  };
+  const TensorType& x = q.input_types[0];
+  if (!is_int8(x.dtype) || !x.fully_known() || x.dims.size() != 4)
+    return *why = "source is not a static 4-D u8/i8 tensor", nullptr;
+  const TensorType& yt = q.output_types[0];
+  const bool quant_out = input_type(7) != DType::undefined;
+  if (!yt.fully_known() || (quant_out ? !is_int8(yt.dtype) : yt.dtype != DType::f32))
+    return *why = "output is not a static u8/i8 (or f32 without y_scale) tensor", nullptr;
+  double sx, zx, sy = 1, zy = 0;
+  if (!const_scalar(q, 1, &sx) || !(sx > 0)) return *why = "x_scale is not a constant", nullptr;
+  if (input_type(2) == DType::undefined)
+    zx = 0;
+  else if (!const_scalar(q, 2, &zx))
+    return *why = "x_zero_point is not a constant scalar", nullptr;
+  if (quant_out && (!const_scalar(q, 6, &sy) || !(sy > 0) || !const_scalar(q, 7, &zy)))
+    return *why = "y_scale / y_zero_point are not constant scalars", nullptr;
+  const Tensor* w = q.input_constants.size() > 3 ? q.input_constants[3] : nullptr;
+  if (!w || w->dtype() != DType::i8 || w->rank() != 4)
+    return *why = "weights are not constant 4-D int8", nullptr;
+  const int64_t oc = w->dim(0), icg = w->dim(1);
+  const Tensor* ws = q.input_constants.size() > 4 ? q.input_constants[4] : nullptr;
+  if (!ws || (ws->numel() != 1 && static_cast<int64_t>(ws->numel()) != oc))
+    return *why = "w_scale is not a constant scalar or per-output-channel vector", nullptr;
+  if (input_type(5) != DType::undefined) {
+    const Tensor* wz = q.input_constants[5];
+    if (!wz) return *why = "w_zero_point is not constant", nullptr;
+    for (size_t i = 0; i < wz->numel(); ++i)
+      if (wz->at_f64(i) != 0) return *why = "nonzero weight zero points", nullptr;
+  }
+  const bool has_bias = input_type(8) != DType::undefined;
+  const Tensor* b = has_bias ? q.input_constants[8] : nullptr;
+  if (has_bias && (!b || static_cast<int64_t>(b->numel()) != oc ||
+                   (b->dtype() != DType::i32 && b->dtype() != DType::f32)))
+    return *why = "bias is not a constant int32/f32 vector of one value per channel", nullptr;
+  Activation act;
+  if (!fused_activation(n, &act)) return *why = "unknown activation", nullptr;
+  WindowParams p;
+  std::string err;
+  if (!conv_window(n, x.dims, Shape(w->shape().begin() + 2, w->shape().end()), false, &p, &err))
+    return *why = err, nullptr;
+  const int64_t g = n.attr_i("group", 1);
+  if (g <= 0 || x.dims[1] != icg * g || oc % g != 0)
+    return *why = "channels do not match groups", nullptr;
+  const int in_l = q.input_layout(0), out_l = q.output_layout(0);
+  if (in_l != kLayoutNhwc) return *why = "int8 source must be channels-last (nhwc)", nullptr;
+  if (quant_out && out_l != kLayoutNhwc)
+    return *why = "int8 destination must be channels-last (nhwc)", nullptr;
+
+  std::vector<float> oscale(static_cast<size_t>(oc));
+  for (int64_t c = 0; c < oc; ++c)
+    oscale[c] = static_cast<float>(sx * ws->at_f64(ws->numel() == 1 ? 0 : c));
+  memory::dims wdims = g > 1 ? memory::dims{g, oc / g, icg, w->dim(2), w->dim(3)}
+                             : memory::dims{oc, icg, w->dim(2), w->dim(3)};
+  memory::desc src_md = md(x.dims, in_l, dt_of(x.dtype));
+  memory::desc dst_md = md(yt.dims, out_l, dt_of(yt.dtype));
+  memory::desc w_any(wdims, DT::s8, Tag::any), b_md({oc}, DT::f32, Tag::x);
+  try {
+    dnnl::primitive_attr attr = user_scratchpad();
+    attr.set_output_scales(ws->numel() == 1 ? 0 : 2, oscale);
+    if (zx != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    dnnl::post_ops po;
+    append_activation(act, &po);
+    if (quant_out)
+      po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, static_cast<float>(1.0 / sy),
+                        static_cast<float>(zy));
+    attr.set_post_ops(po);
+    using CF = dnnl::convolution_forward;
+    memory::dims strides = {p.strides[0], p.strides[1]};
+    memory::dims dil = {p.dilations[0] - 1, p.dilations[1] - 1};
+    memory::dims pl = {p.pads_begin[0], p.pads_begin[1]}, pr = {p.pads_end[0], p.pads_end[1]};
+    CF::desc d =
+        has_bias ? CF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                            src_md, w_any, b_md, dst_md, strides, dil, pl, pr)
+                 : CF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                            src_md, w_any, dst_md, strides, dil, pl, pr);
+    CF::primitive_desc pd(d, attr, engine());
+    std::string impl = pd.impl_info_str();
+    if (impl.find("ref") != std::string::npos)
+      return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
+             nullptr;
+    if (probe) return std::make_unique<DnnlQConv>(std::move(pd), memory(), memory(), false, 0, "");
+    memory user_w({wdims, DT::s8, g > 1 ? Tag::goihw : Tag::oihw}, engine(),
+                  const_cast<void*>(w->raw()));
+    memory weights(pd.weights_desc(), engine());
+    reorder_weights(user_w, weights);
+    memory bias;
+    if (has_bias) {
+      bias = memory(b_md, engine());
+      float* bb = static_cast<float*>(bias.get_data_handle());
+      for (int64_t c = 0; c < oc; ++c)
+        bb[c] =
+            b->dtype() == DType::i32
+                ? static_cast<float>(b->at_f64(c))
+                : static_cast<float>(b->at_f64(c) / (sx * ws->at_f64(ws->numel() == 1 ? 0 : c)));
+    }
+    std::string layout = str_cat(layout_name(in_l, 4), " ", dtype_name(x.dtype), " -> ",
+                                 layout_name(out_l, 4), " ", dtype_name(yt.dtype), " ", impl,
+                                 act.kind != Act::none ? str_cat(" +", act_name(act.kind)) : "");
+    return std::make_unique<DnnlQConv>(std::move(pd), std::move(weights), std::move(bias), has_bias,
+                                       static_cast<int32_t>(zx), layout);
+  } catch (const dnnl::error& e) {
+    return *why = str_cat("oneDNN: ", e.what()), nullptr;
+  }
+}
+
+std::unique_ptr<Kernel> create_qconv(const KernelQuery& q, std::string* why) {
+  return build_qconv(q, why, false);
+}
+bool qconv_layouts_ok(const KernelQuery& q) {
+  std::string why;
+  return build_qconv(q, &why, true) != nullptr;
+}
+
+// QuantizeLinear (f32 -> u8/i8) and DequantizeLinear (u8/i8/i32 -> f32) with a per-tensor
+// scale and zero point, as one oneDNN reorder: y = saturate(round(x / s) + zp) and
+// y = (x - zp) * s. The reorder also changes layout (nhwc int8 <-> blocked f32), so a
+// quantized tensor crosses into the float part of the network in one pass.
+class DnnlQuantReorder : public Kernel {
+ public:
+  DnnlQuantReorder(dnnl::reorder::primitive_desc pd, int32_t src_zp, int32_t dst_zp,
+                   std::string layout)
+      : pd_(std::move(pd)), prim_(pd_), layout_(std::move(layout)) {
+    auto scalar = [](int32_t v) {
+      memory m({{1}, DT::s32, Tag::x}, engine());
+      std::memcpy(m.get_data_handle(), &v, sizeof v);
+      return m;
+    };
+    if (src_zp != 0) src_zp_ = scalar(src_zp);
+    if (dst_zp != 0) dst_zp_ = scalar(dst_zp);
+  }
+  size_t scratch_bytes() const override { return pd_.scratchpad_desc().get_size(); }
+  void execute(KernelContext& ctx) override {
+    set_threads(ctx.num_threads);
+    memory src(pd_.src_desc(), engine(), const_cast<void*>(ctx.input(0).raw()));
+    memory dst(pd_.dst_desc(), engine(), ctx.output(0).raw());
+    std::unordered_map<int, memory> args{{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+    if (src_zp_) args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_FROM] = src_zp_;
+    if (dst_zp_) args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_TO] = dst_zp_;
+    bind_scratchpad(args, pd_.scratchpad_desc(), ctx.scratch);
+    prim_.execute(stream(), args);
+    stream().wait();
+  }
+  std::string layout() const override { return layout_; }
+  bool reads_at_run_time(size_t input) const override { return input == 0; }
+
+ private:
+  dnnl::reorder::primitive_desc pd_;
+  dnnl::reorder prim_;
+  memory src_zp_, dst_zp_;  // empty when the zero point is 0
+  std::string layout_;
+};
+
+std::unique_ptr<Kernel> create_quant_reorder(const KernelQuery& q, std::string* why) {
+  const bool quantize = q.node->op_type == "QuantizeLinear";
+  const TensorType& x = q.input_types[0];
+  const TensorType& y = q.output_types[0];
+  if (!x.fully_known() || !y.fully_known() || x.dims.empty())
+    return *why = "shapes are not static", nullptr;
+  if (quantize ? (x.dtype != DType::f32 || !is_int8(y.dtype))
+               : (!is_int8(x.dtype) && x.dtype != DType::i32) || y.dtype != DType::f32)
+    return *why = "only f32 <-> u8/i8 (and i32 -> f32)", nullptr;
+  double s, zp = 0;
+  if (!const_scalar(q, 1, &s) || !(s > 0))
+    return *why = "scale is not a positive constant scalar", nullptr;
+  if (q.input_types.size() > 2 && q.input_types[2].dtype != DType::undefined &&
+      !const_scalar(q, 2, &zp))
+    return *why = "zero point is not a constant scalar", nullptr;
+  const int in_l = q.input_layout(0), out_l = q.output_layout(0);
+  try {
+    dnnl::primitive_attr attr = user_scratchpad();
+    attr.set_output_scales(0, {static_cast<float>(quantize ? 1.0 / s : s)});
+    const int32_t z = static_cast<int32_t>(zp);
+    if (z != 0)
+      attr.set_zero_points(quantize ? DNNL_ARG_TO : DNNL_ARG_FROM, 0, {DNNL_RUNTIME_S32_VAL});
+    memory::desc from = md(x.dims, in_l, dt_of(x.dtype)), to = md(y.dims, out_l, dt_of(y.dtype));
+    dnnl::reorder::primitive_desc pd(engine(), from, engine(), to, attr);
+    return std::make_unique<DnnlQuantReorder>(
+        pd, quantize ? 0 : z, quantize ? z : 0,
+        str_cat(layout_name(in_l, x.dims.size()), " ", dtype_name(x.dtype), " -> ",
+                layout_name(out_l, y.dims.size()), " ", dtype_name(y.dtype)));
+  } catch (const dnnl::error& e) {
+    return *why = str_cat("oneDNN: ", e.what()), nullptr;
+  }
+}
+
+bool quant_reorder_layouts_ok(const KernelQuery& q) {
+  std::string why;
+  return create_quant_reorder(q, &why) != nullptr;
+}
+
+}  // namespace
+
+void register_dnnl_quant(KernelRegistry& r) {
+  for (const char* op : {"QLinearConv", "visionrt.QConv"})
+    r.add(op, {"dnnl", create_qconv, qconv_layouts_ok});
+  for (const char* op : {"QuantizeLinear", "DequantizeLinear"})
+    r.add(op, {"dnnl", create_quant_reorder, quant_reorder_layouts_ok});
+}
+
+}  // namespace visionrt

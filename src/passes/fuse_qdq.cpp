@@ -1,0 +1,160 @@
+// QDQ fusion: the QuantizeLinear/DequantizeLinear pairs of a QDQ model (ORT's quantize_static,
+// NNCF, TensorRT-style exports, `visionrt quantize`) say which convolutions run in INT8. The
+// pattern, after the activation fusion:
+//
+//   Conv / FusedConv(+act)( DequantizeLinear(xq, sx, zx),
+//                           DequantizeLinear(wq, sw, 0),
+//                           [bias: f32 constant, or DequantizeLinear(int32, sx*sw)] )
+//     -> [QuantizeLinear(sy, zy) -> yq]
+//
+// becomes one visionrt.QConv(xq, sx, zx, wq, sw, zw, [sy, zy], [B]) computing in int8 with int32
+// accumulation (kernels/dnnl/quant.cpp) and writing int8 when a QuantizeLinear followed (the next
+// layer's DequantizeLinear then reads it directly), f32 otherwise. xq is u8/i8 with a scalar
+// scale and zero point; wq is i8 with a per-tensor or per-output-channel scale and zero zero
+// points (symmetric, as every quantizer writes weights for CPUs). The int32 bias is kept in
+// accumulator units when its scale is sx*sw (as quantizers write it), else dequantized to f32.
+// A Q whose output is read by anything else (or is a graph output) still gets its value: the
+// fused node writes it. Weight DequantizeLinear nodes left over (convolutions that did not match)
+// are folded to f32 constants at the end: fold_constants leaves them for this pass.
+#include <cmath>
+
+#include "common/strings.hpp"
+#include "kernels/node_runner.hpp"
+#include "passes/passes.hpp"
+#include "passes/pattern.hpp"
+
+namespace visionrt {
+namespace {
+
+const Tensor* constant(const Graph& g, int v) {
+  return v >= 0 && g.values[v].constant ? &*g.values[v].constant : nullptr;
+}
+
+bool int8(DType t) { return t == DType::u8 || t == DType::i8; }
+
+// Node producing v when it is a DequantizeLinear, else nullptr.
+const Node* dq_producer(const Graph& g, int v) {
+  if (v < 0 || g.values[v].producer < 0) return nullptr;
+  const Node& n = g.nodes[g.values[v].producer];
+  return n.op_type == "DequantizeLinear" && n.inputs.size() >= 2 ? &n : nullptr;
+}
+
+int input(const Node& n, size_t k) { return k < n.inputs.size() ? n.inputs[k] : -1; }
+
+// Scalar constant scale (> 0) and optional scalar constant zero point of a Q/DQ node.
+bool scalar_params(const Graph& g, const Node& n) {
+  const Tensor* s = constant(g, input(n, 1));
+  if (!s || s->numel() != 1 || !(s->at_f64(0) > 0)) return false;
+  int z = input(n, 2);
+  if (z < 0) return true;
+  const Tensor* zt = constant(g, z);
+  return zt && zt->numel() == 1;
+}
+
+}  // namespace
+
+size_t fuse_qdq(Graph& g) {
+  Uses u(g);
+  std::vector<char> dead(g.nodes.size(), 0);
+  size_t fused = 0;
+  for (size_t ci = 0; ci < g.nodes.size(); ++ci) {
+    Node& c = g.nodes[ci];
+    if (c.op_type != "Conv" && c.op_type != "visionrt.FusedConv") continue;
+    if (input(c, 3) >= 0 || c.outputs.size() != 1 || c.outputs[0] < 0) continue;  // residual
+    const Node* dx = dq_producer(g, input(c, 0));
+    const Node* dw = dq_producer(g, input(c, 1));
+    if (!dx || !dw) continue;
+    // Activation: u8/i8 with a scalar scale and zero point.
+    if (!int8(g.values[dx->inputs[0]].type.dtype) || !scalar_params(g, *dx)) continue;
+    // Weights: constant i8 4-D, per-tensor or per-output-channel scale (axis 0), zero points 0.
+    const Tensor* wq = constant(g, dw->inputs[0]);
+    const Tensor* sw = constant(g, input(*dw, 1));
+    if (!wq || wq->dtype() != DType::i8 || wq->rank() != 4 || !sw) continue;
+    const int64_t oc = wq->dim(0);
+    if (sw->numel() != 1) {
+      int64_t axis = dw->attr_i("axis", 1);
+      if (axis < 0) axis += 4;
+      if (axis != 0 || static_cast<int64_t>(sw->numel()) != oc) continue;
+    }
+    bool zero_zp = true;
+    if (const Tensor* zw = constant(g, input(*dw, 2)))
+      for (size_t i = 0; i < zw->numel(); ++i) zero_zp = zero_zp && zw->at_f64(i) == 0;
+    else if (input(*dw, 2) >= 0)
+      zero_zp = false;
+    if (!zero_zp) continue;
+    // Bias: f32 constant (real units), or a DequantizeLinear of int32 (accumulator units when
+    // its scale is x_scale * w_scale, as quantizers write it; real units otherwise).
+    int bias = input(c, 2);
+    if (bias >= 0 && !constant(g, bias)) {
+      const Node* db = dq_producer(g, bias);
+      const Tensor* bq = db ? constant(g, db->inputs[0]) : nullptr;
+      const Tensor* sb = db ? constant(g, input(*db, 1)) : nullptr;
+      const Tensor* zb = db ? constant(g, input(*db, 2)) : nullptr;
+      if (!bq || bq->dtype() != DType::i32 || !sb || static_cast<int64_t>(bq->numel()) != oc ||
+          (input(*db, 2) >= 0 && !zb))
+        continue;
+      const float sx = static_cast<float>(constant(g, dx->inputs[1])->at_f64(0));
+      bool acc_units = !zb || [&] {
+        for (size_t i = 0; i < zb->numel(); ++i)
+          if (zb->at_f64(i) != 0) return false;
+        return true;
+      }();
+      for (int64_t m = 0; m < oc && acc_units; ++m) {
+        float want = sx * static_cast<float>(sw->at_f64(sw->numel() == 1 ? 0 : m));
+        float have = static_cast<float>(sb->at_f64(sb->numel() == 1 ? 0 : m));
+        acc_units = std::fabs(want - have) <= 1e-6f * std::fabs(want);
+      }
+      if (acc_units) {
+        bias = db->inputs[0];
+      } else {
+        std::vector<const Tensor*> ins;
+        for (int i : db->inputs) ins.push_back(constant(g, i));
+        std::vector<Tensor> real = run_node_ref(*db, g.opset(), ins);
+        bias = add_constant(g, str_cat(g.values[bias].name, "/f32"), real[0].cast(DType::f32));
+      }
+    } else if (bias >= 0 && constant(g, bias)->dtype() != DType::f32) {
+      continue;
+    }
+    // Output: requantized by a QuantizeLinear that reads only it, else f32.
+    const int y = c.outputs[0];
+    int out = y, sy = -1, zy = -1;
+    if (!u.graph_output[y] && u.readers[y].size() == 1) {
+      Node& qn = g.nodes[u.readers[y][0]];
+      int zq = input(qn, 2);
+      if (qn.op_type == "QuantizeLinear" && input(qn, 0) == y && scalar_params(g, qn) && zq >= 0 &&
+          int8(g.values[zq].type.dtype) && qn.outputs.size() == 1 && qn.outputs[0] >= 0) {
+        out = qn.outputs[0];
+        sy = qn.inputs[1];
+        zy = zq;
+        dead[u.readers[y][0]] = 1;
+      }
+    }
+    Node q;
+    q.name = c.name;
+    q.op_type = "visionrt.QConv";
+    q.attrs = c.attrs;
+    q.attrs.erase("sum_first");
+    q.inputs = {dx->inputs[0],
+                dx->inputs[1],
+                input(*dx, 2),
+                dw->inputs[0],
+                dw->inputs[1],
+                input(*dw, 2),
+                sy,
+                zy,
+                bias};
+    q.outputs = {out};
+    c = std::move(q);
+    ++fused;
+  }
+  if (fused) {
+    erase_dead(g, dead);
+    g.eliminate_dead_nodes();
+  }
+  // Leftover weight DequantizeLinear nodes become f32 constants.
+  fold_constants(g, size_t(64) << 20, false);
+  g.eliminate_dead_nodes();
+  return fused;
+}
+
+}  // namespace visionrt
