@@ -30,8 +30,9 @@ size_t fuse_channels_last(Graph& g) {
     const int v1 = sole_input(o);
     if (v1 < 0 || !u.only_reader(v2, ri >= 0 ? ri : static_cast<int>(ti))) return false;
     const TensorType& x = g.values[v1].type;
-    if (g.values[v1].layout_block == 0 || !x.fully_known() || x.dims.size() != 4 ||
-        x.dtype != DType::f32 || g.values[t.outputs[0]].layout_block != 0)
+    if (g.values[v1].layout_block == 0 || g.values[v1].layout_block == kLayoutNhwc ||
+        !x.fully_known() || x.dims.size() != 4 || x.dtype != DType::f32 ||
+        g.values[t.outputs[0]].layout_block != 0)
       return false;
     const Shape& d = x.dims;
     const Shape& y = g.values[v3].type.dims;

@@ -109,10 +109,6 @@ size_t select_layouts(Graph& g, int block) {
       if (cand && quant_layouts(g, n, *cand, block, &want[ni], &layout)) ++blocked_nodes;
       continue;
     }
-    // Channels-last int8 tensors are read by the quantized kernels alone: anything else gets a
-    // plain copy.
-    for (int& l : want[ni])
-      if (l == kLayoutNhwc) l = 0;
     bool outs_ok = !n.outputs.empty();
     for (int o : n.outputs) outs_ok = outs_ok && o >= 0 && rank4_f32(g.values[o]);
     if (!cand || !outs_ok || n.inputs.empty() || n.inputs[0] < 0) {
@@ -120,6 +116,11 @@ size_t select_layouts(Graph& g, int block) {
       continue;
     }
     std::vector<int> in_l = want[ni];
+    // The layout this node's outputs would take: blocked, or channels-last behind the f32
+    // output of a quantized convolution (the float ops between int8 layers of a QDQ model:
+    // Split, Concat, Add, MaxPool, Resize; oneDNN's kernels read nhwc as well as blocked, and
+    // the QuantizeLinear after them then reads nhwc, 10x faster than a transposing nchw one).
+    const int lay = in_l[0] == kLayoutNhwc && !is_conv(n.op_type) ? kLayoutNhwc : block;
     bool propose = false;
     if (is_conv(n.op_type)) {
       const Value& x = g.values[n.inputs[0]];
@@ -128,19 +129,20 @@ size_t select_layouts(Graph& g, int block) {
       propose = true;
     } else if (n.op_type == "Concat") {
       propose = true;
-      for (int l : in_l) propose = propose && l == block;
+      for (int l : in_l) propose = propose && l == lay;
     } else {
       // Elementwise, pooling, resize, split: blocked when the main input already is.
       for (size_t k = 0; k < in_l.size(); ++k)
-        if (in_l[k] && n.inputs[k] >= 0 &&
+        if (in_l[k] == lay && n.inputs[k] >= 0 &&
             g.values[n.inputs[k]].type.dims == g.values[n.outputs[0]].type.dims)
           propose = true;
       if (n.op_type == "Split" || n.op_type == "Resize" ||
           n.op_type.find("Pool") != std::string::npos || n.op_type.rfind("Reduce", 0) == 0 ||
           n.op_type == "Slice" || n.op_type == "Pad")
-        propose = in_l[0] == block;
+        propose = in_l[0] == lay;
     }
     if (!propose) {
+      // Plain copies of blocked and channels-last inputs.
       std::fill(want[ni].begin(), want[ni].end(), 0);
       continue;
     }
@@ -169,13 +171,13 @@ size_t select_layouts(Graph& g, int block) {
       }
       if (done) continue;
     }
-    q.output_layouts.assign(n.outputs.size(), block);
+    q.output_layouts.assign(n.outputs.size(), lay);
     if (!cand->accepts_layouts(q)) {
       std::fill(want[ni].begin(), want[ni].end(), 0);
       continue;
     }
     want[ni] = in_l;
-    for (int o : n.outputs) layout[o] = block;
+    for (int o : n.outputs) layout[o] = lay;
     ++blocked_nodes;
   }
   if (blocked_nodes == 0) return 0;

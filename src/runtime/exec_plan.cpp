@@ -75,7 +75,9 @@ ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_
     const int64_t rank = static_cast<int64_t>(iv.type.dims.size());
     int64_t axis = node.attr_i("axis", 0);
     if (axis < 0) axis += rank;
-    if (axis < 0 || axis >= rank || (iv.layout_block && axis != 1)) continue;
+    if (axis < 0 || axis >= rank || (iv.layout_block && axis != 1) ||
+        iv.layout_block == kLayoutNhwc)  // a channel slice of nhwc is not contiguous
+      continue;
     bool ok = true;
     for (int64_t d = 0; d < axis; ++d) ok = ok && iv.type.dims[d] == 1;
     int64_t covered = 0;
@@ -106,7 +108,8 @@ ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_
     const Value& iv = g.values[in];
     const Value& ov = g.values[out];
     if (iv.producer < 0 || p.steps[iv.producer] != Step::kStatic || p.graph_output[out] ||
-        ov.layout_block != iv.layout_block || ov.type.dtype != iv.type.dtype)
+        ov.layout_block != iv.layout_block || ov.type.dtype != iv.type.dtype ||
+        iv.layout_block == kLayoutNhwc)
       continue;
     SliceParams sp;
     auto value = [&](size_t i) -> const Tensor* {
@@ -218,7 +221,9 @@ ExecPlan ExecPlan::build(const Graph& g, const std::vector<std::string>& kernel_
     const int64_t rank = static_cast<int64_t>(ov.type.dims.size());
     int64_t axis = node.attr_i("axis", 0);
     if (axis < 0) axis += rank;
-    if (axis < 0 || axis >= rank || (ov.layout_block && axis != 1)) continue;
+    if (axis < 0 || axis >= rank || (ov.layout_block && axis != 1) ||
+        ov.layout_block == kLayoutNhwc)
+      continue;
     bool ok = true;
     for (int64_t d = 0; d < axis; ++d) ok = ok && ov.type.dims[d] == 1;
     // Groups of consecutive inputs with the same source: (source, bytes covered so far).

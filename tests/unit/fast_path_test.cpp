@@ -849,3 +849,50 @@ TEST(FastPath, QLinearConvRunsOnOneDnnInt8AndMatchesTheReference) {
   for (size_t i = 0; i < want[0].numel(); ++i) saturated += std::fabs(want[0].at_f64(i)) >= 127;
   EXPECT_LT(saturated, want[0].numel() / 10) << "scales saturate the output: a weak test";
 }
+
+TEST(FastPath, QdqC2fBlockKeepsItsFloatOpsChannelsLast) {
+  // The float ops between int8 convolutions of a QDQ YOLOv8 (Split, residual Add, Concat,
+  // MaxPool, nearest Resize) run on the channels-last f32 outputs of the quantized convs (no
+  // in-place Split/Concat there: a channel slice of nhwc is not contiguous), and the
+  // QuantizeLinear after them reads nhwc. Batch 1 (where in-place would apply to blocked
+  // tensors), channel counts that are not multiples of 16.
+  QdqNet n;
+  n.b.input("x", DType::f32, {1, 6, 21, 18});
+  std::string a = n.qdq("x", 0.02f, 128, DType::u8);
+  std::string c1 = n.silu(n.qconv(a, 0.02f, 6, 40, 3, 1, 1, true, true));
+  std::string s0 = n.fresh("split"), s1 = n.fresh("split");
+  n.b.initializer("splits", Tensor::from_vector<int64_t>({2}, {20, 20}));
+  n.b.node("Split", {c1, "splits"}, {s0, s1}, {{"axis", attr_int(1)}});
+  std::string m =
+      n.silu(n.qconv(n.qdq(s1, 0.03f, 10, DType::u8), 0.03f, 20, 20, 3, 1, 1, true, true));
+  std::string r = n.op("Add", {s1, m});
+  std::string cat = n.op("Concat", {s0, s1, r}, {{"axis", attr_int(1)}});
+  std::string p = n.op("MaxPool", {cat},
+                       {{"kernel_shape", attr_ints({5, 5})}, {"pads", attr_ints({2, 2, 2, 2})}});
+  std::string up =
+      n.op("Resize", {p, "", n.constant(Tensor::from_vector<float>({4}, {1, 1, 2, 2}))},
+           {{"mode", attr_string("nearest")},
+            {"coordinate_transformation_mode", attr_string("asymmetric")},
+            {"nearest_mode", attr_string("floor")}});
+  std::string y = n.qconv(n.qdq(up, 0.04f, 20, DType::u8), 0.04f, 60, 7, 1, 1, 1, true, false);
+  n.b.node("Identity", {y}, {"y"});
+  n.b.output("y", DType::f32);
+  std::mt19937 rng(9);
+  Tensor x = random_tensor({1, 6, 21, 18}, rng, -1.f, 1.f);
+  std::string bytes = n.b.serialize();
+  std::vector<Tensor> want = reference_run(bytes, {x});
+  for (int threads : {1, 2}) {
+    Compiled c = fast_run(bytes, {x}, threads);
+    EXPECT_NE(c.plan.find("3 QDQ convs to int8"), std::string::npos) << c.plan;
+    if (blocked_layouts()) {
+      // Only the graph input's plain-to-nhwc crossing and the output's copy to plain.
+      EXPECT_NE(c.plan.find("reorders 1;"), std::string::npos) << c.plan;
+    }
+    ASSERT_EQ(c.outputs[0].shape(), want[0].shape());
+    size_t off = 0;
+    for (size_t i = 0; i < want[0].numel(); ++i)
+      off += std::fabs(c.outputs[0].at_f64(i) - want[0].at_f64(i)) > 1e-4;
+    EXPECT_LE(off, want[0].numel() / 50)
+        << "threads " << threads << ": " << off << " of " << want[0].numel() << " outputs differ";
+  }
+}

@@ -57,6 +57,7 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
       !q.output_types[0].fully_known())
     return *why = "static 4-D f32 input", nullptr;
   if (q.output_layout(0) != 0) return *why = "writes plain only", nullptr;
+  if (q.input_layout(0) == kLayoutNhwc) return *why = "reads plain or blocked only", nullptr;
   const int64_t groups = q.node->attr_i("groups", 0);
   if (groups < 0 || (groups > 0 && x.dims[1] % groups != 0))
     return *why = "groups must divide the channels", nullptr;

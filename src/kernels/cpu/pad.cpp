@@ -161,6 +161,7 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
   std::memcpy(fill.data(), fv.raw(), es);
   const int block = q.input_layout(0);
   if (block != q.output_layout(0)) return *why = "input and output layouts differ", nullptr;
+  if (block == kLayoutNhwc) return *why = "not for channels-last tensors", nullptr;
   if (!block) {
     std::vector<int64_t> begin(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(r));
     return std::make_unique<FastPad>(t.dims, out, begin, mode, fill, str_cat("plain ", mode_s));

@@ -158,6 +158,7 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
   const Shape& x = t.dims;
   const int bi = q.input_layout(0);
   if (bi != q.output_layout(0)) return *why = "input and output layouts differ", nullptr;
+  if (bi == kLayoutNhwc) return *why = "not for channels-last tensors", nullptr;
   if (bi) {
     if (x.size() != 4 || red[0] || red[1] || !red[2] || !red[3] ||
         q.node->attr_i("keepdims", 1) != 1)

@@ -78,6 +78,7 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
   const size_t r = t.dims.size();
   const int block = q.input_layout(0);
   if (block != q.output_layout(0)) return *why = "input and output layouts differ", nullptr;
+  if (block == kLayoutNhwc) return *why = "not for channels-last tensors", nullptr;
   if (block) {
     // Whole channel blocks: [N][C/b][H*W*b] with only C sliced, step 1, at block boundaries.
     if (r != 4) return *why = "blocked layouts are 4-D", nullptr;
