@@ -1,6 +1,8 @@
 // Helpers shared by the CLI's subcommands (see cli_util.hpp).
 #include "cli_util.hpp"
 
+#include <filesystem>
+
 #include <fmt/core.h>
 #include <sys/resource.h>
 
@@ -74,6 +76,14 @@ double peak_rss_mib() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_maxrss) / 1024.0;  // KiB on Linux
+}
+
+std::string guess_dataset_format(const std::string& path) {
+  namespace fs = std::filesystem;
+  fs::path p(path);
+  return p.extension() == ".json" || p.extension() == ".gz" ? "coco"
+         : fs::is_directory(p / "Annotations")              ? "voc"
+                                                            : "yolo";
 }
 
 }  // namespace visionrt::cli

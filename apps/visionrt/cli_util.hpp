@@ -12,5 +12,8 @@ Shape parse_shape(const std::string& s);
 // Per-node table sorted by time (slowest first; `top` > 0 limits it), then per op type/kernel.
 void print_counters(std::vector<ProfilingInfo> prof, int top);
 double peak_rss_mib();
+// A dataset's format from its path: "coco" for .json/.json.gz, "voc" for a folder with
+// Annotations/, else "yolo".
+std::string guess_dataset_format(const std::string& path);
 
 }  // namespace visionrt::cli

@@ -19,6 +19,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "cli_util.hpp"
 #include "commands.hpp"
 #include "common/file_io.hpp"
 #include "data/dataset.hpp"
@@ -369,14 +370,7 @@ std::function<int()> add_eval(CLI::App& app) {
     if (!o->gt.empty()) {
       gt = read_coco_instances(o->gt, segm);
     } else {
-      std::string fmt_name = o->format;
-      if (fmt_name.empty()) {
-        namespace fs = std::filesystem;
-        fs::path p(o->data);
-        fmt_name = p.extension() == ".json" || p.extension() == ".gz" ? "coco"
-                   : fs::is_directory(p / "Annotations")              ? "voc"
-                                                                      : "yolo";
-      }
+      std::string fmt_name = o->format.empty() ? guess_dataset_format(o->data) : o->format;
       DatasetReadOptions ro;
       ro.images_dir = o->images;
       if (!o->names_file.empty()) ro.names = read_names_list(o->names_file);

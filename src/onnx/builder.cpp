@@ -1,5 +1,6 @@
 // ModelBuilder: Graph-like calls -> onnx::ModelProto.
 #include "onnx/builder.hpp"
+#include "onnx/proto_util.hpp"
 
 #include <onnx/onnx_pb.h>
 
@@ -46,13 +47,6 @@ int32_t onnx_type(DType t) {
   }
 }
 
-void fill_tensor(onnx::TensorProto* p, const std::string& name, const Tensor& t) {
-  p->set_name(name);
-  p->set_data_type(onnx_type(t.dtype()));
-  for (int64_t d : t.shape()) p->add_dims(d);
-  p->set_raw_data(std::string(static_cast<const char*>(t.raw()), t.nbytes()));
-}
-
 void write_atomic(const std::string& path, const std::string& bytes) {
   std::string tmp = path + ".tmp";
   {
@@ -70,6 +64,13 @@ void write_atomic(const std::string& path, const std::string& bytes) {
   if (ec) throw IoError(path + ": cannot rename into place: " + ec.message());
 }
 }  // namespace
+
+void fill_tensor(onnx::TensorProto* p, const std::string& name, const Tensor& t) {
+  p->set_name(name);
+  p->set_data_type(onnx_type(t.dtype()));
+  for (int64_t d : t.shape()) p->add_dims(d);
+  p->set_raw_data(std::string(static_cast<const char*>(t.raw()), t.nbytes()));
+}
 
 struct ModelBuilder::Impl {
   onnx::ModelProto model;

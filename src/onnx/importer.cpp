@@ -1,6 +1,7 @@
 // ONNX protobuf -> visionrt Graph. Every malformed or unsupported construct becomes a ModelError
 // naming the file and the tensor/node; nothing from the file is trusted (sizes, offsets, names).
 #include "onnx/importer.hpp"
+#include "onnx/proto_util.hpp"
 
 #include <onnx/onnx_pb.h>
 
@@ -514,6 +515,11 @@ std::shared_ptr<Graph> load_onnx_file(const std::string& path) {
   std::string bytes = read_file(path);
   std::string dir = fs::path(path).parent_path().string();
   return load_onnx_bytes(bytes, path, dir.empty() ? "." : dir);
+}
+
+Tensor tensor_from_proto(const onnx::TensorProto& t, const std::string& name,
+                         const std::string& base_dir) {
+  return Importer(name, base_dir).tensor(t, "initializer");
 }
 
 Tensor load_tensor_pb(const std::string& path, std::string* name) {

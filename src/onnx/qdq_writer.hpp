@@ -1,0 +1,54 @@
+// The ONNX side of post-training quantization (`visionrt quantize`, src/quant/): finds the
+// convolutions of a float model, gives a copy with extra outputs to calibrate on, and writes the
+// standard QDQ model (QuantizeLinear/DequantizeLinear pairs, as ORT's quantize_static writes
+// them, so ORT and any other QDQ-aware runtime runs it too). Protobuf stays in src/onnx.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace visionrt {
+
+// One convolution that can run in INT8: a Conv node with constant f32 4-D weights (and an
+// optional constant f32 bias) reading an f32 activation.
+struct QdqSite {
+  std::string node;   // node name ("Conv#index" when the model leaves it empty)
+  std::string input;  // the activation tensor it reads
+};
+
+// Calibrated range of an activation tensor (float values; widened to include 0 when written).
+struct ActivationRange {
+  float lo = 0, hi = 0;
+};
+
+class QdqWriter {
+ public:
+  // Throws IoError / ModelError naming the file; ModelError if the default-domain opset is below
+  // 13 (per-channel DequantizeLinear).
+  explicit QdqWriter(const std::string& path);
+  ~QdqWriter();
+  QdqWriter(const QdqWriter&) = delete;
+  QdqWriter& operator=(const QdqWriter&) = delete;
+
+  const std::vector<QdqSite>& sites() const;
+  const std::vector<std::string>& graph_inputs() const;
+  // Serialized copy of the model with `extra` tensors added to its outputs (calibration runs).
+  std::string with_outputs(const std::vector<std::string>& extra) const;
+  // The QDQ model for `sites` (a subset of sites()): u8 asymmetric activations from `ranges`
+  // (every site's input must have one; one Q/DQ pair per tensor, shared by its readers),
+  // per-output-channel symmetric int8 weights in [-127, 127], int32 bias in x_scale * w_scale
+  // units. Returns the serialized model.
+  std::string quantized(const std::vector<QdqSite>& sites,
+                        const std::map<std::string, ActivationRange>& ranges) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// u8 asymmetric quantization parameters of a range (widened to include 0; a zero-width range gets
+// scale 1): scale = (hi - lo) / 255, zero point = round(-lo / scale) clamped to [0, 255].
+void u8_params(ActivationRange r, float* scale, int* zero_point);
+
+}  // namespace visionrt
