@@ -116,7 +116,8 @@ std::function<int()> add_quantize(CLI::App& app) {
     auto t0 = std::chrono::steady_clock::now();
     if (o->data.empty() && o->images.empty())
       throw InputError("give --data DATASET or --images DIR (calibration images)");
-    if (fs::exists(o->out) && fs::equivalent(o->out, o->model))
+    std::error_code ec;
+    if (fs::equivalent(o->out, o->model, ec))
       throw InputError(fmt::format("{}: --out would overwrite the float model", o->out));
     QdqWriter writer(o->model);
     // The family's pre-processing and defaults (the Predictor knows the model's family).

@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <iostream>
 
+#include "common/file_io.hpp"
 #include "common/npy.hpp"
 #include "common/random_input.hpp"
 #include "onnx/builder.hpp"
+#include "onnx/qdq_writer.hpp"
 #include "test_util.hpp"
 #include "visionrt/core.hpp"
 
@@ -118,6 +120,46 @@ TEST(OrtParity, SyntheticSsd300Vgg16) {
   fs::path model = dir / "ssd300_vgg16.onnx";
   make_ssd300_vgg16().save(model.string());
   check_parity(model, "ssd300_vgg16");
+  fs::remove_all(dir);
+}
+
+// A QDQ model as `visionrt quantize` writes it (QdqWriter): u8 activations with zero points,
+// per-channel int8 weights, int32 biases, a fused ReLU, a strided depthwise layer and a last
+// convolution with a float output. visionrt runs it on its int8 kernels, ORT on its own QDQ
+// path: the integers agree, so the usual tolerance holds (measured: 1.2e-7, the float rounding
+// of the last dequantization; a requantization tie could in principle flip one step).
+TEST(OrtParity, QdqModelFromTheWriter) {
+  fs::path dir = test::temp_dir("qdq_parity");
+  Lcg rng(3);
+  ModelBuilder b(17);
+  b.input("x", DType::f32, {1, 3, 32, 28});
+  auto weights = [&](Shape s, float scale) {
+    Tensor t = random_tensor(DType::f32, s, rng);  // [0, 1)
+    for (size_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = (t.data<float>()[i] - 0.5f) * scale;
+    return t;
+  };
+  b.initializer("w1", weights({24, 3, 3, 3}, 1.0f));
+  b.initializer("b1", weights({24}, 0.4f));
+  b.initializer("w2", weights({24, 1, 3, 3}, 1.0f));
+  b.initializer("w3", weights({10, 24, 1, 1}, 0.5f));
+  b.initializer("b3", weights({10}, 0.2f));
+  b.node("Conv", {"x", "w1", "b1"}, {"c1"}, {{"pads", attr_ints({1, 1, 1, 1})}});
+  b.node("Relu", {"c1"}, {"r1"});
+  b.node(
+      "Conv", {"r1", "w2"}, {"c2"},
+      {{"pads", attr_ints({1, 1, 1, 1})}, {"group", attr_int(24)}, {"strides", attr_ints({2, 2})}});
+  b.node("Conv", {"c2", "w3", "b3"}, {"y"});
+  b.output("y", DType::f32);
+  const std::string float_path = (dir / "float.onnx").string();
+  b.save(float_path);
+  QdqWriter w(float_path);
+  ASSERT_EQ(w.sites().size(), 3u);
+  // Ranges as a calibration would find them (the input is uniform [0, 1)).
+  std::map<std::string, ActivationRange> ranges{
+      {"x", {0.f, 1.f}}, {"r1", {0.f, 1.6f}}, {"c2", {-1.3f, 1.1f}}};
+  const fs::path q = dir / "qdq.onnx";
+  write_file_atomic(q.string(), w.quantized(w.sites(), ranges));
+  check_parity(q, "qdq_writer_model");
   fs::remove_all(dir);
 }
 
