@@ -896,3 +896,50 @@ TEST(FastPath, QdqC2fBlockKeepsItsFloatOpsChannelsLast) {
         << "threads " << threads << ": " << off << " of " << want[0].numel() << " outputs differ";
   }
 }
+
+TEST(FastPath, DynamicQuantizationRunsOnOneDnnAndMatchesTheReferenceExactly) {
+  // As dynamically quantized exports write it: DynamicQuantizeLinear on the activation, then
+  // ConvInteger with its run-time zero point and constant int8 weights (zero weight zero
+  // point), then Cast and the scale. The integers (u8 activations, int32 accumulators) and the
+  // scale/zero point must be bit-identical to the reference; two layers, a stride-2 and a
+  // grouped one, an input with a negative range so the zero point is not 0.
+  Net n;
+  n.b.input("x", DType::f32, {1, 5, 17, 15});
+  std::mt19937 rng(4);
+  std::uniform_int_distribution<int> wd(-127, 127);
+  auto weights = [&](Shape s) {
+    Tensor w(DType::i8, std::move(s));
+    for (size_t i = 0; i < w.numel(); ++i) w.data<int8_t>()[i] = static_cast<int8_t>(wd(rng));
+    return n.constant(w);
+  };
+  std::string wz = n.constant(Tensor::scalar<int8_t>(0));
+  n.b.node("DynamicQuantizeLinear", {"x"}, {"xq", "xs", "xz"});
+  n.b.node("ConvInteger", {"xq", weights({12, 5, 3, 3}), "xz", wz}, {"acc"},
+           {{"pads", attr_ints({1, 1, 1, 1})}, {"strides", attr_ints({2, 2})}});
+  n.b.node("Cast", {"acc"}, {"accf"}, {{"to", attr_int(1)}});
+  n.b.node("Mul", {"accf", "xs"}, {"h"});
+  n.b.node("DynamicQuantizeLinear", {"h"}, {"hq", "hs", "hz"});
+  n.b.node("ConvInteger", {"hq", weights({12, 4, 3, 3}), "hz"}, {"y"},
+           {{"pads", attr_ints({1, 1, 1, 1})}, {"group", attr_int(3)}});
+  n.b.output("y", DType::i32);
+  n.b.output("hq", DType::u8);
+  n.b.output("hs", DType::f32);
+  n.b.output("hz", DType::u8);
+  Tensor x = random_tensor({1, 5, 17, 15}, rng, -1.5f, 2.5f);
+  std::string bytes = n.b.serialize();
+  std::vector<Tensor> want = reference_run(bytes, {x});
+  Compiled c = fast_run(bytes, {x}, 2);
+  size_t fast = 0;
+  for (const std::string& d : c.decisions)
+    fast += (d.find("ConvInteger") != std::string::npos && d.find(": dnnl") != std::string::npos) ||
+            (d.find("DynamicQuantizeLinear") != std::string::npos &&
+             d.find(": cpu") != std::string::npos);
+  EXPECT_EQ(fast, 4u) << ::testing::PrintToString(c.decisions);
+  ASSERT_EQ(c.outputs.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_EQ(c.outputs[i].shape(), want[i].shape()) << i;
+    EXPECT_EQ(0, std::memcmp(c.outputs[i].raw(), want[i].raw(), want[i].nbytes()))
+        << "output " << i;
+  }
+  EXPECT_NE(want[3].at_f64(0), 0.0) << "zero point 0: a weak test";
+}

@@ -16,6 +16,7 @@
 // would separate the two steps, gives wrong results in the int8 kernels (measured).
 // oneDNN's int8 jit kernels read channels-last (nhwc) tensors: the layout pass gives int8
 // tensors between quantized convolutions that layout (kLayoutNhwc).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -196,6 +197,134 @@ bool qconv_layouts_ok(const KernelQuery& q) {
   return build_qconv(q, &why, true) != nullptr;
 }
 
+// ConvInteger (dynamically quantized exports: DynamicQuantizeLinear -> ConvInteger -> Cast ->
+// Mul by the scales): u8/i8 source in plain NCHW with a zero point that is a run-time tensor (the
+// DynamicQuantizeLinear output), constant i8 weights with zero weight zero points, int32 result.
+// oneDNN's int8 kernels read and write channels-last, so the source and the result are staged
+// through NHWC copies in the request's scratch memory; the integers are exact.
+class DnnlConvInteger : public Kernel {
+ public:
+  DnnlConvInteger(dnnl::convolution_forward::primitive_desc pd, memory weights, memory::desc in_md,
+                  memory::desc out_md, bool has_zp, std::string layout)
+      : pd_(std::move(pd)),
+        prim_(pd_),
+        weights_(std::move(weights)),
+        has_zp_(has_zp),
+        layout_(std::move(layout)) {
+    to_pd_ =
+        dnnl::reorder::primitive_desc(engine(), in_md, engine(), pd_.src_desc(), user_scratchpad());
+    from_pd_ = dnnl::reorder::primitive_desc(engine(), pd_.dst_desc(), engine(), out_md,
+                                             user_scratchpad());
+    to_ = dnnl::reorder(to_pd_);
+    from_ = dnnl::reorder(from_pd_);
+    in_md_ = in_md;
+    out_md_ = out_md;
+    src_bytes_ = (pd_.src_desc().get_size() + 63) / 64 * 64;
+    staged_bytes_ = src_bytes_ + (pd_.dst_desc().get_size() + 63) / 64 * 64;
+  }
+  size_t scratch_bytes() const override {
+    return staged_bytes_ +
+           std::max({pd_.scratchpad_desc().get_size(), to_pd_.scratchpad_desc().get_size(),
+                     from_pd_.scratchpad_desc().get_size()});
+  }
+  void execute(KernelContext& ctx) override {
+    if (!ctx.scratch) throw Error("internal: ConvInteger without scratch memory");
+    set_threads(ctx.num_threads);
+    char* scratch = static_cast<char*>(ctx.scratch);
+    void* pad = scratch + staged_bytes_;
+    memory user_src(in_md_, engine(), const_cast<void*>(ctx.input(0).raw()));
+    memory src(pd_.src_desc(), engine(), scratch);
+    memory dst(pd_.dst_desc(), engine(), scratch + src_bytes_);
+    memory user_dst(out_md_, engine(), ctx.output(0).raw());
+    std::unordered_map<int, memory> r{{DNNL_ARG_FROM, user_src}, {DNNL_ARG_TO, src}};
+    bind_scratchpad(r, to_pd_.scratchpad_desc(), pad);
+    to_.execute(stream(), r);
+    int32_t zp = 0;
+    if (has_zp_) {
+      const Tensor& z = ctx.input(2);
+      if (z.numel() != 1) ctx.fail("x_zero_point must be a scalar");
+      zp = static_cast<int32_t>(z.at_f64(0));
+    }
+    memory zp_mem({{1}, DT::s32, Tag::x}, engine(), &zp);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src},
+                                         {DNNL_ARG_WEIGHTS, weights_},
+                                         {DNNL_ARG_DST, dst},
+                                         {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, zp_mem}};
+    bind_scratchpad(args, pd_.scratchpad_desc(), pad);
+    prim_.execute(stream(), args);
+    std::unordered_map<int, memory> b{{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, user_dst}};
+    bind_scratchpad(b, from_pd_.scratchpad_desc(), pad);
+    from_.execute(stream(), b);
+    stream().wait();
+  }
+  std::string layout() const override { return layout_; }
+  bool reads_at_run_time(size_t input) const override { return input == 0 || input == 2; }
+
+ private:
+  dnnl::convolution_forward::primitive_desc pd_;
+  dnnl::convolution_forward prim_;
+  memory weights_;
+  bool has_zp_;
+  std::string layout_;
+  memory::desc in_md_, out_md_;
+  dnnl::reorder::primitive_desc to_pd_, from_pd_;
+  dnnl::reorder to_, from_;
+  size_t src_bytes_ = 0, staged_bytes_ = 0;
+};
+
+std::unique_ptr<Kernel> create_conv_integer(const KernelQuery& q, std::string* why) {
+  if (q.any_blocked()) return *why = "plain layouts only", nullptr;
+  const TensorType& x = q.input_types[0];
+  if (!is_int8(x.dtype) || !x.fully_known() || x.dims.size() != 4)
+    return *why = "source is not a static 4-D u8/i8 tensor", nullptr;
+  const TensorType& yt = q.output_types[0];
+  if (yt.dtype != DType::i32 || !yt.fully_known()) return *why = "output is not i32", nullptr;
+  const Tensor* w = q.input_constants.size() > 1 ? q.input_constants[1] : nullptr;
+  if (!w || w->dtype() != DType::i8 || w->rank() != 4)
+    return *why = "weights are not constant 4-D int8", nullptr;
+  const bool has_zp = q.input_types.size() > 2 && q.input_types[2].dtype != DType::undefined;
+  if (q.input_types.size() > 3 && q.input_types[3].dtype != DType::undefined) {
+    const Tensor* wz = q.input_constants[3];
+    if (!wz) return *why = "w_zero_point is not constant", nullptr;
+    for (size_t i = 0; i < wz->numel(); ++i)
+      if (wz->at_f64(i) != 0) return *why = "nonzero weight zero points", nullptr;
+  }
+  WindowParams p;
+  std::string err;
+  if (!conv_window(*q.node, x.dims, Shape(w->shape().begin() + 2, w->shape().end()), false, &p,
+                   &err))
+    return *why = err, nullptr;
+  const int64_t g = q.node->attr_i("group", 1), oc = w->dim(0), icg = w->dim(1);
+  if (g <= 0 || x.dims[1] != icg * g || oc % g != 0)
+    return *why = "channels do not match groups", nullptr;
+  memory::dims wdims = g > 1 ? memory::dims{g, oc / g, icg, w->dim(2), w->dim(3)}
+                             : memory::dims{oc, icg, w->dim(2), w->dim(3)};
+  try {
+    dnnl::primitive_attr attr = user_scratchpad();
+    attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    using CF = dnnl::convolution_forward;
+    CF::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+               md(x.dims, kLayoutNhwc, dt_of(x.dtype)), memory::desc(wdims, DT::s8, Tag::any),
+               md(yt.dims, kLayoutNhwc, DT::s32), {p.strides[0], p.strides[1]},
+               {p.dilations[0] - 1, p.dilations[1] - 1}, {p.pads_begin[0], p.pads_begin[1]},
+               {p.pads_end[0], p.pads_end[1]});
+    CF::primitive_desc pd(d, attr, engine());
+    std::string impl = pd.impl_info_str();
+    if (impl.find("ref") != std::string::npos)
+      return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
+             nullptr;
+    memory user_w({wdims, DT::s8, g > 1 ? Tag::goihw : Tag::oihw}, engine(),
+                  const_cast<void*>(w->raw()));
+    memory weights(pd.weights_desc(), engine());
+    reorder_weights(user_w, weights);
+    return std::make_unique<DnnlConvInteger>(
+        std::move(pd), std::move(weights), md(x.dims, 0, dt_of(x.dtype)), md(yt.dims, 0, DT::s32),
+        has_zp, str_cat("nchw ", dtype_name(x.dtype), " -> nchw i32, nhwc-staged ", impl));
+  } catch (const dnnl::error& e) {
+    return *why = str_cat("oneDNN: ", e.what()), nullptr;
+  }
+}
+
 // QuantizeLinear (f32 -> u8/i8) and DequantizeLinear (u8/i8/i32 -> f32) with a per-tensor
 // scale and zero point, as one oneDNN reorder: y = saturate(round(x / s) + zp) and
 // y = (x - zp) * s. The reorder also changes layout (nhwc int8 <-> blocked f32), so a
@@ -278,6 +407,7 @@ bool quant_reorder_layouts_ok(const KernelQuery& q) {
 void register_dnnl_quant(KernelRegistry& r) {
   for (const char* op : {"QLinearConv", "visionrt.QConv"})
     r.add(op, {"dnnl", create_qconv, qconv_layouts_ok});
+  r.add("ConvInteger", {"dnnl", create_conv_integer, nullptr});
   for (const char* op : {"QuantizeLinear", "DequantizeLinear"})
     r.add(op, {"dnnl", create_quant_reorder, quant_reorder_layouts_ok});
 }
