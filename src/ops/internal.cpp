@@ -12,8 +12,11 @@
 //     per-channel affine chain that had no convolution to fold into (fuse_scale_shift).
 //   visionrt.FusedMatMul(A, B, [bias]) : MatMul, plus a bias [N] added to every row and the
 //     `activation`/`alpha`/`beta` of FusedConv applied after it (fuse_matmul).
-//   visionrt.Reorder(X) : the same tensor in another memory layout (plain <-> blocked); the
-//     layouts are the graph values' own (Value::layout_block).
+//   visionrt.Reorder(X) : the same tensor in another memory layout (plain, blocked nChw16c/8c,
+//     channels-last nhwc) and/or type (f32 <-> bf16); the layouts are the graph values' own
+//     (Value::layout_block).
+//   visionrt.QConv : the quantized convolution fuse_qdq makes of a QDQ convolution; defined with
+//     the quantization ops in ops/quant_linear.cpp.
 //   visionrt.ChannelsLast(X) : X [N,C,H,W] (any layout) with its channels moved last, as a
 //     Reorder to plain, a Reshape splitting C into `groups` x C/groups and a Transpose would
 //     produce: groups 0 gives [N,H,W,C] (Transpose 0,2,3,1), groups A gives [N,A,H,W,C/A]

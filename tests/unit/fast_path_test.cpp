@@ -900,8 +900,8 @@ TEST(FastPath, QdqC2fBlockKeepsItsFloatOpsChannelsLast) {
 TEST(FastPath, DynamicQuantizationRunsOnOneDnnAndMatchesTheReferenceExactly) {
   // As dynamically quantized exports write it: DynamicQuantizeLinear on the activation, then
   // ConvInteger with its run-time zero point and constant int8 weights (zero weight zero
-  // point), then Cast and the scale. The integers (u8 activations, int32 accumulators) and the
-  // scale/zero point must be bit-identical to the reference; two layers, a stride-2 and a
+  // point), then Cast (own kernel) and the scale. The integers (u8 activations, int32 accumulators)
+  // and the scale/zero point must be bit-identical to the reference; two layers, a stride-2 and a
   // grouped one, an input with a negative range so the zero point is not 0.
   Net n;
   n.b.input("x", DType::f32, {1, 5, 17, 15});
@@ -925,6 +925,7 @@ TEST(FastPath, DynamicQuantizationRunsOnOneDnnAndMatchesTheReferenceExactly) {
   n.b.output("hq", DType::u8);
   n.b.output("hs", DType::f32);
   n.b.output("hz", DType::u8);
+  n.b.output("accf", DType::f32);
   Tensor x = random_tensor({1, 5, 17, 15}, rng, -1.5f, 2.5f);
   std::string bytes = n.b.serialize();
   std::vector<Tensor> want = reference_run(bytes, {x});
@@ -932,9 +933,9 @@ TEST(FastPath, DynamicQuantizationRunsOnOneDnnAndMatchesTheReferenceExactly) {
   size_t fast = 0;
   for (const std::string& d : c.decisions)
     fast += (d.find("ConvInteger") != std::string::npos && d.find(": dnnl") != std::string::npos) ||
-            (d.find("DynamicQuantizeLinear") != std::string::npos &&
+            ((d.find("DynamicQuantizeLinear") != std::string::npos || d.rfind("Cast", 0) == 0) &&
              d.find(": cpu") != std::string::npos);
-  EXPECT_EQ(fast, 4u) << ::testing::PrintToString(c.decisions);
+  EXPECT_EQ(fast, 5u) << ::testing::PrintToString(c.decisions);
   ASSERT_EQ(c.outputs.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
     ASSERT_EQ(c.outputs[i].shape(), want[i].shape()) << i;

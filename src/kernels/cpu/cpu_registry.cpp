@@ -16,6 +16,7 @@ void register_cpu_kernels(KernelRegistry& r) {
   register_cpu_instance_norm(r);
   register_cpu_reduce(r);
   register_cpu_dynamic_quantize(r);
+  register_cpu_cast(r);
 }
 
 void register_cpu_fallback_kernels(KernelRegistry& r) {
