@@ -151,9 +151,19 @@ size_t fuse_qdq(Graph& g) {
     erase_dead(g, dead);
     g.eliminate_dead_nodes();
   }
-  // Leftover weight DequantizeLinear nodes become f32 constants.
-  fold_constants(g, size_t(64) << 20, false);
-  g.eliminate_dead_nodes();
+  // Leftover weight DequantizeLinear nodes (fold_constants kept them for this pass) become f32
+  // constants; a float model has none and pays no second folding sweep.
+  bool leftover = false;
+  for (const Node& n : g.nodes) {
+    if (n.op_type != "DequantizeLinear") continue;
+    bool all_const = true;
+    for (int i : n.inputs) all_const = all_const && (i < 0 || g.values[i].constant);
+    leftover = leftover || all_const;
+  }
+  if (leftover) {
+    fold_constants(g, size_t(64) << 20, false);
+    g.eliminate_dead_nodes();
+  }
   return fused;
 }
 

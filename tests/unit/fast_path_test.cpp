@@ -91,6 +91,19 @@ std::vector<Tensor> reference_run(const std::string& bytes, const std::vector<Te
   return r;
 }
 
+// Outputs of `got` farther than `tol` from `want` (same shape); *worst gets the largest gap.
+size_t count_differing(const Tensor& got, const Tensor& want, double tol, double* worst = nullptr) {
+  size_t off = 0;
+  double w = 0;
+  for (size_t i = 0; i < want.numel(); ++i) {
+    double d = std::fabs(got.at_f64(i) - want.at_f64(i));
+    w = std::max(w, d);
+    off += d > tol;
+  }
+  if (worst) *worst = w;
+  return off;
+}
+
 struct Compiled {
   std::vector<Tensor> outputs;
   std::string plan;
@@ -781,13 +794,8 @@ TEST(FastPath, QdqConvolutionsRunInInt8AndMatchTheSimulatedQuantization) {
         ++int8_kernels;
     EXPECT_EQ(int8_kernels, 4u) << ::testing::PrintToString(c.decisions);
     ASSERT_EQ(c.outputs[0].shape(), want[0].shape());
-    size_t off = 0;
     double worst = 0;
-    for (size_t i = 0; i < want[0].numel(); ++i) {
-      double d = std::fabs(c.outputs[0].at_f64(i) - want[0].at_f64(i));
-      worst = std::max(worst, d);
-      off += d > 1e-4;
-    }
+    const size_t off = count_differing(c.outputs[0], want[0], 1e-4, &worst);
     // A one-step change of one input of the last layer moves an output by at most
     // 0.04 * 127 * max w_scale; in practice far less.
     EXPECT_LE(worst, 0.05) << "threads " << threads;
@@ -889,9 +897,7 @@ TEST(FastPath, QdqC2fBlockKeepsItsFloatOpsChannelsLast) {
       EXPECT_NE(c.plan.find("reorders 1;"), std::string::npos) << c.plan;
     }
     ASSERT_EQ(c.outputs[0].shape(), want[0].shape());
-    size_t off = 0;
-    for (size_t i = 0; i < want[0].numel(); ++i)
-      off += std::fabs(c.outputs[0].at_f64(i) - want[0].at_f64(i)) > 1e-4;
+    const size_t off = count_differing(c.outputs[0], want[0], 1e-4);
     EXPECT_LE(off, want[0].numel() / 50)
         << "threads " << threads << ": " << off << " of " << want[0].numel() << " outputs differ";
   }

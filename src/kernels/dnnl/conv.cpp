@@ -37,44 +37,27 @@ class DnnlConv : public Kernel {
 
   // Staged mode: the convolution runs on NHWC copies in the request's scratch memory (oneDNN
   // has jit kernels for some shapes, large dilations for instance, only in NHWC).
-  void stage(memory::desc in_md, memory::desc out_md) {
-    in_md_ = in_md;
-    out_md_ = out_md;
-    to_pd_ =
-        dnnl::reorder::primitive_desc(engine(), in_md, engine(), pd_.src_desc(), user_scratchpad());
-    from_pd_ = dnnl::reorder::primitive_desc(engine(), pd_.dst_desc(), engine(), out_md,
-                                             user_scratchpad());
-    to_nhwc_ = dnnl::reorder(to_pd_);
-    from_nhwc_ = dnnl::reorder(from_pd_);
-    src_bytes_ = (pd_.src_desc().get_size() + 63) / 64 * 64;
-    staged_bytes_ = src_bytes_ + (pd_.dst_desc().get_size() + 63) / 64 * 64;
-    staged_ = true;
+  void stage(const memory::desc& in_md, const memory::desc& out_md) {
+    staged_.init(in_md, pd_.src_desc(), pd_.dst_desc(), out_md);
   }
   // [staged source][staged destination] then one scratchpad for the primitives (they run one
   // after another).
   size_t scratch_bytes() const override {
     size_t pad = pd_.scratchpad_desc().get_size();
     if (has_tail_) pad = std::max(pad, tail_pd_.scratchpad_desc().get_size());
-    if (staged_)
-      pad = std::max(
-          {pad, to_pd_.scratchpad_desc().get_size(), from_pd_.scratchpad_desc().get_size()});
-    return staged_bytes_ + pad;
+    return staged_.staged_bytes() + std::max(pad, staged_.pad_bytes());
   }
 
   void execute(KernelContext& ctx) override {
     set_threads(ctx.num_threads);
     void* src_ptr = const_cast<void*>(ctx.input(0).raw());
     void* dst_ptr = ctx.output(0).raw();
-    void* pad = ctx.scratch ? static_cast<char*>(ctx.scratch) + staged_bytes_ : nullptr;
-    if (staged_) {
-      if (!ctx.scratch) throw Error("internal: staged convolution without scratch memory");
-      memory user_src(in_md_, engine(), src_ptr);
-      src_ptr = ctx.scratch;
-      memory staged_src(pd_.src_desc(), engine(), src_ptr);
-      std::unordered_map<int, memory> r{{DNNL_ARG_FROM, user_src}, {DNNL_ARG_TO, staged_src}};
-      bind_scratchpad(r, to_pd_.scratchpad_desc(), pad);
-      to_nhwc_.execute(stream(), r);
-      dst_ptr = static_cast<char*>(ctx.scratch) + src_bytes_;
+    char* scratch = static_cast<char*>(ctx.scratch);
+    void* pad = scratch ? scratch + staged_.staged_bytes() : nullptr;
+    if (staged_.active()) {
+      if (!scratch) throw Error("internal: staged convolution without scratch memory");
+      src_ptr = staged_.stage_in(src_ptr, scratch, pad).get_data_handle();
+      dst_ptr = staged_.staged_dst(scratch).get_data_handle();
     }
     memory src(pd_.src_desc(), engine(), src_ptr);
     memory dst(pd_.dst_desc(), engine(), dst_ptr);
@@ -87,12 +70,7 @@ class DnnlConv : public Kernel {
           memory(residual_md_, engine(), const_cast<void*>(ctx.input(3).raw()));
     prim_.execute(stream(), args);
     if (has_tail_) run_tail(ctx, dst, pad);
-    if (staged_) {
-      memory user_dst(out_md_, engine(), ctx.output(0).raw());
-      std::unordered_map<int, memory> r{{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, user_dst}};
-      bind_scratchpad(r, from_pd_.scratchpad_desc(), pad);
-      from_nhwc_.execute(stream(), r);
-    }
+    if (staged_.active()) staged_.stage_out(dst, ctx.output(0).raw(), pad);
     stream().wait();
   }
   std::string layout() const override { return layout_; }
@@ -138,11 +116,7 @@ class DnnlConv : public Kernel {
   memory zero_;
   int tail_residual_post_op_ = -1;
   std::string layout_;
-  bool staged_ = false;
-  memory::desc in_md_, out_md_;
-  dnnl::reorder::primitive_desc to_pd_, from_pd_;
-  dnnl::reorder to_nhwc_, from_nhwc_;
-  size_t src_bytes_ = 0, staged_bytes_ = 0;
+  StagedIo staged_;
 };
 
 // Weights reordered once from their ONNX layout (`user`) into the one the implementation wants;
@@ -166,13 +140,13 @@ void prepare_weights(const Tensor& w, const memory::desc& user, const memory::de
 // Layers whose transformed weights exceed 16x their output stay direct (build_conv).
 // Outputs differ from the direct kernel's by rounding (~1e-6 relative). VISIONRT_WINOGRAD=0
 // turns it off. f32 only: oneDNN has no bf16 Winograd.
-bool winograd_candidate(int64_t group, const WindowParams& p, const Tensor& w, bool src_f32,
-                        int in_block, int out_block) {
+bool winograd_candidate(const ConvGeometry& g, const Tensor& w, bool src_f32, int in_block,
+                        int out_block) {
   if (const char* env = std::getenv("VISIONRT_WINOGRAD"); env && std::string(env) == "0")
     return false;
-  return group == 1 && src_f32 && in_block == 16 && out_block == 16 && w.dim(2) == 3 &&
-         w.dim(3) == 3 && p.strides == std::vector<int64_t>{1, 1} &&
-         p.dilations == std::vector<int64_t>{1, 1} && w.dim(1) >= 32 && w.dim(0) >= 64;
+  return g.group == 1 && src_f32 && in_block == 16 && out_block == 16 && w.dim(2) == 3 &&
+         w.dim(3) == 3 && g.strides == memory::dims{1, 1} && g.dilations == memory::dims{0, 0} &&
+         w.dim(1) >= 32 && w.dim(0) >= 64;
 }
 
 struct Tail {
@@ -240,13 +214,9 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
   bool has_sum = q.input_types.size() > 3 && q.input_types[3].dtype != DType::undefined;
   Activation act;
   if (!fused_activation(n, &act)) return *why = "unknown activation", nullptr;
-  WindowParams p;
-  std::string err;
-  if (!conv_window(n, x.dims, Shape(w->shape().begin() + 2, w->shape().end()), false, &p, &err))
-    return *why = err, nullptr;
-  int64_t g = n.attr_i("group", 1), oc = w->dim(0), icg = w->dim(1);
-  if (g <= 0 || x.dims[1] != icg * g || oc % g != 0)
-    return *why = "channels do not match groups", nullptr;
+  ConvGeometry g;
+  if (!conv_geometry(n, x.dims, *w, &g, why)) return nullptr;
+  const int64_t oc = g.oc;
   if (has_bias && static_cast<int64_t>(b->numel()) != oc)
     return *why = "bias has the wrong size", nullptr;
   const Shape& y = q.output_types[0].dims;
@@ -254,24 +224,19 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
   const int out_block = q.output_layout(0);
   if (has_sum && (q.input_layout(3) != out_block || q.input_types[3].dims != y))
     return *why = "residual must match the output's shape and layout", nullptr;
-  memory::dims wdims = g > 1 ? memory::dims{g, oc / g, icg, w->dim(2), w->dim(3)}
-                             : memory::dims{oc, icg, w->dim(2), w->dim(3)};
   const DT src_dt = dt_of(x.dtype), dst_dt = dt_of(q.output_types[0].dtype);
   memory::desc src_md = md(x.dims, in_block, src_dt), dst_md = md(y, out_block, dst_dt);
   memory::desc res_md = has_sum ? md_of(q.input_types[3], out_block) : memory::desc();
-  memory::desc w_any(wdims, src_dt, Tag::any);
+  memory::desc w_any(g.weights, src_dt, Tag::any);
   memory::desc b_md({oc}, DT::f32, Tag::x);
-  memory::dims strides = {p.strides[0], p.strides[1]};
-  memory::dims dil = {p.dilations[0] - 1, p.dilations[1] - 1};
-  memory::dims pl = {p.pads_begin[0], p.pads_begin[1]}, pr = {p.pads_end[0], p.pads_end[1]};
   try {
     using CF = dnnl::convolution_forward;
     auto make_desc = [&](const memory::desc& s_md, const memory::desc& d_md,
                          dnnl::algorithm alg = dnnl::algorithm::convolution_direct) {
       return has_bias ? CF::desc(dnnl::prop_kind::forward_inference, alg, s_md, w_any, b_md, d_md,
-                                 strides, dil, pl, pr)
+                                 g.strides, g.dilations, g.pads_begin, g.pads_end)
                       : CF::desc(dnnl::prop_kind::forward_inference, alg, s_md, w_any, d_md,
-                                 strides, dil, pl, pr);
+                                 g.strides, g.dilations, g.pads_begin, g.pads_end);
     };
     dnnl::post_ops po;
     const bool has_act = act.kind != Act::none;
@@ -309,7 +274,7 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
       return std::make_unique<DnnlConv>(std::move(pd), memory(), memory(), false, -1,
                                         memory::desc(), "");
     std::optional<Tail> tail;
-    if (!staged && winograd_candidate(g, p, *w, x.dtype == DType::f32 && dst_dt == DT::f32,
+    if (!staged && winograd_candidate(g, *w, x.dtype == DType::f32 && dst_dt == DT::f32,
                                       in_block, out_block)) {
       // Winograd takes a plain ReLU as a post-op; anything else runs in the tail pass.
       const bool relu_post_op = act.kind == Act::relu && act.alpha == 0 && !has_sum;
@@ -335,9 +300,11 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
         // No Winograd kernel for this case: the direct one stays.
       }
     }
-    memory weights, bias;
-    prepare_weights(*w, {wdims, DT::f32, g > 1 ? Tag::goihw : Tag::oihw}, pd.weights_desc(), b,
-                    b_md, &weights, &bias);
+    memory weights = prepared_conv_weights(*w, g, DT::f32, pd.weights_desc()), bias;
+    if (b) {
+      bias = memory(b_md, engine());
+      std::memcpy(bias.get_data_handle(), b->raw(), b->nbytes());
+    }
     auto dt_name = [](DT t) { return t == DT::bf16 ? " bf16" : ""; };
     std::string layout =
         str_cat(layout_name(in_block, 4), dt_name(src_dt), " -> ", layout_name(out_block, 4),

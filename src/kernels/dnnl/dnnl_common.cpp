@@ -1,9 +1,11 @@
 // oneDNN plumbing shared by the kernels (see dnnl_common.hpp).
 #include "kernels/dnnl/dnnl_common.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "common/strings.hpp"
+#include "ops/nn_shapes.hpp"
 
 namespace visionrt::dnnl_k {
 
@@ -192,5 +194,79 @@ DT dt_of(DType t) {
 }
 
 memory::desc md_of(const TensorType& t, int block) { return md(t.dims, block, dt_of(t.dtype)); }
+
+bool conv_geometry(const Node& n, const Shape& x, const Tensor& w, ConvGeometry* g,
+                   std::string* why) {
+  WindowParams p;
+  if (!conv_window(n, x, Shape(w.shape().begin() + 2, w.shape().end()), false, &p, why))
+    return false;
+  g->group = n.attr_i("group", 1);
+  g->oc = w.dim(0);
+  g->icg = w.dim(1);
+  if (g->group <= 0 || x.size() < 2 || x[1] != g->icg * g->group || g->oc % g->group != 0)
+    return *why = "channels do not match groups", false;
+  g->weights = g->group > 1
+                   ? memory::dims{g->group, g->oc / g->group, g->icg, w.dim(2), w.dim(3)}
+                   : memory::dims{g->oc, g->icg, w.dim(2), w.dim(3)};
+  g->strides.clear();
+  g->dilations.clear();
+  g->pads_begin.clear();
+  g->pads_end.clear();
+  for (size_t a = 0; a < p.strides.size(); ++a) {
+    g->strides.push_back(p.strides[a]);
+    g->dilations.push_back(p.dilations[a] - 1);
+    g->pads_begin.push_back(p.pads_begin[a]);
+    g->pads_end.push_back(p.pads_end[a]);
+  }
+  return true;
+}
+
+memory prepared_conv_weights(const Tensor& w, const ConvGeometry& g, DT dt,
+                             const memory::desc& to) {
+  memory user({g.weights, dt, g.user_weights_tag()}, engine(), const_cast<void*>(w.raw()));
+  memory weights(to, engine());
+  reorder_weights(user, weights);
+  return weights;
+}
+
+void StagedIo::init(const memory::desc& user_src, const memory::desc& src,
+                    const memory::desc& dst, const memory::desc& user_dst) {
+  user_src_ = user_src;
+  user_dst_ = user_dst;
+  src_ = src;
+  dst_ = dst;
+  to_pd_ = dnnl::reorder::primitive_desc(engine(), user_src, engine(), src, user_scratchpad());
+  from_pd_ = dnnl::reorder::primitive_desc(engine(), dst, engine(), user_dst, user_scratchpad());
+  to_ = dnnl::reorder(to_pd_);
+  from_ = dnnl::reorder(from_pd_);
+  src_bytes_ = (src.get_size() + 63) / 64 * 64;
+  staged_bytes_ = src_bytes_ + (dst.get_size() + 63) / 64 * 64;
+  active_ = true;
+}
+
+size_t StagedIo::pad_bytes() const {
+  if (!active_) return 0;
+  return std::max(to_pd_.scratchpad_desc().get_size(), from_pd_.scratchpad_desc().get_size());
+}
+
+memory StagedIo::stage_in(const void* user_src, char* scratch, void* pad) {
+  memory from(user_src_, engine(), const_cast<void*>(user_src));
+  memory to(src_, engine(), scratch);
+  std::unordered_map<int, memory> args{{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+  bind_scratchpad(args, to_pd_.scratchpad_desc(), pad);
+  to_.execute(stream(), args);
+  return to;
+}
+
+memory StagedIo::staged_dst(char* scratch) const {
+  return memory(dst_, engine(), scratch + src_bytes_);
+}
+
+void StagedIo::stage_out(const memory& dst, void* user_dst, void* pad) {
+  memory to(user_dst_, engine(), user_dst);
+  std::unordered_map<int, memory> args{{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, to}};
+  bind_scratchpad(args, from_pd_.scratchpad_desc(), pad);
+  from_.execute(stream(), args);
+}
 
 }  // namespace visionrt::dnnl_k

@@ -69,6 +69,49 @@ DT dt_of(DType t);
 // Descriptor of tensor type `t` (static dims, f32/bf16) in layout `block`.
 memory::desc md_of(const TensorType& t, int block);
 
+// A 2-D convolution's geometry from the node's attributes, the source dims and the constant
+// OIHW weights, in oneDNN's terms (dilations 0-based, weights grouped as GOIHW when group > 1).
+struct ConvGeometry {
+  int64_t group = 1, oc = 0, icg = 0;
+  memory::dims weights, strides, dilations, pads_begin, pads_end;
+  Tag user_weights_tag() const { return group > 1 ? Tag::goihw : Tag::oihw; }
+};
+// False with *why set when the window is invalid or the channels do not match the groups.
+bool conv_geometry(const Node& n, const Shape& x, const Tensor& w, ConvGeometry* g,
+                   std::string* why);
+// The constant weights `w` (of type dt, in the geometry's plain layout) reordered once into the
+// primitive's chosen layout `to`.
+memory prepared_conv_weights(const Tensor& w, const ConvGeometry& g, DT dt,
+                             const memory::desc& to);
+
+// A primitive run on copies of its source and destination in another layout (oneDNN has some
+// kernels, int8 ones and large dilations for instance, only in NHWC): reorders in and out through
+// the request's scratch memory, laid out as [staged source][staged destination][scratchpad].
+class StagedIo {
+ public:
+  // user_src/user_dst: the tensors' layouts in the graph; src/dst: the primitive's.
+  void init(const memory::desc& user_src, const memory::desc& src, const memory::desc& dst,
+            const memory::desc& user_dst);
+  bool active() const { return active_; }
+  // Bytes of staged tensors before the scratchpad.
+  size_t staged_bytes() const { return staged_bytes_; }
+  // The largest scratchpad either reorder needs.
+  size_t pad_bytes() const;
+  // Reorders the user source into the scratch copy; returns the copy.
+  memory stage_in(const void* user_src, char* scratch, void* pad);
+  // The staged destination in scratch memory.
+  memory staged_dst(char* scratch) const;
+  // Reorders the staged destination into the user's output.
+  void stage_out(const memory& dst, void* user_dst, void* pad);
+
+ private:
+  bool active_ = false;
+  memory::desc user_src_, user_dst_, src_, dst_;
+  dnnl::reorder::primitive_desc to_pd_, from_pd_;
+  dnnl::reorder to_, from_;
+  size_t src_bytes_ = 0, staged_bytes_ = 0;
+};
+
 // A primitive with one source and one destination (eltwise, softmax, pooling, resampling).
 // The workspace check guards pooling: forward_inference never asks for one.
 template <typename P>

@@ -103,7 +103,7 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
   const Tensor* w = q.input_constants.size() > 3 ? q.input_constants[3] : nullptr;
   if (!w || w->dtype() != DType::i8 || w->rank() != 4)
     return *why = "weights are not constant 4-D int8", nullptr;
-  const int64_t oc = w->dim(0), icg = w->dim(1);
+  const int64_t oc = w->dim(0);
   const Tensor* ws = q.input_constants.size() > 4 ? q.input_constants[4] : nullptr;
   if (!ws || (ws->numel() != 1 && static_cast<int64_t>(ws->numel()) != oc))
     return *why = "w_scale is not a constant scalar or per-output-channel vector", nullptr;
@@ -120,13 +120,8 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
     return *why = "bias is not a constant int32/f32 vector of one value per channel", nullptr;
   Activation act;
   if (!fused_activation(n, &act)) return *why = "unknown activation", nullptr;
-  WindowParams p;
-  std::string err;
-  if (!conv_window(n, x.dims, Shape(w->shape().begin() + 2, w->shape().end()), false, &p, &err))
-    return *why = err, nullptr;
-  const int64_t g = n.attr_i("group", 1);
-  if (g <= 0 || x.dims[1] != icg * g || oc % g != 0)
-    return *why = "channels do not match groups", nullptr;
+  ConvGeometry g;
+  if (!conv_geometry(n, x.dims, *w, &g, why)) return nullptr;
   const int in_l = q.input_layout(0), out_l = q.output_layout(0);
   if (in_l != kLayoutNhwc) return *why = "int8 source must be channels-last (nhwc)", nullptr;
   if (quant_out && out_l != kLayoutNhwc)
@@ -135,11 +130,9 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
   std::vector<float> oscale(static_cast<size_t>(oc));
   for (int64_t c = 0; c < oc; ++c)
     oscale[c] = static_cast<float>(sx * ws->at_f64(ws->numel() == 1 ? 0 : c));
-  memory::dims wdims = g > 1 ? memory::dims{g, oc / g, icg, w->dim(2), w->dim(3)}
-                             : memory::dims{oc, icg, w->dim(2), w->dim(3)};
   memory::desc src_md = md(x.dims, in_l, dt_of(x.dtype));
   memory::desc dst_md = md(yt.dims, out_l, dt_of(yt.dtype));
-  memory::desc w_any(wdims, DT::s8, Tag::any), b_md({oc}, DT::f32, Tag::x);
+  memory::desc w_any(g.weights, DT::s8, Tag::any), b_md({oc}, DT::f32, Tag::x);
   try {
     dnnl::primitive_attr attr = user_scratchpad();
     attr.set_output_scales(ws->numel() == 1 ? 0 : 2, oscale);
@@ -151,25 +144,20 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
                         static_cast<float>(zy));
     attr.set_post_ops(po);
     using CF = dnnl::convolution_forward;
-    memory::dims strides = {p.strides[0], p.strides[1]};
-    memory::dims dil = {p.dilations[0] - 1, p.dilations[1] - 1};
-    memory::dims pl = {p.pads_begin[0], p.pads_begin[1]}, pr = {p.pads_end[0], p.pads_end[1]};
     CF::desc d =
         has_bias ? CF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                            src_md, w_any, b_md, dst_md, strides, dil, pl, pr)
+                            src_md, w_any, b_md, dst_md, g.strides, g.dilations, g.pads_begin,
+                            g.pads_end)
                  : CF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                            src_md, w_any, dst_md, strides, dil, pl, pr);
+                            src_md, w_any, dst_md, g.strides, g.dilations, g.pads_begin,
+                            g.pads_end);
     CF::primitive_desc pd(d, attr, engine());
     std::string impl = pd.impl_info_str();
     if (impl.find("ref") != std::string::npos)
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
              nullptr;
     if (probe) return std::make_unique<DnnlQConv>(std::move(pd), memory(), memory(), false, 0, "");
-    memory user_w({wdims, DT::s8, g > 1 ? Tag::goihw : Tag::oihw}, engine(),
-                  const_cast<void*>(w->raw()));
-    memory weights(pd.weights_desc(), engine());
-    reorder_weights(user_w, weights);
-    memory bias;
+    memory weights = prepared_conv_weights(*w, g, DT::s8, pd.weights_desc()), bias;
     if (has_bias) {
       bias = memory(b_md, engine());
       float* bb = static_cast<float*>(bias.get_data_handle());
@@ -211,34 +199,18 @@ class DnnlConvInteger : public Kernel {
         weights_(std::move(weights)),
         has_zp_(has_zp),
         layout_(std::move(layout)) {
-    to_pd_ =
-        dnnl::reorder::primitive_desc(engine(), in_md, engine(), pd_.src_desc(), user_scratchpad());
-    from_pd_ = dnnl::reorder::primitive_desc(engine(), pd_.dst_desc(), engine(), out_md,
-                                             user_scratchpad());
-    to_ = dnnl::reorder(to_pd_);
-    from_ = dnnl::reorder(from_pd_);
-    in_md_ = in_md;
-    out_md_ = out_md;
-    src_bytes_ = (pd_.src_desc().get_size() + 63) / 64 * 64;
-    staged_bytes_ = src_bytes_ + (pd_.dst_desc().get_size() + 63) / 64 * 64;
+    staged_.init(in_md, pd_.src_desc(), pd_.dst_desc(), out_md);
   }
   size_t scratch_bytes() const override {
-    return staged_bytes_ +
-           std::max({pd_.scratchpad_desc().get_size(), to_pd_.scratchpad_desc().get_size(),
-                     from_pd_.scratchpad_desc().get_size()});
+    return staged_.staged_bytes() + std::max(pd_.scratchpad_desc().get_size(), staged_.pad_bytes());
   }
   void execute(KernelContext& ctx) override {
     if (!ctx.scratch) throw Error("internal: ConvInteger without scratch memory");
     set_threads(ctx.num_threads);
     char* scratch = static_cast<char*>(ctx.scratch);
-    void* pad = scratch + staged_bytes_;
-    memory user_src(in_md_, engine(), const_cast<void*>(ctx.input(0).raw()));
-    memory src(pd_.src_desc(), engine(), scratch);
-    memory dst(pd_.dst_desc(), engine(), scratch + src_bytes_);
-    memory user_dst(out_md_, engine(), ctx.output(0).raw());
-    std::unordered_map<int, memory> r{{DNNL_ARG_FROM, user_src}, {DNNL_ARG_TO, src}};
-    bind_scratchpad(r, to_pd_.scratchpad_desc(), pad);
-    to_.execute(stream(), r);
+    void* pad = scratch + staged_.staged_bytes();
+    memory src = staged_.stage_in(ctx.input(0).raw(), scratch, pad);
+    memory dst = staged_.staged_dst(scratch);
     int32_t zp = 0;
     if (has_zp_) {
       const Tensor& z = ctx.input(2);
@@ -252,9 +224,7 @@ class DnnlConvInteger : public Kernel {
                                          {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, zp_mem}};
     bind_scratchpad(args, pd_.scratchpad_desc(), pad);
     prim_.execute(stream(), args);
-    std::unordered_map<int, memory> b{{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, user_dst}};
-    bind_scratchpad(b, from_pd_.scratchpad_desc(), pad);
-    from_.execute(stream(), b);
+    staged_.stage_out(dst, ctx.output(0).raw(), pad);
     stream().wait();
   }
   std::string layout() const override { return layout_; }
@@ -266,10 +236,7 @@ class DnnlConvInteger : public Kernel {
   memory weights_;
   bool has_zp_;
   std::string layout_;
-  memory::desc in_md_, out_md_;
-  dnnl::reorder::primitive_desc to_pd_, from_pd_;
-  dnnl::reorder to_, from_;
-  size_t src_bytes_ = 0, staged_bytes_ = 0;
+  StagedIo staged_;
 };
 
 std::unique_ptr<Kernel> create_conv_integer(const KernelQuery& q, std::string* why) {
@@ -289,34 +256,22 @@ std::unique_ptr<Kernel> create_conv_integer(const KernelQuery& q, std::string* w
     for (size_t i = 0; i < wz->numel(); ++i)
       if (wz->at_f64(i) != 0) return *why = "nonzero weight zero points", nullptr;
   }
-  WindowParams p;
-  std::string err;
-  if (!conv_window(*q.node, x.dims, Shape(w->shape().begin() + 2, w->shape().end()), false, &p,
-                   &err))
-    return *why = err, nullptr;
-  const int64_t g = q.node->attr_i("group", 1), oc = w->dim(0), icg = w->dim(1);
-  if (g <= 0 || x.dims[1] != icg * g || oc % g != 0)
-    return *why = "channels do not match groups", nullptr;
-  memory::dims wdims = g > 1 ? memory::dims{g, oc / g, icg, w->dim(2), w->dim(3)}
-                             : memory::dims{oc, icg, w->dim(2), w->dim(3)};
+  ConvGeometry g;
+  if (!conv_geometry(*q.node, x.dims, *w, &g, why)) return nullptr;
   try {
     dnnl::primitive_attr attr = user_scratchpad();
     attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
     using CF = dnnl::convolution_forward;
     CF::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-               md(x.dims, kLayoutNhwc, dt_of(x.dtype)), memory::desc(wdims, DT::s8, Tag::any),
-               md(yt.dims, kLayoutNhwc, DT::s32), {p.strides[0], p.strides[1]},
-               {p.dilations[0] - 1, p.dilations[1] - 1}, {p.pads_begin[0], p.pads_begin[1]},
-               {p.pads_end[0], p.pads_end[1]});
+               md(x.dims, kLayoutNhwc, dt_of(x.dtype)), memory::desc(g.weights, DT::s8, Tag::any),
+               md(yt.dims, kLayoutNhwc, DT::s32), g.strides, g.dilations, g.pads_begin,
+               g.pads_end);
     CF::primitive_desc pd(d, attr, engine());
     std::string impl = pd.impl_info_str();
     if (impl.find("ref") != std::string::npos)
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
              nullptr;
-    memory user_w({wdims, DT::s8, g > 1 ? Tag::goihw : Tag::oihw}, engine(),
-                  const_cast<void*>(w->raw()));
-    memory weights(pd.weights_desc(), engine());
-    reorder_weights(user_w, weights);
+    memory weights = prepared_conv_weights(*w, g, DT::s8, pd.weights_desc());
     return std::make_unique<DnnlConvInteger>(
         std::move(pd), std::move(weights), md(x.dims, 0, dt_of(x.dtype)), md(yt.dims, 0, DT::s32),
         has_zp, str_cat("nchw ", dtype_name(x.dtype), " -> nchw i32, nhwc-staged ", impl));
