@@ -5,8 +5,10 @@
 
 #include <fmt/core.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 
 #include "visionrt/error.hpp"
@@ -84,6 +86,17 @@ std::string guess_dataset_format(const std::string& path) {
   return p.extension() == ".json" || p.extension() == ".gz" ? "coco"
          : fs::is_directory(p / "Annotations")              ? "voc"
                                                             : "yolo";
+}
+
+void print_progress(const std::string& label, size_t done, size_t total) {
+  static const bool tty = isatty(STDERR_FILENO);
+  if (!tty || total <= 1) return;
+  const size_t width = 30;
+  const size_t filled = width * std::min(done, total) / total;
+  fmt::print(stderr, "\r{} [{}{}] {}/{}", label, std::string(filled, '='),
+             std::string(width - filled, ' '), done, total);
+  if (done == total) fmt::print(stderr, "\n");
+  std::fflush(stderr);
 }
 
 }  // namespace visionrt::cli

@@ -15,5 +15,8 @@ double peak_rss_mib();
 // A dataset's format from its path: "coco" for .json/.json.gz, "voc" for a folder with
 // Annotations/, else "yolo".
 std::string guess_dataset_format(const std::string& path);
+// A one-line progress bar on stderr ("label [=====     ] done/total"), redrawn in place; only
+// when stderr is a terminal and there is more than one item; ends the line when done == total.
+void print_progress(const std::string& label, size_t done, size_t total);
 
 }  // namespace visionrt::cli

@@ -23,6 +23,7 @@
 #include "commands.hpp"
 #include "common/file_io.hpp"
 #include "data/dataset.hpp"
+#include "dataset_eval.hpp"
 #include "eval/coco_eval.hpp"
 #include "eval/voc_eval.hpp"
 #include "pipeline_flags.hpp"
@@ -36,57 +37,6 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 double secs(clock_type::time_point a, clock_type::time_point b) {
   return std::chrono::duration<double>(b - a).count();
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// Polygon segmentations rasterized to masks for segm evaluation (as pycocotools' annToRLE).
-void rasterize(CocoDataset* d) {
-  for (auto& a : d->annotations) {
-    if (a.has_mask) continue;
-    if (a.polygons.empty())
-      throw InputError(
-          fmt::format("{}: annotation {} has no segmentation; segm evaluation "
-                      "needs polygons or masks for every object",
-                      d->path, a.id));
-    const CocoImage* im = d->find_image(a.image_id);
-    std::vector<Rle> parts;
-    for (const auto& p : a.polygons)
-      parts.push_back(
-          rle_from_polygon(p, static_cast<uint32_t>(im->height), static_cast<uint32_t>(im->width)));
-    a.mask = rle_merge(parts);
-    a.has_mask = true;
-  }
-}
-
-// Model class index -> dataset category id: by name (case-insensitive) where the names agree,
-// else by position when the counts agree.
-std::vector<int64_t> class_map(const std::vector<std::string>& model_names, const CocoDataset& d,
-                               const std::string& model) {
-  std::vector<CocoCategory> cats = d.categories;
-  std::sort(cats.begin(), cats.end(), [](auto& a, auto& b) { return a.id < b.id; });
-  std::vector<int64_t> map(model_names.size(), -1);
-  size_t by_name = 0;
-  for (size_t i = 0; i < model_names.size(); ++i)
-    for (const auto& c : cats)
-      if (lower(c.name) == lower(model_names[i])) {
-        map[i] = c.id;
-        ++by_name;
-        break;
-      }
-  if (by_name == cats.size() || (by_name > 0 && by_name == model_names.size())) return map;
-  if (model_names.size() == cats.size()) {
-    for (size_t i = 0; i < cats.size(); ++i) map[i] = cats[i].id;
-    fmt::print("note: model and dataset class names differ; classes matched by position\n");
-    return map;
-  }
-  throw InputError(
-      fmt::format("{}: its {} classes match {} of the dataset's {} categories by name; "
-                  "give --names so they agree",
-                  model, model_names.size(), by_name, cats.size()));
 }
 
 // PR curves as SVG: precision over recall at IoU 0.50 and averaged over 0.50:0.95 (mean over
@@ -140,15 +90,6 @@ void write_pr_svg(const std::string& path, const CocoEvalResult& r) {
   curve(-1, "#d62728", fmt::format("IoU 0.50:0.95: AP {:.3f}", r.stats[0]), 1);
   svg += "</svg>\n";
   write_file_atomic(path, svg);
-}
-
-void print_progress(size_t done, size_t total) {
-  static const bool tty = isatty(STDERR_FILENO);
-  if (!tty) return;
-  int filled = static_cast<int>(30 * done / std::max<size_t>(total, 1));
-  fmt::print(stderr, "\r  [{}{}] {}/{}", std::string(filled, '='), std::string(30 - filled, ' '),
-             done, total);
-  if (done == total) fmt::print(stderr, "\n");
 }
 
 nlohmann::json results_json(const std::vector<CocoAnnotation>& dt) {
@@ -266,7 +207,7 @@ int eval_semantic(const SegOpts& o, const PredictOptions& popt_in) {
     } catch (const InputError& e) {
       throw InputError(fmt::format("{}: {}", g.string(), e.what()));
     }
-    print_progress(i + 1, gts.size());
+    cli::print_progress("  evaluating", i + 1, gts.size());
   }
   std::vector<double> iou = cm.iou();
   fmt::print("\n{:>4}  {:<24} {:>8}\n", "id", "class", "IoU");
@@ -370,98 +311,27 @@ std::function<int()> add_eval(CLI::App& app) {
     if (!o->gt.empty()) {
       gt = read_coco_instances(o->gt, segm);
     } else {
-      std::string fmt_name = o->format.empty() ? guess_dataset_format(o->data) : o->format;
-      DatasetReadOptions ro;
-      ro.images_dir = o->images;
-      if (!o->names_file.empty()) ro.names = read_names_list(o->names_file);
-      DatasetReport rep;
-      gt = read_dataset(parse_dataset_format(fmt_name), o->data, ro, &rep);
-      fmt::print("dataset {} ({}): {}", o->data, fmt_name, rep.summary());
-      for (const auto& f : rep.findings) fmt::print("  {}\n", f);
-      if (!o->split.empty()) {
-        CocoDataset part;
-        part.path = gt.path;
-        part.categories = gt.categories;
-        for (const auto& im : gt.images)
-          if (im.split == o->split) part.images.push_back(im);
-        if (part.images.empty())
-          throw InputError(fmt::format("{}: no images in split '{}'", o->data, o->split));
-        for (size_t i = 0; i < part.images.size(); ++i) part.image_index[part.images[i].id] = i;
-        for (const auto& a : gt.annotations)
-          if (part.find_image(a.image_id)) part.annotations.push_back(a);
-        gt = std::move(part);
-      }
-      if (segm) rasterize(&gt);
+      EvalData ed{o->data, o->format, o->images, o->names_file, o->split, 0, segm};
+      gt = load_ground_truth(ed);
     }
     std::vector<CocoAnnotation> dt;
     CocoResultsReport rrep;
     if (!o->dt.empty()) {
       dt = read_coco_results(o->dt, gt, &rrep, segm);
     } else {
-      PredictOptions popt;
+      PredictOptions popt = validation_options();
       popt.conf = o->conf;
       popt.iou = o->iou;
       popt.max_det = o->max_det;
-      popt.multi_label = true;
       popt.threads = o->threads;
       apply_preprocess_flags(o->pre, &popt);
       Predictor pred(o->model, popt);
       fmt::print("{}\n", pred.describe());
-      if (pred.task() != Task::detect && pred.task() != Task::segment)
-        throw InputError(fmt::format("{}: a {} model; eval measures detection and segmentation",
-                                     o->model, task_name(pred.task())));
-      if (segm && pred.task() != Task::segment)
-        throw InputError(fmt::format("{}: --iou-type segm needs a segmentation model", o->model));
-      std::vector<int64_t> cmap = class_map(pred.names(), gt, o->model);
-      size_t n = gt.images.size();
-      if (o->limit > 0 && static_cast<size_t>(o->limit) < n) {
-        n = static_cast<size_t>(o->limit);
-        CocoDataset part = gt;
-        part.images.resize(n);
-        part.image_index.clear();
-        for (size_t i = 0; i < n; ++i) part.image_index[part.images[i].id] = i;
-        part.annotations.clear();
-        for (const auto& a : gt.annotations)
-          if (part.find_image(a.image_id)) part.annotations.push_back(a);
-        gt = std::move(part);
-      }
-      double pre = 0, inf = 0, post = 0;
-      for (size_t i = 0; i < n; ++i) {
-        const CocoImage& im = gt.images[i];
-        cv::Mat img = cv::imread(im.path.empty() ? im.file_name : im.path, cv::IMREAD_COLOR);
-        if (img.empty()) throw IoError(fmt::format("{}: cannot read the image", im.path));
-        Prediction p = pred.predict(img);
-        pre += p.preprocess_ms;
-        inf += p.inference_ms;
-        post += p.postprocess_ms;
-        for (const Detection& d : p.detections) {
-          if (d.class_id < 0 || d.class_id >= static_cast<int>(cmap.size()) || cmap[d.class_id] < 0)
-            continue;
-          CocoAnnotation a;
-          a.id = static_cast<int64_t>(dt.size()) + 1;
-          a.image_id = im.id;
-          a.category_id = cmap[d.class_id];
-          a.bbox = {d.x1, d.y1, d.x2 - d.x1, d.y2 - d.y1};
-          a.area = a.bbox.w * a.bbox.h;
-          a.score = d.score;
-          if (segm) {
-            cv::Mat m(img.size(), CV_8UC1, cv::Scalar(0));
-            if (!d.mask.empty()) d.mask.copyTo(m(d.mask_roi));
-            a.mask = rle_encode(std::vector<uint8_t>(m.data, m.data + m.total()),
-                                static_cast<uint32_t>(m.rows), static_cast<uint32_t>(m.cols));
-            a.has_mask = true;
-            a.area = static_cast<double>(rle_area(a.mask));
-          }
-          dt.push_back(std::move(a));
-        }
-        print_progress(i + 1, n);
-      }
+      if (o->limit > 0) limit_images(&gt, static_cast<size_t>(o->limit));
+      DatasetRun run = predict_dataset(pred, gt, segm, o->model);
+      dt = std::move(run.dt);
       rrep.read = dt.size();
-      fmt::print(
-          "speed: {:.1f} ms preprocess, {:.1f} ms inference, {:.1f} ms postprocess per image "
-          "({} images)\n",
-          pre / std::max<size_t>(n, 1), inf / std::max<size_t>(n, 1), post / std::max<size_t>(n, 1),
-          n);
+      fmt::print("{}\n", run.speed());
       if (!o->save_json.empty()) write_file_atomic(o->save_json, results_json(dt).dump());
     }
     auto t1 = clock_type::now();

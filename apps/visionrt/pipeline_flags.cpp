@@ -55,7 +55,7 @@ void add_preprocess_flags(CLI::App* cmd, PreprocessFlags* f) {
 
 void apply_preprocess_flags(const PreprocessFlags& f, PredictOptions* opt) {
   if (f.bgr && f.rgb) throw InputError("--bgr and --rgb contradict each other");
-  opt->precision = f.precision;
+  if (!f.precision.empty()) opt->precision = f.precision;
   std::optional<std::array<float, 3>> mean, sd;
   if (!f.mean.empty()) mean = three_numbers(f.mean, "--mean");
   if (!f.std.empty()) {

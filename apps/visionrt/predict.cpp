@@ -16,6 +16,7 @@
 #include <opencv2/videoio.hpp>
 #include <set>
 
+#include "cli_util.hpp"
 #include "commands.hpp"
 #include "common/file_io.hpp"
 #include "data/coco_ids.hpp"
@@ -174,17 +175,6 @@ fs::path fresh_dir(const fs::path& base) {
     if (!fs::exists(p, ec)) return p;
   }
   throw IoError(fmt::format("{}: no free output folder name", base.string()));
-}
-
-void progress(size_t done, size_t total, const std::string& what) {
-  static const bool tty = isatty(STDERR_FILENO);
-  if (!tty || total <= 1) return;
-  const int width = 30;
-  int filled = static_cast<int>(width * done / std::max<size_t>(total, 1));
-  fmt::print(stderr, "\r{} [{}{}] {}/{}", what, std::string(filled, '='),
-             std::string(width - filled, ' '), done, total);
-  if (done == total) fmt::print(stderr, "\n");
-  std::fflush(stderr);
 }
 
 }  // namespace
@@ -442,7 +432,7 @@ std::function<int()> add_predict(CLI::App& app) {
               writer.write(frame);
             }
             ++f;
-            progress(f, std::max(total, f), shown);
+            cli::print_progress(shown, f, std::max(total, f));
           }
           if (f == 0)
             throw IoError(fmt::format("{}: the video has no decodable frame", it.path.string()));
@@ -465,7 +455,7 @@ std::function<int()> add_predict(CLI::App& app) {
         errors.push_back(e.what());
         if (!o->quiet) fmt::print(stderr, "visionrt: {}\n", e.what());
       }
-      progress(idx + 1, items.size(), "images");
+      cli::print_progress("images", idx + 1, items.size());
     }
     size_t n = n_images + n_frames;
     if (pred.task() != Task::semantic)

@@ -4,7 +4,16 @@
 // convolution input (--calibration percentile (default) | minmax | mean-minmax), and writes u8
 // activations, per-channel symmetric int8 weights and int32 biases (src/onnx/qdq_writer). The
 // family's sensitive parts stay float (YOLOv8's DFL head); --ignore adds node-name patterns.
+//
+// Accuracy control (--max-drop D, as NNCF's quantize_with_accuracy_control): the float and the
+// INT8 model are evaluated on the annotated --data (COCO AP50-95: masks for segmentation models,
+// boxes otherwise); while the drop exceeds D, the quantized convolutions are ranked by how much
+// their INT8 error moves the model's outputs (each reverted alone, on --ranking-subset images:
+// the per-channel output error relative to the float outputs' variance) and reverted to float
+// one at a time, worst first, re-evaluating after each, until the drop is within D. A report
+// gives both metrics, both speeds and the convolutions kept float.
 #include <fmt/core.h>
+#include <fmt/format.h>
 
 #include <unistd.h>
 
@@ -12,12 +21,15 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 #include "cli_util.hpp"
 #include "commands.hpp"
 #include "common/file_io.hpp"
 #include "data/dataset.hpp"
+#include "dataset_eval.hpp"
+#include "eval/coco_eval.hpp"
 #include "onnx/qdq_writer.hpp"
 #include "pipeline_flags.hpp"
 #include "quant/calibration.hpp"
@@ -67,14 +79,114 @@ std::vector<std::string> calibration_images(const std::string& data, const std::
   return paths;
 }
 
-void progress(size_t done, size_t total) {
-  static const bool tty = isatty(STDERR_FILENO);
-  if (!tty) return;
-  int filled = static_cast<int>(30 * done / std::max<size_t>(total, 1));
-  fmt::print(stderr, "\r  calibrating [{}{}] {}/{}", std::string(filled, '='),
-             std::string(30 - filled, ' '), done, total);
-  if (done == total) fmt::print(stderr, "\n");
+// Float reference outputs of the ranking images and, per output and channel (axis 1), the inverse
+// variance of the float values: each channel's error counts relative to its own spread, so a
+// box-coordinate channel (hundreds of pixels) and a class-score channel (0..1) weigh the same.
+struct RankingSet {
+  std::vector<Tensor> inputs;
+  std::vector<std::vector<Tensor>> ref;      // [image][output]
+  std::vector<std::vector<double>> inv_var;  // [output][channel]
+};
+
+void channel_geometry(const Tensor& t, size_t* outer, size_t* channels, size_t* inner) {
+  const Shape& d = t.shape();
+  *outer = d.empty() ? 1 : static_cast<size_t>(d[0]);
+  *channels = d.size() > 1 ? static_cast<size_t>(d[1]) : 1;
+  *inner = (*outer * *channels) != 0 ? t.numel() / (*outer * *channels) : 0;
 }
+
+// Runs the model on the ranking images; the mean over outputs and channels of the mean squared
+// difference from the float outputs times the channel's inverse variance.
+double output_error(const Core& core, const std::string& bytes, const std::string& name,
+                    const Config& cc, const RankingSet& rs) {
+  CompiledModel cm = core.compile_model(core.read_model_from_memory(bytes, name), cc);
+  InferRequest req = cm.create_infer_request();
+  std::vector<std::vector<double>> sq(rs.inv_var.size());
+  std::vector<size_t> count(rs.inv_var.size(), 0);
+  for (size_t i = 0; i < rs.inputs.size(); ++i) {
+    req.set_input_tensor(0, rs.inputs[i]);
+    req.infer();
+    for (size_t k = 0; k < rs.inv_var.size(); ++k) {
+      Tensor y = req.get_output_tensor(k);
+      const Tensor& f = rs.ref[i][k];
+      if (y.shape() != f.shape())
+        throw Error(fmt::format("{}: output {} changed shape when quantized", name, k));
+      size_t outer, ch, inner;
+      channel_geometry(f, &outer, &ch, &inner);
+      sq[k].resize(ch, 0.0);
+      for (size_t o = 0; o < outer; ++o)
+        for (size_t c = 0; c < ch; ++c)
+          for (size_t j = 0; j < inner; ++j) {
+            const size_t at = (o * ch + c) * inner + j;
+            const double d = y.at_f64(at) - f.at_f64(at);
+            sq[k][c] += d * d;
+          }
+      count[k] += outer * inner;
+    }
+  }
+  double sum = 0;
+  size_t terms = 0;
+  for (size_t k = 0; k < sq.size(); ++k)
+    for (size_t c = 0; c < sq[k].size(); ++c, ++terms)
+      sum += sq[k][c] / std::max<size_t>(count[k], 1) * rs.inv_var[k][c];
+  return terms ? sum / terms : 0.0;
+}
+
+RankingSet ranking_set(const Core& core, const std::string& model, const Config& cc,
+                       const std::vector<std::string>& paths, const PreprocessConfig& cfg) {
+  RankingSet rs;
+  CompiledModel cm = core.compile_model(core.read_model(model), cc);
+  InferRequest req = cm.create_infer_request();
+  std::vector<std::vector<double>> s1, s2;
+  std::vector<size_t> n;
+  for (const std::string& p : paths) {
+    cv::Mat img = cv::imread(p, cv::IMREAD_COLOR);
+    if (img.empty()) throw IoError(fmt::format("{}: cannot read the image", p));
+    rs.inputs.push_back(make_input_tensor(img, cfg, compute_geometry(cfg, img.cols, img.rows)));
+    req.set_input_tensor(0, rs.inputs.back());
+    req.infer();
+    std::vector<Tensor> outs;
+    for (size_t k = 0; k < cm.outputs().size(); ++k) {
+      Tensor y = req.get_output_tensor(k).clone();
+      size_t outer, ch, inner;
+      channel_geometry(y, &outer, &ch, &inner);
+      s1.resize(cm.outputs().size());
+      s2.resize(cm.outputs().size());
+      n.resize(cm.outputs().size(), 0);
+      s1[k].resize(ch, 0.0);
+      s2[k].resize(ch, 0.0);
+      for (size_t o = 0; o < outer; ++o)
+        for (size_t c = 0; c < ch; ++c)
+          for (size_t j = 0; j < inner; ++j) {
+            const double v = y.at_f64((o * ch + c) * inner + j);
+            s1[k][c] += v;
+            s2[k][c] += v * v;
+          }
+      n[k] += outer * inner;
+      outs.push_back(std::move(y));
+    }
+    rs.ref.push_back(std::move(outs));
+  }
+  for (size_t k = 0; k < s1.size(); ++k) {
+    std::vector<double> var(s1[k].size());
+    double mean_var = 0;
+    for (size_t c = 0; c < var.size(); ++c) {
+      const double m = s1[k][c] / std::max<size_t>(n[k], 1);
+      var[c] = std::max(0.0, s2[k][c] / std::max<size_t>(n[k], 1) - m * m);
+      mean_var += var[c] / var.size();
+    }
+    // A constant channel gets the output's mean spread, not an infinite weight.
+    const double floor = std::max(1e-3 * mean_var, 1e-12);
+    std::vector<double> inv(var.size());
+    for (size_t c = 0; c < var.size(); ++c) inv[c] = 1.0 / std::max(var[c], floor);
+    rs.inv_var.push_back(std::move(inv));
+  }
+  return rs;
+}
+
+struct Measured {
+  double metric = 0, ms = 0;
+};
 
 }  // namespace
 
@@ -84,8 +196,9 @@ std::function<int()> add_quantize(CLI::App& app) {
   struct Opts {
     std::string model, data, format, images, split, out, calibration = "percentile";
     std::vector<std::string> ignore;
-    int subset = 300, threads = 0;
-    double percentile = 99.99;
+    int subset = 300, threads = 0, val_subset = 0, ranking_subset = 24;
+    double percentile = 99.99, max_drop = -1;
+    std::string metric = "auto", report;
     PreprocessFlags pre;
   };
   auto o = std::make_shared<Opts>();
@@ -111,26 +224,64 @@ std::function<int()> add_quantize(CLI::App& app) {
                   "Keep float the convolutions whose node name contains this (repeatable)");
   cmd->add_option("--threads", o->threads, "Intra-op threads for calibration (0 = all cores)")
       ->check(CLI::Range(0, 1024));
+  cmd->add_option("--max-drop", o->max_drop,
+                  "Accuracy control: revert the most harmful convolutions to float until the "
+                  "AP50-95 drop on --data is at most this (e.g. 0.01 = one point)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--metric", o->metric,
+                  "--max-drop's metric: auto (masks for segmentation models, else boxes), bbox "
+                  "or segm")
+      ->check(CLI::IsMember({"auto", "bbox", "segm"}));
+  cmd->add_option("--val-subset", o->val_subset,
+                  "--max-drop: validate on the first N images of --data (default 0 = all)")
+      ->check(CLI::Range(0, 10000000));
+  cmd->add_option("--ranking-subset", o->ranking_subset,
+                  "--max-drop: images that rank the convolutions by their INT8 error (default 24)")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--report", o->report, "--max-drop: write the accuracy report as JSON");
   add_preprocess_flags(cmd, &o->pre);
   return [o]() {
     auto t0 = std::chrono::steady_clock::now();
     if (o->data.empty() && o->images.empty())
       throw InputError("give --data DATASET or --images DIR (calibration images)");
+    const bool control = o->max_drop >= 0;
+    if (control && o->data.empty())
+      throw InputError("--max-drop needs --data: an annotated dataset to measure the drop on");
+    if (!control && (!o->report.empty() || o->metric != "auto"))
+      throw InputError("--report and --metric belong to accuracy control: give --max-drop");
     std::error_code ec;
     if (fs::equivalent(o->out, o->model, ec))
       throw InputError(fmt::format("{}: --out would overwrite the float model", o->out));
     QdqWriter writer(o->model);
-    // The family's pre-processing and defaults (the Predictor knows the model's family).
+    // The family's pre-processing and defaults (read without compiling the float model).
     PredictOptions popt;
     popt.threads = o->threads;
+    popt.precision = "f32";  // calibration and accuracy control run the float model in f32
     apply_preprocess_flags(o->pre, &popt);
-    PreprocessConfig cfg;
-    std::string family;
-    {
-      Predictor pred(o->model, popt);
-      cfg = pred.preprocess();
-      family = pred.family();
-      fmt::print("{}\n", pred.describe());
+    const Predictor info = Predictor::inspect(o->model, popt);
+    const PreprocessConfig cfg = info.preprocess();
+    const std::string family = info.family();
+    fmt::print("{}\n", info.describe());
+    const bool segm = o->metric == "segm" || (o->metric == "auto" && info.task() == Task::segment);
+    if (control && info.task() != Task::detect && info.task() != Task::segment)
+      throw InputError(fmt::format(
+          "{}: --max-drop measures COCO AP of detection and segmentation models; this is a {} "
+          "model",
+          o->model, task_name(info.task())));
+    if (control && segm && info.task() != Task::segment)
+      throw InputError(fmt::format("{}: --metric segm needs a segmentation model", o->model));
+    // Ground truth first: a dataset that does not fit fails before the long calibration.
+    CocoDataset gt;
+    if (control) {
+      EvalData ed;
+      ed.data = o->data;
+      ed.format = o->format;
+      ed.images = o->images;
+      ed.split = o->split;
+      ed.limit = static_cast<size_t>(o->val_subset);
+      ed.segm = segm;
+      gt = load_ground_truth(ed);
+      class_map(info.names(), gt, o->model);  // throws when the classes do not fit
     }
     std::vector<std::string> ignore = o->ignore;
     if (family == "yolov8") ignore.push_back("/dfl/");  // the box distribution's expectation
@@ -179,14 +330,99 @@ std::function<int()> add_quantize(CLI::App& app) {
         if (std::find(extra.begin(), extra.end(), name) != extra.end())
           obs.observe(name, req.get_output_tensor(k));
       }
-      progress(i + 1, paths.size());
+      cli::print_progress("  calibrating", i + 1, paths.size());
     }
-    write_file_atomic(o->out, writer.quantized(sites, obs.ranges()));
+    const std::map<std::string, ActivationRange> ranges = obs.ranges();
+    std::string bytes = writer.quantized(sites, ranges);
+    std::vector<std::string> reverted_names;
+    if (control) {
+      PredictOptions vp = validation_options();
+      vp.threads = o->threads;
+      vp.precision = popt.precision;
+      apply_preprocess_flags(o->pre, &vp);
+      auto measure = [&](const std::string* model_bytes) {
+        Predictor p = model_bytes ? Predictor::from_memory(*model_bytes, o->model, vp)
+                                  : Predictor(o->model, vp);
+        DatasetRun run = predict_dataset(p, gt, segm, o->model, true);
+        CocoEvalResult r = evaluate_coco(gt, run.dt, segm ? CocoIouType::segm : CocoIouType::bbox);
+        return Measured{r.stats[0], run.inference_ms_per_image()};
+      };
+      const char* metric_name = segm ? "mask AP50-95" : "box AP50-95";
+      fmt::print("accuracy control: {} on {} images of {}, max drop {:.4f}\n", metric_name,
+                 gt.images.size(), o->data, o->max_drop);
+      const Measured f = measure(nullptr);
+      fmt::print("  float {:.4f} ({:.1f} ms inference per image)\n", f.metric, f.ms);
+      Measured q = measure(&bytes);
+      const double initial = q.metric;
+      fmt::print("  INT8  {:.4f} (drop {:.4f}; {:.1f} ms)\n", q.metric, f.metric - q.metric, q.ms);
+      if (f.metric - q.metric > o->max_drop) {
+        std::vector<std::string> rpaths;
+        for (const auto& im : gt.images)
+          if (rpaths.size() < static_cast<size_t>(o->ranking_subset))
+            rpaths.push_back(im.path.empty() ? im.file_name : im.path);
+        const RankingSet rs = ranking_set(core, o->model, cc, rpaths, cfg);
+        const double base = output_error(core, bytes, o->model, cc, rs);
+        std::vector<std::pair<double, size_t>> gain;  // error removed by reverting site i alone
+        for (size_t i = 0; i < sites.size(); ++i) {
+          std::vector<QdqSite> sub;
+          for (size_t j = 0; j < sites.size(); ++j)
+            if (j != i) sub.push_back(sites[j]);
+          const double err =
+              sub.empty() ? 0.0
+                          : output_error(core, writer.quantized(sub, ranges), o->model, cc, rs);
+          gain.push_back({base - err, i});
+          cli::print_progress("  ranking", i + 1, sites.size());
+        }
+        std::stable_sort(gain.begin(), gain.end(),
+                         [](const auto& a, const auto& b) { return a.first > b.first; });
+        std::vector<bool> reverted(sites.size(), false);
+        for (const auto& [g, i] : gain) {
+          reverted[i] = true;
+          reverted_names.push_back(sites[i].node);
+          std::vector<QdqSite> sub;
+          for (size_t j = 0; j < sites.size(); ++j)
+            if (!reverted[j]) sub.push_back(sites[j]);
+          if (sub.empty())
+            throw InputError(fmt::format(
+                "{}: only the all-float model meets --max-drop {:.4f} (drop {:.4f} with only {} "
+                "INT8); nothing written",
+                o->model, o->max_drop, f.metric - q.metric, sites[i].node));
+          bytes = writer.quantized(sub, ranges);
+          q = measure(&bytes);
+          fmt::print("  float {:<40} -> {:.4f} (drop {:.4f})\n", sites[i].node, q.metric,
+                     f.metric - q.metric);
+          if (f.metric - q.metric <= o->max_drop) break;
+        }
+      }
+      fmt::print(
+          "report: {} float {:.4f}, INT8 {:.4f} (drop {:.4f}, budget {:.4f}; {:.4f} before "
+          "reverting); inference {:.1f} ms float, {:.1f} ms INT8 per image ({:.2f}x); {} "
+          "convolution(s) reverted to float{}{}\n",
+          metric_name, f.metric, q.metric, f.metric - q.metric, o->max_drop, initial, f.ms, q.ms,
+          q.ms > 0 ? f.ms / q.ms : 0.0, reverted_names.size(), reverted_names.empty() ? "" : ": ",
+          fmt::join(reverted_names, ", "));
+      if (!o->report.empty()) {
+        nlohmann::json j = {{"metric", metric_name},
+                            {"images", gt.images.size()},
+                            {"float", f.metric},
+                            {"int8_before_control", initial},
+                            {"int8", q.metric},
+                            {"drop", f.metric - q.metric},
+                            {"max_drop", o->max_drop},
+                            {"float_ms", f.ms},
+                            {"int8_ms", q.ms},
+                            {"reverted_to_float", reverted_names},
+                            {"int8_convolutions", sites.size() - reverted_names.size()}};
+        write_file_atomic(o->report, j.dump(2) + "\n");
+      }
+    }
+    write_file_atomic(o->out, bytes);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     fmt::print(
         "{}: {} of {} convolutions INT8 ({} kept float{}), calibrated on {} images ({}), "
         "{:.1f} s\n",
-        o->out, sites.size(), writer.sites().size(), ignored,
+        o->out, sites.size() - reverted_names.size(), writer.sites().size(),
+        ignored + reverted_names.size(),
         ignored && family == "yolov8" ? ", YOLOv8's DFL head by default" : "", paths.size(),
         o->calibration, secs);
     return 0;

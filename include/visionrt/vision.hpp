@@ -98,6 +98,13 @@ struct PredictOptions {
 class Predictor {
  public:
   explicit Predictor(const std::string& model_path, const PredictOptions& options = {});
+  // Reads the model and settles its family, task, names and pre-processing without compiling it
+  // (tools that only need those: quantize, dataset checks); predict() compiles on first use.
+  static Predictor inspect(const std::string& model_path, const PredictOptions& options = {});
+  // A model held in memory (serialized ONNX); `name` stands for its path in messages and where
+  // a names file is looked for.
+  static Predictor from_memory(const std::string& bytes, const std::string& name,
+                               const PredictOptions& options = {});
   ~Predictor();
   Predictor(Predictor&&) noexcept;
   Predictor& operator=(Predictor&&) noexcept;
@@ -113,6 +120,8 @@ class Predictor {
   std::string describe() const;  // one line: model, family, task, input, preprocessing
 
  private:
+  Predictor(const std::string& model_path, const PredictOptions& options, bool compile,
+            const std::string* bytes);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

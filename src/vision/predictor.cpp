@@ -354,6 +354,19 @@ void Predictor::Impl::detect_family() {
 }
 
 Predictor::Predictor(const std::string& model_path, const PredictOptions& options)
+    : Predictor(model_path, options, true, nullptr) {}
+
+Predictor Predictor::inspect(const std::string& model_path, const PredictOptions& options) {
+  return Predictor(model_path, options, false, nullptr);
+}
+
+Predictor Predictor::from_memory(const std::string& bytes, const std::string& name,
+                                 const PredictOptions& options) {
+  return Predictor(name, options, true, &bytes);
+}
+
+Predictor::Predictor(const std::string& model_path, const PredictOptions& options, bool compile,
+                     const std::string* bytes)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.path = model_path;
@@ -365,11 +378,12 @@ Predictor::Predictor(const std::string& model_path, const PredictOptions& option
   if (options.max_det <= 0) throw InputError(str_cat("max_det ", options.max_det, " must be > 0"));
   if (options.imgsz < 0 || options.imgsz > 8192 || (options.imgsz % 32 && options.imgsz))
     throw InputError(str_cat("imgsz ", options.imgsz, " must be a multiple of 32 up to 8192"));
-  m.model = m.core.read_model(model_path);
+  m.model =
+      bytes ? m.core.read_model_from_memory(*bytes, model_path) : m.core.read_model(model_path);
   m.config = {{"INFERENCE_NUM_THREADS", std::to_string(options.threads)}};
   if (!options.precision.empty()) m.config["INFERENCE_PRECISION"] = options.precision;
   m.detect_family();
-  if (!m.dynamic) m.entry_for(m.pre.width, m.pre.height);
+  if (compile && !m.dynamic) m.entry_for(m.pre.width, m.pre.height);
 }
 
 Predictor::~Predictor() = default;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <random>
 
@@ -17,6 +18,7 @@
 #include "test_util.hpp"
 #include "visionrt/core.hpp"
 #include "visionrt/error.hpp"
+#include "visionrt/vision.hpp"
 
 using namespace visionrt;
 namespace fs = std::filesystem;
@@ -191,6 +193,111 @@ TEST(Cli, QuantizeCalibratesOnImagesAndWritesAnInt8Model) {
   { std::ofstream(dir / "imgs" / "broken.png") << "not a png"; }
   EXPECT_EQ(test::run_command(base + " --out " + q + "3", &out), 1);
   EXPECT_NE(out.find("broken.png"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(q + "3"));
+  fs::remove_all(dir);
+}
+
+TEST(Cli, QuantizeWithMaxDropRevertsConvolutionsUntilTheDropFits) {
+  // Ground truth = the float demo model's own confident detections on random images, so the
+  // float model scores high and INT8 rounding costs AP. --max-drop must revert convolutions to
+  // float until the drop fits, and its report must agree with `visionrt eval` run separately on
+  // the float model and on the written model.
+  fs::path dir = test::temp_dir("cli_quantize_drop");
+  std::string cli = VISIONRT_CLI, out;
+  const std::string model = (dir / "demo.onnx").string(), q = (dir / "demo_int8.onnx").string();
+  ASSERT_EQ(test::run_command(cli + " demo-model " + model, &out), 0) << out;
+  fs::create_directories(dir / "imgs");
+  std::mt19937 rng(7);
+  PredictOptions po;
+  po.conf = 0.3f;
+  po.max_det = 6;
+  po.precision = "f32";  // as quantize measures the float model
+  Predictor pred(model, po);
+  nlohmann::json gt = {
+      {"images", nlohmann::json::array()},
+      {"annotations", nlohmann::json::array()},
+      {"categories", {{{"id", 1}, {"name", "dot"}}, {{"id", 2}, {"name", "ring"}}}}};
+  size_t objects = 0;
+  for (int i = 0; i < 16; ++i) {
+    cv::Mat img(64, 64, CV_8UC3);
+    cv::randu(img, 0, 255);
+    const std::string name = "im" + std::to_string(i) + ".png";
+    cv::imwrite((dir / "imgs" / name).string(), img);
+    gt["images"].push_back({{"id", i + 1}, {"file_name", name}, {"width", 64}, {"height", 64}});
+    for (const Detection& d : pred.predict(img).detections) {
+      const double w = d.x2 - d.x1, h = d.y2 - d.y1;
+      if (!(w > 0 && h > 0)) continue;
+      gt["annotations"].push_back({{"id", ++objects},
+                                   {"image_id", i + 1},
+                                   {"category_id", d.class_id + 1},
+                                   {"bbox", {d.x1, d.y1, w, h}},
+                                   {"area", w * h},
+                                   {"iscrowd", 0}});
+    }
+  }
+  ASSERT_GE(objects, 16u) << "the demo model detects too little for a meaningful AP";
+  { std::ofstream(dir / "gt.json") << gt.dump(); }
+  const std::string data =
+      " --data " + (dir / "gt.json").string() + " --images " + (dir / "imgs").string();
+  const std::string report = (dir / "report.json").string();
+  ASSERT_EQ(test::run_command(cli + " quantize -m " + model + data + " --out " + q +
+                                  " --max-drop 0.2 --ranking-subset 4 --report " + report,
+                              &out),
+            0)
+      << out;
+  std::ifstream rf(report);
+  nlohmann::json r = nlohmann::json::parse(rf);
+  const double fl = r["float"], i8 = r["int8"], before = r["int8_before_control"];
+  EXPECT_GT(fl, 0.5) << out;
+  EXPECT_LE(fl - i8, 0.2 + 1e-12) << out;
+  const size_t reverted = r["reverted_to_float"].size();
+  if (fl - before > 0.2)
+    EXPECT_GE(reverted, 1u) << out;
+  else
+    EXPECT_EQ(reverted, 0u) << out;
+  EXPECT_EQ(r["int8_convolutions"].get<size_t>(), 3 - reverted) << out;
+  // `eval` on each model prints the same AP the report holds.
+  auto eval_ap = [&](const std::string& m) {
+    std::string o;
+    EXPECT_EQ(test::run_command(cli + " eval --precision f32 --model " + m + data + " --json " +
+                                    (dir / "ap.json").string(),
+                                &o),
+              0)
+        << o;
+    std::ifstream f(dir / "ap.json");
+    return nlohmann::json::parse(f)["AP"].get<double>();
+  };
+  EXPECT_NEAR(eval_ap(model), fl, 1e-9);
+  EXPECT_NEAR(eval_ap(q), i8, 1e-9);
+  // The written model holds exactly the convolutions left INT8.
+  ASSERT_EQ(test::run_command(cli + " run " + q + " --seed 1 --precision f32", &out), 0) << out;
+  if (reverted < 3) {
+    EXPECT_NE(out.find(std::to_string(3 - reverted) + " QDQ convs to int8"), std::string::npos)
+        << out;
+  }
+  // Errors: a budget only the float model meets (tiny boxes: one INT8 layer costs more than a
+  // point), --max-drop without an annotated dataset, a dataset whose classes do not fit.
+  EXPECT_EQ(test::run_command(cli + " quantize -m " + model + data + " --out " + q +
+                                  "1 --max-drop 0.001 --ranking-subset 2",
+                              &out),
+            1);
+  EXPECT_NE(out.find("only the all-float model meets"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(q + "1"));
+  EXPECT_EQ(test::run_command(cli + " quantize -m " + model + " --images " +
+                                  (dir / "imgs").string() + " --out " + q + "2 --max-drop 0.01",
+                              &out),
+            1);
+  EXPECT_NE(out.find("--max-drop needs --data"), std::string::npos) << out;
+  gt["categories"] = {
+      {{"id", 1}, {"name", "cat"}}, {{"id", 2}, {"name", "dog"}}, {{"id", 3}, {"name", "cow"}}};
+  { std::ofstream(dir / "bad.json") << gt.dump(); }
+  EXPECT_EQ(test::run_command(cli + " quantize -m " + model + " --data " +
+                                  (dir / "bad.json").string() + " --images " +
+                                  (dir / "imgs").string() + " --out " + q + "3 --max-drop 0.01",
+                              &out),
+            1);
+  EXPECT_NE(out.find("categories"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(q + "2"));
   EXPECT_FALSE(fs::exists(q + "3"));
   fs::remove_all(dir);
 }

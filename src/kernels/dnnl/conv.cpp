@@ -274,8 +274,8 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
       return std::make_unique<DnnlConv>(std::move(pd), memory(), memory(), false, -1,
                                         memory::desc(), "");
     std::optional<Tail> tail;
-    if (!staged && winograd_candidate(g, *w, x.dtype == DType::f32 && dst_dt == DT::f32,
-                                      in_block, out_block)) {
+    if (!staged && winograd_candidate(g, *w, x.dtype == DType::f32 && dst_dt == DT::f32, in_block,
+                                      out_block)) {
       // Winograd takes a plain ReLU as a post-op; anything else runs in the tail pass.
       const bool relu_post_op = act.kind == Act::relu && act.alpha == 0 && !has_sum;
       dnnl::post_ops wpo;

@@ -205,9 +205,8 @@ bool conv_geometry(const Node& n, const Shape& x, const Tensor& w, ConvGeometry*
   g->icg = w.dim(1);
   if (g->group <= 0 || x.size() < 2 || x[1] != g->icg * g->group || g->oc % g->group != 0)
     return *why = "channels do not match groups", false;
-  g->weights = g->group > 1
-                   ? memory::dims{g->group, g->oc / g->group, g->icg, w.dim(2), w.dim(3)}
-                   : memory::dims{g->oc, g->icg, w.dim(2), w.dim(3)};
+  g->weights = g->group > 1 ? memory::dims{g->group, g->oc / g->group, g->icg, w.dim(2), w.dim(3)}
+                            : memory::dims{g->oc, g->icg, w.dim(2), w.dim(3)};
   g->strides.clear();
   g->dilations.clear();
   g->pads_begin.clear();
@@ -229,8 +228,8 @@ memory prepared_conv_weights(const Tensor& w, const ConvGeometry& g, DT dt,
   return weights;
 }
 
-void StagedIo::init(const memory::desc& user_src, const memory::desc& src,
-                    const memory::desc& dst, const memory::desc& user_dst) {
+void StagedIo::init(const memory::desc& user_src, const memory::desc& src, const memory::desc& dst,
+                    const memory::desc& user_dst) {
   user_src_ = user_src;
   user_dst_ = user_dst;
   src_ = src;

@@ -81,8 +81,7 @@ bool conv_geometry(const Node& n, const Shape& x, const Tensor& w, ConvGeometry*
                    std::string* why);
 // The constant weights `w` (of type dt, in the geometry's plain layout) reordered once into the
 // primitive's chosen layout `to`.
-memory prepared_conv_weights(const Tensor& w, const ConvGeometry& g, DT dt,
-                             const memory::desc& to);
+memory prepared_conv_weights(const Tensor& w, const ConvGeometry& g, DT dt, const memory::desc& to);
 
 // A primitive run on copies of its source and destination in another layout (oneDNN has some
 // kernels, int8 ones and large dilations for instance, only in NHWC): reorders in and out through

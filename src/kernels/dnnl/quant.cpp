@@ -144,13 +144,12 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
                         static_cast<float>(zy));
     attr.set_post_ops(po);
     using CF = dnnl::convolution_forward;
-    CF::desc d =
-        has_bias ? CF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                            src_md, w_any, b_md, dst_md, g.strides, g.dilations, g.pads_begin,
-                            g.pads_end)
-                 : CF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                            src_md, w_any, dst_md, g.strides, g.dilations, g.pads_begin,
-                            g.pads_end);
+    CF::desc d = has_bias ? CF::desc(dnnl::prop_kind::forward_inference,
+                                     dnnl::algorithm::convolution_direct, src_md, w_any, b_md,
+                                     dst_md, g.strides, g.dilations, g.pads_begin, g.pads_end)
+                          : CF::desc(dnnl::prop_kind::forward_inference,
+                                     dnnl::algorithm::convolution_direct, src_md, w_any, dst_md,
+                                     g.strides, g.dilations, g.pads_begin, g.pads_end);
     CF::primitive_desc pd(d, attr, engine());
     std::string impl = pd.impl_info_str();
     if (impl.find("ref") != std::string::npos)
@@ -264,8 +263,7 @@ std::unique_ptr<Kernel> create_conv_integer(const KernelQuery& q, std::string* w
     using CF = dnnl::convolution_forward;
     CF::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                md(x.dims, kLayoutNhwc, dt_of(x.dtype)), memory::desc(g.weights, DT::s8, Tag::any),
-               md(yt.dims, kLayoutNhwc, DT::s32), g.strides, g.dilations, g.pads_begin,
-               g.pads_end);
+               md(yt.dims, kLayoutNhwc, DT::s32), g.strides, g.dilations, g.pads_begin, g.pads_end);
     CF::primitive_desc pd(d, attr, engine());
     std::string impl = pd.impl_info_str();
     if (impl.find("ref") != std::string::npos)
