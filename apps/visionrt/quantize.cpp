@@ -332,6 +332,28 @@ std::function<int()> add_quantize(CLI::App& app) {
       }
       cli::print_progress("  calibrating", i + 1, paths.size());
     }
+    // Names found beside the float model (labels*.txt, *.names) travel inside the INT8 model,
+    // in Ultralytics' metadata form, wherever --out puts it.
+    if (!writer.metadata().count("names") && !info.names().empty()) {
+      std::string dict = "{";
+      for (size_t i = 0; i < info.names().size(); ++i) {
+        std::string n;
+        for (char c : info.names()[i]) {
+          if (c == '\\' || c == '\'') n += '\\';
+          n += c;
+        }
+        dict += fmt::format("{}{}: '{}'", i ? ", " : "", i, n);
+      }
+      writer.set_metadata("names", dict + "}");
+    }
+    writer.set_metadata(
+        "visionrt_quantization",
+        fmt::format(
+            "INT8 QDQ by visionrt quantize: {}{} activation ranges on {} "
+            "images",
+            o->calibration,
+            o->calibration == "percentile" ? fmt::format(" ({})", o->percentile) : std::string(),
+            paths.size()));
     const std::map<std::string, ActivationRange> ranges = obs.ranges();
     std::string bytes = writer.quantized(sites, ranges);
     std::vector<std::string> reverted_names;

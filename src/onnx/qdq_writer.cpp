@@ -89,6 +89,23 @@ std::string QdqWriter::with_outputs(const std::vector<std::string>& extra) const
   return m.SerializeAsString();
 }
 
+std::map<std::string, std::string> QdqWriter::metadata() const {
+  std::map<std::string, std::string> out;
+  for (const auto& kv : impl_->model.metadata_props()) out[kv.key()] = kv.value();
+  return out;
+}
+
+void QdqWriter::set_metadata(const std::string& key, const std::string& value) {
+  for (auto& kv : *impl_->model.mutable_metadata_props())
+    if (kv.key() == key) {
+      kv.set_value(value);
+      return;
+    }
+  auto* kv = impl_->model.add_metadata_props();
+  kv->set_key(key);
+  kv->set_value(value);
+}
+
 std::string QdqWriter::quantized(const std::vector<QdqSite>& sites,
                                  const std::map<std::string, ActivationRange>& ranges) const {
   const Impl& m = *impl_;

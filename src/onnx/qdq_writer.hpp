@@ -33,6 +33,11 @@ class QdqWriter {
 
   const std::vector<QdqSite>& sites() const;
   const std::vector<std::string>& graph_inputs() const;
+  // The model's metadata_props (key -> value).
+  std::map<std::string, std::string> metadata() const;
+  // Sets a metadata_props entry in every model written after this call (class names that came
+  // from a file beside the float model, so the INT8 model carries them itself; provenance).
+  void set_metadata(const std::string& key, const std::string& value);
   // Serialized copy of the model with `extra` tensors added to its outputs (calibration runs).
   std::string with_outputs(const std::vector<std::string>& extra) const;
   // The QDQ model for `sites` (a subset of sites()): u8 asymmetric activations from `ranges`

@@ -301,3 +301,35 @@ TEST(Cli, QuantizeWithMaxDropRevertsConvolutionsUntilTheDropFits) {
   EXPECT_FALSE(fs::exists(q + "3"));
   fs::remove_all(dir);
 }
+
+TEST(Cli, QuantizeCarriesClassNamesFromAFileBesideTheModelIntoTheInt8Model) {
+  // The shared SSD keeps its 91 COCO names in labels_coco91.txt beside the ONNX file; the INT8
+  // model written elsewhere must still know them (metadata), and say how it was quantized.
+  const fs::path ssd = fs::path(test::shared_dir()) / "models" / "ssd_mobilenet_v1_075_coco" /
+                       "ssd_mobilenet_v1_075_coco_300.onnx";
+  const fs::path images = fs::path(test::shared_dir()) / "data" / "coco128" / "images";
+  if (!fs::exists(ssd) || !fs::exists(images))
+    GTEST_SKIP() << ssd << " or " << images << " is absent (../shared not on this machine)";
+  fs::path dir = test::temp_dir("cli_quantize_names");
+  const std::string q = (dir / "ssd_int8.onnx").string();
+  std::string out;
+  std::string images_dir = images.string();
+  if (fs::exists(images / "train2017")) images_dir = (images / "train2017").string();
+  ASSERT_EQ(test::run_command(std::string(VISIONRT_CLI) + " quantize -m " + ssd.string() +
+                                  " --images " + images_dir + " --subset 4 --out " + q,
+                              &out),
+            0)
+      << out;
+  Predictor f(ssd.string()), g(q);
+  ASSERT_EQ(f.names().size(), 91u);
+  EXPECT_EQ(g.names(), f.names());
+  EXPECT_NE(g.describe().find("names from model metadata"), std::string::npos) << g.describe();
+  Model m = Core().read_model(q);
+  ASSERT_TRUE(m.metadata().count("visionrt_quantization"));
+  EXPECT_NE(m.metadata()
+                .at("visionrt_quantization")
+                .find("percentile (99.99) activation ranges on 4 images"),
+            std::string::npos)
+      << m.metadata().at("visionrt_quantization");
+  fs::remove_all(dir);
+}
