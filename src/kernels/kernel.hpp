@@ -152,7 +152,8 @@ void register_ref_nn_basic(KernelRegistry& r);
 void register_ref_reduce_basic(KernelRegistry& r);
 void register_ref_detection_basic(KernelRegistry& r);
 void register_ref_einsum(KernelRegistry& r);
-void register_ref_deform_conv(KernelRegistry& r);  // DeformConv (opset 19)
-void register_ref_internal(KernelRegistry& r);     // visionrt.FusedConv, visionrt.Reorder
+void register_ref_deform_conv(KernelRegistry& r);   // DeformConv (opset 19)
+void register_ref_control_flow(KernelRegistry& r);  // If, Loop, Scan (subgraphs)
+void register_ref_internal(KernelRegistry& r);      // visionrt.FusedConv, visionrt.Reorder
 
 }  // namespace visionrt

@@ -38,6 +38,7 @@ const KernelRegistry& KernelRegistry::instance() {
     register_ref_quant_linear(r);
     register_ref_einsum(r);
     register_ref_deform_conv(r);
+    register_ref_control_flow(r);
     register_ref_internal(r);
     return r;
   }();

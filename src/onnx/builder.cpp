@@ -182,6 +182,23 @@ ModelBuilder& ModelBuilder::node(const std::string& op, const std::vector<std::s
   return *this;
 }
 
+ModelBuilder& ModelBuilder::node_with_graphs(
+    const std::string& op, const std::vector<std::string>& inputs,
+    const std::vector<std::string>& outputs,
+    const std::map<std::string, const ModelBuilder*>& graphs,
+    const std::map<std::string, Attribute>& attrs) {
+  node(op, inputs, outputs, attrs);
+  auto* n = impl_->model.mutable_graph()->mutable_node(impl_->model.graph().node_size() - 1);
+  for (const auto& kv : graphs) {
+    auto* a = n->add_attribute();
+    a->set_name(kv.first);
+    a->set_type(onnx::AttributeProto::GRAPH);
+    *a->mutable_g() = kv.second->impl_->model.graph();
+    a->mutable_g()->set_name(kv.first);
+  }
+  return *this;
+}
+
 ModelBuilder& ModelBuilder::metadata(const std::string& key, const std::string& value) {
   auto* p = impl_->model.add_metadata_props();
   p->set_key(key);

@@ -28,6 +28,13 @@ class ModelBuilder {
                      const std::vector<std::string>& outputs,
                      const std::map<std::string, Attribute>& attrs = {},
                      const std::string& name = "");
+  // A node with subgraph attributes (If's branches, Loop/Scan's body): each is the graph of
+  // another builder (its inputs, outputs, initializers and nodes; names it reads but does not
+  // define refer to the enclosing graph, as ONNX's outer scope).
+  ModelBuilder& node_with_graphs(const std::string& op, const std::vector<std::string>& inputs,
+                                 const std::vector<std::string>& outputs,
+                                 const std::map<std::string, const ModelBuilder*>& graphs,
+                                 const std::map<std::string, Attribute>& attrs = {});
   ModelBuilder& metadata(const std::string& key, const std::string& value);
   ModelBuilder& producer(const std::string& name);
   // Marks `initializer` for external storage in file `location` (relative) on save().

@@ -295,7 +295,7 @@ class Importer {
         break;
       case A::GRAPH:
         r.kind = Attribute::Kind::g;
-        break;  // subgraphs: ops using them are unsupported
+        break;  // the subgraph itself is imported by the node loop (outer-scope captures)
       case A::GRAPHS:
         r.kind = Attribute::Kind::gs;
         break;
@@ -358,8 +358,19 @@ class Importer {
                    kMaxOpset, ")"));
     for (const auto& p : m.metadata_props()) g->metadata[p.key()] = p.value();
     if (!m.has_graph()) fail("model has no graph");
-    const onnx::GraphProto& gp = m.graph();
+    import_graph(m.graph(), g.get(), nullptr);
+    return g;
+  }
+
+  // Imports the nodes, values, inputs and outputs of `gp` into g. For a subgraph (the body of
+  // If/Loop/Scan), `captures` receives the outer-scope names it reads (used but not defined in
+  // it or in its own subgraphs), in first-use order; they become inputs of g after its formal
+  // inputs. The node that owns subgraphs gets the union of their captures appended to its
+  // inputs (attribute visionrt_captures counts them), and each subgraph gets the same list of
+  // capture inputs, so a kernel binds them by position.
+  void import_graph(const onnx::GraphProto& gp, Graph* g, std::vector<std::string>* captures) {
     if (gp.sparse_initializer_size()) fail("sparse initializers are not supported");
+    const bool sub = captures != nullptr;
 
     std::unordered_map<std::string, int> ids;
     auto id_of = [&](const std::string& name) {
@@ -389,7 +400,7 @@ class Importer {
       if (init_names.count(in.name())) continue;  // initializer with a default: treat as constant
       int id = id_of(in.name());
       value_type(in, &g->values[id]);
-      if (g->values[id].type.dtype == DType::undefined)
+      if (g->values[id].type.dtype == DType::undefined && !sub)
         fail("graph input '" + in.name() + "' has no element type");
       g->inputs.push_back(id);
     }
@@ -420,11 +431,67 @@ class Importer {
       n.domain = default_domain ? "" : np.domain();
       for (const auto& in : np.input()) n.inputs.push_back(in.empty() ? -1 : id_of(in));
       for (const auto& out : np.output()) n.outputs.push_back(out.empty() ? -1 : id_of(out));
+      std::vector<std::string> node_captures;  // union over the node's subgraphs
+      std::vector<std::pair<std::shared_ptr<Graph>, size_t>> subgraphs;  // graph, formal inputs
       for (const auto& a : np.attribute()) {
         if (a.name().empty()) fail("node " + label + ": attribute without a name");
         n.attrs[a.name()] = attribute(a, label);
+        if (a.type() == onnx::AttributeProto::GRAPHS)
+          fail("node " + label + ": attribute '" + a.name() +
+               "' holds a list of graphs (not supported)");
+        if (a.type() != onnx::AttributeProto::GRAPH && !a.has_g()) continue;
+        auto sg = std::make_shared<Graph>();
+        sg->path = g->path;
+        sg->ir_version = g->ir_version;
+        sg->opsets = g->opsets;
+        std::vector<std::string> caps;
+        import_graph(a.g(), sg.get(), &caps);
+        const size_t formal = sg->inputs.size() - caps.size();
+        for (const auto& c : caps)
+          if (std::find(node_captures.begin(), node_captures.end(), c) == node_captures.end())
+            node_captures.push_back(c);
+        Attribute& at = n.attrs[a.name()];
+        at.kind = Attribute::Kind::g;
+        at.g = sg;
+        subgraphs.push_back({sg, formal});
+      }
+      if (!subgraphs.empty()) {
+        for (auto& [sg, formal] : subgraphs) {
+          sg->inputs.resize(formal);
+          for (const auto& c : node_captures) {
+            int id = sg->find_value(c);
+            if (id < 0) id = sg->add_value(c);
+            // The outer value's type where it is already known (inputs, initializers).
+            auto it = ids.find(c);
+            if (it != ids.end() && sg->values[id].type.dtype == DType::undefined)
+              sg->values[id].type = g->values[it->second].type;
+            sg->inputs.push_back(id);
+          }
+        }
+        for (const auto& c : node_captures) n.inputs.push_back(id_of(c));
+        n.attrs["visionrt_captures"] = attr_int(static_cast<int64_t>(node_captures.size()));
       }
       nodes.push_back(std::move(n));
+    }
+    if (sub) {
+      // Outer-scope names: read by a node or named as an output, defined nowhere in this graph.
+      std::set<std::string> defined;
+      for (size_t v = 0; v < g->values.size(); ++v)
+        if (g->values[v].constant) defined.insert(g->values[v].name);
+      for (int i : g->inputs) defined.insert(g->values[i].name);
+      for (const Node& nd : nodes)
+        for (int o : nd.outputs)
+          if (o >= 0) defined.insert(g->values[o].name);
+      auto note = [&](const std::string& name) {
+        if (!defined.count(name) &&
+            std::find(captures->begin(), captures->end(), name) == captures->end())
+          captures->push_back(name);
+      };
+      for (const Node& nd : nodes)
+        for (int i : nd.inputs)
+          if (i >= 0) note(g->values[i].name);
+      for (const auto& out : gp.output()) note(out.name());
+      for (const auto& c : *captures) g->inputs.push_back(id_of(c));
     }
     for (const auto& vi : gp.value_info()) {
       auto it = ids.find(vi.name());
@@ -441,7 +508,6 @@ class Importer {
     g->nodes = topo_sort(std::move(nodes), *g);
     g->relink();
     verify_graph(*g);
-    return g;
   }
 
   // Nodes in an order where each input is defined before use (stable for sorted models).

@@ -52,6 +52,7 @@ const OpRegistry& OpRegistry::instance() {
     register_misc_ops(r);
     register_quant_linear_ops(r);
     register_einsum_op(r);
+    register_control_flow_ops(r);
     register_internal_ops(r);
     return r;
   }();

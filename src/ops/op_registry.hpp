@@ -106,6 +106,7 @@ void register_nn_basic_ops(OpRegistry& r);
 void register_reduce_basic_ops(OpRegistry& r);
 void register_detection_basic_ops(OpRegistry& r);
 void register_einsum_op(OpRegistry& r);
+void register_control_flow_ops(OpRegistry& r);  // If, Loop, Scan (ops/control_flow.cpp)
 void register_internal_ops(OpRegistry& r);  // visionrt.* ops made by passes (ops/internal.cpp)
 
 // Ops whose type starts with this prefix are internal to visionrt (created by passes only).

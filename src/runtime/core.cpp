@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -84,10 +85,16 @@ std::map<std::string, int> Model::op_histogram() const {
 }
 std::map<std::string, std::string> Model::unsupported_ops() const {
   std::map<std::string, std::string> r;
-  for (const auto& n : impl_->graph->nodes) {
-    std::string why = unsupported_reason(*impl_->graph, n);
-    if (!why.empty()) r[n.domain.empty() ? n.op_type : n.domain + "::" + n.op_type] = why;
-  }
+  // Subgraphs (If/Loop/Scan bodies) are checked too: their ops run as well.
+  std::function<void(const Graph&)> check = [&](const Graph& g) {
+    for (const auto& n : g.nodes) {
+      std::string why = unsupported_reason(g, n);
+      if (!why.empty()) r[n.domain.empty() ? n.op_type : n.domain + "::" + n.op_type] = why;
+      for (const auto& kv : n.attrs)
+        if (kv.second.kind == Attribute::Kind::g && kv.second.g) check(*kv.second.g);
+    }
+  };
+  check(*impl_->graph);
   return r;
 }
 
