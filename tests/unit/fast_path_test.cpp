@@ -950,3 +950,41 @@ TEST(FastPath, DynamicQuantizationRunsOnOneDnnAndMatchesTheReferenceExactly) {
   }
   EXPECT_NE(want[3].at_f64(0), 0.0) << "zero point 0: a weak test";
 }
+
+TEST(FastPath, GemmAndMatMulWithRunTimeSizesRunOnSgemm) {
+  // Shapes known only at run time (as the box head after RoIAlign in R-CNN exports): Gemm with
+  // transA/transB, alpha/beta and C as a scalar, [N] and [1, N]; MatMul of a rank-3 A by a 2-D B.
+  // All on oneDNN's sgemm, equal to the reference within float rounding; zero rows too.
+  Net n;
+  n.b.input("x", DType::f32, {-1, 37});
+  n.b.input("xt", DType::f32, {37, -1});
+  n.b.input("x3", DType::f32, {2, -1, 37});
+  std::mt19937 rng(11);
+  std::string w1 = n.constant(random_tensor({23, 37}, rng)),
+              c1 = n.constant(random_tensor({23}, rng));
+  n.b.node("Gemm", {"x", w1, c1}, {"y1"},
+           {{"transB", attr_int(1)}, {"alpha", attr_float(0.5f)}, {"beta", attr_float(2.f)}});
+  std::string w2 = n.constant(random_tensor({37, 19}, rng));
+  n.b.node("Gemm", {"xt", w2, n.constant(Tensor::scalar<float>(0.25f))}, {"y2"},
+           {{"transA", attr_int(1)}});
+  std::string w3 = n.constant(random_tensor({37, 11}, rng));
+  n.b.node("MatMul", {"x3", w3}, {"y3"});
+  std::string w4 = n.constant(random_tensor({37, 5}, rng)),
+              c4 = n.constant(random_tensor({1, 5}, rng));
+  n.b.node("Gemm", {"x", w4, c4}, {"y4"});
+  for (const char* y : {"y1", "y2", "y3", "y4"}) n.b.output(y, DType::f32);
+  std::string bytes = n.b.serialize();
+  for (int64_t rows : {13, 0}) {
+    std::vector<Tensor> in = {random_tensor({rows, 37}, rng), random_tensor({37, rows}, rng),
+                              random_tensor({2, rows, 37}, rng)};
+    std::vector<Tensor> want = reference_run(bytes, in);
+    Compiled c = fast_run(bytes, in, 2);
+    size_t sgemm = 0;
+    for (const std::string& d : c.decisions) sgemm += d.find(": dnnl_sgemm") != std::string::npos;
+    EXPECT_EQ(sgemm, 4u) << ::testing::PrintToString(c.decisions);
+    for (size_t o = 0; o < want.size(); ++o) {
+      ASSERT_EQ(c.outputs[o].shape(), want[o].shape()) << "output " << o << " rows " << rows;
+      EXPECT_EQ(count_differing(c.outputs[o], want[o], 1e-4), 0u) << "output " << o;
+    }
+  }
+}

@@ -6,6 +6,7 @@
 // layout the implementation prefers. f32, static shapes, plain layouts; under INFERENCE_PRECISION
 // bf16 a product by constant weights also takes a bf16 A (weights converted once, f32
 // accumulation and bias) and writes bf16 or f32.
+#include <algorithm>
 #include <cstring>
 
 #include "common/strings.hpp"
@@ -183,6 +184,86 @@ std::unique_ptr<Kernel> build_matmul(const KernelQuery& q, std::string* why, boo
   }
 }
 
+// Gemm and MatMul whose shapes are only known at run time (detection heads after RoIAlign: the
+// number of proposals is data-dependent, so these nodes are dynamic steps): oneDNN's sgemm on
+// the concrete sizes of each call, multithreaded, instead of the reference loops. f32; Gemm with
+// any transA/transB/alpha/beta and C broadcast to [M, N]; MatMul with A of rank >= 2 (its
+// leading dimensions fold into M) and a 2-D B.
+class DnnlSgemm : public Kernel {
+ public:
+  explicit DnnlSgemm(bool gemm) : gemm_(gemm) {}
+  void execute(KernelContext& c) override {
+    const Tensor& a = c.input(0);
+    const Tensor& b = c.input(1);
+    Tensor& y = c.output(0);
+    const Node& n = *c.node;
+    const bool ta = gemm_ && n.attr_i("transA", 0) != 0, tb = gemm_ && n.attr_i("transB", 0) != 0;
+    const float alpha = gemm_ ? n.attr_f("alpha", 1.f) : 1.f;
+    const float beta = gemm_ ? n.attr_f("beta", 1.f) : 0.f;
+    if (b.rank() != 2 || a.rank() < 2 || (gemm_ && a.rank() != 2))
+      c.fail("unexpected operand ranks");
+    const int64_t k = ta ? a.dim(0) : a.dim(a.rank() - 1);
+    const int64_t m = static_cast<int64_t>(a.numel()) / std::max<int64_t>(k, 1);
+    const int64_t nn = tb ? b.dim(0) : b.dim(1);
+    if ((tb ? b.dim(1) : b.dim(0)) != k || static_cast<int64_t>(y.numel()) != m * nn)
+      c.fail(str_cat("operands ", shape_str(a.shape()), " and ", shape_str(b.shape()),
+                     " do not multiply into ", shape_str(y.shape())));
+    float* out = y.data<float>();
+    float acc_beta = 0.f;
+    if (gemm_ && c.has_input(2) && beta != 0.f) {
+      const Tensor& cc = c.input(2);
+      const float* cv = cc.data<float>();
+      const Shape& cs = cc.shape();
+      const int64_t cn = static_cast<int64_t>(cc.numel());
+      auto row_bias = cn == nn && (cs.size() == 1 || (cs.size() == 2 && cs[0] == 1));
+      auto col_bias = cs.size() == 2 && cs[0] == m && cs[1] == 1;
+      if (cn == 1) {
+        std::fill(out, out + m * nn, beta * cv[0]);
+      } else if (row_bias) {
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < nn; ++j) out[i * nn + j] = beta * cv[j];
+      } else if (col_bias) {
+        for (int64_t i = 0; i < m; ++i) std::fill(out + i * nn, out + (i + 1) * nn, beta * cv[i]);
+      } else if (cs == Shape{m, nn}) {
+        for (int64_t i = 0; i < m * nn; ++i) out[i] = beta * cv[i];
+      } else {
+        c.fail(str_cat("C ", shape_str(cs), " does not broadcast to [", m, ",", nn, "]"));
+      }
+      acc_beta = 1.f;
+    }
+    if (m == 0 || nn == 0) return;
+    if (k == 0) {
+      if (acc_beta == 0.f) std::fill(out, out + m * nn, 0.f);
+      return;
+    }
+    set_threads(c.num_threads);
+    const dnnl_status_t st =
+        dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, nn, k, alpha, a.data<float>(), ta ? m : k,
+                   b.data<float>(), tb ? k : nn, acc_beta, out, nn);
+    if (st != dnnl_success) c.fail(str_cat("oneDNN sgemm failed (status ", int(st), ")"));
+  }
+  std::string layout() const override { return "plain (sgemm, run-time sizes)"; }
+
+ private:
+  bool gemm_;
+};
+
+std::unique_ptr<Kernel> create_sgemm(const KernelQuery& q, bool gemm, std::string* why) {
+  if (q.any_blocked()) return *why = "plain layouts only", nullptr;
+  if (q.input_types.size() < 2) return *why = "needs A and B", nullptr;
+  for (size_t i = 0; i < q.input_types.size(); ++i)
+    if (q.input_types[i].dtype != DType::undefined && q.input_types[i].dtype != DType::f32)
+      return *why = "f32 only", nullptr;
+  if (q.output_types.empty() || q.output_types[0].dtype != DType::f32)
+    return *why = "f32 only", nullptr;
+  const TensorType &a = q.input_types[0], &b = q.input_types[1];
+  if (!a.has_rank || !b.has_rank || b.dims.size() != 2 || a.dims.size() < 2 ||
+      (gemm && a.dims.size() != 2))
+    return *why = gemm ? "Gemm of 2-D operands of known rank" : "MatMul of A (rank >= 2) by 2-D B",
+           nullptr;
+  return std::make_unique<DnnlSgemm>(gemm);
+}
+
 }  // namespace
 
 void register_dnnl_matmul(KernelRegistry& r) {
@@ -194,6 +275,14 @@ void register_dnnl_matmul(KernelRegistry& r) {
   };
   for (const char* op : {"MatMul", "Gemm", "visionrt.FusedMatMul"})
     r.add(op, {"dnnl", create, probe});
+  // Run-time sizes (dynamic steps): after the primitive, which wants static shapes.
+  r.add("Gemm", {"dnnl_sgemm",
+                 [](const KernelQuery& q, std::string* why) { return create_sgemm(q, true, why); },
+                 nullptr});
+  r.add("MatMul",
+        {"dnnl_sgemm",
+         [](const KernelQuery& q, std::string* why) { return create_sgemm(q, false, why); },
+         nullptr});
 }
 
 }  // namespace visionrt
