@@ -1,5 +1,5 @@
 // If, Loop and Scan: each body is compiled once into a SubgraphRunner (a kernel per node, chosen
-// among the reference kernels because the body's shapes may change from one call to the next)
+// among those that take run-time sizes, since a body's shapes may change from one call to the next)
 // and run on the node's inputs: the explicit ones as the op defines them, then the outer-scope
 // captures (ops/control_flow.hpp) bound to the body's trailing inputs by position.
 #include <algorithm>
@@ -19,8 +19,13 @@ class SubgraphRunner {
     for (const Node& n : g_.nodes) {
       KernelQuery q = query_for(g_, n);
       q.opset = opset_;
+      // Sizes inside a body may change between calls: candidates see dtype and rank only (as
+      // the outer graph's dynamic steps do), so only kernels that take run-time sizes accept.
+      for (auto* types : {&q.input_types, &q.output_types})
+        for (TensorType& t : *types)
+          for (int64_t& d : t.dims) d = -1;
       std::string chosen, why;
-      auto k = select_kernel(q, "ref", &chosen, &why);
+      auto k = select_kernel(q, "", &chosen, &why);
       if (!k)
         throw ModelError(str_cat(g_.path, ": subgraph node ", n.label(), ": no kernel: ", why));
       kernels_.push_back(std::move(k));
