@@ -3,6 +3,7 @@
 #include "geometry/nms.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <numeric>
 #include <stdexcept>
@@ -21,10 +22,69 @@ float box_iou_xyxy(const BoxXYXY& a, const BoxXYXY& b) {
 
 namespace {
 
+// Greedy suppression with the candidates a kept box can overlap found through an index sorted
+// by x1: a box j overlaps box i only if x1_j is in (x1_i - widest, x2_i), so a kept box visits
+// that window instead of every later box. The same pairs are tested with the same arithmetic
+// as the plain loop below, so the result is identical; it pays on many boxes spread out in x,
+// above all the class-offset layout of batched NMS exports (torchvision's batched_nms: boxes of
+// class c shifted by c * (max coordinate + 1), so each window holds about one class).
+bool greedy_windowed(const std::vector<BoxXYXY>& boxes, const std::vector<int32_t>& order,
+                     float iou_threshold, int64_t max_keep, std::vector<char>& suppressed,
+                     std::vector<int32_t>* kept) {
+  float widest = 0;
+  for (int32_t i : order) {
+    const BoxXYXY& b = boxes[i];
+    if (!std::isfinite(b.x1) || !std::isfinite(b.x2) || !std::isfinite(b.y1) ||
+        !std::isfinite(b.y2))
+      return false;  // sorting by x1 needs finite coordinates: the plain loop takes it
+    widest = std::max(widest, b.x2 - b.x1);
+  }
+  std::vector<int32_t> by_x(order);
+  std::stable_sort(by_x.begin(), by_x.end(),
+                   [&](int32_t p, int32_t q) { return boxes[p].x1 < boxes[q].x1; });
+  std::vector<float> xs(by_x.size());
+  for (size_t k = 0; k < by_x.size(); ++k) xs[k] = boxes[by_x[k]].x1;
+  std::vector<int32_t> rank(boxes.size(), -1);
+  for (size_t r = 0; r < order.size(); ++r) rank[order[r]] = static_cast<int32_t>(r);
+  int64_t count = 0;
+  for (size_t oi = 0; oi < order.size(); ++oi) {
+    int32_t i = order[oi];
+    if (suppressed[i]) continue;
+    kept->push_back(i);
+    if (max_keep > 0 && ++count >= max_keep) return true;
+    const BoxXYXY& bi = boxes[i];
+    const float ai = bi.area();
+    if (!(ai > 0)) continue;
+    // Widened by a rounding margin: including extra boxes is harmless (they are tested).
+    const float from = bi.x1 - widest - (std::fabs(bi.x1) + widest) * 1e-5f - 1e-30f;
+    const size_t lo =
+        static_cast<size_t>(std::lower_bound(xs.begin(), xs.end(), from) - xs.begin());
+    const size_t hi =
+        static_cast<size_t>(std::lower_bound(xs.begin(), xs.end(), bi.x2) - xs.begin());
+    for (size_t k = lo; k < hi; ++k) {
+      int32_t j = by_x[k];
+      if (rank[j] <= static_cast<int32_t>(oi) || suppressed[j]) continue;
+      const BoxXYXY& bj = boxes[j];
+      float iw = std::min(bi.x2, bj.x2) - std::max(bi.x1, bj.x1);
+      if (!(iw > 0)) continue;
+      float ih = std::min(bi.y2, bj.y2) - std::max(bi.y1, bj.y1);
+      if (!(ih > 0)) continue;
+      float aj = bj.area();
+      if (!(aj > 0)) continue;
+      float inter = iw * ih;
+      if (inter / (ai + aj - inter) > iou_threshold) suppressed[j] = 1;
+    }
+  }
+  return true;
+}
+
 // Greedy suppression over `order` (indices sorted by score), all of one class.
 void greedy(const std::vector<BoxXYXY>& boxes, const std::vector<int32_t>& order,
             float iou_threshold, int64_t max_keep, std::vector<char>& suppressed,
             std::vector<int32_t>* kept) {
+  if (order.size() >= 512 &&
+      greedy_windowed(boxes, order, iou_threshold, max_keep, suppressed, kept))
+    return;
   int64_t count = 0;
   for (size_t oi = 0; oi < order.size(); ++oi) {
     int32_t i = order[oi];

@@ -988,3 +988,91 @@ TEST(FastPath, GemmAndMatMulWithRunTimeSizesRunOnSgemm) {
     }
   }
 }
+
+TEST(FastPath, RoiAlignExpandAndScatterElementsMatchTheReference) {
+  // The run-time-size kernels of two-stage detectors' RoI plumbing, against the reference on
+  // awkward cases: RoiAlign avg (opset 16 half_pixel, adaptive sampling) and max (opset 10,
+  // sampling_ratio 2), rois partly outside the map, batch 2, channels not a multiple of 8;
+  // Expand of a column, a row and a scalar-like tensor (f32, i64, bool); ScatterElements along
+  // axis 0, 1 and -1 with negative indices and indices smaller than the data (f32, i64 data,
+  // i32 indices).
+  for (int64_t opset : {16, 10}) {
+    Net n;
+    n.b = ModelBuilder(opset);
+    n.b.input("x", DType::f32, {2, 5, 13, 11});
+    n.b.input("rois", DType::f32, {6, 4});
+    n.b.input("bi", DType::i64, {6});
+    std::map<std::string, Attribute> a = {{"output_height", attr_int(3)},
+                                          {"output_width", attr_int(4)},
+                                          {"spatial_scale", attr_float(0.5f)}};
+    if (opset == 10) {
+      a["mode"] = attr_string("max");
+      a["sampling_ratio"] = attr_int(2);
+    }
+    n.b.node("RoiAlign", {"x", "rois", "bi"}, {"y"}, a);
+    n.b.output("y", DType::f32);
+    std::mt19937 rng(21);
+    Tensor x = random_tensor({2, 5, 13, 11}, rng, -3.f, 3.f);
+    Tensor rois = Tensor::from_vector<float>(
+        {6, 4}, {0,  0,  20, 24, 3.5f, 2.25f, 9,    7.5f,  -6, -4, 10, 30,
+                 15, 18, 60, 40, 1,    1,     1.5f, 1.25f, 2,  30, 21, 25});
+    Tensor bi = Tensor::from_vector<int64_t>({6}, {0, 1, 1, 0, 1, 0});
+    std::string bytes = n.b.serialize();
+    std::vector<Tensor> want = reference_run(bytes, {x, rois, bi});
+    Compiled c = fast_run(bytes, {x, rois, bi}, 2);
+    EXPECT_NE(::testing::PrintToString(c.decisions).find("RoiAlign 'RoiAlign_0': cpu"),
+              std::string::npos)
+        << ::testing::PrintToString(c.decisions);
+    ASSERT_EQ(c.outputs[0].shape(), want[0].shape());
+    double worst = 0;
+    EXPECT_EQ(count_differing(c.outputs[0], want[0], 1e-5, &worst), 0u)
+        << "opset " << opset << " worst " << worst;
+  }
+  Net n;
+  n.b.input("col", DType::f32, {3, 1});
+  n.b.input("ids", DType::i64, {1, 5});
+  n.b.input("flag", DType::boolean, {1});
+  n.b.node("Expand", {"col", n.constant(Tensor::from_vector<int64_t>({3}, {2, 3, 7}))}, {"e1"});
+  n.b.node("Expand", {"ids", n.constant(Tensor::from_vector<int64_t>({3}, {4, 1, 5}))}, {"e2"});
+  n.b.node("Expand", {"flag", n.constant(Tensor::from_vector<int64_t>({2}, {3, 2}))}, {"e3"});
+  n.b.input("data", DType::f32, {4, 6, 5});
+  n.b.input("idata", DType::i64, {3, 4});
+  n.b.input("i0", DType::i32, {2, 3, 5});
+  n.b.input("u0", DType::f32, {2, 3, 5});
+  n.b.input("i1", DType::i64, {3, 2});
+  n.b.input("u1", DType::i64, {3, 2});
+  n.b.node("ScatterElements", {"data", "i0", "u0"}, {"s0"}, {{"axis", attr_int(1)}});
+  n.b.node("ScatterElements", {"data", "i0", "u0"}, {"s1"}, {{"axis", attr_int(-1)}});
+  n.b.node("ScatterElements", {"idata", "i1", "u1"}, {"s2"}, {{"axis", attr_int(0)}});
+  n.b.output("e1", DType::f32).output("e2", DType::i64).output("e3", DType::boolean);
+  n.b.output("s0", DType::f32).output("s1", DType::f32).output("s2", DType::i64);
+  std::mt19937 rng(4);
+  Tensor i0(DType::i32, {2, 3, 5});
+  for (size_t i = 0; i < i0.numel(); ++i) i0.data<int32_t>()[i] = static_cast<int32_t>(i % 5) - 2;
+  Tensor idata(DType::i64, {3, 4}), u1(DType::i64, {3, 2});
+  for (size_t i = 0; i < idata.numel(); ++i) idata.data<int64_t>()[i] = static_cast<int64_t>(i);
+  for (size_t i = 0; i < u1.numel(); ++i) u1.data<int64_t>()[i] = 100 + static_cast<int64_t>(i);
+  std::vector<Tensor> in = {random_tensor({3, 1}, rng),
+                            Tensor::from_vector<int64_t>({1, 5}, {7, -1, 0, 9, 3}),
+                            Tensor::scalar<bool>(true).reshaped({1}),
+                            random_tensor({4, 6, 5}, rng),
+                            idata,
+                            i0,
+                            random_tensor({2, 3, 5}, rng),
+                            Tensor::from_vector<int64_t>({3, 2}, {2, -1, 0, 1, -3, 2}),
+                            u1};
+  std::string bytes = n.b.serialize();
+  std::vector<Tensor> want = reference_run(bytes, in);
+  Compiled c = fast_run(bytes, in, 2);
+  size_t cpu = 0;
+  for (const std::string& d : c.decisions)
+    cpu += (d.find("Expand") == 0 || d.find("ScatterElements") == 0) &&
+           d.find(": cpu") != std::string::npos;
+  EXPECT_EQ(cpu, 6u) << ::testing::PrintToString(c.decisions);
+  for (size_t o = 0; o < want.size(); ++o) {
+    ASSERT_EQ(c.outputs[o].shape(), want[o].shape()) << "output " << o;
+    ASSERT_EQ(c.outputs[o].dtype(), want[o].dtype()) << "output " << o;
+    EXPECT_EQ(0, std::memcmp(c.outputs[o].raw(), want[o].raw(), want[o].nbytes()))
+        << "output " << o;
+  }
+}

@@ -438,3 +438,40 @@ TEST(DemoImage, LinesAreInsideTheImageAndDistinct) {
     EXPECT_EQ(l.box & cv::Rect(0, 0, img.cols, img.rows), l.box) << l.text;
   }
 }
+
+TEST(Nms, ManyBoxesGiveTheSameResultAsTheQuadraticLoop) {
+  // Above 512 candidates nms() finds overlaps through an x-sorted window; the kept list must be
+  // exactly the plain greedy loop's (written out here), for clustered boxes, the class-offset
+  // layout of batched NMS exports, degenerate boxes, ties, thresholds 0 / 0.5 / 0.9 and max_keep.
+  std::mt19937 rng(17);
+  std::uniform_real_distribution<float> pos(0.f, 300.f), size(0.f, 80.f), score(0.f, 1.f);
+  for (int layout = 0; layout < 2; ++layout) {
+    std::vector<BoxXYXY> b;
+    std::vector<float> s;
+    for (int i = 0; i < 3000; ++i) {
+      float x = pos(rng), y = pos(rng), w = size(rng), h = size(rng);
+      if (i % 97 == 0) w = 0;                                               // no area
+      const float off = layout ? static_cast<float>(i % 40) * 401.f : 0.f;  // batched_nms
+      b.push_back({x + off, y + off, x + w + off, y + h + off});
+      s.push_back(i % 13 == 0 ? 0.5f : score(rng));  // ties
+    }
+    for (float th : {0.f, 0.5f, 0.9f})
+      for (int64_t keep : {int64_t(-1), int64_t(100)}) {
+        std::vector<int32_t> order(b.size());
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(),
+                         [&](int32_t p, int32_t q) { return s[p] > s[q]; });
+        std::vector<char> gone(b.size(), 0);
+        std::vector<int32_t> want;
+        for (size_t oi = 0; oi < order.size(); ++oi) {
+          const int32_t i = order[oi];
+          if (gone[i]) continue;
+          want.push_back(i);
+          if (keep > 0 && static_cast<int64_t>(want.size()) >= keep) break;
+          for (size_t oj = oi + 1; oj < order.size(); ++oj)
+            if (box_iou_xyxy(b[i], b[order[oj]]) > th) gone[order[oj]] = 1;
+        }
+        EXPECT_EQ(nms(b, s, {}, th, keep), want) << "layout " << layout << " threshold " << th;
+      }
+  }
+}

@@ -17,6 +17,8 @@ void register_cpu_kernels(KernelRegistry& r) {
   register_cpu_reduce(r);
   register_cpu_dynamic_quantize(r);
   register_cpu_cast(r);
+  register_cpu_roi_align(r);
+  register_cpu_expand_scatter(r);
 }
 
 void register_cpu_fallback_kernels(KernelRegistry& r) {
