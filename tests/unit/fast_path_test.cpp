@@ -1076,3 +1076,44 @@ TEST(FastPath, RoiAlignExpandAndScatterElementsMatchTheReference) {
         << "output " << o;
   }
 }
+
+TEST(FastPath, TopKAndNonZeroMatchTheReference) {
+  // TopK along the last axis and along axis 1 (strided), largest and smallest, with ties (the
+  // lower index first) and a NaN row; NonZero on f32, bool and i64 of rank 1 to 3.
+  Net n;
+  n.b.input("x", DType::f32, {3, 40, 7});
+  n.b.input("xi", DType::i64, {5, 9});
+  n.b.input("mask", DType::boolean, {4, 6});
+  n.b.node("TopK", {"x", n.constant(Tensor::from_vector<int64_t>({1}, {5}))}, {"v0", "i0"});
+  n.b.node("TopK", {"x", n.constant(Tensor::from_vector<int64_t>({1}, {11}))}, {"v1", "i1"},
+           {{"axis", attr_int(1)}, {"largest", attr_int(0)}});
+  n.b.node("TopK", {"xi", n.constant(Tensor::from_vector<int64_t>({1}, {9}))}, {"v2", "i2"});
+  n.b.node("NonZero", {"x"}, {"z0"});
+  n.b.node("NonZero", {"mask"}, {"z1"});
+  n.b.node("NonZero", {"xi"}, {"z2"});
+  n.b.output("v0", DType::f32).output("i0", DType::i64).output("v1", DType::f32);
+  n.b.output("i1", DType::i64).output("v2", DType::i64).output("i2", DType::i64);
+  n.b.output("z0", DType::i64).output("z1", DType::i64).output("z2", DType::i64);
+  std::mt19937 rng(8);
+  Tensor x = random_tensor({3, 40, 7}, rng);
+  float* xv = x.data<float>();
+  for (size_t i = 0; i < x.numel(); i += 3) xv[i] = std::round(xv[i] * 2) / 2;  // ties
+  for (size_t i = 0; i < x.numel(); i += 5) xv[i] = 0;                          // zeros
+  xv[7] = std::nanf("");  // one NaN row for axis -1 (row 1 of batch 0)
+  Tensor xi(DType::i64, {5, 9}), mask(DType::boolean, {4, 6});
+  for (size_t i = 0; i < xi.numel(); ++i)
+    xi.data<int64_t>()[i] = static_cast<int64_t>(i * 7 % 5) - 2;
+  for (size_t i = 0; i < mask.numel(); ++i) mask.data<bool>()[i] = (i * 5 % 7) < 3;
+  std::string bytes = n.b.serialize();
+  std::vector<Tensor> want = reference_run(bytes, {x, xi, mask});
+  Compiled c = fast_run(bytes, {x, xi, mask}, 2);
+  size_t cpu = 0;
+  for (const std::string& d : c.decisions)
+    cpu += (d.find("TopK") == 0 || d.find("NonZero") == 0) && d.find(": cpu") != std::string::npos;
+  EXPECT_EQ(cpu, 6u) << ::testing::PrintToString(c.decisions);
+  for (size_t o = 0; o < want.size(); ++o) {
+    ASSERT_EQ(c.outputs[o].shape(), want[o].shape()) << "output " << o;
+    EXPECT_EQ(0, std::memcmp(c.outputs[o].raw(), want[o].raw(), want[o].nbytes()))
+        << "output " << o;
+  }
+}

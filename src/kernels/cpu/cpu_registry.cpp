@@ -19,6 +19,7 @@ void register_cpu_kernels(KernelRegistry& r) {
   register_cpu_cast(r);
   register_cpu_roi_align(r);
   register_cpu_expand_scatter(r);
+  register_cpu_topk_nonzero(r);
 }
 
 void register_cpu_fallback_kernels(KernelRegistry& r) {
