@@ -127,6 +127,7 @@ void register_cpu_cast(KernelRegistry& r);
 void register_cpu_roi_align(KernelRegistry& r);
 void register_cpu_expand_scatter(KernelRegistry& r);
 void register_cpu_topk_nonzero(KernelRegistry& r);
+void register_cpu_transpose(KernelRegistry& r);  // fallback: any dtype, run-time sizes
 void register_cpu_fallback_kernels(KernelRegistry& r);  // after oneDNN's, before the reference
 // Block size of the blocked activation layout for this CPU (16 with AVX-512, else 8); 0 when
 // VISIONRT_LAYOUT=plain.

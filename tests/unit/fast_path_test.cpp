@@ -1117,3 +1117,68 @@ TEST(FastPath, TopKAndNonZeroMatchTheReference) {
         << "output " << o;
   }
 }
+
+TEST(FastPath, ComparisonsBroadcastIntoBoolLikeTheReference) {
+  // Greater/Less/Equal/GreaterOrEqual/LessOrEqual of f32 into bool: a scalar threshold (the
+  // score filter of detection exports), a per-row column, a full operand; equal values and NaN.
+  Net n;
+  n.b.input("a", DType::f32, {3, 1, 17});
+  n.b.input("b", DType::f32, {1, 5, 17});
+  std::string th = n.constant(Tensor::scalar<float>(0.25f));
+  const char* ops[] = {"Greater", "Less", "Equal", "GreaterOrEqual", "LessOrEqual"};
+  for (int i = 0; i < 5; ++i) {
+    n.b.node(ops[i], {"a", "b"}, {"y" + std::to_string(i)});
+    n.b.output("y" + std::to_string(i), DType::boolean);
+  }
+  n.b.node("Greater", {"b", th}, {"t"});
+  n.b.output("t", DType::boolean);
+  std::mt19937 rng(12);
+  Tensor a = random_tensor({3, 1, 17}, rng), b = random_tensor({1, 5, 17}, rng);
+  for (int i = 0; i < 17; i += 4) b.data<float>()[i] = a.data<float>()[i];  // equal values
+  for (int i = 1; i < 17; i += 4) b.data<float>()[i] = 0.25f;
+  a.data<float>()[3] = std::nanf("");
+  b.data<float>()[20] = std::nanf("");
+  std::string bytes = n.b.serialize();
+  std::vector<Tensor> want = reference_run(bytes, {a, b});
+  Compiled c = fast_run(bytes, {a, b}, 2);
+  size_t cpu = 0;
+  for (const std::string& d : c.decisions) cpu += d.find(": cpu") != std::string::npos;
+  EXPECT_EQ(cpu, 6u) << ::testing::PrintToString(c.decisions);
+  for (size_t o = 0; o < want.size(); ++o) {
+    ASSERT_EQ(c.outputs[o].shape(), want[o].shape()) << "output " << o;
+    ASSERT_EQ(c.outputs[o].dtype(), DType::boolean);
+    EXPECT_EQ(0, std::memcmp(c.outputs[o].raw(), want[o].raw(), want[o].nbytes()))
+        << "output " << o;
+  }
+}
+
+TEST(FastPath, TransposeOfAnyTypeAtRunTimeSizes) {
+  // Index tensors (i64 [2, N] -> [N, 2]), bool 3-D, and f32 whose sizes are only known at run
+  // time (oneDNN's reorder wants static f32): the fallback kernel, equal to the reference.
+  Net n;
+  n.b.input("i", DType::i64, {2, 9});
+  n.b.input("m", DType::boolean, {3, 4, 5});
+  n.b.input("x", DType::f32, {-1, 3, 4, 6});
+  n.b.node("Transpose", {"i"}, {"t0"}, {{"perm", attr_ints({1, 0})}});
+  n.b.node("Transpose", {"m"}, {"t1"}, {{"perm", attr_ints({2, 0, 1})}});
+  n.b.node("Transpose", {"x"}, {"t2"}, {{"perm", attr_ints({0, 2, 3, 1})}});
+  n.b.node("Transpose", {"m"}, {"t3"});
+  n.b.output("t0", DType::i64).output("t1", DType::boolean).output("t2", DType::f32);
+  n.b.output("t3", DType::boolean);
+  std::mt19937 rng(13);
+  Tensor i(DType::i64, {2, 9}), m(DType::boolean, {3, 4, 5});
+  for (size_t k = 0; k < i.numel(); ++k) i.data<int64_t>()[k] = static_cast<int64_t>(k * 31 % 17);
+  for (size_t k = 0; k < m.numel(); ++k) m.data<bool>()[k] = k % 3 == 1;
+  Tensor x = random_tensor({2, 3, 4, 6}, rng);
+  std::string bytes = n.b.serialize();
+  std::vector<Tensor> want = reference_run(bytes, {i, m, x});
+  Compiled c = fast_run(bytes, {i, m, x}, 2);
+  size_t cpu = 0;
+  for (const std::string& d : c.decisions) cpu += d.find(": cpu") != std::string::npos;
+  EXPECT_EQ(cpu, 4u) << ::testing::PrintToString(c.decisions);
+  for (size_t o = 0; o < want.size(); ++o) {
+    ASSERT_EQ(c.outputs[o].shape(), want[o].shape()) << "output " << o;
+    EXPECT_EQ(0, std::memcmp(c.outputs[o].raw(), want[o].raw(), want[o].nbytes()))
+        << "output " << o;
+  }
+}

@@ -1,4 +1,5 @@
-// Element-wise Add/Sub/Mul/Div/Max/Min on f32 with any numpy broadcast, plain layout: the
+// Element-wise Add/Sub/Mul/Div/Max/Min on f32 (and the comparisons Greater/Less/Equal/
+// GreaterOrEqual/LessOrEqual of f32 into bool) with any numpy broadcast, plain layout: the
 // broadcasts oneDNN 2.6's jit binary does not take (it broadcasts only its second operand, and
 // only per tensor, per channel or in some spatial patterns): Swin's attention masks
 // [1, nW, 1, L, L] + [B, nW, heads, L, L], a first operand broadcast over the second, two
@@ -17,7 +18,39 @@
 namespace visionrt {
 namespace {
 
-enum class BinOp { add, sub, mul, div, max, min };
+enum class BinOp { add, sub, mul, div, max, min, gt, lt, eq, ge, le };
+
+bool is_comparison(BinOp op) { return op >= BinOp::gt; }
+
+// y[i] = a[i * sa] `cmp` b[i * sb] as bool bytes; NaN compares false, as the reference.
+template <BinOp op>
+inline void run_inner_cmp(const float* a, int64_t sa, const float* b, int64_t sb, uint8_t* y,
+                          int64_t n) {
+  auto f = [](float u, float v) -> uint8_t {
+    if constexpr (op == BinOp::gt) return u > v;
+    if constexpr (op == BinOp::lt) return u < v;
+    if constexpr (op == BinOp::eq) return u == v;
+    if constexpr (op == BinOp::ge) return u >= v;
+    return u <= v;
+  };
+  for (int64_t i = 0; i < n; ++i) y[i] = f(a[sa ? i : 0], b[sb ? i : 0]);
+}
+
+VISIONRT_MULTIVERSION void inner_cmp(BinOp op, const float* a, int64_t sa, const float* b,
+                                     int64_t sb, uint8_t* y, int64_t n) {
+  switch (op) {
+    case BinOp::gt:
+      return run_inner_cmp<BinOp::gt>(a, sa, b, sb, y, n);
+    case BinOp::lt:
+      return run_inner_cmp<BinOp::lt>(a, sa, b, sb, y, n);
+    case BinOp::eq:
+      return run_inner_cmp<BinOp::eq>(a, sa, b, sb, y, n);
+    case BinOp::ge:
+      return run_inner_cmp<BinOp::ge>(a, sa, b, sb, y, n);
+    default:
+      return run_inner_cmp<BinOp::le>(a, sa, b, sb, y, n);
+  }
+}
 
 // y[i] = f(a[i * sa], b[i * sb]) for i < n, sa and sb in {0, 1}.
 template <BinOp op>
@@ -60,6 +93,8 @@ VISIONRT_MULTIVERSION void inner_run(BinOp op, const float* a, int64_t sa, const
       return run_inner<BinOp::max>(a, sa, b, sb, y, n);
     case BinOp::min:
       return run_inner<BinOp::min>(a, sa, b, sb, y, n);
+    default:
+      return;  // comparisons: inner_cmp
   }
 }
 
@@ -70,8 +105,7 @@ struct BinaryPlan {
   int64_t inner = 1, ia = 1, ib = 1;  // inner run length, a's and b's inner step (0 or 1)
 };
 
-void run_plan(BinOp op, const BinaryPlan& p, const float* a, const float* b, float* y,
-              int threads) {
+void run_plan(BinOp op, const BinaryPlan& p, const float* a, const float* b, void* y, int threads) {
   const int64_t rows = shape_numel(p.outer);
   const int t = rows * p.inner >= (1 << 15) ? threads : 1;
   parallel_for(rows, t, [&](int64_t r) {
@@ -82,7 +116,10 @@ void run_plan(BinOp op, const BinaryPlan& p, const float* a, const float* b, flo
       oa += i * p.sa[d];
       ob += i * p.sb[d];
     }
-    inner_run(op, a + oa, p.ia, b + ob, p.ib, y + r * p.inner, p.inner);
+    if (is_comparison(op))
+      inner_cmp(op, a + oa, p.ia, b + ob, p.ib, static_cast<uint8_t*>(y) + r * p.inner, p.inner);
+    else
+      inner_run(op, a + oa, p.ia, b + ob, p.ib, static_cast<float*>(y) + r * p.inner, p.inner);
   });
 }
 
@@ -92,7 +129,7 @@ class BroadcastBinary : public Kernel {
       : op_(op), plan_(std::move(plan)), layout_(std::move(layout)) {}
   void execute(KernelContext& ctx) override {
     run_plan(op_, plan_, ctx.input(0).data<float>(), ctx.input(1).data<float>(),
-             ctx.output(0).data<float>(), ctx.num_threads);
+             ctx.output(0).raw(), ctx.num_threads);
   }
   std::string layout() const override { return layout_; }
 
@@ -104,12 +141,27 @@ class BroadcastBinary : public Kernel {
 
 std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
   if (q.input_types.size() != 2) return *why = "needs two inputs", nullptr;
-  for (const TensorType& t : {q.input_types[0], q.input_types[1], q.output_types[0]})
-    if (!t.fully_known() || t.dtype != DType::f32) return *why = "static f32 only", nullptr;
-  if (q.any_blocked()) return *why = "plain layouts only", nullptr;
   const std::string& op = q.node->op_type;
+  const bool cmp = op == "Greater" || op == "Less" || op == "Equal" || op == "GreaterOrEqual" ||
+                   op == "LessOrEqual";
+  for (const TensorType& t : {q.input_types[0], q.input_types[1]})
+    if (!t.fully_known() || t.dtype != DType::f32) return *why = "static f32 only", nullptr;
+  const TensorType& yt = q.output_types[0];
+  if (!yt.fully_known() || yt.dtype != (cmp ? DType::boolean : DType::f32))
+    return *why = "static f32 (bool for comparisons) output only", nullptr;
+  if (q.any_blocked()) return *why = "plain layouts only", nullptr;
   BinOp b;
-  if (op == "Add")
+  if (op == "Greater")
+    b = BinOp::gt;
+  else if (op == "Less")
+    b = BinOp::lt;
+  else if (op == "Equal")
+    b = BinOp::eq;
+  else if (op == "GreaterOrEqual")
+    b = BinOp::ge;
+  else if (op == "LessOrEqual")
+    b = BinOp::le;
+  else if (op == "Add")
     b = BinOp::add;
   else if (op == "Sub")
     b = BinOp::sub;
@@ -170,7 +222,8 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
 }  // namespace
 
 void register_cpu_binary(KernelRegistry& r) {
-  for (const char* op : {"Add", "Sub", "Mul", "Div", "Max", "Min"})
+  for (const char* op : {"Add", "Sub", "Mul", "Div", "Max", "Min", "Greater", "Less", "Equal",
+                         "GreaterOrEqual", "LessOrEqual"})
     r.add(op, {"cpu", create, nullptr});
 }
 

@@ -25,6 +25,7 @@ void register_cpu_kernels(KernelRegistry& r) {
 void register_cpu_fallback_kernels(KernelRegistry& r) {
   register_cpu_resize(r);
   register_cpu_binary(r);
+  register_cpu_transpose(r);
 }
 
 }  // namespace visionrt

@@ -1,7 +1,7 @@
-// Expand and ScatterElements (reduction none) by rows instead of per-element multi-indices, for
-// any element type (moved as bytes) and sizes known only at run time: the index plumbing of
-// R-CNN exports (MultiScaleRoIAlign scatters each level's RoIAlign result into place with an
-// index tensor Expand-ed to the result's shape) ran on the reference's per-element loops.
+// Expand, ScatterElements (reduction none) and Transpose by rows instead of per-element
+// multi-indices, for any element type (moved as bytes) and sizes known only at run time: the index
+// plumbing of R-CNN exports (MultiScaleRoIAlign scatters each level's RoIAlign result into place
+// with an index tensor Expand-ed to the result's shape) ran on the reference's per-element loops.
 #include <cstring>
 #include <vector>
 
@@ -130,6 +130,81 @@ class ScatterElementsCpu : public Kernel {
   }
 };
 
+// y [rows, len] = x [len, rows] transposed.
+template <typename T>
+void transpose_narrow(const T* x, T* y, int64_t rows, int64_t len) {
+  for (int64_t j = 0; j < len; ++j) {
+    const T* col = x + j * rows;
+    for (int64_t i = 0; i < rows; ++i) y[i * len + j] = col[i];
+  }
+}
+
+// Transpose of any element type (index tensors: NonZero's [rank, N] turned into [N, rank]) at
+// run-time sizes: output rows in order, each gathered with the input stride of the last output
+// axis.
+class TransposeCpu : public Kernel {
+ public:
+  void execute(KernelContext& c) override {
+    const Tensor& x = c.input(0);
+    Tensor& y = c.output(0);
+    const size_t r = x.rank(), es = dtype_size(x.dtype());
+    std::vector<int64_t> perm = c.node->attr_is("perm");
+    if (perm.empty())
+      for (size_t i = 0; i < r; ++i) perm.push_back(static_cast<int64_t>(r - 1 - i));
+    if (perm.size() != r) c.fail("perm does not match the rank");
+    if (y.numel() == 0) return;
+    if (r == 0) {
+      std::memcpy(y.raw(), x.raw(), es);
+      return;
+    }
+    std::vector<int64_t> xs(r, 1);
+    for (int64_t d = static_cast<int64_t>(r) - 2; d >= 0; --d) xs[d] = xs[d + 1] * x.dim(d + 1);
+    std::vector<int64_t> src_stride(r);  // input stride of each output axis
+    for (size_t d = 0; d < r; ++d) {
+      if (perm[d] < 0 || perm[d] >= static_cast<int64_t>(r)) c.fail("perm out of range");
+      src_stride[d] = xs[static_cast<size_t>(perm[d])];
+    }
+    const int64_t len = y.dim(r - 1), step = src_stride[r - 1];
+    const char* src = static_cast<const char*>(x.raw());
+    char* dst = static_cast<char*>(y.raw());
+    if (r == 2 && perm[0] == 1 && len <= 16) {
+      // [R, C] -> [C, R] with short output rows (NonZero's [rank, N] -> [N, rank]): by columns.
+      const int64_t rows = y.dim(0);
+      if (es == 8) {
+        transpose_narrow(static_cast<const int64_t*>(x.raw()), static_cast<int64_t*>(y.raw()), rows,
+                         len);
+        return;
+      }
+      if (es == 4) {
+        transpose_narrow(static_cast<const int32_t*>(x.raw()), static_cast<int32_t*>(y.raw()), rows,
+                         len);
+        return;
+      }
+      if (es == 1) {
+        transpose_narrow(static_cast<const uint8_t*>(x.raw()), static_cast<uint8_t*>(y.raw()), rows,
+                         len);
+        return;
+      }
+    }
+    for_rows(y.shape(), {src_stride}, [&](int64_t row, const std::vector<int64_t>& off) {
+      char* o = dst + static_cast<size_t>(row * len) * es;
+      const char* i = src + static_cast<size_t>(off[0]) * es;
+      if (step == 1) {
+        std::memcpy(o, i, static_cast<size_t>(len) * es);
+      } else {
+        for (int64_t j = 0; j < len; ++j)
+          put(o + static_cast<size_t>(j) * es, i + static_cast<size_t>(j * step) * es, es);
+      }
+    });
+  }
+};
+
+std::unique_ptr<Kernel> create_transpose(const KernelQuery& q, std::string* why) {
+  if (q.any_blocked()) return *why = "plain layouts only", nullptr;
+  if (q.input_types[0].dtype == DType::undefined) return *why = "unknown type", nullptr;
+  return std::make_unique<TransposeCpu>();
+}
+
 std::unique_ptr<Kernel> create_expand(const KernelQuery& q, std::string* why) {
   if (q.any_blocked()) return *why = "plain layouts only", nullptr;
   if (q.input_types[0].dtype == DType::undefined) return *why = "unknown type", nullptr;
@@ -146,6 +221,10 @@ std::unique_ptr<Kernel> create_scatter(const KernelQuery& q, std::string* why) {
 }
 
 }  // namespace
+
+void register_cpu_transpose(KernelRegistry& r) {
+  r.add("Transpose", {"cpu", create_transpose, nullptr});
+}
 
 void register_cpu_expand_scatter(KernelRegistry& r) {
   r.add("Expand", {"cpu", create_expand, nullptr});

@@ -97,15 +97,21 @@ void nonzero_of(const Tensor& x, KernelContext& c) {
   std::vector<int64_t> strides(static_cast<size_t>(r), 1);
   for (int64_t d = r - 2; d >= 0; --d)
     strides[d] = strides[d + 1] * x.dim(static_cast<size_t>(d + 1));
+  // Rows of the last axis with the leading coordinates carried along (no division per element).
+  const int64_t last = x.dim(static_cast<size_t>(r - 1));
+  std::vector<int64_t> lead(static_cast<size_t>(r - 1), 0);
   int64_t k = 0;
-  for (int64_t i = 0; i < total; ++i) {
-    if (v[i] == T(0)) continue;
-    int64_t rem = i;
-    for (int64_t d = 0; d < r; ++d) {
-      out[d * n + k] = rem / strides[d];
-      rem %= strides[d];
+  for (int64_t base = 0; base < total; base += last) {
+    for (int64_t j = 0; j < last; ++j) {
+      if (v[base + j] == T(0)) continue;
+      for (int64_t d = 0; d + 1 < r; ++d) out[d * n + k] = lead[static_cast<size_t>(d)];
+      out[(r - 1) * n + k] = j;
+      ++k;
     }
-    ++k;
+    for (int64_t d = r - 2; d >= 0; --d) {
+      if (++lead[static_cast<size_t>(d)] < x.dim(static_cast<size_t>(d))) break;
+      lead[static_cast<size_t>(d)] = 0;
+    }
   }
   c.set_output(0, std::move(y));
 }
