@@ -128,6 +128,9 @@ void register_cpu_roi_align(KernelRegistry& r);
 void register_cpu_expand_scatter(KernelRegistry& r);
 void register_cpu_topk_nonzero(KernelRegistry& r);
 void register_cpu_transpose(KernelRegistry& r);  // fallback: any dtype, run-time sizes
+// Conv/FusedConv/ConvTranspose at run-time sizes: the oneDNN kernel built per size
+// (kernels/shape_specialized.cpp).
+void register_shape_specialized(KernelRegistry& r);
 void register_cpu_fallback_kernels(KernelRegistry& r);  // after oneDNN's, before the reference
 // Block size of the blocked activation layout for this CPU (16 with AVX-512, else 8); 0 when
 // VISIONRT_LAYOUT=plain.

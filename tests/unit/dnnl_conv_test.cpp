@@ -86,8 +86,15 @@ TEST(DnnlConv, DeclinesWithReasons) {
   q.input_types = {{DType::f32, true, {1, 2, -1, 5}}, {DType::f32, true, {2, 2, 1, 1}}};
   EXPECT_FALSE(select_kernel(q, "dnnl", &chosen, &why));
   EXPECT_NE(why.find("static"), std::string::npos) << why;
-  // The reference still accepts, so the runtime falls back with the reason recorded.
+  // Sizes known only at run time: the kernel built per concrete size takes it, with the direct
+  // kernel's reason recorded.
+  EXPECT_TRUE(select_kernel(q, "", &chosen, &why));
+  EXPECT_EQ(chosen, "dnnl_per_size");
+  EXPECT_NE(why.find("dnnl:"), std::string::npos) << why;
+  // A 3-D convolution: no oneDNN path; the reference accepts, the reasons recorded.
+  q.input_types = {{DType::f32, true, x.shape()}, {DType::f32, true, w.shape()}};
   EXPECT_TRUE(select_kernel(q, "", &chosen, &why));
   EXPECT_EQ(chosen, "ref");
   EXPECT_NE(why.find("dnnl:"), std::string::npos) << why;
+  EXPECT_NE(why.find("dnnl_per_size:"), std::string::npos) << why;
 }

@@ -1182,3 +1182,37 @@ TEST(FastPath, TransposeOfAnyTypeAtRunTimeSizes) {
         << "output " << o;
   }
 }
+
+TEST(FastPath, ConvolutionsAtRunTimeSizesAreBuiltPerSize) {
+  // A mask head's convolutions see as many RoIs as survived detection: batch unknown at compile
+  // time. Conv (+ReLU fused), a strided grouped Conv and ConvTranspose run on oneDNN kernels
+  // built for each concrete size (two sizes, then the first again from the cache), equal to the
+  // reference.
+  Net n;
+  n.b.input("x", DType::f32, {-1, 8, 14, 14});
+  std::string c1 = n.op("Relu", {n.conv("x", 8, 16, 3)});
+  std::string c2 = n.conv(c1, 16, 16, 3, 2, 1, 4);
+  std::string w = n.constant(random_tensor({16, 6, 2, 2}, n.rng, -0.3f, 0.3f));
+  n.b.node("ConvTranspose", {c2, w}, {"y"}, {{"strides", attr_ints({2, 2})}});
+  n.b.output("y", DType::f32);
+  std::string bytes = n.b.serialize();
+  Core core;
+  CompiledModel cm = core.compile_model(core.read_model_from_memory(bytes, "dyn.onnx"),
+                                        {{"INFERENCE_NUM_THREADS", "2"}});
+  size_t per_size = 0;
+  for (const auto& p : cm.kernel_decisions())
+    per_size += p.find(": dnnl_per_size") != std::string::npos;
+  EXPECT_EQ(per_size, 3u) << ::testing::PrintToString(cm.kernel_decisions());
+  InferRequest r = cm.create_infer_request();
+  std::mt19937 rng(5);
+  for (int64_t batch : {3, 1, 3}) {
+    Tensor x = random_tensor({batch, 8, 14, 14}, rng);
+    std::vector<Tensor> want = reference_run(bytes, {x});
+    r.set_input_tensor(0, x);
+    r.infer();
+    Tensor y = r.get_output_tensor(0);
+    ASSERT_EQ(y.shape(), want[0].shape()) << "batch " << batch;
+    double worst = 0;
+    EXPECT_EQ(count_differing(y, want[0], 1e-4, &worst), 0u) << "batch " << batch << " " << worst;
+  }
+}

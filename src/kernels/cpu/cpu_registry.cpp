@@ -26,6 +26,7 @@ void register_cpu_fallback_kernels(KernelRegistry& r) {
   register_cpu_resize(r);
   register_cpu_binary(r);
   register_cpu_transpose(r);
+  register_shape_specialized(r);
 }
 
 }  // namespace visionrt

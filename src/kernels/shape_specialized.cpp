@@ -1,0 +1,106 @@
+// Convolutions whose sizes are only known at run time (an R-CNN mask head runs on as many RoIs
+// as survived detection): the oneDNN kernel is built for the concrete input sizes at the first
+// call with those sizes and kept (a few per node), instead of running the reference loops. The
+// constant weights are reordered once per specialization. Specializations are shared by
+// concurrent requests (built under a lock, executed outside it) and each call brings its own
+// scratch memory.
+#include <map>
+#include <mutex>
+
+#include "common/strings.hpp"
+#include "kernels/node_runner.hpp"
+
+namespace visionrt {
+namespace {
+
+class ShapeSpecialized : public Kernel {
+ public:
+  explicit ShapeSpecialized(const KernelQuery& q) : opset_(q.opset) {
+    for (const Tensor* t : q.input_constants) consts_.push_back(t ? *t : Tensor());
+  }
+
+  void execute(KernelContext& ctx) override {
+    std::vector<int64_t> key{ctx.num_threads};
+    for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+      key.push_back(-2);  // separator
+      if (ctx.inputs[i])
+        for (int64_t d : ctx.inputs[i]->shape()) key.push_back(d);
+    }
+    std::shared_ptr<Kernel> k;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = built_.find(key);
+      if (it != built_.end()) k = it->second;
+    }
+    if (!k) {
+      k = build(ctx);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (built_.size() >= 8) built_.clear();  // running calls hold their own reference
+      built_.emplace(key, k);
+    }
+    std::vector<uint8_t> scratch(k->scratch_bytes() ? k->scratch_bytes() + 64 : 0);
+    KernelContext inner = ctx;
+    inner.scratch = nullptr;
+    if (!scratch.empty()) {
+      uintptr_t p = reinterpret_cast<uintptr_t>(scratch.data());
+      inner.scratch = scratch.data() + ((64 - p % 64) % 64);
+    }
+    k->execute(inner);
+  }
+  std::string layout() const override { return "plain (built per run-time size)"; }
+
+ private:
+  std::shared_ptr<Kernel> build(const KernelContext& ctx) const {
+    KernelQuery q;
+    q.node = ctx.node;
+    q.opset = opset_;
+    for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+      TensorType t;
+      if (ctx.inputs[i]) {
+        t.dtype = ctx.inputs[i]->dtype();
+        t.has_rank = true;
+        t.dims = ctx.inputs[i]->shape();
+      }
+      q.input_types.push_back(t);
+      q.input_constants.push_back(i < consts_.size() && !consts_[i].empty() ? &consts_[i]
+                                                                            : nullptr);
+    }
+    q.output_types = infer_node_types(*ctx.node, opset_, ctx.inputs);
+    q.input_layouts.assign(q.input_types.size(), 0);
+    q.output_layouts.assign(q.output_types.size(), 0);
+    std::string chosen, why;
+    std::unique_ptr<Kernel> k;
+    {
+      KernelThreadsScope threads(ctx.num_threads);
+      k = select_kernel(q, "dnnl", &chosen, &why);
+    }
+    if (!k) k = select_kernel(q, "ref", &chosen, &why);
+    if (!k) ctx.fail(str_cat("no kernel for sizes ", shape_str(q.input_types[0].dims), ": ", why));
+    return std::shared_ptr<Kernel>(std::move(k));
+  }
+
+  int64_t opset_;
+  std::vector<Tensor> consts_;
+  mutable std::mutex mu_;
+  std::map<std::vector<int64_t>, std::shared_ptr<Kernel>> built_;
+};
+
+std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
+  if (q.any_blocked()) return *why = "plain layouts only", nullptr;
+  if (q.input_types.empty() || q.input_types[0].dtype != DType::f32 || !q.input_types[0].has_rank ||
+      q.input_types[0].dims.size() != 4)
+    return *why = "f32 4-D source only", nullptr;
+  if (q.input_types[0].fully_known()) return *why = "static sizes: the direct kernel's", nullptr;
+  if (q.input_constants.size() < 2 || !q.input_constants[1])
+    return *why = "weights must be constant", nullptr;
+  return std::make_unique<ShapeSpecialized>(q);
+}
+
+}  // namespace
+
+void register_shape_specialized(KernelRegistry& r) {
+  for (const char* op : {"Conv", "visionrt.FusedConv", "ConvTranspose"})
+    r.add(op, {"dnnl_per_size", create, nullptr});
+}
+
+}  // namespace visionrt
