@@ -86,10 +86,30 @@ void infer_scan(InferContext& c) {
   const Graph& body = subgraph_attr(c.node(), "body");
   const size_t ex = explicit_inputs(c.node());
   const int64_t m = c.node().attr_i("num_scan_inputs", -1);
-  if (m < 1 || static_cast<size_t>(m) > ex) c.fail("num_scan_inputs must be within 1..inputs");
-  const size_t n = ex - static_cast<size_t>(m);
+  const size_t lead = c.opset() < 9 ? 1 : 0;  // opset 8: sequence_lens first
+  if (m < 1 || static_cast<size_t>(m) + lead > ex)
+    c.fail("num_scan_inputs must be within 1..inputs");
+  const size_t n = ex - lead - static_cast<size_t>(m);
   if (body.outputs.size() != c.num_outputs() || c.num_outputs() < n)
     c.fail(str_cat("body has ", body.outputs.size(), " outputs, the node ", c.num_outputs()));
+  if (lead) {
+    // Opset 8: states and scan inputs carry a batch axis; scan outputs are [batch, seq, ...].
+    const TensorType& s0 = c.input_type(1 + n);
+    const int64_t batch = s0.has_rank && !s0.dims.empty() ? s0.dims[0] : -1;
+    const int64_t len = s0.has_rank && s0.dims.size() > 1 ? s0.dims[1] : -1;
+    for (size_t i = 0; i < n; ++i) c.set_output(i, c.input_type(1 + i));
+    for (size_t k = n; k < c.num_outputs(); ++k) {
+      const TensorType& b = body_output(c, body, k);
+      if (!b.has_rank) {
+        c.set_output_rank_unknown(k, b.dtype);
+        continue;
+      }
+      Shape dims{batch, len};
+      dims.insert(dims.end(), b.dims.begin(), b.dims.end());
+      c.set_output(k, b.dtype, dims);
+    }
+    return;
+  }
   // The sequence length, when the first scan input's shape gives it.
   int64_t len = -1;
   const TensorType& s0 = c.input_type(n);
@@ -122,7 +142,7 @@ void register_control_flow_ops(OpRegistry& r) {
   // Outputs depend on which branch runs or how many iterations: never folded at compile time.
   r.add({"If", infer_if, {}, 1}).not_foldable();
   r.add({"Loop", infer_loop, {}, 1}).needs(0).not_foldable();
-  r.add({"Scan", infer_scan, {}, 9}).not_foldable();
+  r.add({"Scan", infer_scan, {}, 8}).needs(0).not_foldable();  // opset 8: sequence_lens optional
 }
 
 }  // namespace visionrt

@@ -972,16 +972,21 @@ TEST(FastPath, GemmAndMatMulWithRunTimeSizesRunOnSgemm) {
   std::string w4 = n.constant(random_tensor({37, 5}, rng)),
               c4 = n.constant(random_tensor({1, 5}, rng));
   n.b.node("Gemm", {"x", w4, c4}, {"y4"});
-  for (const char* y : {"y1", "y2", "y3", "y4"}) n.b.output(y, DType::f32);
+  // K = 0: the product is empty, the result is C alone.
+  n.b.input("x0", DType::f32, {-1, 0});
+  n.b.node("Gemm",
+           {"x0", n.constant(Tensor(DType::f32, {0, 4})), n.constant(random_tensor({4}, rng))},
+           {"y5"});
+  for (const char* y : {"y1", "y2", "y3", "y4", "y5"}) n.b.output(y, DType::f32);
   std::string bytes = n.b.serialize();
   for (int64_t rows : {13, 0}) {
     std::vector<Tensor> in = {random_tensor({rows, 37}, rng), random_tensor({37, rows}, rng),
-                              random_tensor({2, rows, 37}, rng)};
+                              random_tensor({2, rows, 37}, rng), Tensor(DType::f32, {rows, 0})};
     std::vector<Tensor> want = reference_run(bytes, in);
     Compiled c = fast_run(bytes, in, 2);
     size_t sgemm = 0;
     for (const std::string& d : c.decisions) sgemm += d.find(": dnnl_sgemm") != std::string::npos;
-    EXPECT_EQ(sgemm, 4u) << ::testing::PrintToString(c.decisions);
+    EXPECT_EQ(sgemm, 5u) << ::testing::PrintToString(c.decisions);
     for (size_t o = 0; o < want.size(); ++o) {
       ASSERT_EQ(c.outputs[o].shape(), want[o].shape()) << "output " << o << " rows " << rows;
       EXPECT_EQ(count_differing(c.outputs[o], want[o], 1e-4), 0u) << "output " << o;

@@ -203,7 +203,9 @@ class DnnlSgemm : public Kernel {
     if (b.rank() != 2 || a.rank() < 2 || (gemm_ && a.rank() != 2))
       c.fail("unexpected operand ranks");
     const int64_t k = ta ? a.dim(0) : a.dim(a.rank() - 1);
-    const int64_t m = static_cast<int64_t>(a.numel()) / std::max<int64_t>(k, 1);
+    int64_t m = ta ? a.dim(1) : 1;  // A's rows (leading dimensions folded), even when K is 0
+    if (!ta)
+      for (size_t d = 0; d + 1 < a.rank(); ++d) m *= a.dim(d);
     const int64_t nn = tb ? b.dim(0) : b.dim(1);
     if ((tb ? b.dim(1) : b.dim(0)) != k || static_cast<int64_t>(y.numel()) != m * nn)
       c.fail(str_cat("operands ", shape_str(a.shape()), " and ", shape_str(b.shape()),

@@ -219,37 +219,91 @@ int64_t norm_axis(const KernelContext& c, int64_t a, int64_t rank) {
   return a < 0 ? a + rank : a;
 }
 
+// Scan: opset 9+ scans its inputs along any axis in either direction; opset 8 has a leading
+// batch axis on every state and scan input (scanned along axis 1) and an optional
+// sequence_lens first input (all lengths must be the full one here).
 class ScanKernel : public Kernel {
  public:
   ScanKernel(const Node& n, int64_t opset) : body_(subgraph_attr(n, "body"), opset) {}
   void execute(KernelContext& c) override {
     const Node& n = *c.node;
     const size_t ex = explicit_inputs(n);
-    const size_t m = static_cast<size_t>(n.attr_i("num_scan_inputs", 1)), states = ex - m;
-    const std::vector<int64_t> in_axes = n.attr_is("scan_input_axes"),
-                               in_dirs = n.attr_is("scan_input_directions"),
-                               out_axes = n.attr_is("scan_output_axes"),
-                               out_dirs = n.attr_is("scan_output_directions");
-    std::vector<Tensor> state;
-    for (size_t i = 0; i < states; ++i) state.push_back(c.input(i));
+    const bool v8 = c.opset < 9;
+    const size_t lead = v8 ? 1 : 0;
+    const size_t m = static_cast<size_t>(n.attr_i("num_scan_inputs", 1));
+    if (m + lead > ex) c.fail("num_scan_inputs exceeds the inputs");
+    const size_t states = ex - lead - m, scans = c.num_outputs() - states;
+    Directions d;
+    d.in_axes = n.attr_is("scan_input_axes");
+    d.in_dirs = n.attr_is(v8 ? "directions" : "scan_input_directions");
+    d.out_axes = n.attr_is("scan_output_axes");
+    d.out_dirs = n.attr_is("scan_output_directions");
+    const std::vector<const Tensor*> caps = captures(c, ex);
+    std::vector<Tensor> state, xs;
+    for (size_t i = 0; i < states; ++i) state.push_back(c.input(lead + i));
+    for (size_t j = 0; j < m; ++j) xs.push_back(c.input(lead + states + j));
+    if (!v8) {
+      std::vector<Tensor> outs = scan_once(c, state, xs, d, caps, scans);
+      for (size_t k = 0; k < outs.size(); ++k) deliver(c, k, std::move(outs[k]));
+      return;
+    }
+    // Opset 8: one scan per batch entry, results stacked back along the batch axis.
+    if (xs.empty() || xs[0].rank() < 2) c.fail("scan inputs need [batch, sequence, ...]");
+    const int64_t batch = xs[0].dim(0);
+    if (c.has_input(0)) {
+      const Tensor& lens = c.input(0);
+      if (static_cast<int64_t>(lens.numel()) != batch) c.fail("sequence_lens needs one per batch");
+      for (size_t b = 0; b < lens.numel(); ++b)
+        if (lens.at_f64(b) != static_cast<double>(xs[0].dim(1)))
+          c.fail("sequence_lens shorter than the sequence is not supported");
+    }
+    std::vector<std::vector<Tensor>> per_out(states + scans);
+    for (int64_t b = 0; b < batch; ++b) {
+      std::vector<Tensor> sb, xb;
+      for (const Tensor& t : state) {
+        if (t.rank() < 1 || t.dim(0) != batch) c.fail("states need the batch axis first");
+        sb.push_back(take(t, 0, b));
+      }
+      for (const Tensor& t : xs) {
+        if (t.rank() < 2 || t.dim(0) != batch) c.fail("scan inputs need the batch axis first");
+        xb.push_back(take(t, 0, b));
+      }
+      std::vector<Tensor> outs = scan_once(c, sb, xb, d, caps, scans);
+      for (size_t k = 0; k < outs.size(); ++k) per_out[k].push_back(std::move(outs[k]));
+    }
+    for (size_t k = 0; k < per_out.size(); ++k) {
+      TensorType declared = k < states ? TensorType{} : body_.output_type(k);
+      deliver(c, k, stack(per_out[k], 0, declared, c, k));
+    }
+  }
+
+ private:
+  struct Directions {
+    std::vector<int64_t> in_axes, in_dirs, out_axes, out_dirs;
+  };
+
+  // One scan: final states, then the scan outputs stacked.
+  std::vector<Tensor> scan_once(const KernelContext& c, std::vector<Tensor> state,
+                                const std::vector<Tensor>& xs, const Directions& d,
+                                const std::vector<const Tensor*>& caps, size_t scans) const {
+    const Node& n = *c.node;
+    const size_t states = state.size(), m = xs.size();
     std::vector<int64_t> axis(m);
     int64_t len = -1;
     for (size_t j = 0; j < m; ++j) {
-      const Tensor& x = c.input(states + j);
-      axis[j] = norm_axis(c, j < in_axes.size() ? in_axes[j] : 0, static_cast<int64_t>(x.rank()));
-      const int64_t l = x.dim(static_cast<size_t>(axis[j]));
+      axis[j] =
+          norm_axis(c, j < d.in_axes.size() ? d.in_axes[j] : 0, static_cast<int64_t>(xs[j].rank()));
+      const int64_t l = xs[j].dim(static_cast<size_t>(axis[j]));
       if (len >= 0 && l != len)
         c.fail(str_cat("scan inputs have different lengths (", len, " and ", l, ")"));
       len = l;
     }
-    const std::vector<const Tensor*> caps = captures(c, ex);
-    const size_t scans = c.num_outputs() - states;
     std::vector<std::vector<Tensor>> scan(scans);
     for (int64_t t = 0; t < len; ++t) {
       std::vector<Tensor> slices;
       for (size_t j = 0; j < m; ++j) {
-        const bool reverse = j < in_dirs.size() && in_dirs[j] == 1;
-        slices.push_back(take(c.input(states + j), axis[j], reverse ? len - 1 - t : t));
+        const bool reverse = j < d.in_dirs.size() && d.in_dirs[j] == 1;
+        slices.push_back(take(xs[j], axis[j], reverse ? len - 1 - t : t));
       }
       std::vector<const Tensor*> ins;
       for (const Tensor& s : state) ins.push_back(&s);
@@ -260,20 +314,21 @@ class ScanKernel : public Kernel {
       for (size_t k = 0; k < states; ++k) state[k] = std::move(r[k]);
       for (size_t k = 0; k < scans; ++k) scan[k].push_back(std::move(r[states + k]));
     }
-    for (size_t k = 0; k < states; ++k) deliver(c, k, state[k].clone());
+    std::vector<Tensor> out;
+    for (size_t k = 0; k < states; ++k) out.push_back(state[k].clone());
     for (size_t k = 0; k < scans; ++k) {
       std::vector<Tensor>& steps = scan[k];
-      if (k < out_dirs.size() && out_dirs[k] == 1) std::reverse(steps.begin(), steps.end());
+      if (k < d.out_dirs.size() && d.out_dirs[k] == 1) std::reverse(steps.begin(), steps.end());
       const TensorType& declared = body_.output_type(states + k);
       const int64_t rank =
           steps.empty() ? (declared.has_rank ? static_cast<int64_t>(declared.dims.size()) : 0)
                         : static_cast<int64_t>(steps[0].rank());
-      const int64_t a = norm_axis(c, k < out_axes.size() ? out_axes[k] : 0, rank + 1);
-      deliver(c, states + k, stack(steps, a, declared, c, k));
+      const int64_t a = norm_axis(c, k < d.out_axes.size() ? d.out_axes[k] : 0, rank + 1);
+      out.push_back(stack(steps, a, declared, c, k));
     }
+    return out;
   }
 
- private:
   SubgraphRunner body_;
 };
 
