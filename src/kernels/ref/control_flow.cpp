@@ -145,6 +145,7 @@ Tensor stack(const std::vector<Tensor>& steps, int64_t axis, const TensorType& d
   for (int64_t i = 0; i < axis; ++i) outer *= static_cast<size_t>(s[i]);
   for (size_t i = static_cast<size_t>(axis); i < s.size(); ++i) inner *= static_cast<size_t>(s[i]);
   char* dst = static_cast<char*>(y.raw());
+  if (y.numel() == 0) return y;  // nothing to copy (and no storage to point at)
   for (int64_t p = 0; p < len; ++p) {
     const char* src = static_cast<const char*>(steps[p].raw());
     for (size_t o = 0; o < outer; ++o)
@@ -207,6 +208,7 @@ Tensor take(const Tensor& t, int64_t axis, int64_t p) {
   for (size_t i = static_cast<size_t>(axis) + 1; i < s.size(); ++i)
     inner *= static_cast<size_t>(s[i]);
   const size_t len = static_cast<size_t>(s[axis]);
+  if (y.numel() == 0) return y;
   const char* src = static_cast<const char*>(t.raw());
   char* dst = static_cast<char*>(y.raw());
   for (size_t o = 0; o < outer; ++o)

@@ -538,7 +538,7 @@ void matmul_kernel(KernelContext& c) {
       std::vector<A> res;
       auto get = [](const Tensor& t, size_t i) { return t.data<A>()[i]; };
       matmul_core<A>(in[0], in[1], out, get, get, &res);
-      std::memcpy(out.raw(), res.data(), res.size() * sizeof(A));
+      if (!res.empty()) std::memcpy(out.raw(), res.data(), res.size() * sizeof(A));
     });
     return;
   }
