@@ -89,12 +89,12 @@ TEST(DnnlConv, DeclinesWithReasons) {
   // Sizes known only at run time: the kernel built per concrete size takes it, with the direct
   // kernel's reason recorded.
   EXPECT_TRUE(select_kernel(q, "", &chosen, &why));
-  EXPECT_EQ(chosen, "dnnl_per_size");
+  EXPECT_EQ(chosen, "per_size");
   EXPECT_NE(why.find("dnnl:"), std::string::npos) << why;
   // A 3-D convolution: no oneDNN path; the reference accepts, the reasons recorded.
   q.input_types = {{DType::f32, true, x.shape()}, {DType::f32, true, w.shape()}};
   EXPECT_TRUE(select_kernel(q, "", &chosen, &why));
   EXPECT_EQ(chosen, "ref");
   EXPECT_NE(why.find("dnnl:"), std::string::npos) << why;
-  EXPECT_NE(why.find("dnnl_per_size:"), std::string::npos) << why;
+  EXPECT_NE(why.find("per_size:"), std::string::npos) << why;
 }

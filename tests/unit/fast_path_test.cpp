@@ -1205,8 +1205,7 @@ TEST(FastPath, ConvolutionsAtRunTimeSizesAreBuiltPerSize) {
   CompiledModel cm = core.compile_model(core.read_model_from_memory(bytes, "dyn.onnx"),
                                         {{"INFERENCE_NUM_THREADS", "2"}});
   size_t per_size = 0;
-  for (const auto& p : cm.kernel_decisions())
-    per_size += p.find(": dnnl_per_size") != std::string::npos;
+  for (const auto& p : cm.kernel_decisions()) per_size += p.find(": per_size") != std::string::npos;
   EXPECT_EQ(per_size, 3u) << ::testing::PrintToString(cm.kernel_decisions());
   InferRequest r = cm.create_infer_request();
   std::mt19937 rng(5);
@@ -1219,5 +1218,38 @@ TEST(FastPath, ConvolutionsAtRunTimeSizesAreBuiltPerSize) {
     ASSERT_EQ(y.shape(), want[0].shape()) << "batch " << batch;
     double worst = 0;
     EXPECT_EQ(count_differing(y, want[0], 1e-4, &worst), 0u) << "batch " << batch << " " << worst;
+  }
+}
+
+TEST(FastPath, ResizeAtRunTimeSizesIsBuiltPerSize) {
+  // Mask pasting resizes each detection's mask to its box: the source size is unknown at compile
+  // time and the target size is a run-time input. Built per (size, target) with the target
+  // values in the key: three different targets, then the first again, equal to the reference.
+  Net n;
+  n.b.input("m", DType::f32, {-1, 1, 28, 28});
+  n.b.input("sizes", DType::i64, {4});
+  n.b.node("Resize", {"m", "", "", "sizes"}, {"y"},
+           {{"mode", attr_string("linear")},
+            {"coordinate_transformation_mode", attr_string("half_pixel")}});
+  n.b.output("y", DType::f32);
+  std::string bytes = n.b.serialize();
+  Core core;
+  CompiledModel cm = core.compile_model(core.read_model_from_memory(bytes, "resize.onnx"),
+                                        {{"INFERENCE_NUM_THREADS", "1"}});
+  size_t per_size = 0;
+  for (const auto& p : cm.kernel_decisions()) per_size += p.find(": per_size") != std::string::npos;
+  EXPECT_EQ(per_size, 1u) << ::testing::PrintToString(cm.kernel_decisions());
+  InferRequest r = cm.create_infer_request();
+  std::mt19937 rng(6);
+  for (auto hw : std::vector<std::pair<int64_t, int64_t>>{{37, 19}, {12, 50}, {28, 28}, {37, 19}}) {
+    Tensor m = random_tensor({2, 1, 28, 28}, rng);
+    Tensor sizes = Tensor::from_vector<int64_t>({4}, {2, 1, hw.first, hw.second});
+    std::vector<Tensor> want = reference_run(bytes, {m, sizes});
+    r.set_input_tensor(0, m);
+    r.set_input_tensor(1, sizes);
+    r.infer();
+    Tensor y = r.get_output_tensor(0);
+    ASSERT_EQ(y.shape(), want[0].shape());
+    EXPECT_EQ(count_differing(y, want[0], 1e-5), 0u) << hw.first << "x" << hw.second;
   }
 }
