@@ -22,6 +22,19 @@ float box_iou_xyxy(const BoxXYXY& a, const BoxXYXY& b) {
 
 namespace {
 
+// Whether kept box bi (area ai > 0) suppresses bj: IoU above the threshold, with the early
+// exits of box_iou_xyxy (no overlap, no area) in its order of arithmetic.
+inline bool suppresses(const BoxXYXY& bi, float ai, const BoxXYXY& bj, float iou_threshold) {
+  const float iw = std::min(bi.x2, bj.x2) - std::max(bi.x1, bj.x1);
+  if (!(iw > 0)) return false;
+  const float ih = std::min(bi.y2, bj.y2) - std::max(bi.y1, bj.y1);
+  if (!(ih > 0)) return false;
+  const float aj = bj.area();
+  if (!(aj > 0)) return false;
+  const float inter = iw * ih;
+  return inter / (ai + aj - inter) > iou_threshold;
+}
+
 // Greedy suppression with the candidates a kept box can overlap found through an index sorted
 // by x1: a box j overlaps box i only if x1_j is in (x1_i - widest, x2_i), so a kept box visits
 // that window instead of every later box. The same pairs are tested with the same arithmetic
@@ -64,15 +77,7 @@ bool greedy_windowed(const std::vector<BoxXYXY>& boxes, const std::vector<int32_
     for (size_t k = lo; k < hi; ++k) {
       int32_t j = by_x[k];
       if (rank[j] <= static_cast<int32_t>(oi) || suppressed[j]) continue;
-      const BoxXYXY& bj = boxes[j];
-      float iw = std::min(bi.x2, bj.x2) - std::max(bi.x1, bj.x1);
-      if (!(iw > 0)) continue;
-      float ih = std::min(bi.y2, bj.y2) - std::max(bi.y1, bj.y1);
-      if (!(ih > 0)) continue;
-      float aj = bj.area();
-      if (!(aj > 0)) continue;
-      float inter = iw * ih;
-      if (inter / (ai + aj - inter) > iou_threshold) suppressed[j] = 1;
+      if (suppresses(bi, ai, boxes[j], iou_threshold)) suppressed[j] = 1;
     }
   }
   return true;
@@ -97,15 +102,7 @@ void greedy(const std::vector<BoxXYXY>& boxes, const std::vector<int32_t>& order
     for (size_t oj = oi + 1; oj < order.size(); ++oj) {
       int32_t j = order[oj];
       if (suppressed[j]) continue;
-      const BoxXYXY& bj = boxes[j];
-      float iw = std::min(bi.x2, bj.x2) - std::max(bi.x1, bj.x1);
-      if (!(iw > 0)) continue;
-      float ih = std::min(bi.y2, bj.y2) - std::max(bi.y1, bj.y1);
-      if (!(ih > 0)) continue;
-      float aj = bj.area();
-      if (!(aj > 0)) continue;
-      float inter = iw * ih;
-      if (inter / (ai + aj - inter) > iou_threshold) suppressed[j] = 1;
+      if (suppresses(bi, ai, boxes[j], iou_threshold)) suppressed[j] = 1;
     }
   }
 }

@@ -104,6 +104,28 @@ size_t count_differing(const Tensor& got, const Tensor& want, double tol, double
   return off;
 }
 
+// Decisions that chose `kernel` (": cpu"), only for nodes of the given op types when given.
+size_t count_chosen(const std::vector<std::string>& decisions, const std::string& kernel,
+                    const std::vector<std::string>& ops = {}) {
+  size_t n = 0;
+  for (const std::string& d : decisions) {
+    bool op_ok = ops.empty();
+    for (const std::string& op : ops) op_ok = op_ok || d.find(op) == 0;
+    n += op_ok && d.find(kernel) != std::string::npos;
+  }
+  return n;
+}
+
+// Every output bit-identical to the reference's (same shape and type).
+void expect_bit_identical(const std::vector<Tensor>& got, const std::vector<Tensor>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t o = 0; o < want.size(); ++o) {
+    ASSERT_EQ(got[o].shape(), want[o].shape()) << "output " << o;
+    ASSERT_EQ(got[o].dtype(), want[o].dtype()) << "output " << o;
+    EXPECT_EQ(0, std::memcmp(got[o].raw(), want[o].raw(), want[o].nbytes())) << "output " << o;
+  }
+}
+
 struct Compiled {
   std::vector<Tensor> outputs;
   std::string plan;
@@ -984,9 +1006,8 @@ TEST(FastPath, GemmAndMatMulWithRunTimeSizesRunOnSgemm) {
                               random_tensor({2, rows, 37}, rng), Tensor(DType::f32, {rows, 0})};
     std::vector<Tensor> want = reference_run(bytes, in);
     Compiled c = fast_run(bytes, in, 2);
-    size_t sgemm = 0;
-    for (const std::string& d : c.decisions) sgemm += d.find(": dnnl_sgemm") != std::string::npos;
-    EXPECT_EQ(sgemm, 5u) << ::testing::PrintToString(c.decisions);
+    EXPECT_EQ(count_chosen(c.decisions, ": dnnl_sgemm"), 5u)
+        << ::testing::PrintToString(c.decisions);
     for (size_t o = 0; o < want.size(); ++o) {
       ASSERT_EQ(c.outputs[o].shape(), want[o].shape()) << "output " << o << " rows " << rows;
       EXPECT_EQ(count_differing(c.outputs[o], want[o], 1e-4), 0u) << "output " << o;
@@ -1069,17 +1090,9 @@ TEST(FastPath, RoiAlignExpandAndScatterElementsMatchTheReference) {
   std::string bytes = n.b.serialize();
   std::vector<Tensor> want = reference_run(bytes, in);
   Compiled c = fast_run(bytes, in, 2);
-  size_t cpu = 0;
-  for (const std::string& d : c.decisions)
-    cpu += (d.find("Expand") == 0 || d.find("ScatterElements") == 0) &&
-           d.find(": cpu") != std::string::npos;
-  EXPECT_EQ(cpu, 6u) << ::testing::PrintToString(c.decisions);
-  for (size_t o = 0; o < want.size(); ++o) {
-    ASSERT_EQ(c.outputs[o].shape(), want[o].shape()) << "output " << o;
-    ASSERT_EQ(c.outputs[o].dtype(), want[o].dtype()) << "output " << o;
-    EXPECT_EQ(0, std::memcmp(c.outputs[o].raw(), want[o].raw(), want[o].nbytes()))
-        << "output " << o;
-  }
+  EXPECT_EQ(count_chosen(c.decisions, ": cpu", {"Expand", "ScatterElements"}), 6u)
+      << ::testing::PrintToString(c.decisions);
+  expect_bit_identical(c.outputs, want);
 }
 
 TEST(FastPath, TopKAndNonZeroMatchTheReference) {
@@ -1112,15 +1125,9 @@ TEST(FastPath, TopKAndNonZeroMatchTheReference) {
   std::string bytes = n.b.serialize();
   std::vector<Tensor> want = reference_run(bytes, {x, xi, mask});
   Compiled c = fast_run(bytes, {x, xi, mask}, 2);
-  size_t cpu = 0;
-  for (const std::string& d : c.decisions)
-    cpu += (d.find("TopK") == 0 || d.find("NonZero") == 0) && d.find(": cpu") != std::string::npos;
-  EXPECT_EQ(cpu, 6u) << ::testing::PrintToString(c.decisions);
-  for (size_t o = 0; o < want.size(); ++o) {
-    ASSERT_EQ(c.outputs[o].shape(), want[o].shape()) << "output " << o;
-    EXPECT_EQ(0, std::memcmp(c.outputs[o].raw(), want[o].raw(), want[o].nbytes()))
-        << "output " << o;
-  }
+  EXPECT_EQ(count_chosen(c.decisions, ": cpu", {"TopK", "NonZero"}), 6u)
+      << ::testing::PrintToString(c.decisions);
+  expect_bit_identical(c.outputs, want);
 }
 
 TEST(FastPath, ComparisonsBroadcastIntoBoolLikeTheReference) {
@@ -1146,15 +1153,9 @@ TEST(FastPath, ComparisonsBroadcastIntoBoolLikeTheReference) {
   std::string bytes = n.b.serialize();
   std::vector<Tensor> want = reference_run(bytes, {a, b});
   Compiled c = fast_run(bytes, {a, b}, 2);
-  size_t cpu = 0;
-  for (const std::string& d : c.decisions) cpu += d.find(": cpu") != std::string::npos;
-  EXPECT_EQ(cpu, 6u) << ::testing::PrintToString(c.decisions);
-  for (size_t o = 0; o < want.size(); ++o) {
-    ASSERT_EQ(c.outputs[o].shape(), want[o].shape()) << "output " << o;
-    ASSERT_EQ(c.outputs[o].dtype(), DType::boolean);
-    EXPECT_EQ(0, std::memcmp(c.outputs[o].raw(), want[o].raw(), want[o].nbytes()))
-        << "output " << o;
-  }
+  EXPECT_EQ(count_chosen(c.decisions, ": cpu"), 6u) << ::testing::PrintToString(c.decisions);
+  for (const Tensor& t : c.outputs) ASSERT_EQ(t.dtype(), DType::boolean);
+  expect_bit_identical(c.outputs, want);
 }
 
 TEST(FastPath, TransposeOfAnyTypeAtRunTimeSizes) {
@@ -1178,14 +1179,8 @@ TEST(FastPath, TransposeOfAnyTypeAtRunTimeSizes) {
   std::string bytes = n.b.serialize();
   std::vector<Tensor> want = reference_run(bytes, {i, m, x});
   Compiled c = fast_run(bytes, {i, m, x}, 2);
-  size_t cpu = 0;
-  for (const std::string& d : c.decisions) cpu += d.find(": cpu") != std::string::npos;
-  EXPECT_EQ(cpu, 4u) << ::testing::PrintToString(c.decisions);
-  for (size_t o = 0; o < want.size(); ++o) {
-    ASSERT_EQ(c.outputs[o].shape(), want[o].shape()) << "output " << o;
-    EXPECT_EQ(0, std::memcmp(c.outputs[o].raw(), want[o].raw(), want[o].nbytes()))
-        << "output " << o;
-  }
+  EXPECT_EQ(count_chosen(c.decisions, ": cpu"), 4u) << ::testing::PrintToString(c.decisions);
+  expect_bit_identical(c.outputs, want);
 }
 
 TEST(FastPath, ConvolutionsAtRunTimeSizesAreBuiltPerSize) {
@@ -1204,9 +1199,8 @@ TEST(FastPath, ConvolutionsAtRunTimeSizesAreBuiltPerSize) {
   Core core;
   CompiledModel cm = core.compile_model(core.read_model_from_memory(bytes, "dyn.onnx"),
                                         {{"INFERENCE_NUM_THREADS", "2"}});
-  size_t per_size = 0;
-  for (const auto& p : cm.kernel_decisions()) per_size += p.find(": per_size") != std::string::npos;
-  EXPECT_EQ(per_size, 3u) << ::testing::PrintToString(cm.kernel_decisions());
+  EXPECT_EQ(count_chosen(cm.kernel_decisions(), ": per_size"), 3u)
+      << ::testing::PrintToString(cm.kernel_decisions());
   InferRequest r = cm.create_infer_request();
   std::mt19937 rng(5);
   for (int64_t batch : {3, 1, 3}) {
@@ -1236,9 +1230,8 @@ TEST(FastPath, ResizeAtRunTimeSizesIsBuiltPerSize) {
   Core core;
   CompiledModel cm = core.compile_model(core.read_model_from_memory(bytes, "resize.onnx"),
                                         {{"INFERENCE_NUM_THREADS", "1"}});
-  size_t per_size = 0;
-  for (const auto& p : cm.kernel_decisions()) per_size += p.find(": per_size") != std::string::npos;
-  EXPECT_EQ(per_size, 1u) << ::testing::PrintToString(cm.kernel_decisions());
+  EXPECT_EQ(count_chosen(cm.kernel_decisions(), ": per_size"), 1u)
+      << ::testing::PrintToString(cm.kernel_decisions());
   InferRequest r = cm.create_infer_request();
   std::mt19937 rng(6);
   for (auto hw : std::vector<std::pair<int64_t, int64_t>>{{37, 19}, {12, 50}, {28, 28}, {37, 19}}) {
