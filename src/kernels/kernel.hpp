@@ -34,6 +34,20 @@ struct KernelContext {
   void set_output(size_t i, Tensor t) { outputs->at(i) = std::move(t); }
   // Throws InputError "node <label>: <msg>" (data-dependent errors, e.g. an index out of range).
   [[noreturn]] void fail(const std::string& msg) const;
+  // Axis `a` of a rank-`rank` tensor, negative counted from the end; fail()s when out of range.
+  int64_t axis(int64_t a, int64_t rank) const;
+};
+
+// Kernel scratch for an execution outside a request's planned arena (dynamic steps, kernels
+// built at run time): `bytes` 64-byte aligned, as the arena's; get() is nullptr for 0 bytes.
+class OwnedScratch {
+ public:
+  explicit OwnedScratch(size_t bytes);
+  void* get() const { return ptr_; }
+
+ private:
+  std::vector<uint8_t> buf_;
+  void* ptr_ = nullptr;
 };
 
 class Kernel {

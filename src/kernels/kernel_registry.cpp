@@ -1,4 +1,6 @@
 // The single list of kernel families, in priority order per op (fast candidates register first).
+#include <cstdint>
+
 #include "common/strings.hpp"
 #include "kernels/kernel.hpp"
 
@@ -12,6 +14,17 @@ const Tensor& KernelContext::input(size_t i) const {
 
 void KernelContext::fail(const std::string& msg) const {
   throw InputError(str_cat("node ", node ? node->label() : std::string("?"), ": ", msg));
+}
+
+int64_t KernelContext::axis(int64_t a, int64_t rank) const {
+  if (a < -rank || a >= rank) fail(str_cat("axis ", a, " is out of range for rank ", rank));
+  return a < 0 ? a + rank : a;
+}
+
+OwnedScratch::OwnedScratch(size_t bytes) : buf_(bytes ? bytes + 64 : 0) {
+  if (buf_.empty()) return;
+  const uintptr_t p = reinterpret_cast<uintptr_t>(buf_.data());
+  ptr_ = buf_.data() + ((64 - p % 64) % 64);
 }
 
 bool KernelQuery::any_blocked() const {

@@ -85,11 +85,8 @@ std::vector<Tensor> execute_node(Kernel& kernel, const Node& node, int64_t opset
   ctx.outputs = &outs;
   ctx.num_threads = num_threads;
   // Dynamic steps have no planned memory: the kernel's scratch is allocated here.
-  std::vector<uint8_t> scratch(kernel.scratch_bytes() ? kernel.scratch_bytes() + 64 : 0);
-  if (!scratch.empty()) {
-    uintptr_t p = reinterpret_cast<uintptr_t>(scratch.data());
-    ctx.scratch = scratch.data() + ((64 - p % 64) % 64);  // 64-byte aligned, as the arena's
-  }
+  OwnedScratch scratch(kernel.scratch_bytes());
+  ctx.scratch = scratch.get();
   kernel.execute(ctx);
   for (size_t i = 0; i < outs.size(); ++i) {
     if (node.outputs[i] < 0) continue;

@@ -50,13 +50,9 @@ class ShapeSpecialized : public Kernel {
       if (built_.size() >= 8) built_.clear();  // running calls hold their own reference
       built_.emplace(key, k);
     }
-    std::vector<uint8_t> scratch(k->scratch_bytes() ? k->scratch_bytes() + 64 : 0);
+    OwnedScratch scratch(k->scratch_bytes());
     KernelContext inner = ctx;
-    inner.scratch = nullptr;
-    if (!scratch.empty()) {
-      uintptr_t p = reinterpret_cast<uintptr_t>(scratch.data());
-      inner.scratch = scratch.data() + ((64 - p % 64) % 64);
-    }
+    inner.scratch = scratch.get();
     k->execute(inner);
   }
   std::string layout() const override { return "plain (built per run-time size)"; }

@@ -97,10 +97,7 @@ class ScatterElementsCpu : public Kernel {
     const size_t r = x.rank();
     if (idx.rank() != r) c.fail("indices must have the data's rank");
     if (r == 0 || idx.numel() == 0) return;
-    int64_t axis = c.node->attr_i("axis", 0);
-    if (axis < -static_cast<int64_t>(r) || axis >= static_cast<int64_t>(r))
-      c.fail(str_cat("axis ", axis, " is out of range"));
-    if (axis < 0) axis += static_cast<int64_t>(r);
+    const int64_t axis = c.axis(c.node->attr_i("axis", 0), static_cast<int64_t>(r));
     for (size_t d = 0; d < r; ++d)
       if (static_cast<int64_t>(d) != axis && idx.dim(d) > x.dim(d))
         c.fail("indices shape exceeds the data's");

@@ -65,9 +65,7 @@ class TopKCpu : public Kernel {
     Tensor& vals = c.output(0);
     Tensor& idx = c.output(1);
     const int64_t r = static_cast<int64_t>(x.rank());
-    int64_t axis = c.node->attr_i("axis", -1);
-    if (axis < -r || axis >= r) c.fail(str_cat("axis ", axis, " is out of range"));
-    if (axis < 0) axis += r;
+    const int64_t axis = c.axis(c.node->attr_i("axis", -1), r);
     const int64_t k = vals.dim(static_cast<size_t>(axis));
     if (k > x.dim(static_cast<size_t>(axis))) c.fail("K exceeds the axis length");
     if (vals.numel() == 0) return;

@@ -216,11 +216,6 @@ Tensor take(const Tensor& t, int64_t axis, int64_t p) {
   return y;
 }
 
-int64_t norm_axis(const KernelContext& c, int64_t a, int64_t rank) {
-  if (a < -rank || a >= rank) c.fail(str_cat("axis ", a, " is out of range for rank ", rank));
-  return a < 0 ? a + rank : a;
-}
-
 // Scan: opset 9+ scans its inputs along any axis in either direction; opset 8 has a leading
 // batch axis on every state and scan input (scanned along axis 1) and an optional
 // sequence_lens first input (all lengths must be the full one here).
@@ -293,8 +288,7 @@ class ScanKernel : public Kernel {
     std::vector<int64_t> axis(m);
     int64_t len = -1;
     for (size_t j = 0; j < m; ++j) {
-      axis[j] =
-          norm_axis(c, j < d.in_axes.size() ? d.in_axes[j] : 0, static_cast<int64_t>(xs[j].rank()));
+      axis[j] = c.axis(j < d.in_axes.size() ? d.in_axes[j] : 0, static_cast<int64_t>(xs[j].rank()));
       const int64_t l = xs[j].dim(static_cast<size_t>(axis[j]));
       if (len >= 0 && l != len)
         c.fail(str_cat("scan inputs have different lengths (", len, " and ", l, ")"));
@@ -325,7 +319,7 @@ class ScanKernel : public Kernel {
       const int64_t rank =
           steps.empty() ? (declared.has_rank ? static_cast<int64_t>(declared.dims.size()) : 0)
                         : static_cast<int64_t>(steps[0].rank());
-      const int64_t a = norm_axis(c, k < d.out_axes.size() ? d.out_axes[k] : 0, rank + 1);
+      const int64_t a = c.axis(k < d.out_axes.size() ? d.out_axes[k] : 0, rank + 1);
       out.push_back(stack(steps, a, declared, c, k));
     }
     return out;
