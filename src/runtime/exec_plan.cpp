@@ -486,10 +486,12 @@ void Executor::run(const std::vector<Tensor>& inputs, int num_threads,
             int v = node.inputs[k];
             if (v >= 0 && input_index_[v] >= 0) ctx.inputs[k] = input_slots_[input_index_[v]];
           }
+          // Before any fill: an in-place node's output is its inputs' data (a Concat whose
+          // producers wrote there, a Split/Slice of its input), which a fill would wipe.
+          if (plan_.in_place[n]) break;  // data already where the plan put it
           if (plan_.zero_fill[n])
             for (size_t o = 0; o < outs_[n].size(); ++o)
               if (planned_ptr_[n][o]) std::memset(planned_ptr_[n][o], 0, outs_[n][o].nbytes());
-          if (plan_.in_place[n]) break;  // data already where the plan put it
           ctx.num_threads = num_threads;
           kernels_[n]->execute(ctx);
           // A kernel that assigned its own output tensor: the plan (and views precomputed over

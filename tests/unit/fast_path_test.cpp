@@ -457,6 +457,26 @@ TEST(FastPath, YoloV5HeadActivationThroughLayoutOpsAndConcatThroughViews) {
   EXPECT_NE(plan.find("(1 Concat/Split in place)"), std::string::npos) << plan;
 }
 
+TEST(FastPath, InPlaceConcatOnTheReferenceKernelKeepsWhatItsInputsWrote) {
+  // torchvision's RPN: per-level TopK indices plus level offsets, concatenated (int64, axis 1)
+  // in place, rows too long for the short-row copy kernel. The reference Concat kernel zero-fills
+  // its output before running; in place, that output is the inputs' data, and Mask R-CNN's
+  // proposals were all index 0 until the fill was skipped for in-place nodes.
+  Net n;
+  n.b.input("x", DType::f32, {1, 3000});
+  n.b.node("TopK", {"x", n.constant(Tensor::from_vector<int64_t>({1}, {1000}))}, {"v", "i"},
+           {{"axis", attr_int(1)}});
+  std::string shifted = n.op("Add", {"i", n.constant(Tensor::from_vector<int64_t>({1}, {100}))});
+  std::string cat = n.op("Concat", {"i", shifted}, {{"axis", attr_int(1)}});
+  std::string f = n.op("Cast", {cat}, {{"to", attr_int(1)}});
+  n.b.node("Add", {f, n.constant(Tensor::scalar<float>(0.5f))}, {"y"});
+  n.b.output("y", DType::f32);
+  n.b.output("v", DType::f32);
+  std::mt19937 rng(3);
+  std::string plan = check_network(n, {random_tensor({1, 3000}, rng)}, 0.0);
+  EXPECT_NE(plan.find("(1 Concat/Split in place)"), std::string::npos) << plan;
+}
+
 TEST(FastPath, WinogradConvolutionsMatchReference) {
   // 3x3 stride-1 convolutions with >= 32 input and >= 64 output channels run oneDNN's Winograd
   // kernels (blocked layouts only): ReLU as their post-op; SiLU, hard-swish and residuals
