@@ -199,9 +199,10 @@ std::function<int()> add_predict(CLI::App& app) {
   cmd->add_option("--task", o->task,
                   "Expected task: detect, segment, semantic, text (default: from the model)")
       ->check(CLI::IsMember({"detect", "segment", "semantic", "text"}));
-  cmd->add_option("--family", o->family,
-                  "Model family: yolov8, yolov5, ssd, semantic, db (default: from the model)")
-      ->check(CLI::IsMember({"yolov8", "yolov5", "ssd", "semantic", "db"}));
+  std::string fams;
+  for (const std::string& f : model_family_names()) fams += (fams.empty() ? "" : ", ") + f;
+  cmd->add_option("--family", o->family, "Model family: " + fams + " (default: from the model)")
+      ->check(CLI::IsMember(model_family_names()));
   cmd->add_option("--conf", o->conf, "Minimum score")->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--iou", o->iou, "NMS IoU threshold")->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--max-det", o->max_det, "Detections per image at most")

@@ -1,6 +1,7 @@
 // Task pipelines: image in, detections / instance masks / label map / text boxes out, with the
 // pre- and post-processing each model family was trained with (Ultralytics letterbox, SSD
-// resize, DeepLab normalization, PaddleOCR's DB post-processing).
+// resize, DeepLab normalization, PaddleOCR's DB post-processing, torchvision's and mmdeploy's
+// end-to-end detectors).
 //
 //   visionrt::PredictOptions opt;
 //   opt.conf = 0.25f;
@@ -79,7 +80,7 @@ struct PredictOptions {
   std::vector<int> classes;  // keep only these class ids (empty: all)
   bool retina_masks = false;       // segment: upsample the mask logits first, crop at native size
   int imgsz = 0;                   // 0: the model's own input size (dynamic models: 640; text: 960)
-  std::string family;              // "" auto; yolov8, yolov5, ssd, semantic, db
+  std::string family;              // "" auto; one of model_family_names()
   std::vector<std::string> names;  // class names; empty: model metadata or a .names beside it
   int threads = 0;                 // intra-op threads, 0 = all cores
   // INFERENCE_PRECISION: f32, bf16, or empty for the runtime's default (bf16 where this CPU's
@@ -94,6 +95,11 @@ struct PredictOptions {
   float db_unclip_ratio = 1.5f;
   int db_max_candidates = 1000;
 };
+
+// The model families the Predictor knows, in the order auto-detection tries them: rcnn
+// (end-to-end detectors: torchvision Faster/Mask R-CNN, RetinaNet, FCOS, SSD exports; mmdeploy
+// end2end), ssd, yolov8, yolov5, db (PaddleOCR text detection), semantic.
+std::vector<std::string> model_family_names();
 
 class Predictor {
  public:
@@ -114,7 +120,7 @@ class Predictor {
   Prediction predict(const cv::Mat& bgr);
 
   Task task() const;
-  const std::string& family() const;  // "yolov8", "yolov5", "ssd", "semantic", "db"
+  const std::string& family() const;  // one of model_family_names()
   const std::vector<std::string>& names() const;
   const PreprocessConfig& preprocess() const;
   std::string describe() const;  // one line: model, family, task, input, preprocessing
