@@ -161,6 +161,7 @@ void register_dnnl_pool(KernelRegistry& r);
 void register_dnnl_data(KernelRegistry& r);
 void register_dnnl_matmul(KernelRegistry& r);
 void register_dnnl_norm_reduce(KernelRegistry& r);
+void register_dnnl_deform_conv(KernelRegistry& r);  // DeformConv: bilinear im2col + sgemm
 void register_dnnl_quant(KernelRegistry& r);  // QLinearConv, visionrt.QConv, Q/DQ
 
 // One registration function per family of reference kernels (src/kernels/ref/<family>.cpp);

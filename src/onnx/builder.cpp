@@ -137,7 +137,21 @@ ModelBuilder& ModelBuilder::node(const std::string& op, const std::vector<std::s
                                  const std::map<std::string, Attribute>& attrs,
                                  const std::string& name) {
   auto* n = impl_->model.mutable_graph()->add_node();
-  n->set_op_type(op);
+  const size_t colon = op.find("::");
+  if (colon == std::string::npos) {
+    n->set_op_type(op);
+  } else {  // "domain::Op": a custom-domain node, its domain imported at version 1
+    const std::string domain = op.substr(0, colon);
+    n->set_domain(domain);
+    n->set_op_type(op.substr(colon + 2));
+    bool known = false;
+    for (const auto& o : impl_->model.opset_import()) known = known || o.domain() == domain;
+    if (!known) {
+      auto* o = impl_->model.add_opset_import();
+      o->set_domain(domain);
+      o->set_version(1);
+    }
+  }
   n->set_name(name.empty() ? str_cat(op, "_", impl_->model.graph().node_size() - 1) : name);
   for (const auto& i : inputs) n->add_input(i);
   for (const auto& o : outputs) n->add_output(o);

@@ -24,6 +24,7 @@ class ModelBuilder {
   // An output with a declared shape (-1 dims symbolic), as exporters write them.
   ModelBuilder& output(const std::string& name, DType t, const Shape& declared);
   ModelBuilder& initializer(const std::string& name, const Tensor& value);
+  // `op` may be "domain::Op" for a custom-domain node (mmcv::MMCVModulatedDeformConv2d).
   ModelBuilder& node(const std::string& op, const std::vector<std::string>& inputs,
                      const std::vector<std::string>& outputs,
                      const std::map<std::string, Attribute>& attrs = {},

@@ -412,6 +412,8 @@ class Importer {
                                             : str_cat(np.op_type(), " '", np.name(), "'");
       if (np.op_type().empty()) fail(str_cat("node #", ni, " has no op_type"));
       bool default_domain = np.domain().empty() || np.domain() == "ai.onnx";
+      if (default_domain && np.op_type().rfind("visionrt.", 0) == 0)
+        fail("node " + label + ": op names starting with 'visionrt.' are reserved");
       if (default_domain && np.op_type() == "Constant") {
         if (np.output_size() != 1 || np.output(0).empty())
           fail("node " + label + ": Constant needs one output");

@@ -144,6 +144,8 @@ void register_nn_basic_ops(OpRegistry& r) {
   r.add({"ConvInteger", [](InferContext& c) { infer_conv(c, DType::i32); }, {}, 10}).needs(2);
   r.add({"ConvTranspose", infer_conv_transpose, {}, 1}).needs(2);
   r.add({"DeformConv", infer_deform_conv, {}, 19}).needs(3);
+  // mmcv's deformable convolutions lowered at load (passes/lower_custom_ops): any opset.
+  r.add({"visionrt.DeformConv", infer_deform_conv, {}, 1}).needs(3);
   for (const char* op : {"MaxPool", "AveragePool", "LpPool"}) r.add({op, infer_pool, {}, 1});
   for (const char* op : {"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"})
     r.add({op, infer_global_pool, {}, 1});

@@ -24,6 +24,10 @@ size_t fold_constants(Graph& g, size_t max_bytes = size_t(64) << 20, bool keep_w
 // BatchNormalization-6 attributes) into today's semantics. No-op for opset >= 7.
 void upgrade_legacy_ops(Graph& g);
 
+// Load-time lowering of custom-domain ops with a standard equivalent (mmcv's deformable
+// convolutions -> visionrt.DeformConv). Returns nodes lowered.
+size_t lower_custom_ops(Graph& g);
+
 // Runs fp16 graphs in fp32 (casts at graph inputs/outputs only). Returns whether it applied.
 bool convert_fp16_to_fp32(Graph& g);
 

@@ -49,7 +49,6 @@ namespace {
 
 std::string unsupported_reason(const Graph& g, const Node& n) {
   if (!n.domain.empty()) return str_cat("custom domain '", n.domain, "' is not supported");
-  if (is_internal_op(n.op_type)) return "op names starting with 'visionrt.' are reserved";
   const OpDef* def = OpRegistry::instance().find(n.domain, n.op_type);
   if (!def) return "no such op in visionrt";
   int64_t min = min_supported_opset(*def);
@@ -143,6 +142,7 @@ static std::shared_ptr<const detail::ModelImpl> make_model(std::shared_ptr<Graph
   // Load-time normalization and shape inference for display (info) and early errors; the graph
   // stays unfolded.
   upgrade_legacy_ops(*g);
+  lower_custom_ops(*g);
   return shaped_model(std::move(g));
 }
 

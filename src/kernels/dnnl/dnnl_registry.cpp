@@ -11,6 +11,7 @@ void register_dnnl_kernels(KernelRegistry& r) {
   register_dnnl_matmul(r);
   register_dnnl_norm_reduce(r);
   register_dnnl_quant(r);
+  register_dnnl_deform_conv(r);
 }
 
 }  // namespace visionrt

@@ -90,15 +90,16 @@ void deform_conv_kernel(KernelContext& c) {
 }  // namespace
 
 void register_ref_deform_conv(KernelRegistry& r) {
-  r.add_ref(
-      "DeformConv",
-      [](const KernelQuery& q, std::string* why) {
-        const DType t = q.input_types[0].dtype;
-        if (t != DType::f32 && t != DType::f64 && t != DType::f16)
-          return *why = "X must be a float tensor", false;
-        return true;
-      },
-      deform_conv_kernel);
+  for (const char* op : {"DeformConv", "visionrt.DeformConv"})
+    r.add_ref(
+        op,
+        [](const KernelQuery& q, std::string* why) {
+          const DType t = q.input_types[0].dtype;
+          if (t != DType::f32 && t != DType::f64 && t != DType::f16)
+            return *why = "X must be a float tensor", false;
+          return true;
+        },
+        deform_conv_kernel);
 }
 
 }  // namespace visionrt
