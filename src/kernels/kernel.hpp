@@ -139,6 +139,7 @@ void register_cpu_slice(KernelRegistry& r);
 void register_cpu_dynamic_quantize(KernelRegistry& r);
 void register_cpu_cast(KernelRegistry& r);
 void register_cpu_roi_align(KernelRegistry& r);
+void register_cpu_grid_sample(KernelRegistry& r);  // GridSample: tap table per image
 void register_cpu_expand_scatter(KernelRegistry& r);
 void register_cpu_topk_nonzero(KernelRegistry& r);
 void register_cpu_transpose(KernelRegistry& r);  // fallback: any dtype, run-time sizes
@@ -162,7 +163,7 @@ void register_dnnl_data(KernelRegistry& r);
 void register_dnnl_matmul(KernelRegistry& r);
 void register_dnnl_norm_reduce(KernelRegistry& r);
 void register_dnnl_deform_conv(KernelRegistry& r);  // DeformConv: bilinear im2col + sgemm
-void register_dnnl_quant(KernelRegistry& r);  // QLinearConv, visionrt.QConv, Q/DQ
+void register_dnnl_quant(KernelRegistry& r);        // QLinearConv, visionrt.QConv, Q/DQ
 
 // One registration function per family of reference kernels (src/kernels/ref/<family>.cpp);
 // the single list that calls them is kernel_registry.cpp.

@@ -18,6 +18,7 @@ void register_cpu_kernels(KernelRegistry& r) {
   register_cpu_dynamic_quantize(r);
   register_cpu_cast(r);
   register_cpu_roi_align(r);
+  register_cpu_grid_sample(r);
   register_cpu_expand_scatter(r);
   register_cpu_topk_nonzero(r);
 }

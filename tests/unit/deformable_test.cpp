@@ -1,8 +1,9 @@
-// Deformable convolution beyond the reference kernel: the fast kernel (kernels/dnnl/deform_conv:
-// bilinear im2col + sgemm) against the reference on awkward cases, and mmcv's custom ops
-// (MMCVModulatedDeformConv2d / MMCVDeformConv2d, as mmdeploy exports DCNv2/DCNv1 at opset 11)
-// lowered at load and computed as DeformConv. The reference itself is checked against
-// torchvision's numbers in ops_misc_test.
+// Deformable sampling beyond the reference kernels: the fast DeformConv (kernels/dnnl/
+// deform_conv: bilinear im2col + sgemm) and GridSample (kernels/cpu/grid_sample: tap tables)
+// against the references on awkward cases, and mmcv's custom ops (MMCVModulatedDeformConv2d /
+// MMCVDeformConv2d, as mmdeploy exports DCNv2/DCNv1 at opset 11) lowered at load and computed as
+// DeformConv. The references themselves are checked against torchvision's numbers and hand
+// computations in ops_misc_test.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -230,4 +231,32 @@ TEST(MmcvDeformConv, MalformedNodesAndReservedNamesAreClearErrors) {
         [&] { core.read_model_from_memory(b.serialize(), "internal.onnx"); });
     EXPECT_NE(e.find("reserved"), std::string::npos) << e;
   }
+}
+
+TEST(GridSampleFast, EveryModePaddingAndAlignmentMatchesTheReference) {
+  // Batch 2, odd sizes, a grid reaching 30 % beyond the image on every side (padding matters),
+  // an output larger than the input (DSConv's snake maps sample K positions per pixel).
+  std::mt19937 rng(21);
+  const Tensor x = random_tensor({2, 5, 7, 9}, rng, -1.f, 1.f);
+  const Tensor grid = random_tensor({2, 11, 13, 2}, rng, -1.3f, 1.3f);
+  for (const char* mode : {"nearest", "bilinear", "bicubic", "linear", "cubic"})
+    for (const char* pad : {"zeros", "border", "reflection"})
+      for (int64_t align : {0, 1}) {
+        const int64_t opset =
+            std::string(mode) == "linear" || std::string(mode) == "cubic" ? 20 : 16;
+        std::map<std::string, Attribute> attrs = {{"mode", attr_string(mode)},
+                                                  {"padding_mode", attr_string(pad)},
+                                                  {"align_corners", attr_int(align)}};
+        ModelBuilder b(opset);
+        b.input("x", DType::f32, x.shape());
+        b.input("grid", DType::f32, grid.shape());
+        b.node("GridSample", {"x", "grid"}, {"y"}, attrs);
+        b.output("y", DType::f32);
+        const Tensor want =
+            run_node_ref(make_node("GridSample", 2, 1, attrs), opset, {&x, &grid})[0];
+        Compiled r = run_compiled(b.serialize(), {x, grid}, 2);
+        const std::string what = std::string(mode) + "/" + pad + "/" + std::to_string(align);
+        EXPECT_TRUE(chose(r.decisions, "GridSample", "cpu")) << what;
+        EXPECT_LT(max_abs_diff(r.y, want), 2e-5) << what;
+      }
 }
