@@ -94,6 +94,43 @@ TEST(ControlFlow, LoopCarriesStateStacksScanOutputsAndStopsOnItsCondition) {
   EXPECT_EQ(r[1].shape(), (Shape{0, 2}));
 }
 
+TEST(ControlFlow, LoopCarriedConcatAppendsRowsAsTorchvisionPastesMasks) {
+  // res = zeros(0, 2); for i in range(M): res = cat((res, [[i, 10 i] * x]))  (the body reads res
+  // only in the Concat: run as an append) and, in a second carried value, the same with the
+  // running row count added (the body reads it through Shape: the Concat stays in the body).
+  // Both give the same rows; M = 0 returns the initial [0, 2].
+  ModelBuilder body, m(13);
+  body.input("i", DType::i64, {}).input("c", DType::boolean, {});
+  body.input("res", DType::f32, {-1, 2}).input("res2", DType::f32, {-1, 2});
+  body.node("Cast", {"i"}, {"fi"}, {{"to", attr_int(1)}});
+  body.node("Mul", {"fi", "scale"}, {"row1"});
+  body.node("Mul", {"row1", "x"}, {"row"});
+  body.node("Concat", {"res", "row"}, {"res_next"}, {{"axis", attr_int(0)}});
+  body.node("Shape", {"res2"}, {"n2"});
+  body.node("Slice", {"n2", "zero", "one"}, {"rows_so_far"});
+  body.node("Cast", {"rows_so_far"}, {"rows_f"}, {{"to", attr_int(1)}});
+  body.node("Sub", {"row", "rows_f"}, {"row_minus"});
+  body.node("Add", {"row_minus", "rows_f"}, {"row2"});
+  body.node("Concat", {"res2", "row2"}, {"res2_next"}, {{"axis", attr_int(0)}});
+  body.node("Identity", {"c"}, {"go"});
+  body.output("go", DType::boolean).output("res_next", DType::f32).output("res2_next", DType::f32);
+  m.input("x", DType::f32, {1, 2}).input("M", DType::i64, {});
+  m.initializer("scale", f32({1, 2}, {1, 10}));
+  m.initializer("zero", Tensor::from_vector<int64_t>({1}, {0}));
+  m.initializer("one", Tensor::from_vector<int64_t>({1}, {1}));
+  m.initializer("empty", Tensor(DType::f32, {0, 2}));
+  m.initializer("go0", flag(true));
+  m.node_with_graphs("Loop", {"M", "go0", "empty", "empty"}, {"rows", "rows2"}, {{"body", &body}});
+  m.output("rows", DType::f32).output("rows2", DType::f32);
+  std::vector<Tensor> r = run(m, {f32({1, 2}, {2, 3}), Tensor::scalar<int64_t>(4)});
+  const std::vector<float> want = {0, 0, 2, 30, 4, 60, 6, 90};
+  EXPECT_EQ(r[0].shape(), (Shape{4, 2}));
+  EXPECT_EQ(floats(r[0]), want);
+  EXPECT_EQ(floats(r[1]), want);
+  r = run(m, {f32({1, 2}, {2, 3}), Tensor::scalar<int64_t>(0)});
+  EXPECT_EQ(r[0].shape(), (Shape{0, 2}));
+}
+
 TEST(ControlFlow, ScanWithReversedInputAndOutputAlongAxisOne) {
   // Running sum over the rows of a [3, 2] input read bottom-up (scan_input_directions 1), the
   // partial sums stacked along axis 1 of a [2, 3] output in reverse order; plus an outer-scope

@@ -154,9 +154,81 @@ Tensor stack(const std::vector<Tensor>& steps, int64_t axis, const TensorType& d
   return y;
 }
 
+// A loop-carried value the body only extends, v' = Concat(v, piece) along axis 0 (the body
+// reading v nowhere else, v' feeding nothing but the body's output): torchvision's paste-masks
+// loop, `res = torch.cat((res, mask))`, exports so, and running it as written copies every
+// earlier piece again each iteration (quadratic in the detections). The body is rewritten to
+// output the piece alone; the kernel keeps the pieces and concatenates once at the end.
+// Returns, per carried value, whether it is appended; *body is rewritten for those.
+std::vector<char> find_appended(Graph* body, size_t carried) {
+  std::vector<char> appended(carried, 0);
+  std::vector<int> uses(body->values.size(), 0);
+  for (const Node& n : body->nodes)
+    for (int v : n.inputs)
+      if (v >= 0) ++uses[static_cast<size_t>(v)];
+  for (int o : body->outputs) ++uses[static_cast<size_t>(o)];
+  std::vector<size_t> drop;
+  for (size_t k = 0; k < carried; ++k) {
+    if (2 + k >= body->inputs.size() || 1 + k >= body->outputs.size()) break;
+    const int in = body->inputs[2 + k], out = body->outputs[1 + k];
+    const int p = body->values[static_cast<size_t>(out)].producer;
+    if (p < 0) continue;
+    const Node& cat = body->nodes[static_cast<size_t>(p)];
+    if (cat.op_type != "Concat" || !cat.domain.empty() || cat.attr_i("axis", 0) != 0 ||
+        cat.inputs.size() != 2 || cat.inputs[0] != in || cat.inputs[1] < 0 || cat.inputs[1] == in ||
+        uses[static_cast<size_t>(in)] != 1 || uses[static_cast<size_t>(out)] != 1)
+      continue;
+    body->outputs[1 + k] = cat.inputs[1];
+    drop.push_back(static_cast<size_t>(p));
+    appended[k] = 1;
+  }
+  if (drop.empty()) return appended;
+  std::vector<Node> kept;
+  for (size_t i = 0; i < body->nodes.size(); ++i)
+    if (std::find(drop.begin(), drop.end(), i) == drop.end()) kept.push_back(body->nodes[i]);
+  body->nodes = std::move(kept);
+  body->relink();
+  return appended;
+}
+
+// The initial value followed by every piece along axis 0 (Concat's rules: same type, the other
+// dimensions equal).
+Tensor concat_rows(const Tensor& init, const std::vector<Tensor>& pieces, const KernelContext& c,
+                   size_t out) {
+  Shape dims = init.shape();
+  if (dims.empty())
+    c.fail(str_cat("loop-carried value ", out, " is a scalar; Concat needs rank 1+"));
+  for (const Tensor& t : pieces) {
+    const Shape& s = t.shape();
+    bool ok = t.dtype() == init.dtype() && s.size() == dims.size();
+    for (size_t d = 1; ok && d < s.size(); ++d) ok = s[d] == dims[d];
+    if (!ok)
+      c.fail(str_cat("loop-carried Concat ", out, ": ", dtype_name(t.dtype()), " ", shape_str(s),
+                     " does not extend ", dtype_name(init.dtype()), " ", shape_str(init.shape()),
+                     " along axis 0"));
+    dims[0] += s[0];
+  }
+  Tensor y(init.dtype(), dims);
+  char* dst = static_cast<char*>(y.raw());
+  if (init.nbytes()) std::memcpy(dst, init.raw(), init.nbytes());
+  dst += init.nbytes();
+  for (const Tensor& t : pieces) {
+    if (t.nbytes()) std::memcpy(dst, t.raw(), t.nbytes());
+    dst += t.nbytes();
+  }
+  return y;
+}
+
+Graph loop_body(const Node& n, std::vector<char>* appended) {
+  Graph g = subgraph_attr(n, "body");
+  const size_t ex = explicit_inputs(n);
+  *appended = find_appended(&g, ex >= 2 ? ex - 2 : 0);
+  return g;
+}
+
 class LoopKernel : public Kernel {
  public:
-  LoopKernel(const Node& n, int64_t opset) : body_(subgraph_attr(n, "body"), opset) {}
+  LoopKernel(const Node& n, int64_t opset) : body_(loop_body(n, &appended_), opset) {}
   void execute(KernelContext& c) override {
     const Node& n = *c.node;
     const size_t ex = explicit_inputs(n), carried = ex - 2;
@@ -174,7 +246,7 @@ class LoopKernel : public Kernel {
     }
     const std::vector<const Tensor*> caps = captures(c, ex);
     const size_t scans = c.num_outputs() - carried;
-    std::vector<std::vector<Tensor>> scan(scans);
+    std::vector<std::vector<Tensor>> scan(scans), pieces(carried);
     Tensor iter = Tensor::scalar<int64_t>(0), cond_in(DType::boolean, {});
     for (int64_t i = 0; i < trips && cond; ++i) {
       iter.data<int64_t>()[0] = i;
@@ -185,15 +257,24 @@ class LoopKernel : public Kernel {
       std::vector<Tensor> r = body_.run(ins, c.num_threads, n);
       if (r.size() != 1 + carried + scans) c.fail("the body gives the wrong number of outputs");
       cond = truth(c, r[0], "the body's cond output");
-      for (size_t k = 0; k < carried; ++k) state[k] = std::move(r[1 + k]);
+      for (size_t k = 0; k < carried; ++k) {
+        if (k < appended_.size() && appended_[k])
+          pieces[k].push_back(std::move(r[1 + k]));  // state[k] keeps the initial value
+        else
+          state[k] = std::move(r[1 + k]);
+      }
       for (size_t k = 0; k < scans; ++k) scan[k].push_back(std::move(r[1 + carried + k]));
     }
-    for (size_t k = 0; k < carried; ++k) deliver(c, k, state[k].clone());
+    for (size_t k = 0; k < carried; ++k)
+      deliver(c, k,
+              k < appended_.size() && appended_[k] ? concat_rows(state[k], pieces[k], c, k)
+                                                   : state[k].clone());
     for (size_t k = 0; k < scans; ++k)
       deliver(c, carried + k, stack(scan[k], 0, body_.output_type(1 + carried + k), c, k));
   }
 
  private:
+  std::vector<char> appended_;  // before body_: loop_body() fills it while body_ is built
   SubgraphRunner body_;
 };
 
