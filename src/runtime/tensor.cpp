@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <mutex>
 
 #include "common/dtype_dispatch.hpp"
 #include "common/strings.hpp"
@@ -200,13 +202,63 @@ void check_allocation(size_t bytes, const std::string& what) {
                              " allowed (physical memory or VISIONRT_MAX_TENSOR_BYTES)"));
 }
 
+namespace {
+
+// Large blocks freed are kept for the next allocation of about their size. The steps whose sizes
+// depend on the data (a two-stage detector's RoI tensors, tens of MB each) allocate the same
+// sizes every inference, and a fresh page costs about 10 us to fault in on these VMs (22 MB ~ 57
+// ms, ARCHITECTURE), far more than clearing a warm block. Bounded: at most kCap bytes are held,
+// blocks below kMin go straight back to malloc.
+class BlockCache {
+ public:
+  static constexpr size_t kMin = size_t(1) << 20;
+  static constexpr size_t kCap = size_t(256) << 20;
+  // Never destroyed: blocks of static objects may be freed after every destructor has run.
+  static BlockCache& instance() {
+    static BlockCache* c = new BlockCache;
+    return *c;
+  }
+  // A held block of at least `bytes` and at most a quarter more (*size gets its size), or null.
+  void* take(size_t bytes, size_t* size) {
+    if (bytes < kMin) return nullptr;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = free_.lower_bound(bytes);
+    if (it == free_.end() || it->first > bytes + bytes / 4) return nullptr;
+    void* p = it->second;
+    *size = it->first;
+    held_ -= it->first;
+    free_.erase(it);
+    return p;
+  }
+  void give(void* p, size_t size) {
+    if (size >= kMin) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (held_ + size <= kCap) {
+        free_.emplace(size, p);
+        held_ += size;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+ private:
+  std::mutex mu_;
+  std::multimap<size_t, void*> free_;
+  size_t held_ = 0;
+};
+
+}  // namespace
+
 std::shared_ptr<void> zeroed_block(size_t bytes, const std::string& what) {
   check_allocation(bytes, what);
   size_t alloc = std::max<size_t>(64, (bytes + 63) / 64 * 64);
-  void* p = std::aligned_alloc(64, alloc);
+  void* p = BlockCache::instance().take(alloc, &alloc);
+  if (!p) p = std::aligned_alloc(64, alloc);
   if (!p) throw Error(str_cat("out of memory allocating ", what, " (", alloc, " bytes)"));
   std::memset(p, 0, alloc);
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  BlockCache* cache = &BlockCache::instance();
+  return std::shared_ptr<void>(p, [cache, alloc](void* q) { cache->give(q, alloc); });
 }
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
