@@ -1,0 +1,273 @@
+// YOLOv8 modules (yolo.hpp), following Ultralytics' yolov8.yaml and nn/modules.
+#include "train/yolo.hpp"
+
+#include <cmath>
+
+#include "common/strings.hpp"
+#include "visionrt/error.hpp"
+
+namespace visionrt::train {
+
+namespace F = torch::nn::functional;
+
+YoloSpec YoloSpec::scale(char s, const std::string& task, int64_t nc) {
+  YoloSpec y;
+  y.task = task;
+  y.nc = nc;
+  switch (s) {
+    case 'n':
+      y.depth = 0.33, y.width = 0.25, y.max_channels = 1024;
+      break;
+    case 's':
+      y.depth = 0.33, y.width = 0.50, y.max_channels = 1024;
+      break;
+    case 'm':
+      y.depth = 0.67, y.width = 0.75, y.max_channels = 768;
+      break;
+    case 'l':
+      y.depth = 1.00, y.width = 1.00, y.max_channels = 512;
+      break;
+    case 'x':
+      y.depth = 1.00, y.width = 1.25, y.max_channels = 512;
+      break;
+    default:
+      throw InputError(str_cat("unknown YOLOv8 scale '", std::string(1, s), "' (n, s, m, l, x)"));
+  }
+  return y;
+}
+
+std::string YoloSpec::describe() const {
+  return str_cat("YOLOv8 ", task, ", ", nc, " classes, depth ", depth, ", width ", width,
+                 ", max channels ", max_channels);
+}
+
+int64_t scaled_channels(const YoloSpec& s, int64_t c) {
+  const double v = static_cast<double>(std::min(c, s.max_channels)) * s.width;
+  return static_cast<int64_t>(std::ceil(v / 8.0)) * 8;
+}
+
+int64_t scaled_depth(const YoloSpec& s, int64_t n) {
+  return n > 1 ? std::max<int64_t>(static_cast<int64_t>(std::llround(n * s.depth)), 1) : n;
+}
+
+ConvBnActImpl::ConvBnActImpl(int64_t c1, int64_t c2, int64_t k_, int64_t s_, int64_t g_, bool act_)
+    : act(act_), k(k_), s(s_), g(g_) {
+  conv = register_module(
+      "conv",
+      torch::nn::Conv2d(
+          torch::nn::Conv2dOptions(c1, c2, k).stride(s).padding(k / 2).groups(g).bias(false)));
+  bn = register_module(
+      "bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(c2).eps(1e-3).momentum(0.03)));
+}
+
+torch::Tensor ConvBnActImpl::forward(const torch::Tensor& x) {
+  torch::Tensor y = bn(conv(x));
+  return act ? F::silu(y) : y;
+}
+
+BottleneckImpl::BottleneckImpl(int64_t c1, int64_t c2, bool shortcut) {
+  cv1 = register_module("cv1", ConvBnAct(c1, c2, 3));
+  cv2 = register_module("cv2", ConvBnAct(c2, c2, 3));
+  add = shortcut && c1 == c2;
+}
+
+torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
+  torch::Tensor y = cv2(cv1(x));
+  return add ? x + y : y;
+}
+
+C2fImpl::C2fImpl(int64_t c1, int64_t c2, int64_t n, bool shortcut) {
+  c = c2 / 2;
+  cv1 = register_module("cv1", ConvBnAct(c1, 2 * c, 1));
+  cv2 = register_module("cv2", ConvBnAct((2 + n) * c, c2, 1));
+  for (int64_t i = 0; i < n; ++i) {
+    blocks.push_back(Bottleneck(c, c, shortcut));
+    m->push_back(blocks.back());
+  }
+  register_module("m", m);
+}
+
+torch::Tensor C2fImpl::forward(const torch::Tensor& x) {
+  std::vector<torch::Tensor> y = cv1(x).chunk(2, 1);
+  for (auto& b : blocks) y.push_back(b(y.back()));
+  return cv2(torch::cat(y, 1));
+}
+
+SppfImpl::SppfImpl(int64_t c1, int64_t c2, int64_t k_) : k(k_) {
+  cv1 = register_module("cv1", ConvBnAct(c1, c1 / 2, 1));
+  cv2 = register_module("cv2", ConvBnAct(c1 / 2 * 4, c2, 1));
+}
+
+torch::Tensor SppfImpl::forward(const torch::Tensor& x) {
+  auto pool = [&](const torch::Tensor& t) {
+    return F::max_pool2d(t, F::MaxPool2dFuncOptions(k).stride(1).padding(k / 2));
+  };
+  torch::Tensor a = cv1(x), b = pool(a), c = pool(b);
+  return cv2(torch::cat({a, b, c, pool(c)}, 1));
+}
+
+HeadBranchImpl::HeadBranchImpl(int64_t c1, int64_t c_mid, int64_t c_out) {
+  // Named as the children of Ultralytics' nn.Sequential: 0, 1, 2.
+  b0 = register_module("0", ConvBnAct(c1, c_mid, 3));
+  b1 = register_module("1", ConvBnAct(c_mid, c_mid, 3));
+  b2 = register_module("2", torch::nn::Conv2d(torch::nn::Conv2dOptions(c_mid, c_out, 1)));
+}
+
+torch::Tensor HeadBranchImpl::forward(const torch::Tensor& x) { return b2(b1(b0(x))); }
+
+ProtoImpl::ProtoImpl(int64_t c1, int64_t c_, int64_t c2) {
+  cv1 = register_module("cv1", ConvBnAct(c1, c_, 3));
+  upsample = register_module(
+      "upsample",
+      torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(c_, c_, 2).stride(2)));
+  cv2 = register_module("cv2", ConvBnAct(c_, c_, 3));
+  cv3 = register_module("cv3", ConvBnAct(c_, c2, 1));
+}
+
+torch::Tensor ProtoImpl::forward(const torch::Tensor& x) { return cv3(cv2(upsample(cv1(x)))); }
+
+DetectImpl::DetectImpl(const YoloSpec& spec, const std::vector<int64_t>& ch)
+    : nc(spec.nc), reg_max(spec.reg_max), nm(spec.task == "segment" ? spec.nm : 0) {
+  no = nc + 4 * reg_max;
+  const int64_t c2 = std::max({int64_t(16), ch[0] / 4, reg_max * 4});
+  const int64_t c3 = std::max(ch[0], std::min<int64_t>(nc, 100));
+  for (int64_t c : ch) {
+    box.push_back(HeadBranch(c, c2, 4 * reg_max));
+    cv2->push_back(box.back());
+    cls.push_back(HeadBranch(c, c3, nc));
+    cv3->push_back(cls.back());
+  }
+  register_module("cv2", cv2);
+  register_module("cv3", cv3);
+  dfl = register_module("dfl",
+                        torch::nn::Conv2d(torch::nn::Conv2dOptions(reg_max, 1, 1).bias(false)));
+  {
+    torch::NoGradGuard ng;
+    dfl->weight.copy_(torch::arange(reg_max, torch::kFloat32).view({1, reg_max, 1, 1}));
+  }
+  dfl->weight.set_requires_grad(false);
+  if (nm > 0) {
+    const int64_t npr = scaled_channels(spec, spec.npr);
+    proto = register_module("proto", Proto(ch[0], npr, nm));
+    const int64_t c4 = std::max(ch[0] / 4, nm);
+    for (int64_t c : ch) {
+      coef.push_back(HeadBranch(c, c4, nm));
+      cv4->push_back(coef.back());
+    }
+    register_module("cv4", cv4);
+  }
+}
+
+YoloV8Impl::YoloV8Impl(const YoloSpec& s) : spec(s) {
+  if (spec.task != "detect" && spec.task != "segment")
+    throw InputError(str_cat("YOLOv8 task '", spec.task, "' (detect or segment)"));
+  if (spec.nc <= 0 || spec.nc > 100000)
+    throw InputError(str_cat("YOLOv8 with ", spec.nc, " classes"));
+  auto C = [&](int64_t c) { return scaled_channels(spec, c); };
+  auto D = [&](int64_t n) { return scaled_depth(spec, n); };
+  auto conv = [&](int64_t c1, int64_t c2, int64_t k, int64_t st) {
+    convs.push_back(ConvBnAct(c1, c2, k, st));
+    model->push_back(convs.back());
+  };
+  auto c2f = [&](int64_t c1, int64_t c2, int64_t n, bool shortcut) {
+    c2fs.push_back(C2f(c1, c2, n, shortcut));
+    model->push_back(c2fs.back());
+  };
+  auto placeholder = [&] { model->push_back(torch::nn::Identity()); };  // Upsample, Concat
+  conv(3, C(64), 3, 2);                                                 // 0
+  conv(C(64), C(128), 3, 2);                                            // 1
+  c2f(C(128), C(128), D(3), true);                                      // 2
+  conv(C(128), C(256), 3, 2);                                           // 3
+  c2f(C(256), C(256), D(6), true);                                      // 4  P3
+  conv(C(256), C(512), 3, 2);                                           // 5
+  c2f(C(512), C(512), D(6), true);                                      // 6  P4
+  conv(C(512), C(1024), 3, 2);                                          // 7
+  c2f(C(1024), C(1024), D(3), true);                                    // 8
+  sppf = Sppf(C(1024), C(1024), 5);                                     // 9  P5
+  model->push_back(sppf);
+  placeholder();                                                       // 10 upsample
+  placeholder();                                                       // 11 concat P4
+  c2f(C(1024) + C(512), C(512), D(3), false);                          // 12
+  placeholder();                                                       // 13 upsample
+  placeholder();                                                       // 14 concat P3
+  c2f(C(512) + C(256), C(256), D(3), false);                           // 15 small
+  conv(C(256), C(256), 3, 2);                                          // 16
+  placeholder();                                                       // 17 concat 12
+  c2f(C(256) + C(512), C(512), D(3), false);                           // 18 medium
+  conv(C(512), C(512), 3, 2);                                          // 19
+  placeholder();                                                       // 20 concat 9
+  c2f(C(512) + C(1024), C(1024), D(3), false);                         // 21 large
+  head = Detect(spec, std::vector<int64_t>{C(256), C(512), C(1024)});  // 22
+  model->push_back(head);
+  register_module("model", model);
+}
+
+std::vector<torch::Tensor> YoloV8Impl::forward(const torch::Tensor& x) {
+  if (x.dim() != 4 || x.size(1) != 3 || x.size(2) % 32 || x.size(3) % 32)
+    throw InputError(str_cat("YOLOv8 input must be [N,3,H,W] with H, W multiples of 32"));
+  auto up = [](const torch::Tensor& t) {
+    return F::interpolate(t, F::InterpolateFuncOptions()
+                                 .scale_factor(std::vector<double>{2.0, 2.0})
+                                 .mode(torch::kNearest));
+  };
+  torch::Tensor y = convs[1](convs[0](x));
+  y = c2fs[0](y);
+  torch::Tensor p3 = c2fs[1](convs[2](y));
+  torch::Tensor p4 = c2fs[2](convs[3](p3));
+  torch::Tensor p5 = sppf(c2fs[3](convs[4](p4)));
+  torch::Tensor h12 = c2fs[4](torch::cat({up(p5), p4}, 1));
+  torch::Tensor h15 = c2fs[5](torch::cat({up(h12), p3}, 1));
+  torch::Tensor h18 = c2fs[6](torch::cat({convs[5](h15), h12}, 1));
+  torch::Tensor h21 = c2fs[7](torch::cat({convs[6](h18), p5}, 1));
+  const std::vector<torch::Tensor> feats{h15, h18, h21};
+  std::vector<torch::Tensor> levels;
+  for (size_t i = 0; i < feats.size(); ++i)
+    levels.push_back(torch::cat({head->box[i](feats[i]), head->cls[i](feats[i])}, 1));
+  std::vector<torch::Tensor> out;
+  torch::Tensor coefs, protos;
+  if (head->nm > 0) {
+    std::vector<torch::Tensor> mc;
+    for (size_t i = 0; i < feats.size(); ++i) mc.push_back(head->coef[i](feats[i]).flatten(2));
+    coefs = torch::cat(mc, 2);
+    protos = head->proto(h15);
+  }
+  if (is_training()) {
+    out = levels;
+    if (head->nm > 0) {
+      out.push_back(coefs);
+      out.push_back(protos);
+    }
+    return out;
+  }
+  torch::Tensor pred = decode(levels);
+  if (head->nm > 0) pred = torch::cat({pred, coefs}, 1);
+  out.push_back(pred);
+  if (head->nm > 0) out.push_back(protos);
+  return out;
+}
+
+torch::Tensor YoloV8Impl::decode(const std::vector<torch::Tensor>& levels) {
+  const int64_t n = levels[0].size(0), rm = head->reg_max;
+  std::vector<torch::Tensor> flat, anchors, stride_rows;
+  for (size_t i = 0; i < levels.size(); ++i) {
+    const int64_t h = levels[i].size(2), w = levels[i].size(3);
+    flat.push_back(levels[i].flatten(2));
+    torch::Tensor sx = torch::arange(w, torch::kFloat32) + 0.5f;
+    torch::Tensor sy = torch::arange(h, torch::kFloat32) + 0.5f;
+    std::vector<torch::Tensor> grid = torch::meshgrid({sy, sx}, "ij");
+    anchors.push_back(torch::stack({grid[1].flatten(), grid[0].flatten()}, 0));  // [2, h*w]
+    stride_rows.push_back(torch::full({1, h * w}, static_cast<float>(strides[i])));
+  }
+  torch::Tensor x = torch::cat(flat, 2);  // [n, no, A]
+  const int64_t a = x.size(2);
+  torch::Tensor box = x.narrow(1, 0, 4 * rm), cls = x.narrow(1, 4 * rm, head->nc);
+  torch::Tensor dist =
+      head->dfl(box.view({n, 4, rm, a}).transpose(2, 1).softmax(1)).view({n, 4, a});
+  torch::Tensor anc = torch::cat(anchors, 1).unsqueeze(0), st = torch::cat(stride_rows, 1);
+  torch::Tensor lt = dist.narrow(1, 0, 2), rb = dist.narrow(1, 2, 2);
+  torch::Tensor x1y1 = anc - lt, x2y2 = anc + rb;
+  torch::Tensor dbox = torch::cat({(x1y1 + x2y2) / 2, x2y2 - x1y1}, 1) * st;
+  return torch::cat({dbox, cls.sigmoid()}, 1);
+}
+
+}  // namespace visionrt::train

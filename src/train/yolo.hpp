@@ -1,0 +1,137 @@
+// YOLOv8 detect and segment in libtorch, module for module as Ultralytics builds them (Conv =
+// Conv2d + BatchNorm2d(eps 1e-3) + SiLU, C2f, SPPF, the PAN neck, the decoupled head with DFL,
+// Proto and mask coefficients), with Ultralytics' parameter names (model.22.cv2.0.1.conv.weight),
+// so that weights move between this model and Ultralytics' ONNX exports by name:
+//
+//   visionrt::train::YoloSpec spec = visionrt::train::spec_from_onnx("yolov8n.onnx");
+//   visionrt::train::YoloV8 net(spec);
+//   visionrt::train::load_onnx_weights(*net, "yolov8n.onnx");   // BN folded: identity stats
+//   ... train ...
+//   visionrt::train::export_onnx(*net, "best.onnx", {640, 640}, names);  // BN folded again
+//
+// In eval mode forward() returns what the export computes: [1, 4 + nc (+ nm), anchors] boxes
+// (xywh, input pixels) with class probabilities (and mask coefficients), plus the prototypes
+// [1, nm, H/4, W/4] for segmentation; in train mode the raw per-level head maps (losses use
+// those).
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace visionrt::train {
+
+struct YoloSpec {
+  std::string task = "detect";  // detect or segment
+  int64_t nc = 80;
+  double depth = 0.33, width = 0.25;  // Ultralytics' scale n
+  int64_t max_channels = 1024;
+  int64_t reg_max = 16;
+  int64_t nm = 32, npr = 256;  // segment: mask coefficients, prototype channels (before width)
+  // Ultralytics' scales: n, s, m, l, x.
+  static YoloSpec scale(char s, const std::string& task = "detect", int64_t nc = 80);
+  std::string describe() const;
+};
+
+// Conv2d (no bias) + BatchNorm2d + SiLU (or none).
+struct ConvBnActImpl : torch::nn::Module {
+  ConvBnActImpl(int64_t c1, int64_t c2, int64_t k = 1, int64_t s = 1, int64_t g = 1,
+                bool act = true);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Conv2d conv{nullptr};
+  torch::nn::BatchNorm2d bn{nullptr};
+  bool act = true;
+  int64_t k = 1, s = 1, g = 1;
+};
+TORCH_MODULE(ConvBnAct);
+
+struct BottleneckImpl : torch::nn::Module {
+  BottleneckImpl(int64_t c1, int64_t c2, bool shortcut);
+  torch::Tensor forward(const torch::Tensor& x);
+  ConvBnAct cv1{nullptr}, cv2{nullptr};
+  bool add = false;
+};
+TORCH_MODULE(Bottleneck);
+
+struct C2fImpl : torch::nn::Module {
+  C2fImpl(int64_t c1, int64_t c2, int64_t n, bool shortcut);
+  torch::Tensor forward(const torch::Tensor& x);
+  int64_t c = 0;
+  ConvBnAct cv1{nullptr}, cv2{nullptr};
+  torch::nn::ModuleList m;
+  std::vector<Bottleneck> blocks;
+};
+TORCH_MODULE(C2f);
+
+struct SppfImpl : torch::nn::Module {
+  SppfImpl(int64_t c1, int64_t c2, int64_t k = 5);
+  torch::Tensor forward(const torch::Tensor& x);
+  ConvBnAct cv1{nullptr}, cv2{nullptr};
+  int64_t k = 5;
+};
+TORCH_MODULE(Sppf);
+
+// Three branches per level: ConvBnAct(3) -> ConvBnAct(3) -> Conv2d(1x1, bias).
+struct HeadBranchImpl : torch::nn::Module {
+  HeadBranchImpl(int64_t c1, int64_t c_mid, int64_t c_out);
+  torch::Tensor forward(const torch::Tensor& x);
+  ConvBnAct b0{nullptr}, b1{nullptr};
+  torch::nn::Conv2d b2{nullptr};
+};
+TORCH_MODULE(HeadBranch);
+
+struct ProtoImpl : torch::nn::Module {
+  ProtoImpl(int64_t c1, int64_t c_, int64_t c2);
+  torch::Tensor forward(const torch::Tensor& x);
+  ConvBnAct cv1{nullptr}, cv2{nullptr}, cv3{nullptr};
+  torch::nn::ConvTranspose2d upsample{nullptr};
+};
+TORCH_MODULE(Proto);
+
+struct DetectImpl : torch::nn::Module {
+  DetectImpl(const YoloSpec& spec, const std::vector<int64_t>& ch);
+  int64_t nc, reg_max, nm, no;
+  std::vector<HeadBranch> box, cls, coef;
+  torch::nn::ModuleList cv2, cv3, cv4;
+  torch::nn::Conv2d dfl{nullptr};  // fixed arange(reg_max) weights: the distribution's mean
+  Proto proto{nullptr};
+};
+TORCH_MODULE(Detect);
+
+struct YoloV8Impl : torch::nn::Module {
+  explicit YoloV8Impl(const YoloSpec& spec);
+  // Eval: {predictions [N, 4 + nc (+ nm), A]} (+ prototypes). Train: per level [N, 4*reg_max +
+  // nc, h, w], then (segment) coefficients [N, nm, A] and prototypes.
+  std::vector<torch::Tensor> forward(const torch::Tensor& x);
+  // The eval-mode decode (DFL, anchors, strides) of the per-level maps.
+  torch::Tensor decode(const std::vector<torch::Tensor>& levels);
+  YoloSpec spec;
+  std::vector<int64_t> strides{8, 16, 32};
+  torch::nn::ModuleList model;
+  // Typed handles on the layers of `model` (index as in Ultralytics' yaml).
+  std::vector<ConvBnAct> convs;  // 0, 1, 3, 5, 7, 16, 19
+  std::vector<C2f> c2fs;         // 2, 4, 6, 8, 12, 15, 18, 21
+  Sppf sppf{nullptr};            // 9
+  Detect head{nullptr};          // 22
+};
+TORCH_MODULE(YoloV8);
+
+// Ultralytics' channel rule: min(c, max_channels) * width rounded up to a multiple of 8.
+int64_t scaled_channels(const YoloSpec& s, int64_t c);
+int64_t scaled_depth(const YoloSpec& s, int64_t n);
+
+// The spec of an Ultralytics YOLOv8 ONNX export: task and classes from its outputs and metadata,
+// width and depth from its layer shapes. Throws visionrt::ModelError for other models.
+YoloSpec spec_from_onnx(const std::string& onnx_path);
+// Copies the export's weights by name. Ultralytics folds BatchNorm into the convolutions: each
+// conv's weight is taken as is, its bias becomes the BN shift with identity statistics (mean 0,
+// var 1 - eps, scale 1), so eval-mode outputs equal the export's. Throws ModelError naming the
+// tensor for a missing one or a shape that differs.
+void load_onnx_weights(YoloV8Impl& net, const std::string& onnx_path);
+// Writes the eval-mode network as ONNX (opset 17, BatchNorm folded into the convolutions,
+// Ultralytics' graph and names: input "images" [1,3,H,W], outputs "output0" (+ "output1"),
+// metadata task/names/imgsz/stride) through a temporary file renamed into place.
+void export_onnx(YoloV8Impl& net, const std::string& path, int64_t height, int64_t width,
+                 const std::vector<std::string>& names);
+
+}  // namespace visionrt::train

@@ -1,0 +1,349 @@
+// YOLOv8 weights in from an Ultralytics ONNX export and the eval-mode network out as ONNX
+// (yolo.hpp), through visionrt's own loader and model builder (libtorch cannot export).
+#include <cmath>
+#include <map>
+
+#include "common/strings.hpp"
+#include "onnx/builder.hpp"
+#include "runtime/model_loader.hpp"
+#include "train/yolo.hpp"
+#include "visionrt/error.hpp"
+
+namespace visionrt::train {
+
+namespace {
+
+std::map<std::string, Tensor> initializers(const std::string& path) {
+  std::shared_ptr<Graph> g = load_model_file(path);
+  std::map<std::string, Tensor> r;
+  for (const Value& v : g->values)
+    if (v.constant && v.constant->dtype() == DType::f32) r.emplace(v.name, *v.constant);
+  return r;
+}
+
+const Tensor& need(const std::map<std::string, Tensor>& w, const std::string& name,
+                   const std::string& path) {
+  auto it = w.find(name);
+  if (it == w.end())
+    throw ModelError(
+        str_cat(path, ": not an Ultralytics YOLOv8 export (no initializer '", name, "')"));
+  return it->second;
+}
+
+torch::Tensor to_torch(const Tensor& t) {
+  std::vector<int64_t> dims(t.shape().begin(), t.shape().end());
+  return torch::from_blob(const_cast<void*>(t.raw()), dims, torch::kFloat32).clone();
+}
+
+Tensor from_torch(const torch::Tensor& t) {
+  torch::Tensor c = t.detach().to(torch::kFloat32).contiguous();
+  Shape s(c.sizes().begin(), c.sizes().end());
+  return Tensor::from_bytes(DType::f32, s, c.data_ptr<float>(), c.numel() * sizeof(float));
+}
+
+int64_t count_blocks(const std::map<std::string, Tensor>& w, const std::string& layer) {
+  int64_t n = 0;
+  while (w.count(str_cat(layer, ".m.", n, ".cv1.conv.weight"))) ++n;
+  return n;
+}
+
+// "model.8.m.0.cv1" -> "/model.8/m.0/cv1" (Ultralytics' node scopes: list indices stay attached).
+std::string scope(const std::string& path) {
+  std::string out;
+  size_t a = 0;
+  while (a <= path.size()) {
+    size_t b = path.find('.', a);
+    if (b == std::string::npos) b = path.size();
+    const std::string tok = path.substr(a, b - a);
+    const bool index = !tok.empty() && std::all_of(tok.begin(), tok.end(), ::isdigit);
+    out += (index ? "." : "/") + tok;
+    a = b + 1;
+  }
+  return out;
+}
+
+// Builds the eval-mode graph node by node, naming initializers by parameter path.
+class Writer {
+ public:
+  explicit Writer(const std::map<const torch::nn::Module*, std::string>& names) : names_(names) {}
+  ModelBuilder b{17};
+
+  std::string name_of(const torch::nn::Module& m) const {
+    auto it = names_.find(&m);
+    return it == names_.end() ? std::string("anon") : it->second;
+  }
+  std::string fresh(const std::string& p) { return str_cat(p, "_", next_++); }
+  std::string init(const std::string& name, const Tensor& t) {
+    b.initializer(name, t);
+    return name;
+  }
+  std::string constant_i64(const std::vector<int64_t>& v) {
+    return init(fresh("/const"), Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v));
+  }
+  std::string op(const std::string& type, const std::vector<std::string>& ins,
+                 const std::string& node, std::map<std::string, Attribute> attrs = {}) {
+    const std::string y = node + "_output_0";
+    b.node(type, ins, {y}, attrs, node);
+    return y;
+  }
+  std::string conv(const std::string& x, const std::string& s, const torch::Tensor& w,
+                   const torch::Tensor& bias, int64_t k, int64_t stride, int64_t group,
+                   const std::string& wname) {
+    const int64_t p = k / 2;
+    std::vector<std::string> ins{x, init(wname + ".weight", from_torch(w))};
+    if (bias.defined()) ins.push_back(init(wname + ".bias", from_torch(bias)));
+    return op("Conv", ins, s + "/Conv",
+              {{"kernel_shape", attr_ints({k, k})},
+               {"strides", attr_ints({stride, stride})},
+               {"pads", attr_ints({p, p, p, p})},
+               {"dilations", attr_ints({1, 1})},
+               {"group", attr_int(group)}});
+  }
+  // Conv + BN folded + SiLU as Sigmoid * x (Ultralytics' export).
+  std::string cba(ConvBnActImpl& m, const std::string& x) {
+    const std::string path = name_of(m), s = scope(path);
+    torch::NoGradGuard ng;
+    auto& bn = *m.bn;
+    torch::Tensor inv = bn.weight / torch::sqrt(bn.running_var + bn.options.eps());
+    torch::Tensor w = m.conv->weight * inv.view({-1, 1, 1, 1});
+    torch::Tensor bias = bn.bias - bn.running_mean * inv;
+    std::string y = conv(x, s + "/conv", w, bias, m.k, m.s, m.g, path + ".conv");
+    if (!m.act) return y;
+    std::string sg = op("Sigmoid", {y}, s + "/act/Sigmoid");
+    return op("Mul", {y, sg}, s + "/act/Mul");
+  }
+  std::string plain_conv(torch::nn::Conv2dImpl& m, const std::string& x) {
+    const std::string path = name_of(m);
+    const int64_t k = m.options.kernel_size()->at(0);
+    return conv(x, scope(path), m.weight, m.options.bias() ? m.bias : torch::Tensor(), k, 1, 1,
+                path);
+  }
+
+ private:
+  const std::map<const torch::nn::Module*, std::string>& names_;
+  int next_ = 0;
+};
+
+std::string c2f_graph(Writer& w, C2fImpl& m, const std::string& x) {
+  const std::string s = scope(w.name_of(m));
+  std::string y = w.cba(*m.cv1, x);
+  const std::string a = s + "/Split_output_0", b = s + "/Split_output_1";
+  w.b.node("Split", {y, w.constant_i64({m.c, m.c})}, {a, b}, {{"axis", attr_int(1)}}, s + "/Split");
+  std::vector<std::string> parts{a, b};
+  for (size_t i = 0; i < m.blocks.size(); ++i) {
+    BottleneckImpl& bl = *m.blocks[i];
+    std::string t = w.cba(*bl.cv2, w.cba(*bl.cv1, parts.back()));
+    if (bl.add) t = w.op("Add", {parts.back(), t}, scope(w.name_of(bl)) + "/Add");
+    parts.push_back(t);
+  }
+  return w.cba(*m.cv2, w.op("Concat", parts, s + "/Concat", {{"axis", attr_int(1)}}));
+}
+
+}  // namespace
+
+YoloSpec spec_from_onnx(const std::string& path) {
+  const std::map<std::string, Tensor> w = initializers(path);
+  YoloSpec s;
+  const int64_t c0 = need(w, "model.0.conv.weight", path).dim(0);
+  const int64_t c9 = need(w, "model.9.cv2.conv.weight", path).dim(0);
+  s.width = static_cast<double>(c0) / 64.0;
+  s.max_channels = static_cast<int64_t>(std::llround(static_cast<double>(c9) / s.width));
+  const int64_t blocks = count_blocks(w, "model.2");
+  if (blocks <= 0)
+    throw ModelError(str_cat(path, ": not an Ultralytics YOLOv8 export (no C2f at model.2)"));
+  s.depth = static_cast<double>(blocks) / 3.0;
+  s.nc = need(w, "model.22.cv3.0.2.weight", path).dim(0);
+  s.reg_max = need(w, "model.22.cv2.0.2.weight", path).dim(0) / 4;
+  if (w.count("model.22.proto.cv1.conv.weight")) {
+    s.task = "segment";
+    s.nm = need(w, "model.22.cv4.0.2.weight", path).dim(0);
+    const int64_t npr = w.at("model.22.proto.cv1.conv.weight").dim(0);
+    s.npr = static_cast<int64_t>(std::llround(static_cast<double>(npr) / s.width));
+  }
+  if (scaled_channels(s, 64) != c0 || scaled_channels(s, 1024) != c9)
+    throw ModelError(
+        str_cat(path, ": layer widths ", c0, "/", c9, " do not follow YOLOv8's channel rule"));
+  return s;
+}
+
+void load_onnx_weights(YoloV8Impl& net, const std::string& path) {
+  const std::map<std::string, Tensor> w = initializers(path);
+  torch::NoGradGuard ng;
+  auto copy = [&](torch::Tensor& dst, const Tensor& src, const std::string& name) {
+    torch::Tensor t = to_torch(src);
+    if (t.sizes() != dst.sizes())
+      throw ModelError(str_cat(path, ": '", name, "' is ", shape_str(src.shape()),
+                               ", the network's parameter has ", dst.sizes().size(), " dims ",
+                               str_cat(dst.sizes())));
+    dst.copy_(t);
+  };
+  auto ends = [](const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  for (auto& p : net.named_parameters(true)) {
+    const std::string& n = p.key();
+    torch::Tensor& t = p.value();
+    if (ends(n, ".bn.weight")) {
+      t.fill_(1.f);
+    } else if (ends(n, ".bn.bias")) {
+      const std::string conv = n.substr(0, n.size() - 8) + ".conv.bias";
+      copy(t, need(w, conv, path), conv);
+    } else if (ends(n, "dfl.weight")) {
+      copy(t, need(w, "model.22.dfl.conv.weight", path), "model.22.dfl.conv.weight");
+    } else {
+      copy(t, need(w, n, path), n);
+    }
+  }
+  for (auto& b : net.named_buffers(true)) {
+    const std::string& n = b.key();
+    if (ends(n, ".running_mean")) b.value().zero_();
+    if (ends(n, ".running_var")) b.value().fill_(1.f - 1e-3f);  // BN eps: sqrt(var + eps) = 1
+  }
+}
+
+void export_onnx(YoloV8Impl& net, const std::string& path, int64_t height, int64_t width,
+                 const std::vector<std::string>& names) {
+  if (height <= 0 || width <= 0 || height % 32 || width % 32 || height > 8192 || width > 8192)
+    throw InputError(str_cat("export size ", width, "x", height, " must be multiples of 32"));
+  std::map<const torch::nn::Module*, std::string> module_names;
+  for (auto& m : net.named_modules("", false)) module_names[m.value().get()] = m.key();
+  Writer w(module_names);
+  const YoloSpec& spec = net.spec;
+  w.b.input("images", DType::f32, {1, 3, height, width});
+  auto up = [&](const std::string& x, const std::string& s) {
+    return w.op("Resize",
+                {x, "", w.init(w.fresh("/scales"), Tensor::from_vector<float>({4}, {1, 1, 2, 2}))},
+                s + "/Resize",
+                {{"mode", attr_string("nearest")},
+                 {"coordinate_transformation_mode", attr_string("asymmetric")},
+                 {"nearest_mode", attr_string("floor")}});
+  };
+  auto cat = [&](const std::vector<std::string>& xs, const std::string& s, int64_t axis = 1) {
+    return w.op("Concat", xs, s + "/Concat", {{"axis", attr_int(axis)}});
+  };
+  std::string y = w.cba(*net.convs[1], w.cba(*net.convs[0], "images"));
+  y = c2f_graph(w, *net.c2fs[0], y);
+  const std::string p3 = c2f_graph(w, *net.c2fs[1], w.cba(*net.convs[2], y));
+  const std::string p4 = c2f_graph(w, *net.c2fs[2], w.cba(*net.convs[3], p3));
+  std::string p5 = c2f_graph(w, *net.c2fs[3], w.cba(*net.convs[4], p4));
+  {  // SPPF
+    SppfImpl& sp = *net.sppf;
+    const std::string s = scope(w.name_of(sp));
+    const std::string a = w.cba(*sp.cv1, p5);
+    auto pool = [&](const std::string& x, int i) {
+      const int64_t k = sp.k, p = k / 2;
+      return w.op("MaxPool", {x}, str_cat(s, "/m/MaxPool", i ? "_" + std::to_string(i) : ""),
+                  {{"kernel_shape", attr_ints({k, k})},
+                   {"strides", attr_ints({1, 1})},
+                   {"pads", attr_ints({p, p, p, p})},
+                   {"dilations", attr_ints({1, 1})},
+                   {"ceil_mode", attr_int(0)}});
+    };
+    const std::string b1 = pool(a, 0), b2 = pool(b1, 1), b3 = pool(b2, 2);
+    p5 = w.cba(*sp.cv2, cat({a, b1, b2, b3}, s));
+  }
+  const std::string h12 = c2f_graph(w, *net.c2fs[4], cat({up(p5, "/model.10"), p4}, "/model.11"));
+  const std::string h15 = c2f_graph(w, *net.c2fs[5], cat({up(h12, "/model.13"), p3}, "/model.14"));
+  const std::string h18 =
+      c2f_graph(w, *net.c2fs[6], cat({w.cba(*net.convs[5], h15), h12}, "/model.17"));
+  const std::string h21 =
+      c2f_graph(w, *net.c2fs[7], cat({w.cba(*net.convs[6], h18), p5}, "/model.20"));
+  DetectImpl& d = *net.head;
+  const std::vector<std::string> feats{h15, h18, h21};
+  auto branch = [&](HeadBranchImpl& hb, const std::string& x) {
+    return w.plain_conv(*hb.b2, w.cba(*hb.b1, w.cba(*hb.b0, x)));
+  };
+  std::vector<std::string> flat;
+  std::vector<float> anchors_x, anchors_y, stride_row;
+  for (size_t i = 0; i < feats.size(); ++i) {
+    const std::string lv = cat({branch(*d.box[i], feats[i]), branch(*d.cls[i], feats[i])},
+                               str_cat("/model.22/level", i));
+    flat.push_back(w.op("Reshape", {lv, w.constant_i64({1, d.no, -1})},
+                        str_cat("/model.22/Reshape", i ? "_" + std::to_string(i) : "")));
+    const int64_t s = net.strides[i], gh = height / s, gw = width / s;
+    for (int64_t r = 0; r < gh; ++r)
+      for (int64_t c = 0; c < gw; ++c) {
+        anchors_x.push_back(static_cast<float>(c) + 0.5f);
+        anchors_y.push_back(static_cast<float>(r) + 0.5f);
+        stride_row.push_back(static_cast<float>(s));
+      }
+  }
+  const int64_t a = static_cast<int64_t>(anchors_x.size()), rm = d.reg_max;
+  const std::string xcat = cat(flat, "/model.22", 2);
+  const std::string box = "/model.22/Split_output_0", cls = "/model.22/Split_output_1";
+  w.b.node("Split", {xcat, w.constant_i64({4 * rm, d.nc})}, {box, cls}, {{"axis", attr_int(1)}},
+           "/model.22/Split");
+  std::string dist = w.op("Reshape", {box, w.constant_i64({1, 4, rm, a})}, "/model.22/dfl/Reshape");
+  dist = w.op("Transpose", {dist}, "/model.22/dfl/Transpose", {{"perm", attr_ints({0, 2, 1, 3})}});
+  dist = w.op("Softmax", {dist}, "/model.22/dfl/Softmax", {{"axis", attr_int(1)}});
+  dist = w.conv(dist, "/model.22/dfl/conv", d.dfl->weight, torch::Tensor(), 1, 1, 1,
+                "model.22.dfl.conv");
+  dist = w.op("Reshape", {dist, w.constant_i64({1, 4, a})}, "/model.22/dfl/Reshape_1");
+  std::vector<float> anc = anchors_x;
+  anc.insert(anc.end(), anchors_y.begin(), anchors_y.end());
+  const std::string anchors =
+      w.init("/model.22/anchors", Tensor::from_vector<float>({1, 2, a}, anc));
+  const std::string strides =
+      w.init("/model.22/strides", Tensor::from_vector<float>({1, a}, stride_row));
+  const std::string lt =
+      w.op("Slice", {dist, w.constant_i64({0}), w.constant_i64({2}), w.constant_i64({1})},
+           "/model.22/Slice");
+  const std::string rb =
+      w.op("Slice", {dist, w.constant_i64({2}), w.constant_i64({4}), w.constant_i64({1})},
+           "/model.22/Slice_1");
+  const std::string x1y1 = w.op("Sub", {anchors, lt}, "/model.22/Sub");
+  const std::string x2y2 = w.op("Add", {anchors, rb}, "/model.22/Add");
+  const std::string sum = w.op("Add", {x1y1, x2y2}, "/model.22/Add_1");
+  const std::string cxy =
+      w.op("Div", {sum, w.init("/model.22/two", Tensor::scalar<float>(2.f))}, "/model.22/Div");
+  const std::string wh = w.op("Sub", {x2y2, x1y1}, "/model.22/Sub_1");
+  const std::string dbox = w.op("Mul", {cat({cxy, wh}, "/model.22/box"), strides}, "/model.22/Mul");
+  std::vector<std::string> out{dbox, w.op("Sigmoid", {cls}, "/model.22/Sigmoid")};
+  if (d.nm > 0) {
+    std::vector<std::string> mc;
+    for (size_t i = 0; i < feats.size(); ++i)
+      mc.push_back(w.op("Reshape", {branch(*d.coef[i], feats[i]), w.constant_i64({1, d.nm, -1})},
+                        str_cat("/model.22/cv4_reshape", i)));
+    out.push_back(cat(mc, "/model.22/mc", 2));
+  }
+  w.b.node("Concat", out, {"output0"}, {{"axis", attr_int(1)}}, "/model.22/Concat_out");
+  w.b.output("output0", DType::f32, {1, 4 + d.nc + d.nm, a});
+  if (d.nm > 0) {
+    ProtoImpl& pr = *d.proto;
+    const std::string ps = scope(w.name_of(pr));
+    std::string t = w.cba(*pr.cv1, h15);
+    t = w.op("ConvTranspose",
+             {t, w.init("model.22.proto.upsample.weight", from_torch(pr.upsample->weight)),
+              w.init("model.22.proto.upsample.bias", from_torch(pr.upsample->bias))},
+             ps + "/upsample/ConvTranspose",
+             {{"kernel_shape", attr_ints({2, 2})},
+              {"strides", attr_ints({2, 2})},
+              {"pads", attr_ints({0, 0, 0, 0})},
+              {"dilations", attr_ints({1, 1})},
+              {"group", attr_int(1)}});
+    t = w.cba(*pr.cv3, w.cba(*pr.cv2, t));
+    w.b.node("Identity", {t}, {"output1"}, {}, "/model.22/proto/out");
+    w.b.output("output1", DType::f32, {1, d.nm, height / 4, width / 4});
+  }
+  std::string dict = "{";
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::string esc;
+    for (char c : names[i]) {
+      if (c == '\'' || c == '\\') esc += '\\';
+      esc += c;
+    }
+    dict += str_cat(i ? ", " : "", i, ": '", esc, "'");
+  }
+  dict += "}";
+  w.b.metadata("author", "visionrt train");
+  w.b.metadata("task", spec.task);
+  w.b.metadata("stride", "32");
+  w.b.metadata("batch", "1");
+  w.b.metadata("imgsz", str_cat("[", height, ", ", width, "]"));
+  if (!names.empty()) w.b.metadata("names", dict);
+  w.b.producer("visionrt");
+  w.b.save(path);
+}
+
+}  // namespace visionrt::train
