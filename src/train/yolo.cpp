@@ -61,8 +61,58 @@ ConvBnActImpl::ConvBnActImpl(int64_t c1, int64_t c2, int64_t k_, int64_t s_, int
 }
 
 torch::Tensor ConvBnActImpl::forward(const torch::Tensor& x) {
-  torch::Tensor y = bn(conv(x));
+  torch::Tensor z = conv(x);
+  if (calibrating) {
+    torch::Tensor zd = z.detach().to(torch::kFloat64);
+    torch::Tensor s1 = zd.sum({0, 2, 3}), s2 = (zd * zd).sum({0, 2, 3});
+    sum = sum.defined() ? sum + s1 : s1;
+    sumsq = sumsq.defined() ? sumsq + s2 : s2;
+    count += z.size(0) * z.size(2) * z.size(3);
+  }
+  torch::Tensor y = bn(z);
   return act ? F::silu(y) : y;
+}
+
+int recalibrate_batchnorm(YoloV8Impl& net, const std::vector<torch::Tensor>& batches) {
+  std::vector<ConvBnActImpl*> layers;
+  for (auto& m : net.modules(false))
+    if (auto* c = dynamic_cast<ConvBnActImpl*>(m.get())) layers.push_back(c);
+  for (auto* c : layers) {
+    c->calibrating = true;
+    c->sum = c->sumsq = torch::Tensor();
+    c->count = 0;
+  }
+  const bool was_training = net.is_training();
+  net.eval();
+  {
+    torch::NoGradGuard ng;
+    for (const auto& b : batches) net.forward(b);
+  }
+  int updated = 0;
+  {
+    torch::NoGradGuard ng;
+    for (auto* c : layers) {
+      c->calibrating = false;
+      if (c->count == 0) continue;
+      torch::Tensor mean = c->sum / static_cast<double>(c->count);
+      torch::Tensor var = (c->sumsq / static_cast<double>(c->count) - mean * mean).clamp_min(0);
+      auto& bn = *c->bn;
+      const double eps = bn.options.eps();
+      // Eval before: gamma * (z - m0) / sqrt(v0 + eps) + beta. Keep it with the new m, v.
+      torch::Tensor a0 = bn.weight / torch::sqrt(bn.running_var + eps);
+      torch::Tensor b0 = bn.bias - bn.running_mean * a0;  // y = a0 z + b0
+      torch::Tensor m = mean.to(torch::kFloat32), v = var.to(torch::kFloat32);
+      torch::Tensor sd = torch::sqrt(v + eps);
+      bn.running_mean.copy_(m);
+      bn.running_var.copy_(v);
+      bn.weight.copy_(a0 * sd);
+      bn.bias.copy_(b0 + a0 * m);
+      c->sum = c->sumsq = torch::Tensor();
+      ++updated;
+    }
+  }
+  if (was_training) net.train();
+  return updated;
 }
 
 BottleneckImpl::BottleneckImpl(int64_t c1, int64_t c2, bool shortcut) {

@@ -42,6 +42,10 @@ struct ConvBnActImpl : torch::nn::Module {
   torch::nn::BatchNorm2d bn{nullptr};
   bool act = true;
   int64_t k = 1, s = 1, g = 1;
+  // recalibrate_batchnorm: per-channel sums of the convolution's output (double).
+  bool calibrating = false;
+  torch::Tensor sum, sumsq;
+  int64_t count = 0;
 };
 TORCH_MODULE(ConvBnAct);
 
@@ -128,6 +132,13 @@ YoloSpec spec_from_onnx(const std::string& onnx_path);
 // var 1 - eps, scale 1), so eval-mode outputs equal the export's. Throws ModelError naming the
 // tensor for a missing one or a shape that differs.
 void load_onnx_weights(YoloV8Impl& net, const std::string& onnx_path);
+// Gives every BatchNorm the statistics of its convolution's output over `batches` (eval mode, no
+// gradient) and rescales it so that the eval-mode function does not change: mean m, variance v,
+// scale sqrt(v + eps), shift + m. After load_onnx_weights (identity statistics) the network then
+// also behaves like the original in train mode, where BatchNorm normalizes by batch statistics;
+// without this, fine-tuning a folded export would start from a different network. Returns the
+// number of BatchNorms updated.
+int recalibrate_batchnorm(YoloV8Impl& net, const std::vector<torch::Tensor>& batches);
 // Writes the eval-mode network as ONNX (opset 17, BatchNorm folded into the convolutions,
 // Ultralytics' graph and names: input "images" [1,3,H,W], outputs "output0" (+ "output1"),
 // metadata task/names/imgsz/stride) through a temporary file renamed into place.

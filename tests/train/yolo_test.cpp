@@ -155,6 +155,26 @@ TEST(TrainYolo, UltralyticsWeightsLoadByNameAndReproduceTheExport) {
   ASSERT_EQ(round.size(), 2u);
   EXPECT_LT(worst(round[0], got[0]), 2e-4);
   EXPECT_LT(worst(round[1], got[1]), 1e-4);
+  // BatchNorm statistics re-estimated on a batch: the eval-mode function is unchanged, and in
+  // train mode (batch statistics) the same batch gives the same outputs.
+  torch::manual_seed(4);
+  torch::Tensor batch = torch::rand({2, 3, 320, 320});
+  std::vector<torch::Tensor> before;
+  {
+    torch::NoGradGuard ng;
+    before = net->forward(batch);
+  }
+  EXPECT_EQ(train::recalibrate_batchnorm(*net, {batch}), 66);  // Conv+BN layers of yolov8n-seg
+  {
+    torch::NoGradGuard ng;
+    std::vector<torch::Tensor> after = net->forward(batch);
+    EXPECT_LT(worst(after[0], before[0]), 2e-4);
+    net->train();
+    std::vector<torch::Tensor> t = net->forward(batch);
+    net->eval();
+    torch::Tensor decoded = net->decode({t[0], t[1], t[2]});
+    EXPECT_LT(worst(decoded, before[0].narrow(1, 0, 84)), 2e-3);
+  }
   // A model that is not a YOLOv8 export: the message names the file and what is missing.
   ModelBuilder b(17);
   b.input("x", DType::f32, {1, 3, 8, 8});
