@@ -99,4 +99,16 @@ void print_progress(const std::string& label, size_t done, size_t total) {
   std::fflush(stderr);
 }
 
+// An unused folder: DIR, DIR2, DIR3... (as Ultralytics' runs/predict numbering).
+std::filesystem::path fresh_dir(const std::filesystem::path& base) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(base, ec)) return base;
+  for (int i = 2; i < 100000; ++i) {
+    fs::path p = base.string() + std::to_string(i);
+    if (!fs::exists(p, ec)) return p;
+  }
+  throw IoError(fmt::format("{}: no free output folder name", base.string()));
+}
+
 }  // namespace visionrt::cli

@@ -1,5 +1,6 @@
 // Helpers shared by the CLI's subcommands: shapes from flags, per-node counter tables, peak RSS.
 #pragma once
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -18,5 +19,7 @@ std::string guess_dataset_format(const std::string& path);
 // A one-line progress bar on stderr ("label [=====     ] done/total"), redrawn in place; only
 // when stderr is a terminal and there is more than one item; ends the line when done == total.
 void print_progress(const std::string& label, size_t done, size_t total);
+// An unused folder: DIR, DIR2, DIR3... (as Ultralytics' runs/predict numbering).
+std::filesystem::path fresh_dir(const std::filesystem::path& base);
 
 }  // namespace visionrt::cli

@@ -77,22 +77,30 @@ CocoDataset load_ground_truth(const EvalData& e) {
     fmt::print("dataset {} ({}): {}", e.data, fmt_name, rep.summary());
     for (const auto& f : rep.findings) fmt::print("  {}\n", f);
   }
-  if (!e.split.empty()) {
-    CocoDataset part;
-    part.path = gt.path;
-    part.categories = gt.categories;
-    for (const auto& im : gt.images)
-      if (im.split == e.split) part.images.push_back(im);
-    if (part.images.empty())
-      throw InputError(fmt::format("{}: no images in split '{}'", e.data, e.split));
-    for (size_t i = 0; i < part.images.size(); ++i) part.image_index[part.images[i].id] = i;
-    for (const auto& a : gt.annotations)
-      if (part.find_image(a.image_id)) part.annotations.push_back(a);
-    gt = std::move(part);
-  }
+  if (!e.split.empty()) gt = select_split(gt, e.split);
   if (e.limit > 0) limit_images(&gt, e.limit);
   if (e.segm) rasterize(&gt);
   return gt;
+}
+
+CocoDataset select_split(const CocoDataset& gt, const std::string& split) {
+  CocoDataset part;
+  part.path = gt.path;
+  part.categories = gt.categories;
+  for (const auto& im : gt.images)
+    if (im.split == split) part.images.push_back(im);
+  if (part.images.empty())
+    throw InputError(fmt::format("{}: no images in split '{}'", gt.path, split));
+  for (size_t i = 0; i < part.images.size(); ++i) part.image_index[part.images[i].id] = i;
+  for (const auto& a : gt.annotations)
+    if (part.find_image(a.image_id)) part.annotations.push_back(a);
+  return part;
+}
+
+bool has_split(const CocoDataset& gt, const std::string& split) {
+  for (const auto& im : gt.images)
+    if (im.split == split) return true;
+  return false;
 }
 
 void limit_images(CocoDataset* d, size_t n) {

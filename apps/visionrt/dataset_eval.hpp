@@ -19,6 +19,9 @@ struct EvalData {
 // Reads the dataset (format guessed when empty), keeps `split` and the first `limit` images,
 // and prints what it read (unless quiet).
 CocoDataset load_ground_truth(const EvalData& e);
+// The images of one split (and their annotations); InputError when it has none.
+CocoDataset select_split(const CocoDataset& gt, const std::string& split);
+bool has_split(const CocoDataset& gt, const std::string& split);
 // Keeps the first n images of d and their annotations.
 void limit_images(CocoDataset* d, size_t n);
 // Polygon segmentations rasterized to masks for segm evaluation (as pycocotools' annToRLE).

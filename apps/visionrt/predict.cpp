@@ -166,17 +166,6 @@ void write_image_atomic(const fs::path& path, const cv::Mat& img) {
   write_file_atomic(path.string(), std::string(buf.begin(), buf.end()));
 }
 
-// An unused folder: DIR, DIR2, DIR3... (as Ultralytics' runs/predict numbering).
-fs::path fresh_dir(const fs::path& base) {
-  std::error_code ec;
-  if (!fs::exists(base, ec)) return base;
-  for (int i = 2; i < 100000; ++i) {
-    fs::path p = base.string() + std::to_string(i);
-    if (!fs::exists(p, ec)) return p;
-  }
-  throw IoError(fmt::format("{}: no free output folder name", base.string()));
-}
-
 }  // namespace
 
 std::function<int()> add_predict(CLI::App& app) {

@@ -1,0 +1,208 @@
+// `visionrt train` (the visionrt CLI hands the subcommand to this executable, which alone links
+// libtorch, so the other subcommands start without loading it): fine-tunes an Ultralytics
+// YOLOv8 export or trains a YOLOv8 scale from scratch on a COCO / Pascal VOC / YOLO dataset,
+// validates the exported ONNX with visionrt's COCO evaluator after every epoch, and leaves
+// DIR/weights/{best,last}.onnx (that predict/eval/quantize take as they are) and DIR/results.csv.
+#include <fmt/core.h>
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+
+#include "../visionrt/cli_util.hpp"
+#include "../visionrt/dataset_eval.hpp"
+#include "eval/coco_eval.hpp"
+#include "train/trainer.hpp"
+#include "visionrt/error.hpp"
+
+namespace fs = std::filesystem;
+using namespace visionrt;
+
+namespace {
+
+struct Opts {
+  std::string model, scale, data, format, images, names, split, val, val_split, out;
+  std::string optimizer = "SGD";
+  int epochs = 10, imgsz = 640, batch = 16, threads = 0;
+  double lr0 = 0.01, lrf = 0.01, fliplr = 0.5, warmup = 3.0;
+  size_t limit = 0, val_limit = 0;
+  uint64_t seed = 0;
+  bool no_val = false, quiet = false;
+};
+
+int run(const Opts& o) {
+  if (o.model.empty() == o.scale.empty())
+    throw InputError(
+        "give --model M.onnx (fine-tune an Ultralytics YOLOv8 export) or --scale n|s|m|l|x");
+  // Splits as Ultralytics uses them: train on "train" and validate on "val" where the dataset
+  // has them (data.yaml), else on everything.
+  cli::EvalData ed;
+  ed.data = o.data;
+  ed.format = o.format;
+  ed.images = o.images;
+  ed.names_file = o.names;
+  ed.quiet = o.quiet;
+  const CocoDataset all = cli::load_ground_truth(ed);
+  const std::string train_split = !o.split.empty()               ? o.split
+                                  : cli::has_split(all, "train") ? "train"
+                                                                 : "";
+  CocoDataset gt = train_split.empty() ? all : cli::select_split(all, train_split);
+  if (o.limit) cli::limit_images(&gt, o.limit);
+  std::vector<CocoCategory> cats = gt.categories;
+  std::sort(cats.begin(), cats.end(), [](auto& a, auto& b) { return a.id < b.id; });
+  // The network and its class order.
+  train::YoloSpec spec;
+  std::vector<std::string> names;
+  if (!o.model.empty()) {
+    spec = train::spec_from_onnx(o.model);
+    names = Predictor::inspect(o.model).names();
+  } else {
+    if (o.scale.size() != 1) throw InputError(fmt::format("--scale '{}' (n, s, m, l, x)", o.scale));
+    for (const auto& c : cats) names.push_back(c.name.empty() ? std::to_string(c.id) : c.name);
+    spec = train::YoloSpec::scale(o.scale[0], "detect", static_cast<int64_t>(names.size()));
+  }
+  if (names.size() != static_cast<size_t>(spec.nc)) names.resize(static_cast<size_t>(spec.nc));
+  // Dataset category -> model class (by name, else by position: the evaluator's rule).
+  const std::vector<int64_t> cmap =
+      cli::class_map(names, gt, o.model.empty() ? "model" : o.model, o.quiet);
+  std::map<int64_t, int> to_class;
+  for (size_t i = 0; i < cmap.size(); ++i)
+    if (cmap[i] >= 0) to_class[cmap[i]] = static_cast<int>(i);
+  std::map<int64_t, size_t> index;
+  std::vector<train::Sample> samples;
+  for (const auto& im : gt.images) {
+    index[im.id] = samples.size();
+    samples.push_back({im.path.empty() ? im.file_name : im.path, {}});
+  }
+  size_t dropped = 0;
+  for (const auto& a : gt.annotations) {
+    auto c = to_class.find(a.category_id);
+    if (c == to_class.end() || a.iscrowd) {
+      ++dropped;
+      continue;
+    }
+    samples[index.at(a.image_id)].labels.push_back(
+        {static_cast<float>(c->second), static_cast<float>(a.bbox.x), static_cast<float>(a.bbox.y),
+         static_cast<float>(a.bbox.x + a.bbox.w), static_cast<float>(a.bbox.y + a.bbox.h)});
+  }
+  if (dropped && !o.quiet)
+    fmt::print(
+        "note: {} annotation(s) of crowds or categories the model lacks are not trained on\n",
+        dropped);
+  train::YoloV8 net(spec);
+  if (!o.model.empty()) train::load_onnx_weights(*net, o.model);
+  // Validation: the same dataset unless --val / --val-split say otherwise (coco128's own way).
+  train::Validator validate;
+  CocoDataset val_gt;
+  if (!o.no_val) {
+    if (!o.val.empty()) {
+      cli::EvalData ve;
+      ve.data = o.val;
+      ve.format = o.format;
+      ve.names_file = o.names;
+      ve.split = o.val_split;
+      ve.quiet = true;
+      val_gt = cli::load_ground_truth(ve);
+    } else {
+      const std::string vs = !o.val_split.empty()         ? o.val_split
+                             : cli::has_split(all, "val") ? "val"
+                                                          : train_split;
+      val_gt = vs.empty() ? all : cli::select_split(all, vs);
+    }
+    if (o.val_limit) cli::limit_images(&val_gt, o.val_limit);
+    validate = [&, threads = o.threads](const std::string& onnx) {
+      PredictOptions po = cli::validation_options();
+      po.threads = threads;
+      po.precision = "f32";
+      Predictor p(onnx, po);
+      cli::DatasetRun r = cli::predict_dataset(p, val_gt, false, onnx, true);
+      CocoEvalResult e = evaluate_coco(val_gt, r.dt, CocoIouType::bbox);
+      return std::make_pair(e.stats[1], e.stats[0]);
+    };
+  }
+  const fs::path out = o.out.empty() ? cli::fresh_dir("runs/train") : fs::path(o.out);
+  fmt::print("{}\n{} training images, {} objects; output {}\n", spec.describe(), samples.size(),
+             gt.annotations.size() - dropped, out.string());
+  if (validate && !o.model.empty()) {
+    // The starting weights at the training size: the baseline the epochs are compared with.
+    fs::create_directories(out / "weights");
+    const std::string start = (out / "weights" / "start.onnx").string();
+    net->eval();
+    train::export_onnx(*net, start, o.imgsz, o.imgsz, names);
+    auto [m50, m] = validate(start);
+    fmt::print("before training (at {}): mAP50 {:.4f}  mAP50-95 {:.4f}\n", o.imgsz, m50, m);
+  }
+  train::TrainOptions to;
+  to.epochs = o.epochs;
+  to.imgsz = o.imgsz;
+  to.batch = o.batch;
+  to.optimizer = o.optimizer;
+  to.lr0 = o.lr0;
+  to.lrf = o.lrf;
+  to.fliplr = o.fliplr;
+  to.warmup_epochs = o.warmup;
+  to.seed = o.seed;
+  to.threads = o.threads;
+  to.out = out.string();
+  to.quiet = o.quiet;
+  to.recalibrate_bn = !o.model.empty();  // folded BatchNorm: see recalibrate_batchnorm
+  std::vector<train::EpochResult> r = train::train_yolo(*net, samples, names, to, validate);
+  double best = -1;
+  for (const auto& e : r) best = std::max(best, e.map);
+  if (validate) fmt::print("best mAP50-95 {:.4f}; ", best);
+  fmt::print("weights in {}\n", (out / "weights").string());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"visionrt train: fine-tune or train YOLOv8 (detect) with libtorch, export ONNX"};
+  Opts o;
+  app.add_option("--model,-m", o.model,
+                 "Ultralytics YOLOv8 ONNX export to fine-tune (weights by name)");
+  app.add_option("--scale", o.scale, "Train from scratch at this YOLOv8 scale: n, s, m, l, x");
+  app.add_option("--data", o.data, "Dataset: COCO JSON, VOC folder, YOLO data.yaml or folder")
+      ->required();
+  app.add_option("--format", o.format, "Dataset format (default: guessed)")
+      ->check(CLI::IsMember({"coco", "voc", "yolo"}));
+  app.add_option("--images", o.images, "COCO: folder of the images");
+  app.add_option("--names", o.names, "Class names of a YOLO dataset without data.yaml");
+  app.add_option("--split", o.split, "Train on this split only (e.g. train)");
+  app.add_option("--val", o.val, "Validation dataset (default: --data)");
+  app.add_option("--val-split", o.val_split, "Validate on this split of the dataset");
+  app.add_option("--epochs", o.epochs, "Epochs")->check(CLI::Range(1, 100000));
+  app.add_option("--imgsz", o.imgsz, "Square training and export size (multiple of 32)")
+      ->check(CLI::Range(32, 4096));
+  app.add_option("--batch", o.batch, "Images per batch")->check(CLI::Range(1, 1024));
+  app.add_option("--optimizer", o.optimizer, "SGD or AdamW")
+      ->check(CLI::IsMember({"SGD", "AdamW"}));
+  app.add_option("--lr0", o.lr0, "Initial learning rate")->check(CLI::Range(1e-8, 10.0));
+  app.add_option("--lrf", o.lrf, "Final learning rate as a fraction of lr0")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--warmup-epochs", o.warmup, "Warm-up epochs (at least 100 iterations)")
+      ->check(CLI::Range(0.0, 1000.0));
+  app.add_option("--fliplr", o.fliplr, "Horizontal flip probability")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--seed", o.seed, "Random seed (shuffles, flips, initialisation)");
+  app.add_option("--threads", o.threads, "CPU threads (0: all)")->check(CLI::Range(0, 1024));
+  app.add_option("--limit", o.limit, "Train on the first N images");
+  app.add_option("--val-limit", o.val_limit, "Validate on the first N images");
+  app.add_option("--out,-o", o.out, "Run folder (default: runs/train, runs/train2, ...)");
+  app.add_flag("--no-val", o.no_val, "Skip validation (best.onnx is then the last epoch)");
+  app.add_flag("--quiet,-q", o.quiet, "No per-batch progress");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    return run(o);
+  } catch (const visionrt::Error& e) {
+    std::cerr << "visionrt: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "visionrt: internal error: " << e.what() << "\n";
+    return 3;
+  }
+}

@@ -1,0 +1,296 @@
+// The YOLOv8 training loop (trainer.hpp).
+#include "train/trainer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <random>
+
+#include "common/strings.hpp"
+#include "train/yolo_loss.hpp"
+#include "vision/preprocess.hpp"
+#include "visionrt/error.hpp"
+
+namespace visionrt::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// One letterboxed image [3, S, S] (RGB / 255, Ultralytics' LetterBox as the predictor applies it)
+// and its boxes in network pixels.
+struct Loaded {
+  torch::Tensor image;
+  std::vector<std::array<float, 5>> boxes;
+};
+
+Loaded load(const Sample& s, int imgsz, bool flip) {
+  cv::Mat img = cv::imread(s.path, cv::IMREAD_COLOR);
+  if (img.empty()) throw IoError(str_cat(s.path, ": cannot read the image"));
+  PreprocessConfig cfg;
+  cfg.width = cfg.height = imgsz;
+  const ImageGeometry g = compute_geometry(cfg, img.cols, img.rows);
+  Tensor t = make_input_tensor(img, cfg, g);
+  Loaded r;
+  r.image = torch::from_blob(t.raw(), {3, imgsz, imgsz}, torch::kFloat32).clone();
+  if (flip) r.image = r.image.flip({2});
+  const float s_max = static_cast<float>(imgsz);
+  for (const auto& l : s.labels) {
+    float x1 = static_cast<float>(l[1] * g.gain_x + g.left);
+    float x2 = static_cast<float>(l[3] * g.gain_x + g.left);
+    const float y1 = std::clamp(static_cast<float>(l[2] * g.gain_y + g.top), 0.f, s_max);
+    const float y2 = std::clamp(static_cast<float>(l[4] * g.gain_y + g.top), 0.f, s_max);
+    if (flip) {
+      const float a = s_max - x2, b = s_max - x1;
+      x1 = a;
+      x2 = b;
+    }
+    x1 = std::clamp(x1, 0.f, s_max);
+    x2 = std::clamp(x2, 0.f, s_max);
+    if (x2 - x1 < 1.f || y2 - y1 < 1.f) continue;  // degenerate after the letterbox
+    r.boxes.push_back({l[0], x1, y1, x2, y2});
+  }
+  return r;
+}
+
+// Written to a temporary file, then renamed into place.
+void write_atomic(const fs::path& p, const std::string& text) {
+  const fs::path tmp = p.string() + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    f << text;
+    if (!f) throw IoError(str_cat(tmp.string(), ": cannot write"));
+  }
+  fs::rename(tmp, p);
+}
+
+void copy_atomic(const fs::path& from, const fs::path& to) {
+  const fs::path tmp = to.string() + ".tmp";
+  fs::copy_file(from, tmp, fs::copy_options::overwrite_existing);
+  fs::rename(tmp, to);
+}
+
+// Ultralytics' ModelEMA: decay 0.9999 * (1 - exp(-updates / 2000)) over every float parameter
+// and buffer (BatchNorm statistics included).
+class Ema {
+ public:
+  Ema(YoloV8Impl& net, const YoloSpec& spec) : model_(spec) {
+    torch::NoGradGuard ng;
+    auto src = state(net), dst = state(*model_);
+    for (size_t i = 0; i < src.size(); ++i) dst[i].copy_(src[i]);
+    model_->eval();
+  }
+  void update(YoloV8Impl& net) {
+    torch::NoGradGuard ng;
+    ++updates_;
+    const double d = 0.9999 * (1 - std::exp(-static_cast<double>(updates_) / 2000.0));
+    auto src = state(net), dst = state(*model_);
+    for (size_t i = 0; i < src.size(); ++i)
+      if (dst[i].is_floating_point()) dst[i].mul_(d).add_(src[i].detach(), 1 - d);
+  }
+  YoloV8Impl& model() { return *model_; }
+
+ private:
+  static std::vector<torch::Tensor> state(YoloV8Impl& m) {
+    std::vector<torch::Tensor> v;
+    for (auto& p : m.named_parameters(true)) v.push_back(p.value());
+    for (auto& b : m.named_buffers(true)) v.push_back(b.value());
+    return v;
+  }
+  YoloV8 model_;
+  int64_t updates_ = 0;
+};
+
+}  // namespace
+
+std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& samples,
+                                    const std::vector<std::string>& names, const TrainOptions& opt,
+                                    const Validator& validate) {
+  if (net.spec.task != "detect")
+    throw InputError(str_cat("training a ", net.spec.task,
+                             " model needs the mask loss, which is not implemented yet; detect "
+                             "models train"));
+  if (opt.epochs <= 0 || opt.epochs > 100000) throw InputError(str_cat("epochs ", opt.epochs));
+  if (opt.imgsz < 32 || opt.imgsz % 32 || opt.imgsz > 4096)
+    throw InputError(str_cat("imgsz ", opt.imgsz, " must be a multiple of 32 within 32..4096"));
+  if (opt.batch <= 0 || opt.batch > 1024) throw InputError(str_cat("batch ", opt.batch));
+  if (!(opt.lr0 > 0 && opt.lr0 < 10)) throw InputError(str_cat("lr0 ", opt.lr0));
+  if (opt.optimizer != "SGD" && opt.optimizer != "AdamW")
+    throw InputError(str_cat("optimizer '", opt.optimizer, "' (SGD or AdamW)"));
+  if (samples.empty()) throw InputError("no training images");
+  if (opt.out.empty()) throw InputError("no output folder");
+  for (const Sample& s : samples)
+    for (const auto& l : s.labels)
+      if (l[0] < 0 || l[0] >= static_cast<float>(net.spec.nc))
+        throw InputError(str_cat(s.path, ": class ", l[0], " outside the model's ", net.spec.nc));
+  torch::manual_seed(opt.seed);
+  if (opt.threads > 0) torch::set_num_threads(opt.threads);
+  const fs::path out(opt.out), weights = out / "weights";
+  fs::create_directories(weights);
+
+  // Parameter groups as Ultralytics: BatchNorm weights, other weights (decayed), biases.
+  std::vector<torch::Tensor> g_bn, g_w, g_b;
+  for (auto& p : net.named_parameters(true)) {
+    if (!p.value().requires_grad()) continue;  // the DFL projection
+    const std::string& n = p.key();
+    if (n.size() > 5 && n.compare(n.size() - 5, 5, ".bias") == 0)
+      g_b.push_back(p.value());
+    else if (n.find(".bn.") != std::string::npos)
+      g_bn.push_back(p.value());
+    else
+      g_w.push_back(p.value());
+  }
+  std::unique_ptr<torch::optim::Optimizer> optim;
+  if (opt.optimizer == "SGD") {
+    auto o = [&](double wd) {
+      return std::make_unique<torch::optim::SGDOptions>(
+          torch::optim::SGDOptions(opt.lr0).momentum(opt.momentum).nesterov(true).weight_decay(wd));
+    };
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(g_bn, o(0.0));
+    groups.emplace_back(g_w, o(opt.weight_decay));
+    groups.emplace_back(g_b, o(0.0));
+    optim = std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(opt.lr0));
+  } else {
+    auto o = [&](double wd) {
+      return std::make_unique<torch::optim::AdamWOptions>(
+          torch::optim::AdamWOptions(opt.lr0).betas({opt.momentum, 0.999}).weight_decay(wd));
+    };
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(g_bn, o(0.0));
+    groups.emplace_back(g_w, o(opt.weight_decay));
+    groups.emplace_back(g_b, o(0.0));
+    optim = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(opt.lr0));
+  }
+  auto set_group = [&](size_t gi, double lr, double momentum) {
+    auto& g = optim->param_groups()[gi];
+    if (opt.optimizer == "SGD") {
+      auto& o = static_cast<torch::optim::SGDOptions&>(g.options());
+      o.lr(lr);
+      o.momentum(momentum);
+    } else {
+      auto& o = static_cast<torch::optim::AdamWOptions&>(g.options());
+      o.lr(lr);
+      o.betas({momentum, 0.999});
+    }
+  };
+
+  DetectionLoss loss;
+  loss.nc = net.spec.nc;
+  loss.reg_max = net.spec.reg_max;
+  loss.strides = net.strides;
+  loss.assigner.num_classes = net.spec.nc;
+  const int64_t nb = (static_cast<int64_t>(samples.size()) + opt.batch - 1) / opt.batch;
+  if (opt.recalibrate_bn) {
+    std::vector<torch::Tensor> batches;
+    size_t used = 0;
+    for (int64_t bi = 0; bi < std::min<int64_t>(nb, 8); ++bi) {
+      std::vector<torch::Tensor> imgs;
+      for (size_t k = static_cast<size_t>(bi * opt.batch);
+           k < std::min(samples.size(), static_cast<size_t>((bi + 1) * opt.batch)); ++k, ++used)
+        imgs.push_back(load(samples[k], opt.imgsz, false).image);
+      batches.push_back(torch::stack(imgs));
+    }
+    const int layers = recalibrate_batchnorm(net, batches);
+    if (!opt.quiet)
+      std::printf("BatchNorm statistics re-estimated on %zu images (%d layers)\n", used, layers);
+  }
+  Ema ema(net, net.spec);
+  const int64_t nw = std::max<int64_t>(std::llround(opt.warmup_epochs * nb), 100);
+  auto lf = [&](double epoch) { return (1 - epoch / opt.epochs) * (1.0 - opt.lrf) + opt.lrf; };
+  std::mt19937_64 rng(opt.seed);
+  std::vector<size_t> order(samples.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::vector<EpochResult> results;
+  double best = -1;
+  std::string csv =
+      "epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/mAP50(B),metrics/mAP50-95(B),"
+      "lr/pg0,time\n";
+  int64_t it = 0;
+  for (int epoch = 0; epoch < opt.epochs; ++epoch) {
+    const auto t0 = std::chrono::steady_clock::now();
+    net.train();
+    std::shuffle(order.begin(), order.end(), rng);
+    std::uniform_real_distribution<double> coin(0, 1);
+    EpochResult er;
+    er.epoch = epoch + 1;
+    for (int64_t bi = 0; bi < nb; ++bi, ++it) {
+      // Learning rate and momentum: warm-up (biases from 0.1 down, the rest from 0 up,
+      // momentum 0.8 up), then Ultralytics' linear schedule per epoch.
+      const double target = opt.lr0 * lf(epoch);
+      double mom = opt.momentum;
+      for (size_t gi = 0; gi < 3; ++gi) {
+        double lr = target;
+        if (it < nw) {
+          const double f = static_cast<double>(it) / static_cast<double>(nw);
+          lr = (gi == 2 ? 0.1 + (target - 0.1) * f : target * f);
+          mom = 0.8 + (opt.momentum - 0.8) * f;
+        }
+        set_group(gi, lr, mom);
+        if (gi == 0) er.lr = lr;  // lr/pg0 as Ultralytics logs it
+      }
+      std::vector<torch::Tensor> imgs;
+      std::vector<float> rows;
+      const size_t b0 = static_cast<size_t>(bi * opt.batch);
+      const size_t b1 = std::min(samples.size(), b0 + static_cast<size_t>(opt.batch));
+      for (size_t k = b0; k < b1; ++k) {
+        Loaded l = load(samples[order[k]], opt.imgsz, coin(rng) < opt.fliplr);
+        const float s = static_cast<float>(opt.imgsz);
+        for (const auto& bx : l.boxes)
+          rows.insert(rows.end(),
+                      {static_cast<float>(k - b0), bx[0], (bx[1] + bx[3]) / 2 / s,
+                       (bx[2] + bx[4]) / 2 / s, (bx[3] - bx[1]) / s, (bx[4] - bx[2]) / s});
+        imgs.push_back(l.image);
+      }
+      torch::Tensor x = torch::stack(imgs);
+      torch::Tensor targets =
+          torch::from_blob(rows.data(), {static_cast<int64_t>(rows.size() / 6), 6}, torch::kFloat32)
+              .clone();
+      optim->zero_grad();
+      DetectionLossParts p = loss(net.forward(x), targets);
+      p.total.backward();
+      torch::nn::utils::clip_grad_norm_(net.parameters(), 10.0);
+      optim->step();
+      if (opt.ema) ema.update(net);
+      er.box += p.box / static_cast<double>(nb);
+      er.cls += p.cls / static_cast<double>(nb);
+      er.dfl += p.dfl / static_cast<double>(nb);
+      if (!opt.quiet) {
+        std::printf("\rEpoch %d/%d  %3lld/%lld  box %.4f  cls %.4f  dfl %.4f", epoch + 1,
+                    opt.epochs, static_cast<long long>(bi + 1), static_cast<long long>(nb), p.box,
+                    p.cls, p.dfl);
+        std::fflush(stdout);
+      }
+    }
+    if (!opt.quiet) std::printf("\n");
+    // Export the averaged weights (what Ultralytics saves), validate, keep the best.
+    YoloV8Impl& final_net = opt.ema ? ema.model() : net;
+    final_net.eval();
+    const fs::path last = weights / "last.onnx";
+    export_onnx(final_net, last.string(), opt.imgsz, opt.imgsz, names);
+    if (validate) {
+      auto [m50, m] = validate(last.string());
+      er.map50 = m50;
+      er.map = m;
+    }
+    if (!validate || er.map > best) {
+      best = er.map;
+      copy_atomic(last, weights / "best.onnx");
+    }
+    er.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    results.push_back(er);
+    csv += str_cat(er.epoch, ",", er.box, ",", er.cls, ",", er.dfl, ",", er.map50, ",", er.map, ",",
+                   er.lr, ",", er.seconds, "\n");
+    write_atomic(out / "results.csv", csv);
+    if (!opt.quiet && validate)
+      std::printf("Epoch %d/%d  mAP50 %.4f  mAP50-95 %.4f  (%.1f s)\n", er.epoch, opt.epochs,
+                  er.map50, er.map, er.seconds);
+  }
+  return results;
+}
+
+}  // namespace visionrt::train

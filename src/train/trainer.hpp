@@ -1,0 +1,57 @@
+// The YOLOv8 training loop (Ultralytics' recipe, first part): letterboxed batches through the
+// same pre-processing the predictor uses (plus horizontal flips), SGD with Nesterov momentum or
+// AdamW over three parameter groups (BatchNorm weights and biases without weight decay), linear
+// warm-up then linear decay of the learning rate, an exponential moving average of the weights
+// that is what gets validated and exported, validation after every epoch through a callback
+// (the CLI evaluates the exported ONNX with visionrt's COCO evaluator), results.csv and
+// best/last ONNX files written atomically.
+#pragma once
+#include <array>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "train/yolo.hpp"
+
+namespace visionrt::train {
+
+struct Sample {
+  std::string path;                          // image file
+  std::vector<std::array<float, 5>> labels;  // model class, x1, y1, x2, y2 in image pixels
+};
+
+struct TrainOptions {
+  int epochs = 10, imgsz = 640, batch = 16;
+  std::string optimizer = "SGD";  // SGD (momentum, Nesterov) or AdamW
+  double lr0 = 0.01, lrf = 0.01, momentum = 0.937, weight_decay = 5e-4;
+  double warmup_epochs = 3.0;
+  double fliplr = 0.5;
+  bool ema = true;
+  // Re-estimate BatchNorm statistics on the first batches before training (for weights loaded
+  // from a folded export: see recalibrate_batchnorm).
+  bool recalibrate_bn = false;
+  uint64_t seed = 0;
+  int threads = 0;  // 0: libtorch's default
+  std::string out;  // run folder: weights/, results.csv
+  bool quiet = false;
+};
+
+struct EpochResult {
+  int epoch = 0;
+  double box = 0, cls = 0, dfl = 0;  // mean gained losses over the epoch's batches
+  double map50 = -1, map = -1;       // validation (-1 when not run)
+  double lr = 0, seconds = 0;
+};
+
+// mAP50 and mAP50-95 of an exported ONNX model.
+using Validator = std::function<std::pair<double, double>(const std::string& onnx)>;
+
+// Trains `net` in place on `samples` and returns one result per epoch. Writes
+// out/weights/last.onnx every epoch and out/weights/best.onnx when the validation mAP50-95
+// improves (or every epoch without a validator), and out/results.csv. `names` go into the ONNX
+// metadata. Throws InputError for options out of range and IoError for unreadable images.
+std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& samples,
+                                    const std::vector<std::string>& names, const TrainOptions& opt,
+                                    const Validator& validate);
+
+}  // namespace visionrt::train

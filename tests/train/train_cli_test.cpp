@@ -1,0 +1,86 @@
+// `visionrt train` end to end on a dataset written here (YOLO format, two classes of coloured
+// rectangles): trains a YOLOv8n from scratch for one epoch, leaves best/last ONNX that `visionrt
+// predict` runs and a results.csv row per epoch; bad flags and datasets are one clear error.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "../unit/test_util.hpp"
+
+namespace fs = std::filesystem;
+using namespace visionrt;
+
+namespace {
+
+void write(const fs::path& p, const std::string& s) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << s;
+}
+
+fs::path make_dataset(const fs::path& root) {
+  for (int i = 0; i < 4; ++i) {
+    cv::Mat img(64, 96, CV_8UC3, cv::Scalar(90, 90, 90));
+    const int x = 10 + 12 * i, y = 8 + 5 * i;
+    cv::rectangle(img, {x, y, 24, 20}, i % 2 ? cv::Scalar(0, 0, 255) : cv::Scalar(255, 0, 0),
+                  cv::FILLED);
+    const std::string stem = "im" + std::to_string(i);
+    cv::imwrite((root / "images" / "train" / (stem + ".png")).string(), img);
+    const double cx = (x + 12) / 96.0, cy = (y + 10) / 64.0, w = 24 / 96.0, h = 20 / 64.0;
+    write(root / "labels" / "train" / (stem + ".txt"),
+          std::to_string(i % 2) + " " + std::to_string(cx) + " " + std::to_string(cy) + " " +
+              std::to_string(w) + " " + std::to_string(h) + "\n");
+  }
+  write(root / "data.yaml",
+        "path: .\ntrain: images/train\nval: images/train\nnames:\n  0: blue\n  1: red\n");
+  return root / "data.yaml";
+}
+
+}  // namespace
+
+TEST(TrainCli, OneEpochFromScratchExportsModelsPredictTakes) {
+  fs::path dir = test::temp_dir("train_cli");
+  fs::create_directories(dir / "images" / "train");
+  const fs::path data = make_dataset(dir);
+  const std::string cli = std::string(VISIONRT_CLI);
+  std::string out;
+  int rc = test::run_command(cli + " train --scale n --data " + data.string() +
+                                 " --epochs 1 --imgsz 64 --batch 2 --threads 1 -q --out " +
+                                 (dir / "run").string(),
+                             &out);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("4 training images, 4 objects"), std::string::npos) << out;
+  EXPECT_TRUE(fs::exists(dir / "run" / "weights" / "best.onnx"));
+  EXPECT_TRUE(fs::exists(dir / "run" / "weights" / "last.onnx"));
+  std::ifstream csv(dir / "run" / "results.csv");
+  std::string header, row, extra;
+  std::getline(csv, header);
+  std::getline(csv, row);
+  EXPECT_EQ(header.rfind("epoch,train/box_loss", 0), 0u) << header;
+  EXPECT_EQ(row.rfind("1,", 0), 0u) << row;
+  EXPECT_FALSE(std::getline(csv, extra));
+  // The export is a model predict recognises, with the dataset's names.
+  rc = test::run_command(cli + " predict -m " + (dir / "run" / "weights" / "best.onnx").string() +
+                             " " + (dir / "images" / "train" / "im0.png").string() +
+                             " --no-save --conf 0.001",
+                         &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("yolov8 (detect)"), std::string::npos) << out;
+  EXPECT_NE(out.find("2 classes; names from model metadata"), std::string::npos) << out;
+  // Clear errors: neither --model nor --scale, an unknown scale, a size that is no multiple of
+  // 32, a dataset that does not exist.
+  EXPECT_NE(test::run_command(cli + " train --data " + data.string(), &out), 0);
+  EXPECT_NE(out.find("give --model"), std::string::npos) << out;
+  EXPECT_NE(test::run_command(cli + " train --scale q --data " + data.string(), &out), 0);
+  EXPECT_NE(out.find("unknown YOLOv8 scale 'q'"), std::string::npos) << out;
+  EXPECT_NE(test::run_command(cli + " train --scale n --imgsz 65 --epochs 1 --data " +
+                                  data.string() + " --out " + (dir / "r2").string(),
+                              &out),
+            0);
+  EXPECT_NE(out.find("imgsz 65"), std::string::npos) << out;
+  EXPECT_NE(test::run_command(cli + " train --scale n --data " + (dir / "nope").string(), &out), 0);
+  EXPECT_NE(out.find("nope"), std::string::npos) << out;
+  fs::remove_all(dir);
+}
