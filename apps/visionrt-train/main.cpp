@@ -7,13 +7,16 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 
 #include "../visionrt/cli_util.hpp"
 #include "../visionrt/dataset_eval.hpp"
 #include "eval/coco_eval.hpp"
 #include "train/trainer.hpp"
+#include "train/yolo_loss.hpp"
 #include "visionrt/error.hpp"
 
 namespace fs = std::filesystem;
@@ -29,9 +32,66 @@ struct Opts {
   size_t limit = 0, val_limit = 0;
   uint64_t seed = 0;
   bool no_val = false, quiet = false;
+  int bench = 0;
 };
 
+// --bench N: the step bench/train_speed.py times in eager PyTorch (train-mode forward, mean of
+// squares of the head maps, backward, SGD with Nesterov momentum) on random images, then the
+// real step (YOLOv8's loss on random boxes). One JSON line.
+int bench(const Opts& o) {
+  if (o.scale.size() != 1) throw InputError("--bench needs --scale n|s|m|l|x");
+  if (o.threads > 0) torch::set_num_threads(o.threads);
+  torch::manual_seed(0);
+  train::YoloV8 net(train::YoloSpec::scale(o.scale[0]));
+  net->train();
+  std::vector<torch::Tensor> params;
+  int64_t count = 0;
+  for (auto& p : net->parameters()) {
+    count += p.numel();
+    if (p.requires_grad()) params.push_back(p);
+  }
+  torch::optim::SGD opt(params, torch::optim::SGDOptions(0.01).momentum(0.937).nesterov(true));
+  torch::Tensor x = torch::rand({o.batch, 3, o.imgsz, o.imgsz});
+  auto time_steps = [&](const std::function<torch::Tensor()>& loss) {
+    for (int i = 0; i < 2 + o.bench; ++i) {
+      if (i == 2) torch::manual_seed(1);
+      opt.zero_grad();
+      loss().backward();
+      opt.step();
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < o.bench; ++i) {
+      opt.zero_grad();
+      loss().backward();
+      opt.step();
+    }
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+               .count() /
+           o.bench;
+  };
+  const double surrogate = time_steps([&] {
+    torch::Tensor l = torch::zeros({});
+    for (const auto& t : net->forward(x)) l = l + (t * t).mean();
+    return l;
+  });
+  train::DetectionLoss loss;
+  std::vector<float> rows;
+  for (int b = 0; b < o.batch; ++b)
+    for (int k = 0; k < 8; ++k)
+      rows.insert(rows.end(), {static_cast<float>(b), static_cast<float>((b * 8 + k) % 80),
+                               0.1f + 0.1f * k, 0.2f + 0.07f * k, 0.1f + 0.02f * k, 0.15f});
+  torch::Tensor targets = torch::from_blob(rows.data(), {o.batch * 8, 6}).clone();
+  const double full = time_steps([&] { return loss(net->forward(x), targets).total; });
+  fmt::print(
+      "{{\"runtime\": \"visionrt-train libtorch {}\", \"parameters\": {}, \"ms_per_step\": {:.1f}, "
+      "\"images_per_s\": {:.2f}, \"full_step_ms\": {:.1f}}}\n",
+      TORCH_VERSION, count, surrogate, o.batch * 1000.0 / surrogate, full);
+  return 0;
+}
+
 int run(const Opts& o) {
+  if (o.bench > 0) return bench(o);
+  if (o.data.empty()) throw InputError("--data is required");
   if (o.model.empty() == o.scale.empty())
     throw InputError(
         "give --model M.onnx (fine-tune an Ultralytics YOLOv8 export) or --scale n|s|m|l|x");
@@ -163,8 +223,7 @@ int main(int argc, char** argv) {
   app.add_option("--model,-m", o.model,
                  "Ultralytics YOLOv8 ONNX export to fine-tune (weights by name)");
   app.add_option("--scale", o.scale, "Train from scratch at this YOLOv8 scale: n, s, m, l, x");
-  app.add_option("--data", o.data, "Dataset: COCO JSON, VOC folder, YOLO data.yaml or folder")
-      ->required();
+  app.add_option("--data", o.data, "Dataset: COCO JSON, VOC folder, YOLO data.yaml or folder");
   app.add_option("--format", o.format, "Dataset format (default: guessed)")
       ->check(CLI::IsMember({"coco", "voc", "yolo"}));
   app.add_option("--images", o.images, "COCO: folder of the images");
@@ -191,6 +250,9 @@ int main(int argc, char** argv) {
   app.add_option("--out,-o", o.out, "Run folder (default: runs/train, runs/train2, ...)");
   app.add_flag("--no-val", o.no_val, "Skip validation (best.onnx is then the last epoch)");
   app.add_flag("--quiet,-q", o.quiet, "No per-batch progress");
+  app.add_option("--bench", o.bench,
+                 "Time N training steps on random images (bench/train_speed.sh) and exit")
+      ->check(CLI::Range(1, 10000));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
