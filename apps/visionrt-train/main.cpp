@@ -31,7 +31,7 @@ struct Opts {
   double lr0 = 0.01, lrf = 0.01, fliplr = 0.5, warmup = 3.0;
   size_t limit = 0, val_limit = 0;
   uint64_t seed = 0;
-  bool no_val = false, quiet = false;
+  bool no_val = false, quiet = false, resume = false;
   int bench = 0;
 };
 
@@ -181,10 +181,12 @@ int run(const Opts& o) {
       return std::make_pair(e.stats[1], e.stats[0]);
     };
   }
+  if (o.resume && o.out.empty())
+    throw InputError("--resume continues the run in --out DIR: give the run's folder");
   const fs::path out = o.out.empty() ? cli::fresh_dir("runs/train") : fs::path(o.out);
   fmt::print("{}\n{} training images, {} objects; output {}\n", spec.describe(), samples.size(),
              gt.annotations.size() - dropped, out.string());
-  if (validate && !o.model.empty()) {
+  if (validate && !o.model.empty() && !o.resume) {
     // The starting weights at the training size: the baseline the epochs are compared with.
     fs::create_directories(out / "weights");
     const std::string start = (out / "weights" / "start.onnx").string();
@@ -207,6 +209,7 @@ int run(const Opts& o) {
   to.out = out.string();
   to.quiet = o.quiet;
   to.recalibrate_bn = !o.model.empty();  // folded BatchNorm: see recalibrate_batchnorm
+  to.resume = o.resume;
   std::vector<train::EpochResult> r = train::train_yolo(*net, samples, names, to, validate);
   double best = -1;
   for (const auto& e : r) best = std::max(best, e.map);
@@ -250,6 +253,8 @@ int main(int argc, char** argv) {
   app.add_option("--out,-o", o.out, "Run folder (default: runs/train, runs/train2, ...)");
   app.add_flag("--no-val", o.no_val, "Skip validation (best.onnx is then the last epoch)");
   app.add_flag("--quiet,-q", o.quiet, "No per-batch progress");
+  app.add_flag("--resume", o.resume,
+               "Continue the run in --out from weights/last.pt (same flags; --epochs may grow)");
   app.add_option("--bench", o.bench,
                  "Time N training steps on random images (bench/train_speed.sh) and exit")
       ->check(CLI::Range(1, 10000));

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <random>
+#include <sstream>
 
 #include "common/strings.hpp"
 #include "train/yolo_loss.hpp"
@@ -93,6 +94,8 @@ class Ema {
       if (dst[i].is_floating_point()) dst[i].mul_(d).add_(src[i].detach(), 1 - d);
   }
   YoloV8Impl& model() { return *model_; }
+  int64_t updates() const { return updates_; }
+  void set_updates(int64_t u) { updates_ = u; }
 
  private:
   static std::vector<torch::Tensor> state(YoloV8Impl& m) {
@@ -185,7 +188,7 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
   loss.strides = net.strides;
   loss.assigner.num_classes = net.spec.nc;
   const int64_t nb = (static_cast<int64_t>(samples.size()) + opt.batch - 1) / opt.batch;
-  if (opt.recalibrate_bn) {
+  if (opt.recalibrate_bn && !opt.resume) {
     std::vector<torch::Tensor> batches;
     size_t used = 0;
     for (int64_t bi = 0; bi < std::min<int64_t>(nb, 8); ++bi) {
@@ -202,18 +205,61 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
   Ema ema(net, net.spec);
   const int64_t nw = std::max<int64_t>(std::llround(opt.warmup_epochs * nb), 100);
   auto lf = [&](double epoch) { return (1 - epoch / opt.epochs) * (1.0 - opt.lrf) + opt.lrf; };
-  std::mt19937_64 rng(opt.seed);
   std::vector<size_t> order(samples.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::vector<EpochResult> results;
   double best = -1;
   std::string csv =
       "epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/mAP50(B),metrics/mAP50-95(B),"
       "lr/pg0,time\n";
   int64_t it = 0;
-  for (int epoch = 0; epoch < opt.epochs; ++epoch) {
+  int first_epoch = 0;
+  const fs::path ckpt = weights / "last.pt";
+  const std::string identity = str_cat(net.spec.describe(), "; ", names.size(), " names");
+  if (opt.resume) {
+    if (!fs::exists(ckpt))
+      throw InputError(str_cat(ckpt.string(), ": no checkpoint to resume from"));
+    torch::serialize::InputArchive ar;
+    try {
+      ar.load_from(ckpt.string());
+    } catch (const c10::Error& e) {
+      throw IoError(
+          str_cat(ckpt.string(), ": not a readable checkpoint (", e.what_without_backtrace(), ")"));
+    }
+    c10::IValue v;
+    ar.read("identity", v);
+    if (v.toStringRef() != identity)
+      throw InputError(str_cat(ckpt.string(), ": the checkpoint is of ", v.toStringRef(),
+                               ", this run is ", identity));
+    torch::serialize::InputArchive m, e, o;
+    ar.read("model", m);
+    net.load(m);
+    ar.read("ema", e);
+    ema.model().load(e);
+    ar.read("optimizer", o);
+    optim->load(o);
+    ar.read("epoch", v);
+    first_epoch = static_cast<int>(v.toInt());
+    ar.read("iterations", v);
+    it = v.toInt();
+    ar.read("ema_updates", v);
+    ema.set_updates(v.toInt());
+    ar.read("best", v);
+    best = v.toDouble();
+    std::ifstream f(out / "results.csv");
+    std::stringstream text;
+    text << f.rdbuf();
+    if (f && !text.str().empty()) csv = text.str();
+    if (first_epoch >= opt.epochs)
+      throw InputError(str_cat(ckpt.string(), ": already ", first_epoch,
+                               " epochs; give more --epochs to continue"));
+    if (!opt.quiet) std::printf("resuming after epoch %d of %d\n", first_epoch, opt.epochs);
+  }
+  for (int epoch = first_epoch; epoch < opt.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     net.train();
+    // Per-epoch streams: a resumed run shuffles and flips as an uninterrupted one.
+    std::mt19937_64 rng(opt.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::shuffle(order.begin(), order.end(), rng);
     std::uniform_real_distribution<double> coin(0, 1);
     EpochResult er;
@@ -280,6 +326,23 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
     if (!validate || er.map > best) {
       best = er.map;
       copy_atomic(last, weights / "best.onnx");
+    }
+    {  // checkpoint: written to a temporary file, then renamed over the last one
+      torch::serialize::OutputArchive ar, m, e, o;
+      net.save(m);
+      ema.model().save(e);
+      optim->save(o);
+      ar.write("model", m);
+      ar.write("ema", e);
+      ar.write("optimizer", o);
+      ar.write("identity", c10::IValue(identity));
+      ar.write("epoch", c10::IValue(static_cast<int64_t>(epoch + 1)));
+      ar.write("iterations", c10::IValue(it));
+      ar.write("ema_updates", c10::IValue(ema.updates()));
+      ar.write("best", c10::IValue(std::max(best, er.map)));
+      const fs::path tmp = ckpt.string() + ".tmp";
+      ar.save_to(tmp.string());
+      fs::rename(tmp, ckpt);
     }
     er.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     results.push_back(er);

@@ -34,6 +34,9 @@ struct TrainOptions {
   int threads = 0;  // 0: libtorch's default
   std::string out;  // run folder: weights/, results.csv
   bool quiet = false;
+  // Continue the run in `out` from weights/last.pt (written atomically after every epoch: the
+  // network, its EMA, the optimizer, the epoch and best so far) up to `epochs`.
+  bool resume = false;
 };
 
 struct EpochResult {
@@ -46,10 +49,11 @@ struct EpochResult {
 // mAP50 and mAP50-95 of an exported ONNX model.
 using Validator = std::function<std::pair<double, double>(const std::string& onnx)>;
 
-// Trains `net` in place on `samples` and returns one result per epoch. Writes
-// out/weights/last.onnx every epoch and out/weights/best.onnx when the validation mAP50-95
-// improves (or every epoch without a validator), and out/results.csv. `names` go into the ONNX
-// metadata. Throws InputError for options out of range and IoError for unreadable images.
+// Trains `net` in place on `samples` and returns one result per epoch run. Writes
+// out/weights/last.pt (checkpoint) and out/weights/last.onnx every epoch and out/weights/best.onnx
+// when the validation mAP50-95 improves (or every epoch without a validator), and out/results.csv.
+// `names` go into the ONNX metadata. Throws InputError for options out of range and IoError for
+// unreadable images.
 std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& samples,
                                     const std::vector<std::string>& names, const TrainOptions& opt,
                                     const Validator& validate);

@@ -61,6 +61,29 @@ TEST(TrainCli, OneEpochFromScratchExportsModelsPredictTakes) {
   EXPECT_EQ(header.rfind("epoch,train/box_loss", 0), 0u) << header;
   EXPECT_EQ(row.rfind("1,", 0), 0u) << row;
   EXPECT_FALSE(std::getline(csv, extra));
+  // Resumed for a second epoch from the checkpoint: one more results row, nothing restarted;
+  // a checkpoint of another network is refused.
+  EXPECT_TRUE(fs::exists(dir / "run" / "weights" / "last.pt"));
+  rc = test::run_command(cli + " train --scale n --data " + data.string() +
+                             " --epochs 2 --imgsz 64 --batch 2 --threads 1 --resume --out " +
+                             (dir / "run").string(),
+                         &out);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("resuming after epoch 1 of 2"), std::string::npos) << out;
+  {
+    std::ifstream again(dir / "run" / "results.csv");
+    std::vector<std::string> lines;
+    for (std::string l; std::getline(again, l);) lines.push_back(l);
+    ASSERT_EQ(lines.size(), 3u);
+    EXPECT_EQ(lines[1].rfind("1,", 0), 0u);
+    EXPECT_EQ(lines[2].rfind("2,", 0), 0u);
+  }
+  EXPECT_NE(test::run_command(cli + " train --scale s --data " + data.string() +
+                                  " --epochs 3 --imgsz 64 --batch 2 --resume --out " +
+                                  (dir / "run").string(),
+                              &out),
+            0);
+  EXPECT_NE(out.find("the checkpoint is of YOLOv8 detect"), std::string::npos) << out;
   // The export is a model predict recognises, with the dataset's names.
   rc = test::run_command(cli + " predict -m " + (dir / "run" / "weights" / "best.onnx").string() +
                              " " + (dir / "images" / "train" / "im0.png").string() +
