@@ -25,7 +25,8 @@ using namespace visionrt;
 namespace {
 
 struct Opts {
-  std::string model, scale, data, format, images, names, split, val, val_split, out;
+  std::string model, scale, task = "detect", data, format, images, names, split, val, val_split,
+                            out;
   std::string optimizer = "SGD";
   int epochs = 10, imgsz = 640, batch = 16, threads = 0;
   double lr0 = 0.01, lrf = 0.01, fliplr = 0.5, warmup = 3.0;
@@ -103,6 +104,10 @@ int run(const Opts& o) {
   ed.images = o.images;
   ed.names_file = o.names;
   ed.quiet = o.quiet;
+  // Segmentation: masks (polygons rasterized, or RLE) for training and mask mAP for validation.
+  const bool segment =
+      !o.model.empty() ? train::spec_from_onnx(o.model).task == "segment" : o.task == "segment";
+  ed.segm = segment;
   const CocoDataset all = cli::load_ground_truth(ed);
   const std::string train_split = !o.split.empty()               ? o.split
                                   : cli::has_split(all, "train") ? "train"
@@ -120,7 +125,8 @@ int run(const Opts& o) {
   } else {
     if (o.scale.size() != 1) throw InputError(fmt::format("--scale '{}' (n, s, m, l, x)", o.scale));
     for (const auto& c : cats) names.push_back(c.name.empty() ? std::to_string(c.id) : c.name);
-    spec = train::YoloSpec::scale(o.scale[0], "detect", static_cast<int64_t>(names.size()));
+    spec = train::YoloSpec::scale(o.scale[0], segment ? "segment" : "detect",
+                                  static_cast<int64_t>(names.size()));
   }
   if (names.size() != static_cast<size_t>(spec.nc)) names.resize(static_cast<size_t>(spec.nc));
   // Dataset category -> model class (by name, else by position: the evaluator's rule).
@@ -133,7 +139,7 @@ int run(const Opts& o) {
   std::vector<train::Sample> samples;
   for (const auto& im : gt.images) {
     index[im.id] = samples.size();
-    samples.push_back({im.path.empty() ? im.file_name : im.path, {}});
+    samples.push_back({im.path.empty() ? im.file_name : im.path, {}, {}});
   }
   size_t dropped = 0;
   for (const auto& a : gt.annotations) {
@@ -145,6 +151,7 @@ int run(const Opts& o) {
     samples[index.at(a.image_id)].labels.push_back(
         {static_cast<float>(c->second), static_cast<float>(a.bbox.x), static_cast<float>(a.bbox.y),
          static_cast<float>(a.bbox.x + a.bbox.w), static_cast<float>(a.bbox.y + a.bbox.h)});
+    if (segment) samples[index.at(a.image_id)].masks.push_back(a.mask);
   }
   if (dropped && !o.quiet)
     fmt::print(
@@ -163,6 +170,7 @@ int run(const Opts& o) {
       ve.names_file = o.names;
       ve.split = o.val_split;
       ve.quiet = true;
+      ve.segm = segment;
       val_gt = cli::load_ground_truth(ve);
     } else {
       const std::string vs = !o.val_split.empty()         ? o.val_split
@@ -171,13 +179,14 @@ int run(const Opts& o) {
       val_gt = vs.empty() ? all : cli::select_split(all, vs);
     }
     if (o.val_limit) cli::limit_images(&val_gt, o.val_limit);
-    validate = [&, threads = o.threads](const std::string& onnx) {
+    validate = [&, threads = o.threads, segment](const std::string& onnx) {
       PredictOptions po = cli::validation_options();
       po.threads = threads;
       po.precision = "f32";
       Predictor p(onnx, po);
-      cli::DatasetRun r = cli::predict_dataset(p, val_gt, false, onnx, true);
-      CocoEvalResult e = evaluate_coco(val_gt, r.dt, CocoIouType::bbox);
+      cli::DatasetRun r = cli::predict_dataset(p, val_gt, segment, onnx, true);
+      CocoEvalResult e =
+          evaluate_coco(val_gt, r.dt, segment ? CocoIouType::segm : CocoIouType::bbox);
       return std::make_pair(e.stats[1], e.stats[0]);
     };
   }
@@ -193,7 +202,8 @@ int run(const Opts& o) {
     net->eval();
     train::export_onnx(*net, start, o.imgsz, o.imgsz, names);
     auto [m50, m] = validate(start);
-    fmt::print("before training (at {}): mAP50 {:.4f}  mAP50-95 {:.4f}\n", o.imgsz, m50, m);
+    fmt::print("before training (at {}): {}50 {:.4f}  {}50-95 {:.4f}\n", o.imgsz,
+               segment ? "mask mAP" : "mAP", m50, segment ? "mask mAP" : "mAP", m);
   }
   train::TrainOptions to;
   to.epochs = o.epochs;
@@ -213,7 +223,7 @@ int run(const Opts& o) {
   std::vector<train::EpochResult> r = train::train_yolo(*net, samples, names, to, validate);
   double best = -1;
   for (const auto& e : r) best = std::max(best, e.map);
-  if (validate) fmt::print("best mAP50-95 {:.4f}; ", best);
+  if (validate) fmt::print("best {}50-95 {:.4f}; ", segment ? "mask mAP" : "mAP", best);
   fmt::print("weights in {}\n", (out / "weights").string());
   return 0;
 }
@@ -221,11 +231,14 @@ int run(const Opts& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"visionrt train: fine-tune or train YOLOv8 (detect) with libtorch, export ONNX"};
+  CLI::App app{
+      "visionrt train: fine-tune or train YOLOv8 detect/segment with libtorch, export ONNX"};
   Opts o;
   app.add_option("--model,-m", o.model,
                  "Ultralytics YOLOv8 ONNX export to fine-tune (weights by name)");
   app.add_option("--scale", o.scale, "Train from scratch at this YOLOv8 scale: n, s, m, l, x");
+  app.add_option("--task", o.task, "From scratch: detect or segment (a --model says its own)")
+      ->check(CLI::IsMember({"detect", "segment"}));
   app.add_option("--data", o.data, "Dataset: COCO JSON, VOC folder, YOLO data.yaml or folder");
   app.add_option("--format", o.format, "Dataset format (default: guessed)")
       ->check(CLI::IsMember({"coco", "voc", "yolo"}));

@@ -8,10 +8,12 @@
 #include <filesystem>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <random>
 #include <sstream>
 
 #include "common/strings.hpp"
+#include "geometry/rle.hpp"
 #include "train/yolo_loss.hpp"
 #include "vision/preprocess.hpp"
 #include "visionrt/error.hpp"
@@ -27,7 +29,29 @@ namespace {
 struct Loaded {
   torch::Tensor image;
   std::vector<std::array<float, 5>> boxes;
+  std::vector<cv::Mat> masks;  // segment: per kept box, CV_8U 0/1 at a quarter of the input
 };
+
+// An object's mask (full image) through the letterbox, at a quarter of the network input
+// (YOLOv8-seg's prototype resolution), flipped with the image.
+cv::Mat quarter_mask(const Rle& rle, const ImageGeometry& g, int imgsz, bool flip) {
+  const int q = imgsz / 4;
+  cv::Mat out = cv::Mat::zeros(q, q, CV_8UC1);
+  if (rle.h == 0 || rle.w == 0) return out;
+  std::vector<uint8_t> dense = rle_decode(rle);  // row-major h x w, 0/1
+  cv::Mat full(static_cast<int>(rle.h), static_cast<int>(rle.w), CV_8UC1, dense.data());
+  const int w4 = std::max(1, static_cast<int>(std::lround(g.new_w / 4.0)));
+  const int h4 = std::max(1, static_cast<int>(std::lround(g.new_h / 4.0)));
+  cv::Mat small;
+  cv::resize(full * 255, small, cv::Size(w4, h4), 0, 0, cv::INTER_AREA);
+  const int x0 = std::min(q - 1, static_cast<int>(std::lround(g.left / 4.0)));
+  const int y0 = std::min(q - 1, static_cast<int>(std::lround(g.top / 4.0)));
+  const cv::Rect dst(x0, y0, std::min(w4, q - x0), std::min(h4, q - y0));
+  cv::Mat bin = small(cv::Rect(0, 0, dst.width, dst.height)) > 127;
+  bin.convertTo(out(dst), CV_8U, 1.0 / 255);
+  if (flip) cv::flip(out, out, 1);
+  return out;
+}
 
 Loaded load(const Sample& s, int imgsz, bool flip) {
   cv::Mat img = cv::imread(s.path, cv::IMREAD_COLOR);
@@ -40,7 +64,8 @@ Loaded load(const Sample& s, int imgsz, bool flip) {
   r.image = torch::from_blob(t.raw(), {3, imgsz, imgsz}, torch::kFloat32).clone();
   if (flip) r.image = r.image.flip({2});
   const float s_max = static_cast<float>(imgsz);
-  for (const auto& l : s.labels) {
+  for (size_t li = 0; li < s.labels.size(); ++li) {
+    const auto& l = s.labels[li];
     float x1 = static_cast<float>(l[1] * g.gain_x + g.left);
     float x2 = static_cast<float>(l[3] * g.gain_x + g.left);
     const float y1 = std::clamp(static_cast<float>(l[2] * g.gain_y + g.top), 0.f, s_max);
@@ -54,6 +79,7 @@ Loaded load(const Sample& s, int imgsz, bool flip) {
     x2 = std::clamp(x2, 0.f, s_max);
     if (x2 - x1 < 1.f || y2 - y1 < 1.f) continue;  // degenerate after the letterbox
     r.boxes.push_back({l[0], x1, y1, x2, y2});
+    if (li < s.masks.size()) r.masks.push_back(quarter_mask(s.masks[li], g, imgsz, flip));
   }
   return r;
 }
@@ -113,10 +139,13 @@ class Ema {
 std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& samples,
                                     const std::vector<std::string>& names, const TrainOptions& opt,
                                     const Validator& validate) {
-  if (net.spec.task != "detect")
-    throw InputError(str_cat("training a ", net.spec.task,
-                             " model needs the mask loss, which is not implemented yet; detect "
-                             "models train"));
+  const bool segment = net.spec.task == "segment";
+  if (segment)
+    for (const Sample& s : samples)
+      if (s.masks.size() != s.labels.size())
+        throw InputError(str_cat(s.path, ": ", s.labels.size(), " objects but ", s.masks.size(),
+                                 " masks; training a segmentation model needs a mask (polygon "
+                                 "or RLE) for every object"));
   if (opt.epochs <= 0 || opt.epochs > 100000) throw InputError(str_cat("epochs ", opt.epochs));
   if (opt.imgsz < 32 || opt.imgsz % 32 || opt.imgsz > 4096)
     throw InputError(str_cat("imgsz ", opt.imgsz, " must be a multiple of 32 within 32..4096"));
@@ -209,8 +238,11 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
   std::vector<EpochResult> results;
   double best = -1;
   std::string csv =
-      "epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/mAP50(B),metrics/mAP50-95(B),"
-      "lr/pg0,time\n";
+      segment
+          ? "epoch,train/box_loss,train/seg_loss,train/cls_loss,train/dfl_loss,metrics/mAP50(M),"
+            "metrics/mAP50-95(M),lr/pg0,time\n"
+          : "epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/mAP50(B),"
+            "metrics/mAP50-95(B),lr/pg0,time\n";
   int64_t it = 0;
   int first_epoch = 0;
   const fs::path ckpt = weights / "last.pt";
@@ -279,7 +311,7 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
         set_group(gi, lr, mom);
         if (gi == 0) er.lr = lr;  // lr/pg0 as Ultralytics logs it
       }
-      std::vector<torch::Tensor> imgs;
+      std::vector<torch::Tensor> imgs, masks;
       std::vector<float> rows;
       const size_t b0 = static_cast<size_t>(bi * opt.batch);
       const size_t b1 = std::min(samples.size(), b0 + static_cast<size_t>(opt.batch));
@@ -291,13 +323,27 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
                       {static_cast<float>(k - b0), bx[0], (bx[1] + bx[3]) / 2 / s,
                        (bx[2] + bx[4]) / 2 / s, (bx[3] - bx[1]) / s, (bx[4] - bx[2]) / s});
         imgs.push_back(l.image);
+        for (const cv::Mat& m : l.masks)
+          masks.push_back(torch::from_blob(m.data, {m.rows, m.cols}, torch::kUInt8).clone());
       }
       torch::Tensor x = torch::stack(imgs);
       torch::Tensor targets =
           torch::from_blob(rows.data(), {static_cast<int64_t>(rows.size() / 6), 6}, torch::kFloat32)
               .clone();
       optim->zero_grad();
-      DetectionLossParts p = loss(net.forward(x), targets);
+      std::vector<torch::Tensor> outs = net.forward(x);
+      DetectionLossParts p;
+      if (segment) {
+        SegmentationInputs si;
+        si.coefs = outs[3];
+        si.protos = outs[4];
+        const int64_t q = opt.imgsz / 4;
+        si.masks =
+            masks.empty() ? torch::zeros({0, q, q}) : torch::stack(masks).to(torch::kFloat32);
+        p = loss({outs[0], outs[1], outs[2]}, targets, &si);
+      } else {
+        p = loss(outs, targets);
+      }
       p.total.backward();
       torch::nn::utils::clip_grad_norm_(net.parameters(), 10.0);
       optim->step();
@@ -305,10 +351,11 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
       er.box += p.box / static_cast<double>(nb);
       er.cls += p.cls / static_cast<double>(nb);
       er.dfl += p.dfl / static_cast<double>(nb);
+      er.seg += p.seg / static_cast<double>(nb);
       if (!opt.quiet) {
-        std::printf("\rEpoch %d/%d  %3lld/%lld  box %.4f  cls %.4f  dfl %.4f", epoch + 1,
+        std::printf("\rEpoch %d/%d  %3lld/%lld  box %.4f  %scls %.4f  dfl %.4f", epoch + 1,
                     opt.epochs, static_cast<long long>(bi + 1), static_cast<long long>(nb), p.box,
-                    p.cls, p.dfl);
+                    segment ? str_cat("seg ", p.seg, "  ").c_str() : "", p.cls, p.dfl);
         std::fflush(stdout);
       }
     }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "geometry/rle.hpp"
 #include "train/yolo.hpp"
 
 namespace visionrt::train {
@@ -18,6 +19,7 @@ namespace visionrt::train {
 struct Sample {
   std::string path;                          // image file
   std::vector<std::array<float, 5>> labels;  // model class, x1, y1, x2, y2 in image pixels
+  std::vector<Rle> masks;                    // segment: one per label, over the whole image
 };
 
 struct TrainOptions {
@@ -41,8 +43,8 @@ struct TrainOptions {
 
 struct EpochResult {
   int epoch = 0;
-  double box = 0, cls = 0, dfl = 0;  // mean gained losses over the epoch's batches
-  double map50 = -1, map = -1;       // validation (-1 when not run)
+  double box = 0, cls = 0, dfl = 0, seg = 0;  // mean gained losses over the epoch's batches
+  double map50 = -1, map = -1;                // validation (-1 when not run)
   double lr = 0, seconds = 0;
 };
 

@@ -142,7 +142,8 @@ torch::Tensor df_loss(const torch::Tensor& logits, const torch::Tensor& target) 
 }
 
 DetectionLossParts DetectionLoss::operator()(const std::vector<torch::Tensor>& levels,
-                                             const torch::Tensor& targets) const {
+                                             const torch::Tensor& targets,
+                                             const SegmentationInputs* seg) const {
   if (levels.size() != strides.size())
     throw InputError(
         str_cat("detection loss: ", levels.size(), " levels for ", strides.size(), " strides"));
@@ -215,9 +216,50 @@ DetectionLossParts DetectionLoss::operator()(const std::vector<torch::Tensor>& l
     torch::Tensor d = df_loss(logits, ltrb.index({fg}).reshape({-1})).view({-1, 4}).mean(-1, true);
     loss_dfl = (d * weight).sum() / score_sum;
   }
+  torch::Tensor loss_seg = torch::zeros({});
+  if (seg) {
+    const int64_t nm = seg->coefs.size(1), mh = seg->protos.size(2), mw = seg->protos.size(3);
+    if (seg->coefs.size(2) != a || seg->masks.size(0) != targets.size(0) ||
+        (seg->masks.size(0) && (seg->masks.size(1) != mh || seg->masks.size(2) != mw)))
+      throw InputError(str_cat("segmentation loss: coefficients ", str_cat(seg->coefs.sizes()),
+                               ", masks ", str_cat(seg->masks.sizes()), " for ", a, " anchors, ",
+                               targets.size(0), " targets, prototypes ", mh, "x", mw));
+    torch::Tensor pm = seg->coefs.permute({0, 2, 1});  // [b, A, nm]
+    torch::Tensor img_of =
+        targets.size(0) ? targets.select(1, 0).to(torch::kLong) : torch::Tensor();
+    torch::Tensor scale = torch::tensor({img_w, img_h, img_w, img_h}, torch::kFloat32);
+    torch::Tensor cols = torch::arange(mw, torch::kFloat32).view({1, 1, mw});
+    torch::Tensor rows_t = torch::arange(mh, torch::kFloat32).view({1, mh, 1});
+    for (int64_t i = 0; i < bs; ++i) {
+      torch::Tensor fg_i = as.fg_mask[i];
+      if (!fg_i.any().item<bool>()) {
+        loss_seg = loss_seg + (seg->protos * 0).sum() + (pm * 0).sum();  // keep the graph whole
+        continue;
+      }
+      torch::Tensor mine = torch::nonzero(img_of == i).squeeze(1);  // this image's target rows
+      torch::Tensor idx = as.target_gt_idx[i].index({fg_i});
+      torch::Tensor gt = seg->masks.index({mine}).index({idx}).to(torch::kFloat32);  // [k, mh, mw]
+      torch::Tensor xyxyn = as.target_bboxes[i].index({fg_i}) / scale;
+      torch::Tensor area =
+          (xyxyn.select(1, 2) - xyxyn.select(1, 0)) * (xyxyn.select(1, 3) - xyxyn.select(1, 1));
+      torch::Tensor m = xyxyn * torch::tensor({static_cast<float>(mw), static_cast<float>(mh),
+                                               static_cast<float>(mw), static_cast<float>(mh)});
+      torch::Tensor pred =
+          pm[i].index({fg_i}).matmul(seg->protos[i].view({nm, -1})).view({-1, mh, mw});
+      torch::Tensor bce = F::binary_cross_entropy_with_logits(
+          pred, gt, F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone));
+      // crop_mask: zero outside the box (pixel index >= x1 and < x2, as Ultralytics).
+      auto c = [&](int k) { return m.select(1, k).view({-1, 1, 1}); };
+      torch::Tensor inside = (cols >= c(0)) * (cols < c(2)) * (rows_t >= c(1)) * (rows_t < c(3));
+      loss_seg = loss_seg + ((bce * inside).mean({1, 2}) / area).sum();
+    }
+  }
   DetectionLossParts r;
   torch::Tensor lb = loss_box * box_gain, lc = loss_cls * cls_gain, ld = loss_dfl * dfl_gain;
-  r.total = (lb + lc + ld) * static_cast<double>(bs);
+  torch::Tensor ls = loss_seg * (box_gain / static_cast<double>(bs));
+  r.total = (lb + ls + lc + ld) * static_cast<double>(bs);
+  r.seg = ls.item<double>();
+  r.foreground = as.fg_mask.sum().item<int64_t>();
   r.box = lb.item<double>();
   r.cls = lc.item<double>();
   r.dfl = ld.item<double>();

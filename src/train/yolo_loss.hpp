@@ -43,8 +43,18 @@ struct TaskAlignedAssigner {
 torch::Tensor df_loss(const torch::Tensor& logits, const torch::Tensor& target);
 
 struct DetectionLossParts {
-  torch::Tensor total;  // (box + cls + dfl) * batch size, as Ultralytics backpropagates
-  double box = 0, cls = 0, dfl = 0;  // the gained parts, for logs
+  torch::Tensor total;  // (box + seg + cls + dfl) * batch size, as Ultralytics backpropagates
+  double box = 0, cls = 0, dfl = 0, seg = 0;  // the gained parts, for logs
+  int64_t foreground = 0;                     // anchors assigned to an object
+};
+
+// YOLOv8-seg's extra inputs (v8SegmentationLoss): mask coefficients [b, nm, A], prototypes
+// [b, nm, mh, mw], and one ground-truth mask [mh, mw] (0/1) per target row, in the rows' order.
+// Each assigned anchor's mask (coefficients x prototypes) is compared by BCE with its object's
+// mask inside the object's box, averaged over the map and divided by the box's normalized area,
+// summed, times box gain / batch size.
+struct SegmentationInputs {
+  torch::Tensor coefs, protos, masks;
 };
 
 struct DetectionLoss {
@@ -54,8 +64,10 @@ struct DetectionLoss {
   TaskAlignedAssigner assigner;
   // levels: the network's train-mode outputs [b, 4*reg_max + nc, h, w] per level. targets: [m, 6]
   // rows (image index, class, cx, cy, w, h normalized to the image), the YOLO label format.
+  // With `seg`, YOLOv8-seg's mask term joins.
   DetectionLossParts operator()(const std::vector<torch::Tensor>& levels,
-                                const torch::Tensor& targets) const;
+                                const torch::Tensor& targets,
+                                const SegmentationInputs* seg = nullptr) const;
 };
 
 }  // namespace visionrt::train

@@ -107,3 +107,39 @@ TEST(TrainCli, OneEpochFromScratchExportsModelsPredictTakes) {
   EXPECT_NE(out.find("nope"), std::string::npos) << out;
   fs::remove_all(dir);
 }
+
+TEST(TrainCli, SegmentationFromPolygonsTrainsAndPredictsMasks) {
+  fs::path dir = test::temp_dir("train_cli_seg");
+  fs::create_directories(dir / "images" / "train");
+  for (int i = 0; i < 2; ++i) {
+    cv::Mat img(64, 64, CV_8UC3, cv::Scalar(90, 90, 90));
+    std::vector<cv::Point> tri{{10 + 8 * i, 50}, {40 + 8 * i, 50}, {25 + 8 * i, 12}};
+    cv::fillPoly(img, std::vector<std::vector<cv::Point>>{tri}, cv::Scalar(0, 200, 0));
+    const std::string stem = "s" + std::to_string(i);
+    cv::imwrite((dir / "images" / "train" / (stem + ".png")).string(), img);
+    std::string line = "0";
+    for (const auto& p : tri)
+      line += " " + std::to_string(p.x / 64.0) + " " + std::to_string(p.y / 64.0);
+    write(dir / "labels" / "train" / (stem + ".txt"), line + "\n");
+  }
+  write(dir / "data.yaml", "path: .\ntrain: images/train\nval: images/train\nnames:\n  0: leaf\n");
+  const std::string cli = std::string(VISIONRT_CLI);
+  std::string out;
+  int rc = test::run_command(
+      cli + " train --scale n --task segment --data " + (dir / "data.yaml").string() +
+          " --epochs 1 --imgsz 64 --batch 2 --threads 1 -q --out " + (dir / "run").string(),
+      &out);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("YOLOv8 segment, 1 classes"), std::string::npos) << out;
+  std::ifstream csv(dir / "run" / "results.csv");
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_NE(header.find("train/seg_loss"), std::string::npos) << header;
+  rc = test::run_command(cli + " predict -m " + (dir / "run" / "weights" / "best.onnx").string() +
+                             " " + (dir / "images" / "train" / "s0.png").string() +
+                             " --no-save --conf 0.001",
+                         &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("yolov8 (segment)"), std::string::npos) << out;
+  fs::remove_all(dir);
+}

@@ -116,3 +116,58 @@ TEST(TrainLoss, TheObjectiveFitsOneLabelledImage) {
   EXPECT_EQ(empty.box, 0);
   EXPECT_EQ(empty.dfl, 0);
 }
+
+TEST(TrainLoss, MaskTermIsLog2PerAssignedAnchorForZeroCoefficients) {
+  // Zero mask coefficients predict logit 0 everywhere: BCE log 2 per pixel whatever the truth.
+  // Boxes on the prototype grid (multiples of 4 px): the crop keeps exactly the box, whose mean
+  // over the map equals its normalized area, so each assigned anchor adds log 2; times box gain
+  // 7.5 / batch 1.
+  torch::manual_seed(0);
+  YoloSpec spec = YoloSpec::scale('n', "segment", 2);
+  spec.width = 0.0625;
+  YoloV8 net(spec);
+  net->train();
+  std::vector<torch::Tensor> out = net->forward(torch::rand({1, 3, 64, 64}));
+  ASSERT_EQ(out.size(), 5u);
+  DetectionLoss loss;
+  loss.nc = 2;
+  loss.assigner.num_classes = 2;
+  SegmentationInputs si;
+  si.coefs = torch::zeros_like(out[3]);
+  si.protos = out[4];
+  ASSERT_EQ(si.protos.size(2), 16);
+  torch::Tensor targets =
+      torch::tensor({0.f, 1.f, 0.375f, 0.5f, 0.5f, 0.5f}).view({1, 6});  // 8..40 x 16..48
+  si.masks = torch::zeros({1, 16, 16});
+  si.masks.index_put_({0, torch::indexing::Slice(4, 12), torch::indexing::Slice(2, 10)}, 1.f);
+  DetectionLossParts p = loss({out[0], out[1], out[2]}, targets, &si);
+  ASSERT_GT(p.foreground, 0);
+  EXPECT_NEAR(p.seg, 7.5 * std::log(2.0) * static_cast<double>(p.foreground), 1e-4);
+}
+
+TEST(TrainLoss, TheSegmentationObjectiveFitsOneMask) {
+  torch::manual_seed(0);
+  YoloSpec spec = YoloSpec::scale('n', "segment", 1);
+  spec.width = 0.0625;
+  YoloV8 net(spec);
+  net->train();
+  DetectionLoss loss;
+  loss.nc = 1;
+  loss.assigner.num_classes = 1;
+  torch::Tensor img = torch::rand({1, 3, 64, 64});
+  torch::Tensor targets = torch::tensor({0.f, 0.f, 0.5f, 0.5f, 0.5f, 0.5f}).view({1, 6});
+  torch::Tensor mask = torch::zeros({1, 16, 16});
+  mask.index_put_({0, torch::indexing::Slice(4, 12), torch::indexing::Slice(6, 10)}, 1.f);
+  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(2e-3));
+  double first = 0, last = 0;
+  for (int step = 0; step < 60; ++step) {
+    opt.zero_grad();
+    std::vector<torch::Tensor> out = net->forward(img);
+    SegmentationInputs si{out[3], out[4], mask};
+    DetectionLossParts p = loss({out[0], out[1], out[2]}, targets, &si);
+    p.total.backward();
+    opt.step();
+    (step == 0 ? first : last) = p.seg;
+  }
+  EXPECT_LT(last, 0.5 * first) << "mask term first " << first << ", last " << last;
+}
