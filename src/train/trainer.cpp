@@ -393,8 +393,9 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
     }
     er.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     results.push_back(er);
-    csv += str_cat(er.epoch, ",", er.box, ",", er.cls, ",", er.dfl, ",", er.map50, ",", er.map, ",",
-                   er.lr, ",", er.seconds, "\n");
+    csv +=
+        str_cat(er.epoch, ",", er.box, ",", segment ? str_cat(er.seg, ",") : std::string(), er.cls,
+                ",", er.dfl, ",", er.map50, ",", er.map, ",", er.lr, ",", er.seconds, "\n");
     write_atomic(out / "results.csv", csv);
     if (!opt.quiet && validate)
       std::printf("Epoch %d/%d  mAP50 %.4f  mAP50-95 %.4f  (%.1f s)\n", er.epoch, opt.epochs,

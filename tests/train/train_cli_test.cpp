@@ -3,6 +3,7 @@
 // predict` runs and a results.csv row per epoch; bad flags and datasets are one clear error.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
@@ -135,6 +136,11 @@ TEST(TrainCli, SegmentationFromPolygonsTrainsAndPredictsMasks) {
   std::string header;
   std::getline(csv, header);
   EXPECT_NE(header.find("train/seg_loss"), std::string::npos) << header;
+  std::string row;
+  std::getline(csv, row);
+  EXPECT_EQ(std::count(row.begin(), row.end(), ','), std::count(header.begin(), header.end(), ','))
+      << header << "\n"
+      << row;
   rc = test::run_command(cli + " predict -m " + (dir / "run" / "weights" / "best.onnx").string() +
                              " " + (dir / "images" / "train" / "s0.png").string() +
                              " --no-save --conf 0.001",
