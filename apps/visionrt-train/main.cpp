@@ -30,6 +30,7 @@ struct Opts {
   std::string optimizer = "SGD";
   int epochs = 10, imgsz = 640, batch = 16, threads = 0;
   double lr0 = 0.01, lrf = 0.01, fliplr = 0.5, warmup = 3.0;
+  double hsv_h = 0.015, hsv_s = 0.7, hsv_v = 0.4;
   size_t limit = 0, val_limit = 0;
   uint64_t seed = 0;
   bool no_val = false, quiet = false, resume = false;
@@ -213,6 +214,7 @@ int run(const Opts& o) {
   to.lr0 = o.lr0;
   to.lrf = o.lrf;
   to.fliplr = o.fliplr;
+  to.hsv = {o.hsv_h, o.hsv_s, o.hsv_v};
   to.warmup_epochs = o.warmup;
   to.seed = o.seed;
   to.threads = o.threads;
@@ -259,6 +261,9 @@ int main(int argc, char** argv) {
   app.add_option("--warmup-epochs", o.warmup, "Warm-up epochs (at least 100 iterations)")
       ->check(CLI::Range(0.0, 1000.0));
   app.add_option("--fliplr", o.fliplr, "Horizontal flip probability")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--hsv-h", o.hsv_h, "Hue gain range")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--hsv-s", o.hsv_s, "Saturation gain range")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--hsv-v", o.hsv_v, "Value gain range")->check(CLI::Range(0.0, 1.0));
   app.add_option("--seed", o.seed, "Random seed (shuffles, flips, initialisation)");
   app.add_option("--threads", o.threads, "CPU threads (0: all)")->check(CLI::Range(0, 1024));
   app.add_option("--limit", o.limit, "Train on the first N images");

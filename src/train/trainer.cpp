@@ -22,6 +22,23 @@ namespace visionrt::train {
 
 namespace fs = std::filesystem;
 
+namespace {}  // namespace
+
+void augment_hsv(cv::Mat& bgr, const std::array<double, 3>& gains) {
+  if (gains[0] == 1 && gains[1] == 1 && gains[2] == 1) return;
+  cv::Mat hsv;
+  cv::cvtColor(bgr, hsv, cv::COLOR_BGR2HSV);
+  cv::Mat lut(1, 256, CV_8UC3);
+  for (int x = 0; x < 256; ++x) {
+    const double h = std::fmod(x * gains[0], 180.0);
+    lut.at<cv::Vec3b>(0, x) = cv::Vec3b(static_cast<uint8_t>(h < 0 ? h + 180 : h),
+                                        static_cast<uint8_t>(std::clamp(x * gains[1], 0.0, 255.0)),
+                                        static_cast<uint8_t>(std::clamp(x * gains[2], 0.0, 255.0)));
+  }
+  cv::LUT(hsv, lut, hsv);
+  cv::cvtColor(hsv, bgr, cv::COLOR_HSV2BGR);
+}
+
 namespace {
 
 // One letterboxed image [3, S, S] (RGB / 255, Ultralytics' LetterBox as the predictor applies it)
@@ -53,9 +70,10 @@ cv::Mat quarter_mask(const Rle& rle, const ImageGeometry& g, int imgsz, bool fli
   return out;
 }
 
-Loaded load(const Sample& s, int imgsz, bool flip) {
+Loaded load(const Sample& s, int imgsz, bool flip, const std::array<double, 3>* hsv = nullptr) {
   cv::Mat img = cv::imread(s.path, cv::IMREAD_COLOR);
   if (img.empty()) throw IoError(str_cat(s.path, ": cannot read the image"));
+  if (hsv) augment_hsv(img, *hsv);
   PreprocessConfig cfg;
   cfg.width = cfg.height = imgsz;
   const ImageGeometry g = compute_geometry(cfg, img.cols, img.rows);
@@ -316,7 +334,11 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
       const size_t b0 = static_cast<size_t>(bi * opt.batch);
       const size_t b1 = std::min(samples.size(), b0 + static_cast<size_t>(opt.batch));
       for (size_t k = b0; k < b1; ++k) {
-        Loaded l = load(samples[order[k]], opt.imgsz, coin(rng) < opt.fliplr);
+        // Ultralytics' RandomHSV: gains 1 + U(-1, 1) * (hsv_h, hsv_s, hsv_v).
+        const std::array<double, 3> hsv{1 + (2 * coin(rng) - 1) * opt.hsv[0],
+                                        1 + (2 * coin(rng) - 1) * opt.hsv[1],
+                                        1 + (2 * coin(rng) - 1) * opt.hsv[2]};
+        Loaded l = load(samples[order[k]], opt.imgsz, coin(rng) < opt.fliplr, &hsv);
         const float s = static_cast<float>(opt.imgsz);
         for (const auto& bx : l.boxes)
           rows.insert(rows.end(),

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <opencv2/core.hpp>
+
 #include "geometry/rle.hpp"
 #include "train/yolo.hpp"
 
@@ -28,6 +30,7 @@ struct TrainOptions {
   double lr0 = 0.01, lrf = 0.01, momentum = 0.937, weight_decay = 5e-4;
   double warmup_epochs = 3.0;
   double fliplr = 0.5;
+  std::array<double, 3> hsv{0.015, 0.7, 0.4};  // hue, saturation, value gain ranges
   bool ema = true;
   // Re-estimate BatchNorm statistics on the first batches before training (for weights loaded
   // from a folded export: see recalibrate_batchnorm).
@@ -47,6 +50,10 @@ struct EpochResult {
   double map50 = -1, map = -1;                // validation (-1 when not run)
   double lr = 0, seconds = 0;
 };
+
+// Ultralytics' HSV augmentation with the given gains (hue, saturation, value multipliers; hue
+// wraps at 180 as OpenCV's 8-bit hue), through lookup tables; all gains 1 leave it unchanged.
+void augment_hsv(cv::Mat& bgr, const std::array<double, 3>& gains);
 
 // mAP50 and mAP50-95 of an exported ONNX model.
 using Validator = std::function<std::pair<double, double>(const std::string& onnx)>;

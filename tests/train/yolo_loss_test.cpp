@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "train/trainer.hpp"
 #include "train/yolo.hpp"
 #include "train/yolo_loss.hpp"
 
@@ -170,4 +171,23 @@ TEST(TrainLoss, TheSegmentationObjectiveFitsOneMask) {
     (step == 0 ? first : last) = p.seg;
   }
   EXPECT_LT(last, 0.5 * first) << "mask term first " << first << ", last " << last;
+}
+
+TEST(TrainAugment, HsvGainsOnHandComputedPixels) {
+  // Grey (100,100,100): hue 0, saturation 0, value 100. Value gain 1.5 -> 150; saturation has
+  // nothing to scale. Pure blue (BGR 255,0,0) is OpenCV hue 120 (240 degrees): gain 1.25 -> 150
+  // (300 degrees, magenta: BGR 255,0,255). Gains 1 leave any pixel unchanged.
+  cv::Mat grey(1, 1, CV_8UC3, cv::Scalar(100, 100, 100));
+  augment_hsv(grey, {1.0, 2.0, 1.5});
+  EXPECT_EQ(grey.at<cv::Vec3b>(0, 0), cv::Vec3b(150, 150, 150));
+  cv::Mat blue(1, 1, CV_8UC3, cv::Scalar(255, 0, 0));
+  augment_hsv(blue, {1.25, 1.0, 1.0});
+  EXPECT_EQ(blue.at<cv::Vec3b>(0, 0), cv::Vec3b(255, 0, 255));
+  cv::Mat same(1, 1, CV_8UC3, cv::Scalar(12, 34, 56));
+  augment_hsv(same, {1.0, 1.0, 1.0});
+  EXPECT_EQ(same.at<cv::Vec3b>(0, 0), cv::Vec3b(12, 34, 56));
+  // Value gain 3 clips at 255.
+  cv::Mat bright(1, 1, CV_8UC3, cv::Scalar(200, 200, 200));
+  augment_hsv(bright, {1.0, 1.0, 3.0});
+  EXPECT_EQ(bright.at<cv::Vec3b>(0, 0), cv::Vec3b(255, 255, 255));
 }
