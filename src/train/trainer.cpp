@@ -119,6 +119,54 @@ void copy_atomic(const fs::path& from, const fs::path& to) {
   fs::rename(tmp, to);
 }
 
+// Training curves as one SVG (results.png's panels in Ultralytics): each series against the
+// epoch, in its own panel with its own scale; series with no value yet (< 0) are skipped.
+std::string curves_svg(const std::vector<EpochResult>& r, bool segment) {
+  struct Series {
+    const char* name;
+    double EpochResult::*field;
+  };
+  std::vector<Series> series{{"train/box_loss", &EpochResult::box},
+                             {"train/cls_loss", &EpochResult::cls},
+                             {"train/dfl_loss", &EpochResult::dfl}};
+  if (segment) series.insert(series.begin() + 1, {"train/seg_loss", &EpochResult::seg});
+  series.push_back({segment ? "metrics/mAP50(M)" : "metrics/mAP50(B)", &EpochResult::map50});
+  series.push_back({segment ? "metrics/mAP50-95(M)" : "metrics/mAP50-95(B)", &EpochResult::map});
+  const int pw = 260, ph = 180, cols = 3;
+  const int rows = static_cast<int>((series.size() + cols - 1) / cols);
+  std::string svg = str_cat("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", cols * pw,
+                            "\" height=\"", rows * ph,
+                            "\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" "
+                            "height=\"100%\" fill=\"white\"/>\n");
+  for (size_t k = 0; k < series.size(); ++k) {
+    const int x0 = static_cast<int>(k % cols) * pw, y0 = static_cast<int>(k / cols) * ph;
+    const int left = x0 + 40, right = x0 + pw - 10, top = y0 + 22, bottom = y0 + ph - 24;
+    std::vector<std::pair<double, double>> pts;
+    for (const EpochResult& e : r)
+      if (e.*(series[k].field) >= 0) pts.push_back({e.epoch, e.*(series[k].field)});
+    svg +=
+        str_cat("<text x=\"", x0 + pw / 2, "\" y=\"", y0 + 14, "\" text-anchor=\"middle\">",
+                series[k].name, "</text>\n<rect x=\"", left, "\" y=\"", top, "\" width=\"",
+                right - left, "\" height=\"", bottom - top, "\" fill=\"none\" stroke=\"#bbb\"/>\n");
+    if (pts.empty()) continue;
+    double lo = pts[0].second, hi = lo, e_max = std::max(1.0, pts.back().first);
+    for (const auto& p : pts) lo = std::min(lo, p.second), hi = std::max(hi, p.second);
+    if (hi - lo < 1e-9) hi = lo + 1e-3;
+    auto px = [&](double e) {
+      return left + (right - left) * (e_max > 1 ? (e - 1) / (e_max - 1) : 0.5);
+    };
+    auto py = [&](double v) { return bottom - (bottom - top) * (v - lo) / (hi - lo); };
+    std::string line;
+    for (const auto& p : pts) line += str_cat(px(p.first), ",", py(p.second), " ");
+    svg += str_cat("<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"", line,
+                   "\"/>\n<text x=\"", left - 4, "\" y=\"", top + 8, "\" text-anchor=\"end\">", hi,
+                   "</text>\n<text x=\"", left - 4, "\" y=\"", bottom, "\" text-anchor=\"end\">",
+                   lo, "</text>\n<text x=\"", right, "\" y=\"", bottom + 14,
+                   "\" text-anchor=\"end\">epoch ", pts.back().first, "</text>\n");
+  }
+  return svg + "</svg>\n";
+}
+
 // Ultralytics' ModelEMA: decay 0.9999 * (1 - exp(-updates / 2000)) over every float parameter
 // and buffer (BatchNorm statistics included).
 class Ema {
@@ -419,6 +467,7 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
         str_cat(er.epoch, ",", er.box, ",", segment ? str_cat(er.seg, ",") : std::string(), er.cls,
                 ",", er.dfl, ",", er.map50, ",", er.map, ",", er.lr, ",", er.seconds, "\n");
     write_atomic(out / "results.csv", csv);
+    write_atomic(out / "results.svg", curves_svg(results, segment));
     if (!opt.quiet && validate)
       std::printf("Epoch %d/%d  mAP50 %.4f  mAP50-95 %.4f  (%.1f s)\n", er.epoch, opt.epochs,
                   er.map50, er.map, er.seconds);

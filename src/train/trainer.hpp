@@ -59,7 +59,8 @@ void augment_hsv(cv::Mat& bgr, const std::array<double, 3>& gains);
 using Validator = std::function<std::pair<double, double>(const std::string& onnx)>;
 
 // Trains `net` in place on `samples` and returns one result per epoch run. Writes
-// out/weights/last.pt (checkpoint) and out/weights/last.onnx every epoch and out/weights/best.onnx
+// out/weights/last.pt (checkpoint), out/results.svg (loss and metric curves) and
+// out/weights/last.onnx every epoch and out/weights/best.onnx
 // when the validation mAP50-95 improves (or every epoch without a validator), and out/results.csv.
 // `names` go into the ONNX metadata. Throws InputError for options out of range and IoError for
 // unreadable images.

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <sstream>
 
 #include "../unit/test_util.hpp"
 
@@ -85,6 +86,19 @@ TEST(TrainCli, OneEpochFromScratchExportsModelsPredictTakes) {
                               &out),
             0);
   EXPECT_NE(out.find("the checkpoint is of YOLOv8 detect"), std::string::npos) << out;
+  // The curves: one polyline per series (3 losses, 2 metrics) over both epochs.
+  {
+    std::ifstream f(dir / "run" / "results.svg");
+    std::stringstream t;
+    t << f.rdbuf();
+    const std::string svg = t.str();
+    EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+    size_t lines = 0;
+    for (size_t p = svg.find("<polyline"); p != std::string::npos; p = svg.find("<polyline", p + 1))
+      ++lines;
+    EXPECT_EQ(lines, 5u);
+    EXPECT_NE(svg.find("metrics/mAP50-95(B)"), std::string::npos);
+  }
   // The export is a model predict recognises, with the dataset's names.
   rc = test::run_command(cli + " predict -m " + (dir / "run" / "weights" / "best.onnx").string() +
                              " " + (dir / "images" / "train" / "im0.png").string() +
