@@ -94,6 +94,15 @@ ResizeAttrs resize_attrs(const Node& n, int64_t opset) {
   return a;
 }
 
+double reflect(double x, double lo, double hi) {
+  double span = hi - lo;
+  if (span <= 0) return lo;
+  double d = std::fabs(x - lo);
+  double flips = std::floor(d / span);
+  double extra = d - flips * span;
+  return static_cast<int64_t>(flips) % 2 == 0 ? lo + extra : hi - extra;
+}
+
 double cubic_weight(double t, double a) {  // |t| in [0, 2]
   t = std::fabs(t);
   if (t <= 1) return ((a + 2) * t - (a + 3)) * t * t + 1;

@@ -39,6 +39,8 @@ double to_original(const ResizeAttrs& a, double x, int64_t in, int64_t out, doub
 int64_t nearest_index(const ResizeAttrs& a, double x, double scale);
 // Keys cubic convolution weight for |t| in [0, 2] with coefficient a.
 double cubic_weight(double t, double a);
+// x reflected into [lo, hi] (GridSample's reflection padding; as many bounces as it takes).
+double reflect(double x, double lo, double hi);
 // Taps of one output coordinate along one axis; `outside` marks extrapolation.
 std::vector<Tap> axis_taps(const ResizeAttrs& a, int64_t x, int64_t in, int64_t out, double s,
                            size_t axis, size_t rank, bool* outside);

@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 
+#include "common/file_io.hpp"
 #include "common/strings.hpp"
 #include "geometry/rle.hpp"
 #include "train/yolo_loss.hpp"
@@ -100,17 +101,6 @@ Loaded load(const Sample& s, int imgsz, bool flip, const std::array<double, 3>* 
     if (li < s.masks.size()) r.masks.push_back(quarter_mask(s.masks[li], g, imgsz, flip));
   }
   return r;
-}
-
-// Written to a temporary file, then renamed into place.
-void write_atomic(const fs::path& p, const std::string& text) {
-  const fs::path tmp = p.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    f << text;
-    if (!f) throw IoError(str_cat(tmp.string(), ": cannot write"));
-  }
-  fs::rename(tmp, p);
 }
 
 void copy_atomic(const fs::path& from, const fs::path& to) {
@@ -466,8 +456,8 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
     csv +=
         str_cat(er.epoch, ",", er.box, ",", segment ? str_cat(er.seg, ",") : std::string(), er.cls,
                 ",", er.dfl, ",", er.map50, ",", er.map, ",", er.lr, ",", er.seconds, "\n");
-    write_atomic(out / "results.csv", csv);
-    write_atomic(out / "results.svg", curves_svg(results, segment));
+    write_file_atomic((out / "results.csv").string(), csv);
+    write_file_atomic((out / "results.svg").string(), curves_svg(results, segment));
     if (!opt.quiet && validate)
       std::printf("Epoch %d/%d  mAP50 %.4f  mAP50-95 %.4f  (%.1f s)\n", er.epoch, opt.epochs,
                   er.map50, er.map, er.seconds);

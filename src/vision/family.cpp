@@ -30,6 +30,17 @@ std::string DecodeContext::label_of(int c) const {
                                                                            : std::to_string(c);
 }
 
+NmsParams DecodeContext::nms() const {
+  NmsParams np;
+  np.conf = opt.conf;
+  np.iou = opt.iou;
+  np.max_det = opt.max_det;
+  np.agnostic = opt.agnostic_nms;
+  np.multi_label = opt.multi_label;
+  np.classes = opt.classes;
+  return np;
+}
+
 void DecodeContext::check(const Tensor& t, size_t rank, const char* what,
                           const char* family) const {
   if (t.dtype() != DType::f32 || t.rank() != rank || t.dim(0) != 1)

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "vision/postprocess.hpp"
 #include "vision/preprocess.hpp"
 #include "visionrt/core.hpp"
 #include "visionrt/vision.hpp"
@@ -45,7 +46,9 @@ struct DecodeContext {
   const PredictOptions& opt;
   const ImageGeometry& g;
   const std::vector<std::string>& names;
-  std::string label_of(int c) const;  // the name, or the number when there is none
+  std::string label_of(int c) const;
+  // The options' conf, iou, max_det, agnostic, multi-label and class filter as NMS settings.
+  NmsParams nms() const;  // the name, or the number when there is none
   // Throws InputError unless `t` is f32 of the given rank with batch 1.
   void check(const Tensor& t, size_t rank, const char* what, const char* family) const;
 };

@@ -224,13 +224,7 @@ class SsdFamily : public Family {
     }
     std::vector<float> scores(st.data<float>(), st.data<float>() + st.numel());
     if (softmax_) softmax_rows(scores.data(), n, st.dim(2));
-    NmsParams np;
-    np.conf = c.opt.conf;
-    np.iou = c.opt.iou;
-    np.max_det = c.opt.max_det;
-    np.agnostic = c.opt.agnostic_nms;
-    np.multi_label = c.opt.multi_label;
-    np.classes = c.opt.classes;
+    NmsParams np = c.nms();
     np.max_nms = 0;
     for (const Candidate& k : ssd_select(boxes, scores.data(), n, st.dim(2), 0, np)) {
       Detection d;

@@ -206,13 +206,7 @@ class YoloFamily : public Family {
     if (ch != (v5_ ? 5 : 4) + nc_ + nm_)
       throw InputError(str_cat(c.path, ": prediction output ", shape_str(pred.shape()),
                                " does not have ", (v5_ ? 5 : 4) + nc_ + nm_, " channels"));
-    NmsParams np;
-    np.conf = c.opt.conf;
-    np.iou = c.opt.iou;
-    np.max_det = c.opt.max_det;
-    np.agnostic = c.opt.agnostic_nms;
-    np.multi_label = c.opt.multi_label;
-    np.classes = c.opt.classes;
+    NmsParams np = c.nms();
     std::vector<Candidate> dets = decode_yolo(pred.data<float>(), n, nc_, nm_, v5_, np);
     Tensor protos;
     if (nm_ > 0) {

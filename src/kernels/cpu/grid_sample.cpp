@@ -17,15 +17,6 @@ namespace {
 enum class Mode { nearest, bilinear, bicubic };
 enum class Pad { zeros, border, reflection };
 
-double reflect(double x, double lo, double hi) {
-  const double span = hi - lo;
-  if (span <= 0) return lo;
-  const double d = std::fabs(x - lo);
-  const double flips = std::floor(d / span);
-  const double extra = d - flips * span;
-  return static_cast<int64_t>(flips) % 2 == 0 ? lo + extra : hi - extra;
-}
-
 class GridSampleCpu : public Kernel {
  public:
   GridSampleCpu(Mode mode, Pad pad, bool align, const Shape& x, const Shape& grid)

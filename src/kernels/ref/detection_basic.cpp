@@ -260,15 +260,6 @@ void roialign_kernel(KernelContext& c) {
 }
 
 // ---- GridSample ----
-double reflect(double x, double lo, double hi) {
-  double span = hi - lo;
-  if (span <= 0) return lo;
-  double d = std::fabs(x - lo);
-  double flips = std::floor(d / span);
-  double extra = d - flips * span;
-  return static_cast<int64_t>(flips) % 2 == 0 ? lo + extra : hi - extra;
-}
-
 // GridSample's interpolation in opset 16's names: opset 20 renamed bilinear/bicubic to
 // linear/cubic (and its default with them).
 std::string gridsample_mode(const Node& n) {
