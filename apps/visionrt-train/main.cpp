@@ -15,6 +15,7 @@
 #include "../visionrt/cli_util.hpp"
 #include "../visionrt/dataset_eval.hpp"
 #include "eval/coco_eval.hpp"
+#include "train/ssd_task.hpp"
 #include "train/trainer.hpp"
 #include "train/yolo_loss.hpp"
 #include "visionrt/error.hpp"
@@ -28,8 +29,8 @@ struct Opts {
   std::string model, scale, task = "detect", data, format, images, names, split, val, val_split,
                             out;
   std::string optimizer = "SGD";
-  int epochs = 10, imgsz = 640, batch = 16, threads = 0;
-  double lr0 = 0.01, lrf = 0.01, fliplr = 0.5, warmup = 3.0;
+  int epochs = 10, imgsz = 0, batch = 16, threads = 0;    // imgsz 0: the family's default
+  double lr0 = 0, lrf = 0.01, fliplr = 0.5, warmup = -1;  // 0 / -1: the family's default
   double hsv_h = 0.015, hsv_s = 0.7, hsv_v = 0.4;
   size_t limit = 0, val_limit = 0;
   uint64_t seed = 0;
@@ -53,7 +54,8 @@ int bench(const Opts& o) {
     if (p.requires_grad()) params.push_back(p);
   }
   torch::optim::SGD opt(params, torch::optim::SGDOptions(0.01).momentum(0.937).nesterov(true));
-  torch::Tensor x = torch::rand({o.batch, 3, o.imgsz, o.imgsz});
+  const int imgsz = o.imgsz > 0 ? o.imgsz : 640;
+  torch::Tensor x = torch::rand({o.batch, 3, imgsz, imgsz});
   auto time_steps = [&](const std::function<torch::Tensor()>& loss) {
     for (int i = 0; i < 2 + o.bench; ++i) {
       if (i == 2) torch::manual_seed(1);
@@ -95,8 +97,15 @@ int run(const Opts& o) {
   if (o.bench > 0) return bench(o);
   if (o.data.empty()) throw InputError("--data is required");
   if (o.model.empty() == o.scale.empty())
+    throw InputError("give --model M.onnx (fine-tune a YOLOv8 or SSD export) or --scale n|s|m|l|x");
+  // The model's family: YOLOv8 trains as our own libtorch network, SSD through its ONNX graph.
+  const std::string family = o.model.empty() ? "yolov8" : Predictor::inspect(o.model).family();
+  if (family != "yolov8" && family != "ssd")
     throw InputError(
-        "give --model M.onnx (fine-tune an Ultralytics YOLOv8 export) or --scale n|s|m|l|x");
+        fmt::format("{}: a model of family '{}'; train fine-tunes YOLOv8 (Ultralytics "
+                    "exports) and SSD models",
+                    o.model, family));
+  const bool ssd = family == "ssd";
   // Splits as Ultralytics uses them: train on "train" and validate on "val" where the dataset
   // has them (data.yaml), else on everything.
   cli::EvalData ed;
@@ -106,8 +115,9 @@ int run(const Opts& o) {
   ed.names_file = o.names;
   ed.quiet = o.quiet;
   // Segmentation: masks (polygons rasterized, or RLE) for training and mask mAP for validation.
-  const bool segment =
-      !o.model.empty() ? train::spec_from_onnx(o.model).task == "segment" : o.task == "segment";
+  const bool segment = ssd                ? false
+                       : !o.model.empty() ? train::spec_from_onnx(o.model).task == "segment"
+                                          : o.task == "segment";
   ed.segm = segment;
   const CocoDataset all = cli::load_ground_truth(ed);
   const std::string train_split = !o.split.empty()               ? o.split
@@ -120,7 +130,12 @@ int run(const Opts& o) {
   // The network and its class order.
   train::YoloSpec spec;
   std::vector<std::string> names;
-  if (!o.model.empty()) {
+  train::SsdModel ssd_model;
+  if (ssd) {
+    ssd_model = train::load_ssd(o.model);
+    names = Predictor::inspect(o.model).names();
+    names.resize(static_cast<size_t>(ssd_model.classes));
+  } else if (!o.model.empty()) {
     spec = train::spec_from_onnx(o.model);
     names = Predictor::inspect(o.model).names();
   } else {
@@ -129,7 +144,8 @@ int run(const Opts& o) {
     spec = train::YoloSpec::scale(o.scale[0], segment ? "segment" : "detect",
                                   static_cast<int64_t>(names.size()));
   }
-  if (names.size() != static_cast<size_t>(spec.nc)) names.resize(static_cast<size_t>(spec.nc));
+  if (!ssd && names.size() != static_cast<size_t>(spec.nc))
+    names.resize(static_cast<size_t>(spec.nc));
   // Dataset category -> model class (by name, else by position: the evaluator's rule).
   const std::vector<int64_t> cmap =
       cli::class_map(names, gt, o.model.empty() ? "model" : o.model, o.quiet);
@@ -158,8 +174,21 @@ int run(const Opts& o) {
     fmt::print(
         "note: {} annotation(s) of crowds or categories the model lacks are not trained on\n",
         dropped);
-  train::YoloV8 net(spec);
-  if (!o.model.empty()) train::load_onnx_weights(*net, o.model);
+  // The task: network, pre-processing, loss, export.
+  train::YoloV8 net{nullptr};
+  train::TrainTask task;
+  int imgsz = o.imgsz > 0 ? o.imgsz : 640;
+  if (ssd) {
+    if (o.imgsz > 0 && (o.imgsz != ssd_model.pre.width || o.imgsz != ssd_model.pre.height))
+      throw InputError(fmt::format("{}: this SSD's input is fixed at {}x{}; drop --imgsz", o.model,
+                                   ssd_model.pre.width, ssd_model.pre.height));
+    task = train::ssd_task(ssd_model, names);
+    imgsz = ssd_model.pre.width;
+  } else {
+    net = train::YoloV8(spec);
+    if (!o.model.empty()) train::load_onnx_weights(*net, o.model);
+    task = train::yolo_task(*net, names, imgsz);
+  }
   // Validation: the same dataset unless --val / --val-split say otherwise (coco128's own way).
   train::Validator validate;
   CocoDataset val_gt;
@@ -194,35 +223,43 @@ int run(const Opts& o) {
   if (o.resume && o.out.empty())
     throw InputError("--resume continues the run in --out DIR: give the run's folder");
   const fs::path out = o.out.empty() ? cli::fresh_dir("runs/train") : fs::path(o.out);
-  fmt::print("{}\n{} training images, {} objects; output {}\n", spec.describe(), samples.size(),
+  fmt::print("{}\n{} training images, {} objects; output {}\n",
+             ssd ? ssd_model.describe() : spec.describe(), samples.size(),
              gt.annotations.size() - dropped, out.string());
   if (validate && !o.model.empty() && !o.resume) {
     // The starting weights at the training size: the baseline the epochs are compared with.
     fs::create_directories(out / "weights");
     const std::string start = (out / "weights" / "start.onnx").string();
-    net->eval();
-    train::export_onnx(*net, start, o.imgsz, o.imgsz, names);
+    task.net->eval();
+    task.export_onnx(*task.net, start);
     auto [m50, m] = validate(start);
-    fmt::print("before training (at {}): {}50 {:.4f}  {}50-95 {:.4f}\n", o.imgsz,
+    fmt::print("before training (at {}): {}50 {:.4f}  {}50-95 {:.4f}\n", imgsz,
                segment ? "mask mAP" : "mAP", m50, segment ? "mask mAP" : "mAP", m);
   }
   train::TrainOptions to;
   to.epochs = o.epochs;
-  to.imgsz = o.imgsz;
+  to.imgsz = imgsz;
   to.batch = o.batch;
   to.optimizer = o.optimizer;
-  to.lr0 = o.lr0;
+  // Family defaults: Ultralytics' recipe for YOLOv8; for SSD fine-tuning a gentler one (the loss
+  // is a mean over matched anchors, not scaled by the batch), a one-epoch warm-up of any length
+  // and biases warming up from 0 as the other weights.
+  to.lr0 = o.lr0 > 0 ? o.lr0 : ssd ? 0.001 : 0.01;
+  to.warmup_epochs = o.warmup >= 0 ? o.warmup : ssd ? 1.0 : 3.0;
+  if (ssd) {
+    to.warmup_min_iterations = 0;
+    to.warmup_bias_lr = 0;
+  }
   to.lrf = o.lrf;
   to.fliplr = o.fliplr;
   to.hsv = {o.hsv_h, o.hsv_s, o.hsv_v};
-  to.warmup_epochs = o.warmup;
   to.seed = o.seed;
   to.threads = o.threads;
   to.out = out.string();
   to.quiet = o.quiet;
   to.recalibrate_bn = !o.model.empty();  // folded BatchNorm: see recalibrate_batchnorm
   to.resume = o.resume;
-  std::vector<train::EpochResult> r = train::train_yolo(*net, samples, names, to, validate);
+  std::vector<train::EpochResult> r = train::train(task, samples, to, validate);
   double best = -1;
   for (const auto& e : r) best = std::max(best, e.map);
   if (validate) fmt::print("best {}50-95 {:.4f}; ", segment ? "mask mAP" : "mAP", best);
@@ -237,7 +274,8 @@ int main(int argc, char** argv) {
       "visionrt train: fine-tune or train YOLOv8 detect/segment with libtorch, export ONNX"};
   Opts o;
   app.add_option("--model,-m", o.model,
-                 "Ultralytics YOLOv8 ONNX export to fine-tune (weights by name)");
+                 "Model to fine-tune: an Ultralytics YOLOv8 export (weights by name) or an SSD "
+                 "(TF OD API SSD MobileNet, SSD300, SSDlite: trained through its own graph)");
   app.add_option("--scale", o.scale, "Train from scratch at this YOLOv8 scale: n, s, m, l, x");
   app.add_option("--task", o.task, "From scratch: detect or segment (a --model says its own)")
       ->check(CLI::IsMember({"detect", "segment"}));
@@ -250,15 +288,19 @@ int main(int argc, char** argv) {
   app.add_option("--val", o.val, "Validation dataset (default: --data)");
   app.add_option("--val-split", o.val_split, "Validate on this split of the dataset");
   app.add_option("--epochs", o.epochs, "Epochs")->check(CLI::Range(1, 100000));
-  app.add_option("--imgsz", o.imgsz, "Square training and export size (multiple of 32)")
+  app.add_option("--imgsz", o.imgsz,
+                 "YOLOv8: square training and export size (multiple of 32; default 640); SSD: "
+                 "fixed by the model")
       ->check(CLI::Range(32, 4096));
   app.add_option("--batch", o.batch, "Images per batch")->check(CLI::Range(1, 1024));
   app.add_option("--optimizer", o.optimizer, "SGD or AdamW")
       ->check(CLI::IsMember({"SGD", "AdamW"}));
-  app.add_option("--lr0", o.lr0, "Initial learning rate")->check(CLI::Range(1e-8, 10.0));
+  app.add_option("--lr0", o.lr0, "Initial learning rate (default YOLOv8 0.01, SSD 0.001)")
+      ->check(CLI::Range(1e-8, 10.0));
   app.add_option("--lrf", o.lrf, "Final learning rate as a fraction of lr0")
       ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--warmup-epochs", o.warmup, "Warm-up epochs (at least 100 iterations)")
+  app.add_option("--warmup-epochs", o.warmup,
+                 "Warm-up epochs (default YOLOv8 3, at least 100 iterations; SSD 1)")
       ->check(CLI::Range(0.0, 1000.0));
   app.add_option("--fliplr", o.fliplr, "Horizontal flip probability")->check(CLI::Range(0.0, 1.0));
   app.add_option("--hsv-h", o.hsv_h, "Hue gain range")->check(CLI::Range(0.0, 1.0));

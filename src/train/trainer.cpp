@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <random>
@@ -22,8 +23,6 @@
 namespace visionrt::train {
 
 namespace fs = std::filesystem;
-
-namespace {}  // namespace
 
 void augment_hsv(cv::Mat& bgr, const std::array<double, 3>& gains) {
   if (gains[0] == 1 && gains[1] == 1 && gains[2] == 1) return;
@@ -52,9 +51,9 @@ struct Loaded {
 
 // An object's mask (full image) through the letterbox, at a quarter of the network input
 // (YOLOv8-seg's prototype resolution), flipped with the image.
-cv::Mat quarter_mask(const Rle& rle, const ImageGeometry& g, int imgsz, bool flip) {
-  const int q = imgsz / 4;
-  cv::Mat out = cv::Mat::zeros(q, q, CV_8UC1);
+cv::Mat quarter_mask(const Rle& rle, const ImageGeometry& g, int width, int height, bool flip) {
+  const int qw = width / 4, qh = height / 4;
+  cv::Mat out = cv::Mat::zeros(qh, qw, CV_8UC1);
   if (rle.h == 0 || rle.w == 0) return out;
   std::vector<uint8_t> dense = rle_decode(rle);  // row-major h x w, 0/1
   cv::Mat full(static_cast<int>(rle.h), static_cast<int>(rle.w), CV_8UC1, dense.data());
@@ -62,33 +61,32 @@ cv::Mat quarter_mask(const Rle& rle, const ImageGeometry& g, int imgsz, bool fli
   const int h4 = std::max(1, static_cast<int>(std::lround(g.new_h / 4.0)));
   cv::Mat small;
   cv::resize(full * 255, small, cv::Size(w4, h4), 0, 0, cv::INTER_AREA);
-  const int x0 = std::min(q - 1, static_cast<int>(std::lround(g.left / 4.0)));
-  const int y0 = std::min(q - 1, static_cast<int>(std::lround(g.top / 4.0)));
-  const cv::Rect dst(x0, y0, std::min(w4, q - x0), std::min(h4, q - y0));
+  const int x0 = std::min(qw - 1, static_cast<int>(std::lround(g.left / 4.0)));
+  const int y0 = std::min(qh - 1, static_cast<int>(std::lround(g.top / 4.0)));
+  const cv::Rect dst(x0, y0, std::min(w4, qw - x0), std::min(h4, qh - y0));
   cv::Mat bin = small(cv::Rect(0, 0, dst.width, dst.height)) > 127;
   bin.convertTo(out(dst), CV_8U, 1.0 / 255);
   if (flip) cv::flip(out, out, 1);
   return out;
 }
 
-Loaded load(const Sample& s, int imgsz, bool flip, const std::array<double, 3>* hsv = nullptr) {
+Loaded load(const Sample& s, const PreprocessConfig& cfg, bool flip,
+            const std::array<double, 3>* hsv = nullptr) {
   cv::Mat img = cv::imread(s.path, cv::IMREAD_COLOR);
   if (img.empty()) throw IoError(str_cat(s.path, ": cannot read the image"));
   if (hsv) augment_hsv(img, *hsv);
-  PreprocessConfig cfg;
-  cfg.width = cfg.height = imgsz;
   const ImageGeometry g = compute_geometry(cfg, img.cols, img.rows);
   Tensor t = make_input_tensor(img, cfg, g);
   Loaded r;
-  r.image = torch::from_blob(t.raw(), {3, imgsz, imgsz}, torch::kFloat32).clone();
+  r.image = torch::from_blob(t.raw(), {3, cfg.height, cfg.width}, torch::kFloat32).clone();
   if (flip) r.image = r.image.flip({2});
-  const float s_max = static_cast<float>(imgsz);
+  const float s_max = static_cast<float>(cfg.width), s_max_y = static_cast<float>(cfg.height);
   for (size_t li = 0; li < s.labels.size(); ++li) {
     const auto& l = s.labels[li];
     float x1 = static_cast<float>(l[1] * g.gain_x + g.left);
     float x2 = static_cast<float>(l[3] * g.gain_x + g.left);
-    const float y1 = std::clamp(static_cast<float>(l[2] * g.gain_y + g.top), 0.f, s_max);
-    const float y2 = std::clamp(static_cast<float>(l[4] * g.gain_y + g.top), 0.f, s_max);
+    const float y1 = std::clamp(static_cast<float>(l[2] * g.gain_y + g.top), 0.f, s_max_y);
+    const float y2 = std::clamp(static_cast<float>(l[4] * g.gain_y + g.top), 0.f, s_max_y);
     if (flip) {
       const float a = s_max - x2, b = s_max - x1;
       x1 = a;
@@ -98,7 +96,8 @@ Loaded load(const Sample& s, int imgsz, bool flip, const std::array<double, 3>* 
     x2 = std::clamp(x2, 0.f, s_max);
     if (x2 - x1 < 1.f || y2 - y1 < 1.f) continue;  // degenerate after the letterbox
     r.boxes.push_back({l[0], x1, y1, x2, y2});
-    if (li < s.masks.size()) r.masks.push_back(quarter_mask(s.masks[li], g, imgsz, flip));
+    if (li < s.masks.size())
+      r.masks.push_back(quarter_mask(s.masks[li], g, cfg.width, cfg.height, flip));
   }
   return r;
 }
@@ -111,17 +110,20 @@ void copy_atomic(const fs::path& from, const fs::path& to) {
 
 // Training curves as one SVG (results.png's panels in Ultralytics): each series against the
 // epoch, in its own panel with its own scale; series with no value yet (< 0) are skipped.
-std::string curves_svg(const std::vector<EpochResult>& r, bool segment) {
+std::string curves_svg(const std::vector<EpochResult>& r, const std::vector<std::string>& losses,
+                       bool masks) {
   struct Series {
-    const char* name;
-    double EpochResult::*field;
+    std::string name;
+    std::function<double(const EpochResult&)> value;
   };
-  std::vector<Series> series{{"train/box_loss", &EpochResult::box},
-                             {"train/cls_loss", &EpochResult::cls},
-                             {"train/dfl_loss", &EpochResult::dfl}};
-  if (segment) series.insert(series.begin() + 1, {"train/seg_loss", &EpochResult::seg});
-  series.push_back({segment ? "metrics/mAP50(M)" : "metrics/mAP50(B)", &EpochResult::map50});
-  series.push_back({segment ? "metrics/mAP50-95(M)" : "metrics/mAP50-95(B)", &EpochResult::map});
+  std::vector<Series> series;
+  for (size_t k = 0; k < losses.size(); ++k)
+    series.push_back({str_cat("train/", losses[k], "_loss"), [k](const EpochResult& e) {
+                        return k < e.losses.size() ? e.losses[k] : -1.0;
+                      }});
+  const std::string tag = masks ? "(M)" : "(B)";
+  series.push_back({"metrics/mAP50" + tag, [](const EpochResult& e) { return e.map50; }});
+  series.push_back({"metrics/mAP50-95" + tag, [](const EpochResult& e) { return e.map; }});
   const int pw = 260, ph = 180, cols = 3;
   const int rows = static_cast<int>((series.size() + cols - 1) / cols);
   std::string svg = str_cat("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", cols * pw,
@@ -133,7 +135,7 @@ std::string curves_svg(const std::vector<EpochResult>& r, bool segment) {
     const int left = x0 + 40, right = x0 + pw - 10, top = y0 + 22, bottom = y0 + ph - 24;
     std::vector<std::pair<double, double>> pts;
     for (const EpochResult& e : r)
-      if (e.*(series[k].field) >= 0) pts.push_back({e.epoch, e.*(series[k].field)});
+      if (series[k].value(e) >= 0) pts.push_back({e.epoch, series[k].value(e)});
     svg +=
         str_cat("<text x=\"", x0 + pw / 2, "\" y=\"", y0 + 14, "\" text-anchor=\"middle\">",
                 series[k].name, "</text>\n<rect x=\"", left, "\" y=\"", top, "\" width=\"",
@@ -161,13 +163,14 @@ std::string curves_svg(const std::vector<EpochResult>& r, bool segment) {
 // and buffer (BatchNorm statistics included).
 class Ema {
  public:
-  Ema(YoloV8Impl& net, const YoloSpec& spec) : model_(spec) {
+  Ema(torch::nn::Module& net, std::shared_ptr<torch::nn::Module> copy) : model_(std::move(copy)) {
     torch::NoGradGuard ng;
     auto src = state(net), dst = state(*model_);
+    if (src.size() != dst.size()) throw std::logic_error("EMA copy differs in structure");
     for (size_t i = 0; i < src.size(); ++i) dst[i].copy_(src[i]);
     model_->eval();
   }
-  void update(YoloV8Impl& net) {
+  void update(torch::nn::Module& net) {
     torch::NoGradGuard ng;
     ++updates_;
     const double d = 0.9999 * (1 - std::exp(-static_cast<double>(updates_) / 2000.0));
@@ -175,36 +178,36 @@ class Ema {
     for (size_t i = 0; i < src.size(); ++i)
       if (dst[i].is_floating_point()) dst[i].mul_(d).add_(src[i].detach(), 1 - d);
   }
-  YoloV8Impl& model() { return *model_; }
+  torch::nn::Module& model() { return *model_; }
   int64_t updates() const { return updates_; }
   void set_updates(int64_t u) { updates_ = u; }
 
  private:
-  static std::vector<torch::Tensor> state(YoloV8Impl& m) {
+  static std::vector<torch::Tensor> state(torch::nn::Module& m) {
     std::vector<torch::Tensor> v;
     for (auto& p : m.named_parameters(true)) v.push_back(p.value());
     for (auto& b : m.named_buffers(true)) v.push_back(b.value());
     return v;
   }
-  YoloV8 model_;
+  std::shared_ptr<torch::nn::Module> model_;
   int64_t updates_ = 0;
 };
 
 }  // namespace
 
-std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& samples,
-                                    const std::vector<std::string>& names, const TrainOptions& opt,
-                                    const Validator& validate) {
-  const bool segment = net.spec.task == "segment";
-  if (segment)
+std::vector<EpochResult> train(const TrainTask& task, const std::vector<Sample>& samples,
+                               const TrainOptions& opt, const Validator& validate) {
+  torch::nn::Module& net = *task.net;
+  const PreprocessConfig& pre = task.pre;
+  if (task.masks)
     for (const Sample& s : samples)
       if (s.masks.size() != s.labels.size())
         throw InputError(str_cat(s.path, ": ", s.labels.size(), " objects but ", s.masks.size(),
                                  " masks; training a segmentation model needs a mask (polygon "
                                  "or RLE) for every object"));
   if (opt.epochs <= 0 || opt.epochs > 100000) throw InputError(str_cat("epochs ", opt.epochs));
-  if (opt.imgsz < 32 || opt.imgsz % 32 || opt.imgsz > 4096)
-    throw InputError(str_cat("imgsz ", opt.imgsz, " must be a multiple of 32 within 32..4096"));
+  if (pre.width < 32 || pre.height < 32 || pre.width > 4096 || pre.height > 4096)
+    throw InputError(str_cat("input ", pre.width, "x", pre.height, " outside 32..4096"));
   if (opt.batch <= 0 || opt.batch > 1024) throw InputError(str_cat("batch ", opt.batch));
   if (!(opt.lr0 > 0 && opt.lr0 < 10)) throw InputError(str_cat("lr0 ", opt.lr0));
   if (opt.optimizer != "SGD" && opt.optimizer != "AdamW")
@@ -213,8 +216,9 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
   if (opt.out.empty()) throw InputError("no output folder");
   for (const Sample& s : samples)
     for (const auto& l : s.labels)
-      if (l[0] < 0 || l[0] >= static_cast<float>(net.spec.nc))
-        throw InputError(str_cat(s.path, ": class ", l[0], " outside the model's ", net.spec.nc));
+      if (l[0] < static_cast<float>(task.first_class) || l[0] >= static_cast<float>(task.nc))
+        throw InputError(str_cat(s.path, ": class ", l[0], " outside the model's ",
+                                 task.first_class, "..", task.nc - 1));
   torch::manual_seed(opt.seed);
   if (opt.threads > 0) torch::set_num_threads(opt.threads);
   const fs::path out(opt.out), weights = out / "weights";
@@ -225,9 +229,9 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
   for (auto& p : net.named_parameters(true)) {
     if (!p.value().requires_grad()) continue;  // the DFL projection
     const std::string& n = p.key();
-    if (n.size() > 5 && n.compare(n.size() - 5, 5, ".bias") == 0)
+    if (n.size() >= 4 && n.compare(n.size() - 4, 4, "bias") == 0)
       g_b.push_back(p.value());
-    else if (n.find(".bn.") != std::string::npos)
+    else if (n.find(".bn.") != std::string::npos || n.find("_bn_") != std::string::npos)
       g_bn.push_back(p.value());
     else
       g_w.push_back(p.value());
@@ -267,42 +271,36 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
     }
   };
 
-  DetectionLoss loss;
-  loss.nc = net.spec.nc;
-  loss.reg_max = net.spec.reg_max;
-  loss.strides = net.strides;
-  loss.assigner.num_classes = net.spec.nc;
   const int64_t nb = (static_cast<int64_t>(samples.size()) + opt.batch - 1) / opt.batch;
-  if (opt.recalibrate_bn && !opt.resume) {
+  if (task.recalibrate && opt.recalibrate_bn && !opt.resume) {
     std::vector<torch::Tensor> batches;
     size_t used = 0;
     for (int64_t bi = 0; bi < std::min<int64_t>(nb, 8); ++bi) {
       std::vector<torch::Tensor> imgs;
       for (size_t k = static_cast<size_t>(bi * opt.batch);
            k < std::min(samples.size(), static_cast<size_t>((bi + 1) * opt.batch)); ++k, ++used)
-        imgs.push_back(load(samples[k], opt.imgsz, false).image);
+        imgs.push_back(load(samples[k], pre, false).image);
       batches.push_back(torch::stack(imgs));
     }
-    const int layers = recalibrate_batchnorm(net, batches);
+    const int layers = task.recalibrate(net, batches);
     if (!opt.quiet)
       std::printf("BatchNorm statistics re-estimated on %zu images (%d layers)\n", used, layers);
   }
-  Ema ema(net, net.spec);
-  const int64_t nw = std::max<int64_t>(std::llround(opt.warmup_epochs * nb), 100);
+  Ema ema(net, task.make_copy());
+  const int64_t nw =
+      std::max<int64_t>(std::llround(opt.warmup_epochs * nb), opt.warmup_min_iterations);
   auto lf = [&](double epoch) { return (1 - epoch / opt.epochs) * (1.0 - opt.lrf) + opt.lrf; };
   std::vector<size_t> order(samples.size());
   std::vector<EpochResult> results;
   double best = -1;
-  std::string csv =
-      segment
-          ? "epoch,train/box_loss,train/seg_loss,train/cls_loss,train/dfl_loss,metrics/mAP50(M),"
-            "metrics/mAP50-95(M),lr/pg0,time\n"
-          : "epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/mAP50(B),"
-            "metrics/mAP50-95(B),lr/pg0,time\n";
+  const size_t nl = task.loss_names.size();
+  const std::string tag = task.masks ? "(M)" : "(B)";
+  std::string csv = "epoch,";
+  for (const std::string& l : task.loss_names) csv += str_cat("train/", l, "_loss,");
+  csv += str_cat("metrics/mAP50", tag, ",metrics/mAP50-95", tag, ",lr/pg0,time\n");
   int64_t it = 0;
   int first_epoch = 0;
   const fs::path ckpt = weights / "last.pt";
-  const std::string identity = str_cat(net.spec.describe(), "; ", names.size(), " names");
   if (opt.resume) {
     if (!fs::exists(ckpt))
       throw InputError(str_cat(ckpt.string(), ": no checkpoint to resume from"));
@@ -315,9 +313,9 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
     }
     c10::IValue v;
     ar.read("identity", v);
-    if (v.toStringRef() != identity)
+    if (v.toStringRef() != task.identity)
       throw InputError(str_cat(ckpt.string(), ": the checkpoint is of ", v.toStringRef(),
-                               ", this run is ", identity));
+                               ", this run is ", task.identity));
     torch::serialize::InputArchive m, e, o;
     ar.read("model", m);
     net.load(m);
@@ -352,16 +350,17 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
     std::uniform_real_distribution<double> coin(0, 1);
     EpochResult er;
     er.epoch = epoch + 1;
+    er.losses.assign(nl, 0.0);
     for (int64_t bi = 0; bi < nb; ++bi, ++it) {
-      // Learning rate and momentum: warm-up (biases from 0.1 down, the rest from 0 up,
-      // momentum 0.8 up), then Ultralytics' linear schedule per epoch.
+      // Learning rate and momentum: warm-up (biases from warmup_bias_lr down, the rest from 0
+      // up, momentum 0.8 up), then Ultralytics' linear schedule per epoch.
       const double target = opt.lr0 * lf(epoch);
       double mom = opt.momentum;
       for (size_t gi = 0; gi < 3; ++gi) {
         double lr = target;
         if (it < nw) {
           const double f = static_cast<double>(it) / static_cast<double>(nw);
-          lr = (gi == 2 ? 0.1 + (target - 0.1) * f : target * f);
+          lr = (gi == 2 ? opt.warmup_bias_lr + (target - opt.warmup_bias_lr) * f : target * f);
           mom = 0.8 + (opt.momentum - 0.8) * f;
         }
         set_group(gi, lr, mom);
@@ -371,17 +370,17 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
       std::vector<float> rows;
       const size_t b0 = static_cast<size_t>(bi * opt.batch);
       const size_t b1 = std::min(samples.size(), b0 + static_cast<size_t>(opt.batch));
+      const float sw = static_cast<float>(pre.width), sh = static_cast<float>(pre.height);
       for (size_t k = b0; k < b1; ++k) {
         // Ultralytics' RandomHSV: gains 1 + U(-1, 1) * (hsv_h, hsv_s, hsv_v).
         const std::array<double, 3> hsv{1 + (2 * coin(rng) - 1) * opt.hsv[0],
                                         1 + (2 * coin(rng) - 1) * opt.hsv[1],
                                         1 + (2 * coin(rng) - 1) * opt.hsv[2]};
-        Loaded l = load(samples[order[k]], opt.imgsz, coin(rng) < opt.fliplr, &hsv);
-        const float s = static_cast<float>(opt.imgsz);
+        Loaded l = load(samples[order[k]], pre, coin(rng) < opt.fliplr, &hsv);
         for (const auto& bx : l.boxes)
           rows.insert(rows.end(),
-                      {static_cast<float>(k - b0), bx[0], (bx[1] + bx[3]) / 2 / s,
-                       (bx[2] + bx[4]) / 2 / s, (bx[3] - bx[1]) / s, (bx[4] - bx[2]) / s});
+                      {static_cast<float>(k - b0), bx[0], (bx[1] + bx[3]) / 2 / sw,
+                       (bx[2] + bx[4]) / 2 / sh, (bx[3] - bx[1]) / sw, (bx[4] - bx[2]) / sh});
         imgs.push_back(l.image);
         for (const cv::Mat& m : l.masks)
           masks.push_back(torch::from_blob(m.data, {m.rows, m.cols}, torch::kUInt8).clone());
@@ -390,41 +389,35 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
       torch::Tensor targets =
           torch::from_blob(rows.data(), {static_cast<int64_t>(rows.size() / 6), 6}, torch::kFloat32)
               .clone();
+      torch::Tensor mask_t;
+      if (task.masks)
+        mask_t = masks.empty() ? torch::zeros({0, pre.height / 4, pre.width / 4})
+                               : torch::stack(masks).to(torch::kFloat32);
       optim->zero_grad();
-      std::vector<torch::Tensor> outs = net.forward(x);
-      DetectionLossParts p;
-      if (segment) {
-        SegmentationInputs si;
-        si.coefs = outs[3];
-        si.protos = outs[4];
-        const int64_t q = opt.imgsz / 4;
-        si.masks =
-            masks.empty() ? torch::zeros({0, q, q}) : torch::stack(masks).to(torch::kFloat32);
-        p = loss({outs[0], outs[1], outs[2]}, targets, &si);
-      } else {
-        p = loss(outs, targets);
-      }
-      p.total.backward();
+      auto [total, parts] = task.loss(net, x, targets, mask_t);
+      total.backward();
       torch::nn::utils::clip_grad_norm_(net.parameters(), 10.0);
       optim->step();
       if (opt.ema) ema.update(net);
-      er.box += p.box / static_cast<double>(nb);
-      er.cls += p.cls / static_cast<double>(nb);
-      er.dfl += p.dfl / static_cast<double>(nb);
-      er.seg += p.seg / static_cast<double>(nb);
+      std::string progress;
+      for (size_t k = 0; k < nl && k < parts.size(); ++k) {
+        er.losses[k] += parts[k] / static_cast<double>(nb);
+        char v[32];
+        std::snprintf(v, sizeof v, " %.4f", parts[k]);
+        progress += "  " + task.loss_names[k] + v;
+      }
       if (!opt.quiet) {
-        std::printf("\rEpoch %d/%d  %3lld/%lld  box %.4f  %scls %.4f  dfl %.4f", epoch + 1,
-                    opt.epochs, static_cast<long long>(bi + 1), static_cast<long long>(nb), p.box,
-                    segment ? str_cat("seg ", p.seg, "  ").c_str() : "", p.cls, p.dfl);
+        std::printf("\rEpoch %d/%d  %3lld/%lld%s", epoch + 1, opt.epochs,
+                    static_cast<long long>(bi + 1), static_cast<long long>(nb), progress.c_str());
         std::fflush(stdout);
       }
     }
     if (!opt.quiet) std::printf("\n");
     // Export the averaged weights (what Ultralytics saves), validate, keep the best.
-    YoloV8Impl& final_net = opt.ema ? ema.model() : net;
+    torch::nn::Module& final_net = opt.ema ? ema.model() : net;
     final_net.eval();
     const fs::path last = weights / "last.onnx";
-    export_onnx(final_net, last.string(), opt.imgsz, opt.imgsz, names);
+    task.export_onnx(final_net, last.string());
     if (validate) {
       auto [m50, m] = validate(last.string());
       er.map50 = m50;
@@ -442,7 +435,7 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
       ar.write("model", m);
       ar.write("ema", e);
       ar.write("optimizer", o);
-      ar.write("identity", c10::IValue(identity));
+      ar.write("identity", c10::IValue(task.identity));
       ar.write("epoch", c10::IValue(static_cast<int64_t>(epoch + 1)));
       ar.write("iterations", c10::IValue(it));
       ar.write("ema_updates", c10::IValue(ema.updates()));
@@ -453,16 +446,60 @@ std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& 
     }
     er.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     results.push_back(er);
-    csv +=
-        str_cat(er.epoch, ",", er.box, ",", segment ? str_cat(er.seg, ",") : std::string(), er.cls,
-                ",", er.dfl, ",", er.map50, ",", er.map, ",", er.lr, ",", er.seconds, "\n");
+    csv += str_cat(er.epoch, ",");
+    for (double l : er.losses) csv += str_cat(l, ",");
+    csv += str_cat(er.map50, ",", er.map, ",", er.lr, ",", er.seconds, "\n");
     write_file_atomic((out / "results.csv").string(), csv);
-    write_file_atomic((out / "results.svg").string(), curves_svg(results, segment));
+    write_file_atomic((out / "results.svg").string(),
+                      curves_svg(results, task.loss_names, task.masks));
     if (!opt.quiet && validate)
       std::printf("Epoch %d/%d  mAP50 %.4f  mAP50-95 %.4f  (%.1f s)\n", er.epoch, opt.epochs,
                   er.map50, er.map, er.seconds);
   }
   return results;
+}
+
+TrainTask yolo_task(YoloV8Impl& net, const std::vector<std::string>& names, int imgsz) {
+  if (imgsz < 32 || imgsz % 32 || imgsz > 4096)
+    throw InputError(str_cat("imgsz ", imgsz, " must be a multiple of 32 within 32..4096"));
+  const bool segment = net.spec.task == "segment";
+  TrainTask t;
+  t.net = &net;
+  const YoloSpec spec = net.spec;
+  t.make_copy = [spec] { return std::make_shared<YoloV8Impl>(spec); };
+  t.identity = str_cat(spec.describe(), "; ", names.size(), " names");
+  t.loss_names = segment ? std::vector<std::string>{"box", "seg", "cls", "dfl"}
+                         : std::vector<std::string>{"box", "cls", "dfl"};
+  t.masks = segment;
+  t.nc = spec.nc;
+  t.pre.width = t.pre.height = imgsz;
+  auto loss = std::make_shared<DetectionLoss>();
+  loss->nc = spec.nc;
+  loss->reg_max = spec.reg_max;
+  loss->strides = net.strides;
+  loss->assigner.num_classes = spec.nc;
+  t.loss = [loss, segment](torch::nn::Module& m, const torch::Tensor& x,
+                           const torch::Tensor& targets, const torch::Tensor& masks) {
+    std::vector<torch::Tensor> outs = static_cast<YoloV8Impl&>(m).forward(x);
+    DetectionLossParts p;
+    if (segment) {
+      SegmentationInputs si;
+      si.coefs = outs[3];
+      si.protos = outs[4];
+      si.masks = masks;
+      p = (*loss)({outs[0], outs[1], outs[2]}, targets, &si);
+      return std::make_pair(p.total, std::vector<double>{p.box, p.seg, p.cls, p.dfl});
+    }
+    p = (*loss)(outs, targets);
+    return std::make_pair(p.total, std::vector<double>{p.box, p.cls, p.dfl});
+  };
+  t.export_onnx = [names, imgsz](torch::nn::Module& m, const std::string& path) {
+    export_onnx(static_cast<YoloV8Impl&>(m), path, imgsz, imgsz, names);
+  };
+  t.recalibrate = [](torch::nn::Module& m, const std::vector<torch::Tensor>& batches) {
+    return recalibrate_batchnorm(static_cast<YoloV8Impl&>(m), batches);
+  };
+  return t;
 }
 
 }  // namespace visionrt::train

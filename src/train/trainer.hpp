@@ -1,5 +1,5 @@
-// The YOLOv8 training loop (Ultralytics' recipe, first part): letterboxed batches through the
-// same pre-processing the predictor uses (plus horizontal flips), SGD with Nesterov momentum or
+// The training loop (Ultralytics' recipe): batches through the same pre-processing the predictor
+// uses (plus horizontal flips and HSV jitter), SGD with Nesterov momentum or
 // AdamW over three parameter groups (BatchNorm weights and biases without weight decay), linear
 // warm-up then linear decay of the learning rate, an exponential moving average of the weights
 // that is what gets validated and exported, validation after every epoch through a callback
@@ -8,6 +8,7 @@
 #pragma once
 #include <array>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 
 #include "geometry/rle.hpp"
 #include "train/yolo.hpp"
+#include "visionrt/vision.hpp"
 
 namespace visionrt::train {
 
@@ -29,6 +31,8 @@ struct TrainOptions {
   std::string optimizer = "SGD";  // SGD (momentum, Nesterov) or AdamW
   double lr0 = 0.01, lrf = 0.01, momentum = 0.937, weight_decay = 5e-4;
   double warmup_epochs = 3.0;
+  int64_t warmup_min_iterations = 100;  // Ultralytics: at least 100 warm-up iterations
+  double warmup_bias_lr = 0.1;          // biases warm up from this rate (Ultralytics 0.1)
   double fliplr = 0.5;
   std::array<double, 3> hsv{0.015, 0.7, 0.4};  // hue, saturation, value gain ranges
   bool ema = true;
@@ -46,8 +50,8 @@ struct TrainOptions {
 
 struct EpochResult {
   int epoch = 0;
-  double box = 0, cls = 0, dfl = 0, seg = 0;  // mean gained losses over the epoch's batches
-  double map50 = -1, map = -1;                // validation (-1 when not run)
+  std::vector<double> losses;   // mean of each TrainTask::loss_names term over the epoch
+  double map50 = -1, map = -1;  // validation (-1 when not run)
   double lr = 0, seconds = 0;
 };
 
@@ -58,14 +62,37 @@ void augment_hsv(cv::Mat& bgr, const std::array<double, 3>& gains);
 // mAP50 and mAP50-95 of an exported ONNX model.
 using Validator = std::function<std::pair<double, double>(const std::string& onnx)>;
 
-// Trains `net` in place on `samples` and returns one result per epoch run. Writes
+// What the training loop needs from a model family: the network, how images become its input,
+// its loss and its export.
+struct TrainTask {
+  torch::nn::Module* net = nullptr;
+  // A second network of the same structure (the EMA; its parameters are overwritten).
+  std::function<std::shared_ptr<torch::nn::Module>()> make_copy;
+  std::string identity;                 // a checkpoint must match it to be resumed
+  std::vector<std::string> loss_names;  // the loss terms: progress, results.csv, results.svg
+  bool masks = false;                   // a mask per object (segmentation), mask metrics
+  int64_t first_class = 0, nc = 0;      // labels must lie in [first_class, nc)
+  PreprocessConfig pre;                 // image -> network input (its size is the input's)
+  // The total loss and its terms on images [B, 3, H, W], targets [T, 6] (image in batch, class,
+  // cx, cy, w, h in units of the input size) and masks [T, H/4, W/4] (0/1, when `masks`).
+  std::function<std::pair<torch::Tensor, std::vector<double>>(
+      torch::nn::Module&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)>
+      loss;
+  std::function<void(torch::nn::Module&, const std::string&)> export_onnx;
+  // Optional, before the first epoch of a fresh run: returns the layers it touched.
+  std::function<int(torch::nn::Module&, const std::vector<torch::Tensor>&)> recalibrate;
+};
+
+// Trains `task.net` in place on `samples` and returns one result per epoch run. Writes
 // out/weights/last.pt (checkpoint), out/results.svg (loss and metric curves) and
-// out/weights/last.onnx every epoch and out/weights/best.onnx
-// when the validation mAP50-95 improves (or every epoch without a validator), and out/results.csv.
-// `names` go into the ONNX metadata. Throws InputError for options out of range and IoError for
-// unreadable images.
-std::vector<EpochResult> train_yolo(YoloV8Impl& net, const std::vector<Sample>& samples,
-                                    const std::vector<std::string>& names, const TrainOptions& opt,
-                                    const Validator& validate);
+// out/weights/last.onnx every epoch and out/weights/best.onnx when the validation mAP50-95
+// improves (or every epoch without a validator), and out/results.csv. Throws InputError for
+// options or labels out of range and IoError for unreadable images.
+std::vector<EpochResult> train(const TrainTask& task, const std::vector<Sample>& samples,
+                               const TrainOptions& opt, const Validator& validate);
+
+// YOLOv8 detect/segment: Ultralytics' loss, letterbox at opt.imgsz, export through our builder
+// with `names` in the metadata.
+TrainTask yolo_task(YoloV8Impl& net, const std::vector<std::string>& names, int imgsz);
 
 }  // namespace visionrt::train

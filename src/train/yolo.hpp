@@ -139,6 +139,8 @@ void load_onnx_weights(YoloV8Impl& net, const std::string& onnx_path);
 // without this, fine-tuning a folded export would start from a different network. Returns the
 // number of BatchNorms updated.
 int recalibrate_batchnorm(YoloV8Impl& net, const std::vector<torch::Tensor>& batches);
+// Class names as Ultralytics writes them into metadata_props["names"]: {0: 'person', ...}.
+std::string names_metadata(const std::vector<std::string>& names);
 // Writes the eval-mode network as ONNX (opset 17, BatchNorm folded into the convolutions,
 // Ultralytics' graph and names: input "images" [1,3,H,W], outputs "output0" (+ "output1"),
 // metadata task/names/imgsz/stride) through a temporary file renamed into place.

@@ -6,6 +6,7 @@
 #include "common/strings.hpp"
 #include "onnx/builder.hpp"
 #include "runtime/model_loader.hpp"
+#include "train/tensor_convert.hpp"
 #include "train/yolo.hpp"
 #include "visionrt/error.hpp"
 
@@ -28,17 +29,6 @@ const Tensor& need(const std::map<std::string, Tensor>& w, const std::string& na
     throw ModelError(
         str_cat(path, ": not an Ultralytics YOLOv8 export (no initializer '", name, "')"));
   return it->second;
-}
-
-torch::Tensor to_torch(const Tensor& t) {
-  std::vector<int64_t> dims(t.shape().begin(), t.shape().end());
-  return torch::from_blob(const_cast<void*>(t.raw()), dims, torch::kFloat32).clone();
-}
-
-Tensor from_torch(const torch::Tensor& t) {
-  torch::Tensor c = t.detach().to(torch::kFloat32).contiguous();
-  Shape s(c.sizes().begin(), c.sizes().end());
-  return Tensor::from_bytes(DType::f32, s, c.data_ptr<float>(), c.numel() * sizeof(float));
 }
 
 int64_t count_blocks(const std::map<std::string, Tensor>& w, const std::string& layer) {
@@ -326,6 +316,18 @@ void export_onnx(YoloV8Impl& net, const std::string& path, int64_t height, int64
     w.b.node("Identity", {t}, {"output1"}, {}, "/model.22/proto/out");
     w.b.output("output1", DType::f32, {1, d.nm, height / 4, width / 4});
   }
+  const std::string dict = names_metadata(names);
+  w.b.metadata("author", "visionrt train");
+  w.b.metadata("task", spec.task);
+  w.b.metadata("stride", "32");
+  w.b.metadata("batch", "1");
+  w.b.metadata("imgsz", str_cat("[", height, ", ", width, "]"));
+  if (!names.empty()) w.b.metadata("names", dict);
+  w.b.producer("visionrt");
+  w.b.save(path);
+}
+
+std::string names_metadata(const std::vector<std::string>& names) {
   std::string dict = "{";
   for (size_t i = 0; i < names.size(); ++i) {
     std::string esc;
@@ -335,15 +337,7 @@ void export_onnx(YoloV8Impl& net, const std::string& path, int64_t height, int64
     }
     dict += str_cat(i ? ", " : "", i, ": '", esc, "'");
   }
-  dict += "}";
-  w.b.metadata("author", "visionrt train");
-  w.b.metadata("task", spec.task);
-  w.b.metadata("stride", "32");
-  w.b.metadata("batch", "1");
-  w.b.metadata("imgsz", str_cat("[", height, ", ", width, "]"));
-  if (!names.empty()) w.b.metadata("names", dict);
-  w.b.producer("visionrt");
-  w.b.save(path);
+  return dict + "}";
 }
 
 }  // namespace visionrt::train

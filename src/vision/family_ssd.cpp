@@ -137,6 +137,27 @@ std::vector<Candidate> ssd_select(const std::vector<BoxXYXY>& boxes, const float
   return run_nms(std::move(cand), q);
 }
 
+std::vector<std::array<float, 4>> ssd_head_priors(int64_t n, int width, const std::string& path) {
+  std::vector<std::array<float, 4>> priors;
+  if (n == 8732 && width == 300) {
+    priors = ssd_priors(SsdPriorConfig{});
+  } else {
+    std::vector<int> grids;
+    int f = (width + 15) / 16;
+    for (int k = 0; k < 6; ++k) {
+      grids.push_back(f);
+      f = (f + 1) / 2;
+    }
+    priors = torchvision_default_boxes(std::vector<std::vector<float>>(6, {2.f, 3.f}), grids, 0.2f,
+                                       0.95f);
+  }
+  if (static_cast<int64_t>(priors.size()) != n)
+    throw ModelError(str_cat(path, ": SSD head has ", n,
+                             " boxes; the known prior layouts (SSD300 8732, SSDlite) give ",
+                             priors.size()));
+  return priors;
+}
+
 // ---- the family ----
 namespace {
 
@@ -169,28 +190,13 @@ class SsdFamily : public Family {
     if (raw_) {
       softmax_ = true;
       if (n == 8732 && pre.width == 300) {
-        priors_ = ssd_priors(SsdPriorConfig{});
         pre.mean = {123.f, 117.f, 104.f};  // ssd.pytorch: BGR mean (104,117,123), then RGB
         pre.std = {1.f, 1.f, 1.f};
       } else {
-        // torchvision SSDlite: DefaultBoxGenerator([[2, 3]] * 6, 0.2, 0.95) on stride-16/32
-        // feature maps (20, 10, 5, 3, 2, 1 for 320).
-        std::vector<int> grids;
-        int f = (pre.width + 15) / 16;
-        for (int k = 0; k < 6; ++k) {
-          grids.push_back(f);
-          f = (f + 1) / 2;
-        }
-        priors_ = torchvision_default_boxes(std::vector<std::vector<float>>(6, {2.f, 3.f}), grids,
-                                            0.2f, 0.95f);
         pre.mean = {127.5f, 127.5f, 127.5f};
         pre.std = {127.5f, 127.5f, 127.5f};
       }
-      if (static_cast<int64_t>(priors_.size()) != n)
-        throw ModelError(str_cat(m.path, ": SSD head has ", n,
-                                 " boxes; the known prior layouts "
-                                 "(SSD300 8732, SSDlite) give ",
-                                 priors_.size()));
+      priors_ = ssd_head_priors(n, pre.width, m.path);
     } else {
       pre.mean = {127.5f, 127.5f, 127.5f};
       pre.std = {127.5f, 127.5f, 127.5f};

@@ -2,6 +2,7 @@
 // selection, or already-decoded boxes (TF Object Detection API exports).
 #pragma once
 #include <array>
+#include <string>
 #include <vector>
 
 #include "vision/postprocess.hpp"
@@ -25,6 +26,11 @@ std::vector<std::array<float, 4>> ssd_priors(const SsdPriorConfig& c);
 std::vector<std::array<float, 4>> torchvision_default_boxes(
     const std::vector<std::vector<float>>& aspect_ratios, const std::vector<int>& grid_sizes,
     float min_ratio, float max_ratio, bool clip = true);
+
+// The priors of a raw SSD head with `n` boxes on a `width`-wide square input: classic SSD300
+// (8732 at 300) or torchvision's SSDlite (DefaultBoxGenerator([[2, 3]] * 6, 0.2, 0.95) on the
+// stride-16/32 maps: 20, 10, 5, 3, 2, 1 for 320). ModelError when neither layout has `n` boxes.
+std::vector<std::array<float, 4>> ssd_head_priors(int64_t n, int width, const std::string& path);
 
 // Variance decoding: cx = p_cx + l0 * v0 * p_w, w = p_w * exp(l2 * v1) (torchvision's BoxCoder
 // weights 10,10,5,5 are variances 0.1, 0.2, and it clamps l * v1 at log(1000/16)). `yx_order`:

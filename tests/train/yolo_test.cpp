@@ -8,33 +8,25 @@
 
 #include "../unit/test_util.hpp"
 #include "onnx/builder.hpp"
+#include "train/tensor_convert.hpp"
 #include "train/yolo.hpp"
 #include "visionrt/core.hpp"
 #include "visionrt/error.hpp"
 
 namespace fs = std::filesystem;
 using namespace visionrt;
+using visionrt::train::from_torch;
+using visionrt::train::to_torch;
 using visionrt::train::YoloSpec;
 using visionrt::train::YoloV8;
 
 namespace {
 
-Tensor to_visionrt(const torch::Tensor& t) {
-  torch::Tensor c = t.contiguous();
-  Shape s(c.sizes().begin(), c.sizes().end());
-  return Tensor::from_bytes(DType::f32, s, c.data_ptr<float>(), c.numel() * sizeof(float));
-}
-
-torch::Tensor to_torch(const Tensor& t) {
-  std::vector<int64_t> d(t.shape().begin(), t.shape().end());
-  return torch::from_blob(const_cast<void*>(t.raw()), d, torch::kFloat32).clone();
-}
-
 std::vector<torch::Tensor> run_visionrt(const std::string& path, const torch::Tensor& x) {
   Core core;
   CompiledModel cm = core.compile_model(path, {{"INFERENCE_PRECISION", "f32"}});
   InferRequest r = cm.create_infer_request();
-  r.set_input_tensor(0, to_visionrt(x));
+  r.set_input_tensor(0, from_torch(x));
   r.infer();
   std::vector<torch::Tensor> out;
   for (size_t i = 0; i < cm.outputs().size(); ++i) out.push_back(to_torch(r.get_output_tensor(i)));
