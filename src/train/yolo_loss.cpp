@@ -256,7 +256,11 @@ DetectionLossParts DetectionLoss::operator()(const std::vector<torch::Tensor>& l
   }
   DetectionLossParts r;
   torch::Tensor lb = loss_box * box_gain, lc = loss_cls * cls_gain, ld = loss_dfl * dfl_gain;
-  torch::Tensor ls = loss_seg * (box_gain / static_cast<double>(bs));
+  // Ultralytics (8.1 and later) v8SegmentationLoss: the mask term is a mean over the assigned
+  // anchors of the whole batch (sum / fg_mask.sum()), times the box gain.
+  const double fg_total =
+      static_cast<double>(std::max<int64_t>(as.fg_mask.sum().item<int64_t>(), 1));
+  torch::Tensor ls = loss_seg * (box_gain / fg_total);
   r.total = (lb + ls + lc + ld) * static_cast<double>(bs);
   r.seg = ls.item<double>();
   r.foreground = as.fg_mask.sum().item<int64_t>();
