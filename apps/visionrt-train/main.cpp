@@ -32,6 +32,8 @@ struct Opts {
   int epochs = 10, imgsz = 0, batch = 16, threads = 0;    // imgsz 0: the family's default
   double lr0 = 0, lrf = 0.01, fliplr = 0.5, warmup = -1;  // 0 / -1: the family's default
   double hsv_h = 0.015, hsv_s = 0.7, hsv_v = 0.4;
+  double mosaic = 1.0, degrees = 0, translate = 0.1, scale_range = 0.5, shear = 0;
+  int close_mosaic = 10;
   size_t limit = 0, val_limit = 0;
   uint64_t seed = 0;
   bool no_val = false, quiet = false, resume = false;
@@ -253,6 +255,14 @@ int run(const Opts& o) {
   to.lrf = o.lrf;
   to.fliplr = o.fliplr;
   to.hsv = {o.hsv_h, o.hsv_s, o.hsv_v};
+  // Mosaic and the random affine step apply to letterboxed inputs (YOLOv8); an SSD's stretched
+  // input takes flips and HSV only.
+  to.mosaic = o.mosaic;
+  to.close_mosaic = o.close_mosaic;
+  to.degrees = o.degrees;
+  to.translate = o.translate;
+  to.scale = o.scale_range;
+  to.shear = o.shear;
   to.seed = o.seed;
   to.threads = o.threads;
   to.out = out.string();
@@ -306,6 +316,19 @@ int main(int argc, char** argv) {
   app.add_option("--hsv-h", o.hsv_h, "Hue gain range")->check(CLI::Range(0.0, 1.0));
   app.add_option("--hsv-s", o.hsv_s, "Saturation gain range")->check(CLI::Range(0.0, 1.0));
   app.add_option("--hsv-v", o.hsv_v, "Value gain range")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--mosaic", o.mosaic, "Mosaic probability (YOLOv8; Ultralytics 1.0)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--close-mosaic", o.close_mosaic,
+                 "No mosaic in the last N epochs (runs shorter than N keep it, as Ultralytics)")
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--degrees", o.degrees, "Random rotation range, degrees")
+      ->check(CLI::Range(0.0, 180.0));
+  app.add_option("--translate", o.translate, "Random translation, fraction of the input")
+      ->check(CLI::Range(0.0, 0.9));
+  app.add_option("--scale-range", o.scale_range,
+                 "Random scale gain 1 +- S (Ultralytics' scale augmentation)")
+      ->check(CLI::Range(0.0, 0.9));
+  app.add_option("--shear", o.shear, "Random shear range, degrees")->check(CLI::Range(0.0, 45.0));
   app.add_option("--seed", o.seed, "Random seed (shuffles, flips, initialisation)");
   app.add_option("--threads", o.threads, "CPU threads (0: all)")->check(CLI::Range(0, 1024));
   app.add_option("--limit", o.limit, "Train on the first N images");

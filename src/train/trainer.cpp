@@ -16,6 +16,7 @@
 #include "common/file_io.hpp"
 #include "common/strings.hpp"
 #include "geometry/rle.hpp"
+#include "train/augment.hpp"
 #include "train/yolo_loss.hpp"
 #include "vision/preprocess.hpp"
 #include "visionrt/error.hpp"
@@ -98,6 +99,53 @@ Loaded load(const Sample& s, const PreprocessConfig& cfg, bool flip,
     r.boxes.push_back({l[0], x1, y1, x2, y2});
     if (li < s.masks.size())
       r.masks.push_back(quarter_mask(s.masks[li], g, cfg.width, cfg.height, flip));
+  }
+  return r;
+}
+
+// The geometric pipeline (Ultralytics' order: Mosaic or LetterBox, RandomPerspective, RandomHSV,
+// RandomFlip) for square letterboxed inputs.
+Loaded load_augmented(const std::vector<Sample>& samples, size_t index, const PreprocessConfig& pre,
+                      bool masks, bool mosaic, const AffineOptions& affine, bool flip,
+                      const std::array<double, 3>& hsv, std::mt19937_64& rng) {
+  const int s = pre.width;
+  Labeled lab;
+  if (mosaic) {
+    std::uniform_int_distribution<size_t> pick(0, samples.size() - 1);
+    std::uniform_int_distribution<int> centre(s / 2, 3 * s / 2);
+    const int xc = centre(rng), yc = centre(rng);
+    std::array<Labeled, 4> four;
+    for (size_t k = 0; k < 4; ++k)
+      four[k] = resize_long_side(read_labeled(samples[k == 0 ? index : pick(rng)], masks), s);
+    lab = mosaic4(four, s, {xc, yc});
+  } else {
+    lab = letterbox(read_labeled(samples[index], masks), s);
+  }
+  lab = random_affine(lab, s, affine, rng);
+  augment_hsv(lab.bgr, hsv);
+  const ImageGeometry g = compute_geometry(pre, s, s);
+  Tensor t = make_input_tensor(lab.bgr, pre, g);
+  Loaded r;
+  r.image = torch::from_blob(t.raw(), {3, s, s}, torch::kFloat32).clone();
+  if (flip) r.image = r.image.flip({2});
+  const float fs = static_cast<float>(s);
+  for (size_t k = 0; k < lab.boxes.size(); ++k) {
+    auto b = lab.boxes[k];
+    if (flip) {
+      const float a = fs - b[3], c = fs - b[1];
+      b[1] = a;
+      b[3] = c;
+    }
+    if (b[3] - b[1] < 1.f || b[4] - b[2] < 1.f) continue;
+    r.boxes.push_back(b);
+    if (k < lab.masks.size()) {
+      cv::Mat small, bin;
+      cv::resize(lab.masks[k] * 255, small, cv::Size(s / 4, s / 4), 0, 0, cv::INTER_AREA);
+      bin = small > 127;
+      bin.convertTo(bin, CV_8U, 1.0 / 255);
+      if (flip) cv::flip(bin, bin, 1);
+      r.masks.push_back(bin);
+    }
   }
   return r;
 }
@@ -351,6 +399,15 @@ std::vector<EpochResult> train(const TrainTask& task, const std::vector<Sample>&
     EpochResult er;
     er.epoch = epoch + 1;
     er.losses.assign(nl, 0.0);
+    // close_mosaic as Ultralytics: off from epoch (epochs - close_mosaic) when that exists.
+    const bool mosaic_on = opt.mosaic > 0 && !(opt.epochs - opt.close_mosaic >= 0 &&
+                                               epoch >= opt.epochs - opt.close_mosaic);
+    const AffineOptions affine{opt.degrees, opt.translate, opt.scale, opt.shear};
+    const bool geometric =
+        pre.resize == PreprocessConfig::Resize::letterbox && pre.width == pre.height &&
+        (mosaic_on || opt.degrees > 0 || opt.translate > 0 || opt.scale > 0 || opt.shear > 0);
+    if (!opt.quiet && opt.mosaic > 0 && epoch == opt.epochs - opt.close_mosaic)
+      std::printf("Closing mosaic for the last %d epochs\n", opt.close_mosaic);
     for (int64_t bi = 0; bi < nb; ++bi, ++it) {
       // Learning rate and momentum: warm-up (biases from warmup_bias_lr down, the rest from 0
       // up, momentum 0.8 up), then Ultralytics' linear schedule per epoch.
@@ -376,7 +433,11 @@ std::vector<EpochResult> train(const TrainTask& task, const std::vector<Sample>&
         const std::array<double, 3> hsv{1 + (2 * coin(rng) - 1) * opt.hsv[0],
                                         1 + (2 * coin(rng) - 1) * opt.hsv[1],
                                         1 + (2 * coin(rng) - 1) * opt.hsv[2]};
-        Loaded l = load(samples[order[k]], pre, coin(rng) < opt.fliplr, &hsv);
+        const bool flip = coin(rng) < opt.fliplr;
+        Loaded l = geometric
+                       ? load_augmented(samples, order[k], pre, task.masks,
+                                        mosaic_on && coin(rng) < opt.mosaic, affine, flip, hsv, rng)
+                       : load(samples[order[k]], pre, flip, &hsv);
         for (const auto& bx : l.boxes)
           rows.insert(rows.end(),
                       {static_cast<float>(k - b0), bx[0], (bx[1] + bx[3]) / 2 / sw,

@@ -34,6 +34,13 @@ struct TrainOptions {
   int64_t warmup_min_iterations = 100;  // Ultralytics: at least 100 warm-up iterations
   double warmup_bias_lr = 0.1;          // biases warm up from this rate (Ultralytics 0.1)
   double fliplr = 0.5;
+  // Ultralytics' geometric augmentation (augment.hpp), for letterboxed square inputs: mosaic
+  // probability, switched off for the last `close_mosaic` epochs (never when the run is shorter,
+  // as Ultralytics), and the random affine step (degrees, translation fraction, scale gain range,
+  // shear degrees). All 0: the plain letterbox.
+  double mosaic = 1.0;
+  int close_mosaic = 10;
+  double degrees = 0, translate = 0.1, scale = 0.5, shear = 0;
   std::array<double, 3> hsv{0.015, 0.7, 0.4};  // hue, saturation, value gain ranges
   bool ema = true;
   // Re-estimate BatchNorm statistics on the first batches before training (for weights loaded
