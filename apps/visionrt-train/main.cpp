@@ -36,7 +36,7 @@ struct Opts {
   int close_mosaic = 10;
   size_t limit = 0, val_limit = 0;
   uint64_t seed = 0;
-  bool no_val = false, quiet = false, resume = false;
+  bool no_val = false, quiet = false, resume = false, strict = false;
   int bench = 0;
 };
 
@@ -116,6 +116,7 @@ int run(const Opts& o) {
   ed.images = o.images;
   ed.names_file = o.names;
   ed.quiet = o.quiet;
+  ed.strict = o.strict;
   // Segmentation: masks (polygons rasterized, or RLE) for training and mask mAP for validation.
   const bool segment = ssd                ? false
                        : !o.model.empty() ? train::spec_from_onnx(o.model).task == "segment"
@@ -203,6 +204,7 @@ int run(const Opts& o) {
       ve.split = o.val_split;
       ve.quiet = true;
       ve.segm = segment;
+      ve.strict = o.strict;
       val_gt = cli::load_ground_truth(ve);
     } else {
       const std::string vs = !o.val_split.empty()         ? o.val_split
@@ -336,6 +338,9 @@ int main(int argc, char** argv) {
   app.add_option("--out,-o", o.out, "Run folder (default: runs/train, runs/train2, ...)");
   app.add_flag("--no-val", o.no_val, "Skip validation (best.onnx is then the last epoch)");
   app.add_flag("--quiet,-q", o.quiet, "No per-batch progress");
+  app.add_flag("--strict", o.strict,
+               "A dataset that needs repairs (undeclared categories, clipped boxes, ...) is an "
+               "error instead of counted and repaired");
   app.add_flag("--resume", o.resume,
                "Continue the run in --out from weights/last.pt (same flags; --epochs may grow)");
   app.add_option("--bench", o.bench,

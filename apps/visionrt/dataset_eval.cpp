@@ -70,6 +70,7 @@ CocoDataset load_ground_truth(const EvalData& e) {
   std::string fmt_name = e.format.empty() ? guess_dataset_format(e.data) : e.format;
   DatasetReadOptions ro;
   ro.images_dir = e.images;
+  ro.strict = e.strict;
   if (!e.names_file.empty()) ro.names = read_names_list(e.names_file);
   DatasetReport rep;
   CocoDataset gt = read_dataset(parse_dataset_format(fmt_name), e.data, ro, &rep);

@@ -15,6 +15,7 @@ struct EvalData {
   size_t limit = 0;   // the first N images (0 = all)
   bool segm = false;  // masks: polygons rasterized for segm evaluation
   bool quiet = false;
+  bool strict = false;  // a dataset that needs repairs is an error (DatasetReadOptions::strict)
 };
 // Reads the dataset (format guessed when empty), keeps `split` and the first `limit` images,
 // and prints what it read (unless quiet).

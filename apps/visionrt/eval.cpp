@@ -238,7 +238,7 @@ std::function<int()> add_eval(CLI::App& app) {
   struct Opts {
     std::string gt, dt, iou_type = "bbox", json, data, format, model, images, split, names_file,
                         metric = "coco", save_json, plot;
-    bool per_class = false;
+    bool per_class = false, strict = false;
     float conf = 0.001f, iou = 0.7f;
     int max_det = 300, threads = 0, limit = 0;
     PreprocessFlags pre;
@@ -267,6 +267,10 @@ std::function<int()> add_eval(CLI::App& app) {
                   "Write the 12 stats at full precision as JSON (AP, AP50, AP75, APs, APm, APl, "
                   "AR1, AR10, AR100, ARs, ARm, ARl)");
   cmd->add_flag("--per-class", o->per_class, "Print a per-class AP table");
+  cmd->add_flag("--strict", o->strict,
+                "Ground truth that needs repairs is an error (undeclared categories or images, "
+                "repeated ids, clipped boxes, ...); by default they are counted and treated as "
+                "pycocotools treats them");
   cmd->add_option("--save-json", o->save_json, "End-to-end: write the detections (COCO results)");
   cmd->add_option("--plot", o->plot, "Write precision-recall curves (SVG)");
   cmd->add_option("--conf", o->conf, "End-to-end: minimum score (default 0.001)")
@@ -309,9 +313,14 @@ std::function<int()> add_eval(CLI::App& app) {
     if (!o->model.empty() && o->data.empty()) throw InputError("--model needs --data (a dataset)");
     CocoDataset gt;
     if (!o->gt.empty()) {
-      gt = read_coco_instances(o->gt, segm);
+      gt = read_coco_instances(o->gt, segm, o->strict);
+      if (gt.read_report.any()) {
+        fmt::print(stderr, "warning: {}: {}\n", o->gt, gt.read_report.summary());
+        for (const auto& f : gt.read_report.findings) fmt::print(stderr, "  {}\n", f);
+      }
     } else {
       EvalData ed{o->data, o->format, o->images, o->names_file, o->split, 0, segm};
+      ed.strict = o->strict;
       gt = load_ground_truth(ed);
     }
     std::vector<CocoAnnotation> dt;

@@ -118,7 +118,14 @@ std::string fmt_num(double v) {
 
 // ---- COCO ----
 CocoDataset read_coco(const std::string& src, const DatasetReadOptions& opt, DatasetReport* rep) {
-  CocoDataset d = read_coco_instances_for_conversion(src);
+  CocoDataset d = read_coco_instances_for_conversion(src, opt.strict);
+  {
+    const CocoReadReport& r = d.read_report;
+    rep->unknown_classes += r.unknown_category;
+    rep->unknown_images += r.unknown_image;
+    rep->duplicates += r.duplicate_images + r.duplicate_categories + r.duplicate_annotations;
+    for (const std::string& f : r.findings) rep->note(str_cat(src, ": ", f));
+  }
   fs::path json_dir = fs::path(src).parent_path();
   std::string split = opt.split;
   if (split.empty()) {
@@ -701,8 +708,8 @@ void DatasetReport::note(const std::string& what) {
 }
 
 bool DatasetReport::any_problem() const {
-  return missing_images || boxes_clipped || boxes_dropped || unknown_classes || duplicates ||
-         polygons_dropped || crowd_dropped;
+  return missing_images || boxes_clipped || boxes_dropped || unknown_classes || unknown_images ||
+         duplicates || polygons_dropped || crowd_dropped;
 }
 
 std::string DatasetReport::summary() const {
@@ -715,6 +722,7 @@ std::string DatasetReport::summary() const {
   line(boxes_clipped, "boxes outside the image (clipped)");
   line(boxes_dropped, "empty or degenerate boxes (dropped)");
   line(unknown_classes, "objects of unknown classes (dropped)");
+  line(unknown_images, "objects of undeclared images (dropped)");
   line(duplicates, "duplicates (dropped)");
   line(polygons_dropped, "polygons with fewer than 3 points (dropped)");
   line(crowd_dropped, "crowd regions the target format cannot hold (dropped)");
@@ -732,6 +740,9 @@ CocoDataset read_dataset(DatasetFormat f, const std::string& src, const DatasetR
   d.path = src;
   rep->images = d.images.size();
   rep->objects = d.annotations.size();
+  if (opt.strict && rep->any_problem())
+    throw InputError(str_cat(src, ": --strict and the dataset needed repairs:\n", rep->summary(),
+                             rep->findings.empty() ? "" : "first: " + rep->findings[0]));
   return d;
 }
 

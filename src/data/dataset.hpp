@@ -21,6 +21,7 @@ struct DatasetReport {
   size_t boxes_clipped = 0;           // coordinates outside the image, clipped
   size_t boxes_dropped = 0;           // empty or degenerate after clipping (dropped)
   size_t unknown_classes = 0;         // class id or name not in the class list (dropped)
+  size_t unknown_images = 0;          // COCO: annotations of images not in 'images' (dropped)
   size_t duplicates = 0;              // duplicate ids or label lines (dropped)
   size_t polygons_dropped = 0;        // polygons with fewer than 3 points (dropped)
   size_t crowd_dropped = 0;           // crowd RLE regions the target cannot hold (dropped)
@@ -34,6 +35,9 @@ struct DatasetReadOptions {
   std::string images_dir;          // COCO: folder of the images (default: guessed, see README)
   std::string split;               // COCO: split name (default from instances_<split>.json)
   std::vector<std::string> names;  // class names (YOLO without data.yaml, VOC order)
+  // Every repair or drop the report counts is an error instead: InputError with the counts and
+  // the first finding.
+  bool strict = false;
 };
 
 // COCO: an instances JSON. VOC: a root with Annotations/ (+ JPEGImages/, ImageSets/Main/).

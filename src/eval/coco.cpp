@@ -134,8 +134,8 @@ const CocoImage* CocoDataset::find_image(int64_t id) const {
   return it == image_index.end() ? nullptr : &images[it->second];
 }
 
-CocoDataset read_coco_instances(const std::string& path, bool masks) {
-  return parse_coco_instances(read_file(path), path, masks);
+CocoDataset read_coco_instances(const std::string& path, bool masks, bool strict) {
+  return parse_coco_instances(read_file(path), path, masks, false, strict);
 }
 
 std::vector<CocoAnnotation> read_coco_results(const std::string& path, const CocoDataset& gt,
@@ -143,17 +143,45 @@ std::vector<CocoAnnotation> read_coco_results(const std::string& path, const Coc
   return parse_coco_results(read_file(path), path, gt, report, masks);
 }
 
-CocoDataset read_coco_instances_for_conversion(const std::string& path) {
-  return parse_coco_instances(read_file(path), path, false, true);
+CocoDataset read_coco_instances_for_conversion(const std::string& path, bool strict) {
+  return parse_coco_instances(read_file(path), path, false, true, strict);
+}
+
+bool CocoReadReport::any() const {
+  return unknown_image + unknown_category + duplicate_images + duplicate_categories +
+             duplicate_annotations >
+         0;
+}
+
+std::string CocoReadReport::summary() const {
+  std::vector<std::string> parts;
+  if (unknown_category)
+    parts.push_back(str_cat(unknown_category, " annotation(s) of undeclared categories dropped"));
+  if (unknown_image)
+    parts.push_back(str_cat(unknown_image, " annotation(s) of undeclared images dropped"));
+  if (duplicate_images)
+    parts.push_back(str_cat(duplicate_images, " repeated image id(s): the last entry kept"));
+  if (duplicate_categories)
+    parts.push_back(str_cat(duplicate_categories, " repeated category id(s): the last entry kept"));
+  if (duplicate_annotations)
+    parts.push_back(str_cat(duplicate_annotations,
+                            " annotation(s) repeating an id: evaluated as the last with that id"));
+  std::string r;
+  for (size_t i = 0; i < parts.size(); ++i) r += (i ? "; " : "") + parts[i];
+  return r + (r.empty() ? "" : " (as pycocotools; --strict makes these errors)");
 }
 
 CocoDataset parse_coco_instances(const std::string& text, const std::string& path, bool masks,
-                                 bool keep_segmentation) {
+                                 bool keep_segmentation, bool strict) {
   json j = parse_json(text, path);
   if (!j.is_object())
     throw InputError(str_cat(path, ": not a COCO instances file (expected an object)"));
   CocoDataset d;
   d.path = path;
+  CocoReadReport rep;
+  auto note = [&](const std::string& f) {
+    if (rep.findings.size() < 5) rep.findings.push_back(f);
+  };
   for (const char* key : {"images", "annotations", "categories"})
     if (!j.contains(key) || !j[key].is_array())
       throw InputError(str_cat(path, ": not a COCO instances file: no '", key, "' list"));
@@ -166,8 +194,14 @@ CocoDataset parse_coco_instances(const std::string& text, const std::string& pat
     im.width = get_int(o, "width", path, where, false);
     im.height = get_int(o, "height", path, where, false);
     if (o.contains("file_name") && o["file_name"].is_string()) im.file_name = o["file_name"];
-    if (!d.image_index.emplace(im.id, d.images.size()).second)
-      bad(path, where, str_cat("duplicate image id ", im.id));
+    auto [at, fresh] = d.image_index.emplace(im.id, d.images.size());
+    if (!fresh) {
+      if (strict) bad(path, where, str_cat("duplicate image id ", im.id));
+      note(str_cat(where, ": duplicate image id ", im.id, " (the last entry kept)"));
+      rep.duplicate_images++;
+      d.images[at->second] = im;
+      continue;
+    }
     d.images.push_back(im);
   }
   std::map<int64_t, size_t> cats;
@@ -180,7 +214,14 @@ CocoDataset parse_coco_instances(const std::string& text, const std::string& pat
     if (o.contains("name") && o["name"].is_string()) c.name = o["name"];
     if (o.contains("supercategory") && o["supercategory"].is_string())
       c.supercategory = o["supercategory"];
-    if (!cats.emplace(c.id, i).second) bad(path, where, str_cat("duplicate category id ", c.id));
+    auto [at, fresh] = cats.emplace(c.id, d.categories.size());
+    if (!fresh) {
+      if (strict) bad(path, where, str_cat("duplicate category id ", c.id));
+      note(str_cat(where, ": duplicate category id ", c.id, " (the last entry kept)"));
+      rep.duplicate_categories++;
+      d.categories[at->second] = c;
+      continue;
+    }
     d.categories.push_back(c);
   }
   std::map<int64_t, size_t> ann_ids;
@@ -197,12 +238,25 @@ CocoDataset parse_coco_instances(const std::string& text, const std::string& pat
     if (!std::isfinite(a.area) || a.area < 0)
       bad(path, where, "'area' must be a finite number >= 0");
     a.iscrowd = get_int(o, "iscrowd", path, where, false) != 0;
-    if (!d.find_image(a.image_id))
-      bad(path, where, str_cat("image_id ", a.image_id, " is not in 'images'"));
-    if (!cats.count(a.category_id))
-      bad(path, where, str_cat("category_id ", a.category_id, " is not in 'categories'"));
-    if (!ann_ids.emplace(a.id, i).second)
-      bad(path, where, str_cat("duplicate annotation id ", a.id));
+    if (!d.find_image(a.image_id)) {
+      if (strict) bad(path, where, str_cat("image_id ", a.image_id, " is not in 'images'"));
+      note(str_cat(where, ": image_id ", a.image_id, " is not in 'images' (dropped)"));
+      rep.unknown_image++;
+      continue;
+    }
+    if (!cats.count(a.category_id)) {
+      if (strict)
+        bad(path, where, str_cat("category_id ", a.category_id, " is not in 'categories'"));
+      note(str_cat(where, ": category_id ", a.category_id, " is not in 'categories' (dropped)"));
+      rep.unknown_category++;
+      continue;
+    }
+    if (!ann_ids.emplace(a.id, d.annotations.size()).second) {
+      if (strict) bad(path, where, str_cat("duplicate annotation id ", a.id));
+      note(str_cat(where, ": duplicate annotation id ", a.id,
+                   " (every annotation with this id is evaluated as the last one)"));
+      rep.duplicate_annotations++;
+    }
     if (masks) {
       if (!o.contains("segmentation")) bad(path, where, "no 'segmentation' (segm evaluation)");
       const CocoImage* im = d.find_image(a.image_id);
@@ -231,8 +285,15 @@ CocoDataset parse_coco_instances(const std::string& text, const std::string& pat
       a.difficult = get_int(o, "difficult", path, where, false) != 0;
       a.truncated = get_int(o, "truncated", path, where, false) != 0;
     }
+    ann_ids[a.id] = d.annotations.size();  // the last with this id
     d.annotations.push_back(std::move(a));
   }
+  if (rep.duplicate_annotations)
+    for (size_t i = 0; i < d.annotations.size(); ++i) {
+      const size_t last = ann_ids.at(d.annotations[i].id);
+      if (last != i) d.annotations[i] = d.annotations[last];
+    }
+  d.read_report = std::move(rep);
   return d;
 }
 

@@ -39,8 +39,22 @@ struct CocoAnnotation {
   bool difficult = false, truncated = false;  // Pascal VOC flags (extra keys in COCO files)
 };
 
+// What reading an instances file repaired, as pycocotools reads the same file: annotations of
+// images or categories the file does not declare are dropped (pycocotools never evaluates them),
+// a repeated image or category id keeps its last entry (pycocotools' dicts), and every
+// annotation repeating an id is evaluated as the last one with that id (pycocotools' loadAnns by
+// id). With `strict` reading, each of these is an error instead.
+struct CocoReadReport {
+  size_t unknown_image = 0, unknown_category = 0;
+  size_t duplicate_images = 0, duplicate_categories = 0, duplicate_annotations = 0;
+  std::vector<std::string> findings;  // the first few, each naming the annotation or entry
+  bool any() const;
+  std::string summary() const;  // one line: "N annotation(s) of undeclared categories dropped, ..."
+};
+
 struct CocoDataset {
   std::string path;
+  CocoReadReport read_report;  // what reading the file repaired (see CocoReadReport)
   std::vector<CocoImage> images;
   std::vector<CocoCategory> categories;
   std::vector<CocoAnnotation> annotations;
@@ -51,9 +65,10 @@ struct CocoDataset {
 // Reads a COCO instances file. Throws IoError (unreadable) or InputError (malformed: names the
 // file and the annotation index/id). With `masks`, every annotation's segmentation (polygons,
 // merged by union, on the image's height x width; uncompressed or compressed RLE) becomes a mask.
-CocoDataset read_coco_instances(const std::string& path, bool masks = false);
+// `strict`: what CocoReadReport counts is an error naming the file and the entry.
+CocoDataset read_coco_instances(const std::string& path, bool masks = false, bool strict = false);
 // For conversion: polygons kept as polygons, RLE as `mask`, VOC flags read; nothing rasterized.
-CocoDataset read_coco_instances_for_conversion(const std::string& path);
+CocoDataset read_coco_instances_for_conversion(const std::string& path, bool strict = false);
 // COCO instances JSON of a dataset (images, categories, annotations with bbox, area, iscrowd,
 // polygon or compressed-RLE segmentation, and difficult/truncated when set).
 std::string coco_instances_json(const CocoDataset& d);
@@ -75,7 +90,8 @@ std::vector<CocoAnnotation> read_coco_results(const std::string& path, const Coc
 
 // The same from text already in memory; `path` names it in messages.
 CocoDataset parse_coco_instances(const std::string& text, const std::string& path,
-                                 bool masks = false, bool keep_segmentation = false);
+                                 bool masks = false, bool keep_segmentation = false,
+                                 bool strict = false);
 std::vector<CocoAnnotation> parse_coco_results(const std::string& text, const std::string& path,
                                                const CocoDataset& gt,
                                                CocoResultsReport* report = nullptr,

@@ -134,11 +134,11 @@ TEST(CocoEval, BadFilesGetClearErrors) {
   auto [gt, dt] = tiny_case();
   Files f = write_case("bad", gt, dt);
   auto expect_error = [&](const std::string& gt_text, const std::string& dt_text,
-                          const std::string& needle) {
+                          const std::string& needle, bool strict = false) {
     write_file_atomic(f.gt.string(), gt_text);
     write_file_atomic(f.dt.string(), dt_text);
     try {
-      CocoDataset g = read_coco_instances(f.gt.string());
+      CocoDataset g = read_coco_instances(f.gt.string(), false, strict);
       read_coco_results(f.dt.string(), g);
       ADD_FAILURE() << "no error for " << needle;
     } catch (const Error& e) {
@@ -150,7 +150,14 @@ TEST(CocoEval, BadFilesGetClearErrors) {
   expect_error("[]", good_dt, "not a COCO instances file");
   json g2 = gt;
   g2["annotations"][1]["image_id"] = 7;
-  expect_error(g2.dump(), good_dt, "annotation 1 (id 2): image_id 7 is not in 'images'");
+  expect_error(g2.dump(), good_dt, "annotation 1 (id 2): image_id 7 is not in 'images'", true);
+  g2 = gt;
+  g2["annotations"][1]["category_id"] = 77;
+  expect_error(g2.dump(), good_dt, "annotation 1 (id 2): category_id 77 is not in 'categories'",
+               true);
+  g2 = gt;
+  g2["annotations"][1]["id"] = g2["annotations"][0]["id"];
+  expect_error(g2.dump(), good_dt, "duplicate annotation id", true);
   g2 = gt;
   g2["annotations"][0]["bbox"] = {1, 2, 3};
   expect_error(g2.dump(), good_dt, "'bbox' must be [x, y, w, h]");
@@ -240,4 +247,55 @@ TEST(CocoEval, CliWritesSummaryAndJson) {
       std::string(VISIONRT_CLI) + " eval --gt " + f.gt.string() + " --dt /nonexistent.json", &text);
   EXPECT_NE(rc, 0);
   EXPECT_NE(text.find("/nonexistent.json: cannot open"), std::string::npos) << text;
+}
+
+// Ground truth pycocotools accepts but that needs repairs evaluates exactly as pycocotools
+// evaluates it (pycocotools/coco.py: getAnnIds filters by the declared images and categories,
+// imgs/cats/anns are dicts keyed by id, loadAnns looks annotations up by id), which is the
+// evaluation of the repaired file; the repairs are counted.
+TEST(CocoEval, FilesNeedingRepairsEvaluateAsPycocotoolsDoes) {
+  auto [gt, dt] = tiny_case();
+  const CocoEvalResult clean = evaluate(write_case("repair_clean", gt, dt));
+  auto eval_gt = [&](const json& g, const std::string& name, CocoReadReport* rep) {
+    Files f = write_case(name, g, dt);
+    CocoDataset d = read_coco_instances(f.gt.string());
+    *rep = d.read_report;
+    return evaluate_coco(d, read_coco_results(f.dt.string(), d), CocoIouType::bbox);
+  };
+  auto same = [&](const CocoEvalResult& r, const CocoEvalResult& want, const char* what) {
+    for (int k = 0; k < 12; ++k) EXPECT_DOUBLE_EQ(r.stats[k], want.stats[k]) << what << " " << k;
+  };
+  // Annotations of an undeclared category and of an undeclared image: never evaluated.
+  json g = gt;
+  g["annotations"].push_back(ann(100, 1, 55, {5, 5, 30, 30}));
+  g["annotations"].push_back(ann(101, 999, 1, {5, 5, 30, 30}));
+  CocoReadReport rep;
+  same(eval_gt(g, "repair_unknown", &rep), clean, "undeclared");
+  EXPECT_EQ(rep.unknown_category, 1u);
+  EXPECT_EQ(rep.unknown_image, 1u);
+  EXPECT_NE(rep.summary().find("1 annotation(s) of undeclared categories dropped"),
+            std::string::npos);
+  // A repeated image or category entry: the last one counts (same id, so nothing changes here).
+  g = gt;
+  g["images"].push_back(g["images"][0]);
+  g["categories"].push_back(g["categories"][0]);
+  same(eval_gt(g, "repair_dup_entries", &rep), clean, "repeated entries");
+  EXPECT_EQ(rep.duplicate_images, 1u);
+  EXPECT_EQ(rep.duplicate_categories, 1u);
+  // An annotation repeating an id is evaluated as the last one with that id: the file with the
+  // first occurrence replaced by a copy of the last evaluates the same, and differently from
+  // the file without the repetition.
+  g = gt;
+  json second = g["annotations"][1];
+  second["id"] = g["annotations"][0]["id"];
+  g["annotations"][1] = second;
+  json copied = g;
+  copied["annotations"][0] = second;
+  CocoReadReport rep2;
+  const CocoEvalResult dup = eval_gt(g, "repair_dup_ann", &rep);
+  same(dup, eval_gt(copied, "repair_dup_copy", &rep2), "repeated annotation id");
+  EXPECT_EQ(rep.duplicate_annotations, 1u);
+  bool differs = false;
+  for (int k = 0; k < 12; ++k) differs |= dup.stats[k] != clean.stats[k];
+  EXPECT_TRUE(differs);
 }

@@ -362,3 +362,39 @@ TEST(EvalE2e, SsdMobilenetOnCoco128ReproducesManifestMap) {
   EXPECT_NEAR(j["AP50"].get<double>(), 0.395, 0.01);
   fs::remove_all(dir);
 }
+
+TEST(EvalCli, RepairsAreCountedAndStrictMakesThemErrors) {
+  fs::path dir = test::temp_dir("eval_strict");
+  fs::path yaml = make_yolo(dir / "src", false);
+  write(dir / "src" / "labels" / "train" / "a.txt", "0 0.3 0.35 0.4 0.5\n7 0.5 0.5 0.1 0.1\n");
+  // Results: one exact detection of a.jpg's cat, in COCO form (image ids follow file order).
+  write(dir / "dt.json",
+        "[{\"image_id\": 1, \"category_id\": 0, \"score\": 0.9, \"bbox\": [20, 10, 80, 50]}]");
+  const std::string cli = std::string(VISIONRT_CLI) + " eval --data " + yaml.string();
+  std::string out;
+  // Counted and dropped by default; --strict refuses with the count and the first finding.
+  ASSERT_EQ(test::run_command(cli + " --dt " + (dir / "dt.json").string(), &out), 0) << out;
+  EXPECT_NE(out.find("1 objects of unknown classes (dropped)"), std::string::npos) << out;
+  EXPECT_EQ(test::run_command(cli + " --dt " + (dir / "dt.json").string() + " --strict", &out), 1);
+  EXPECT_NE(out.find("--strict and the dataset needed repairs"), std::string::npos) << out;
+  EXPECT_NE(out.find("class 7"), std::string::npos) << out;
+  // A COCO file with an annotation of an undeclared category: a counted warning, or with
+  // --strict an error naming the annotation.
+  write(dir / "gt.json",
+        "{\"images\": [{\"id\": 1, \"width\": 100, \"height\": 100}], \"categories\": [{\"id\": "
+        "1, \"name\": \"a\"}], \"annotations\": [{\"id\": 1, \"image_id\": 1, \"category_id\": 1, "
+        "\"bbox\": [10, 10, 20, 20], \"area\": 400, \"iscrowd\": 0}, {\"id\": 2, \"image_id\": 1, "
+        "\"category_id\": 9, \"bbox\": [50, 50, 20, 20], \"area\": 400, \"iscrowd\": 0}]}");
+  write(dir / "dt2.json",
+        "[{\"image_id\": 1, \"category_id\": 1, \"score\": 0.9, \"bbox\": [10, 10, 20, 20]}]");
+  const std::string gt_cli = std::string(VISIONRT_CLI) + " eval --gt " +
+                             (dir / "gt.json").string() + " --dt " + (dir / "dt2.json").string();
+  ASSERT_EQ(test::run_command(gt_cli, &out), 0) << out;
+  EXPECT_NE(out.find("1 annotation(s) of undeclared categories dropped"), std::string::npos) << out;
+  EXPECT_NE(out.find("maxDets=100 ] = 1.000"), std::string::npos) << out;  // as pycocotools
+  EXPECT_EQ(test::run_command(gt_cli + " --strict", &out), 1);
+  EXPECT_NE(out.find("annotation 1 (id 2): category_id 9 is not in 'categories'"),
+            std::string::npos)
+      << out;
+  fs::remove_all(dir);
+}
