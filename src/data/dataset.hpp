@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "eval/coco.hpp"
+#include "geometry/polygon.hpp"  // merge_polygon_parts, for the callers of this header
 
 namespace visionrt {
 
@@ -55,10 +56,6 @@ struct DatasetWriteOptions {
 // and data.yaml.
 void write_dataset(const CocoDataset& d, DatasetFormat f, const std::string& dst,
                    const DatasetWriteOptions& opt, DatasetReport* report);
-
-// Ultralytics' merge_multi_segment: joins the parts of a multi-part polygon into one by
-// bridging each pair of consecutive parts at their closest points (there and back).
-std::vector<double> merge_polygon_parts(const std::vector<std::vector<double>>& parts);
 
 // Width and height from the file header (JPEG, PNG, BMP), else by decoding. Throws IoError.
 void image_size(const std::string& path, int64_t* width, int64_t* height);
