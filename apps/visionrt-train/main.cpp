@@ -351,13 +351,5 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  try {
-    return run(o);
-  } catch (const visionrt::Error& e) {
-    std::cerr << "visionrt: error: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "visionrt: internal error: " << e.what() << "\n";
-    return 3;
-  }
+  return cli::run_reporting_errors([&] { return run(o); });
 }

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iostream>
 #include <map>
 
 #include "visionrt/error.hpp"
@@ -109,6 +110,18 @@ std::filesystem::path fresh_dir(const std::filesystem::path& base) {
     if (!fs::exists(p, ec)) return p;
   }
   throw IoError(fmt::format("{}: no free output folder name", base.string()));
+}
+
+int run_reporting_errors(const std::function<int()>& action) {
+  try {
+    return action();
+  } catch (const visionrt::Error& e) {
+    std::cerr << "visionrt: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "visionrt: internal error: " << e.what() << "\n";
+    return 3;
+  }
 }
 
 }  // namespace visionrt::cli

@@ -1,6 +1,7 @@
 // Helpers shared by the CLI's subcommands: shapes from flags, per-node counter tables, peak RSS.
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,9 @@ namespace visionrt::cli {
 
 // "1x3x640x640" or "1,3,640,640" (brackets allowed: "[1,3,640,640]"). Throws Error.
 Shape parse_shape(const std::string& s);
+// Runs a subcommand's action with the CLI's error contract: a visionrt::Error is one line
+// "visionrt: error: ..." and exit code 1, anything else "visionrt: internal error: ..." and 3.
+int run_reporting_errors(const std::function<int()>& action);
 // Per-node table sorted by time (slowest first; `top` > 0 limits it), then per op type/kernel.
 void print_counters(std::vector<ProfilingInfo> prof, int top);
 double peak_rss_mib();

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_util.hpp"
 #include "commands.hpp"
 #include "visionrt/error.hpp"
 
@@ -75,15 +76,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  try {
-    for (auto& [sub, action] : cmds)
-      if (sub->parsed()) return action();
-  } catch (const visionrt::Error& e) {
-    std::cerr << "visionrt: error: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "visionrt: internal error: " << e.what() << "\n";
-    return 3;
-  }
+  for (auto& [sub, action] : cmds)
+    if (sub->parsed()) return visionrt::cli::run_reporting_errors(action);
   return 0;
 }

@@ -38,6 +38,10 @@ struct KernelContext {
   int64_t axis(int64_t a, int64_t rank) const;
 };
 
+// Scratch split in parts: each part starts 64-byte aligned (the arena's alignment), so a
+// kernel's scratch_bytes() is the sum of scratch_align() of all parts but the last, plus it.
+inline size_t scratch_align(size_t bytes) { return (bytes + 63) & ~size_t(63); }
+
 // Kernel scratch for an execution outside a request's planned arena (dynamic steps, kernels
 // built at run time): `bytes` 64-byte aligned, as the arena's; get() is nullptr for 0 bytes.
 class OwnedScratch {

@@ -1,6 +1,7 @@
 // The family table and the helpers every family shares (family.hpp).
 #include "vision/family.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/strings.hpp"
@@ -28,6 +29,14 @@ std::string ModelView::meta(const std::string& key) const {
 std::string DecodeContext::label_of(int c) const {
   return c >= 0 && c < static_cast<int>(names.size()) && !names[c].empty() ? names[c]
                                                                            : std::to_string(c);
+}
+
+void DecodeContext::box_to_image(const BoxXYXY& b, Detection* d) const {
+  const float w = static_cast<float>(g.src_w), h = static_cast<float>(g.src_h);
+  d->x1 = std::clamp(g.to_src_x(b.x1), 0.f, w);
+  d->y1 = std::clamp(g.to_src_y(b.y1), 0.f, h);
+  d->x2 = std::clamp(g.to_src_x(b.x2), 0.f, w);
+  d->y2 = std::clamp(g.to_src_y(b.y2), 0.f, h);
 }
 
 NmsParams DecodeContext::nms() const {

@@ -46,9 +46,12 @@ struct DecodeContext {
   const PredictOptions& opt;
   const ImageGeometry& g;
   const std::vector<std::string>& names;
-  std::string label_of(int c) const;
+  std::string label_of(int c) const;  // the name, or the number when there is none
   // The options' conf, iou, max_det, agnostic, multi-label and class filter as NMS settings.
-  NmsParams nms() const;  // the name, or the number when there is none
+  NmsParams nms() const;
+  // A box in network input pixels mapped back to the original image (undoing the letterbox or
+  // stretch) and clamped to it: d's x1, y1, x2, y2.
+  void box_to_image(const BoxXYXY& net, Detection* d) const;
   // Throws InputError unless `t` is f32 of the given rank with batch 1.
   void check(const Tensor& t, size_t rank, const char* what, const char* family) const;
 };

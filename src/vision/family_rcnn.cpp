@@ -282,10 +282,7 @@ class RcnnFamily : public Family {
             std::isfinite(bn.y2)))
         continue;
       Detection d;
-      d.x1 = std::clamp(g.to_src_x(bn.x1), 0.f, static_cast<float>(g.src_w));
-      d.y1 = std::clamp(g.to_src_y(bn.y1), 0.f, static_cast<float>(g.src_h));
-      d.x2 = std::clamp(g.to_src_x(bn.x2), 0.f, static_cast<float>(g.src_w));
-      d.y2 = std::clamp(g.to_src_y(bn.y2), 0.f, static_cast<float>(g.src_h));
+      c.box_to_image(bn, &d);
       d.score = s;
       d.class_id = cls;
       d.label = c.label_of(cls);

@@ -234,10 +234,8 @@ class SsdFamily : public Family {
     np.max_nms = 0;
     for (const Candidate& k : ssd_select(boxes, scores.data(), n, st.dim(2), 0, np)) {
       Detection d;
-      d.x1 = std::clamp(g.to_src_x(k.box.x1 * g.net_w), 0.f, static_cast<float>(g.src_w));
-      d.y1 = std::clamp(g.to_src_y(k.box.y1 * g.net_h), 0.f, static_cast<float>(g.src_h));
-      d.x2 = std::clamp(g.to_src_x(k.box.x2 * g.net_w), 0.f, static_cast<float>(g.src_w));
-      d.y2 = std::clamp(g.to_src_y(k.box.y2 * g.net_h), 0.f, static_cast<float>(g.src_h));
+      const float nw = static_cast<float>(g.net_w), nh = static_cast<float>(g.net_h);
+      c.box_to_image({k.box.x1 * nw, k.box.y1 * nh, k.box.x2 * nw, k.box.y2 * nh}, &d);
       d.score = k.score;
       d.class_id = k.cls;
       d.label = c.label_of(k.cls);

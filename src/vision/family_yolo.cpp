@@ -218,10 +218,7 @@ class YoloFamily : public Family {
     }
     for (const Candidate& k : dets) {
       Detection d;
-      d.x1 = std::clamp(g.to_src_x(k.box.x1), 0.f, static_cast<float>(g.src_w));
-      d.y1 = std::clamp(g.to_src_y(k.box.y1), 0.f, static_cast<float>(g.src_h));
-      d.x2 = std::clamp(g.to_src_x(k.box.x2), 0.f, static_cast<float>(g.src_w));
-      d.y2 = std::clamp(g.to_src_y(k.box.y2), 0.f, static_cast<float>(g.src_h));
+      c.box_to_image(k.box, &d);
       d.score = k.score;
       d.class_id = k.cls;
       d.label = c.label_of(k.cls);

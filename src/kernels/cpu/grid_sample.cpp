@@ -32,7 +32,7 @@ class GridSampleCpu : public Kernel {
   }
 
   size_t scratch_bytes() const override {
-    return align64(entries_ * sizeof(int32_t)) + entries_ * sizeof(float);
+    return scratch_align(entries_ * sizeof(int32_t)) + entries_ * sizeof(float);
   }
 
   void execute(KernelContext& c) override {
@@ -41,7 +41,7 @@ class GridSampleCpu : public Kernel {
     float* y = c.output(0).data<float>();
     int32_t* idx = static_cast<int32_t*>(c.scratch);
     float* wt = reinterpret_cast<float*>(static_cast<uint8_t*>(c.scratch) +
-                                         align64(entries_ * sizeof(int32_t)));
+                                         scratch_align(entries_ * sizeof(int32_t)));
     const int64_t positions = oh_ * ow_;
     const int threads = c.num_threads;
     for (int64_t b = 0; b < n_; ++b) {
@@ -75,8 +75,6 @@ class GridSampleCpu : public Kernel {
   std::string layout() const override { return "plain (tap table per image)"; }
 
  private:
-  static size_t align64(size_t b) { return (b + 63) & ~size_t(63); }
-
   double denorm(double g, int64_t size) const {
     return align_ ? (g + 1) / 2 * static_cast<double>(size - 1)
                   : ((g + 1) * static_cast<double>(size) - 1) / 2;

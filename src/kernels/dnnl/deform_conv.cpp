@@ -51,7 +51,7 @@ class DeformConvGemm : public Kernel {
     cols_bytes_ = static_cast<size_t>(rows * tile_) * sizeof(float);
   }
 
-  size_t scratch_bytes() const override { return align64(table_bytes_) + cols_bytes_; }
+  size_t scratch_bytes() const override { return scratch_align(table_bytes_) + cols_bytes_; }
   std::string layout() const override { return "plain (bilinear im2col + sgemm)"; }
 
   void execute(KernelContext& c) override {
@@ -63,7 +63,7 @@ class DeformConvGemm : public Kernel {
     float* y = c.output(0).data<float>();
     Tap* table = static_cast<Tap*>(c.scratch);
     float* cols =
-        reinterpret_cast<float*>(static_cast<uint8_t*>(c.scratch) + align64(table_bytes_));
+        reinterpret_cast<float*>(static_cast<uint8_t*>(c.scratch) + scratch_align(table_bytes_));
     const int64_t positions = oh_ * ow_, opg = oc_ / group_, cpog = ch_ / og_;
     const int64_t rows = cpg_ * taps_;
     const int threads = c.num_threads;
@@ -134,7 +134,6 @@ class DeformConvGemm : public Kernel {
   }
 
  private:
-  static size_t align64(size_t b) { return (b + 63) & ~size_t(63); }
   WindowParams p_;
   int64_t group_, og_;
   bool has_bias_, has_mask_;
