@@ -254,7 +254,9 @@ TEST(CocoEval, CliWritesSummaryAndJson) {
 // imgs/cats/anns are dicts keyed by id, loadAnns looks annotations up by id), which is the
 // evaluation of the repaired file; the repairs are counted.
 TEST(CocoEval, FilesNeedingRepairsEvaluateAsPycocotoolsDoes) {
-  auto [gt, dt] = tiny_case();
+  const std::pair<json, json> tc = tiny_case();  // no structured binding: lambdas capture these
+  const json& gt = tc.first;
+  const json& dt = tc.second;
   const CocoEvalResult clean = evaluate(write_case("repair_clean", gt, dt));
   auto eval_gt = [&](const json& g, const std::string& name, CocoReadReport* rep) {
     Files f = write_case(name, g, dt);
