@@ -15,6 +15,7 @@
 #include "../visionrt/cli_util.hpp"
 #include "../visionrt/dataset_eval.hpp"
 #include "eval/coco_eval.hpp"
+#include "train/config.hpp"
 #include "train/ssd_task.hpp"
 #include "train/trainer.hpp"
 #include "train/yolo_loss.hpp"
@@ -25,10 +26,23 @@ using namespace visionrt;
 
 namespace {
 
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t a = 0;
+  while (a < s.size()) {
+    size_t b = s.find(',', a);
+    if (b == std::string::npos) b = s.size();
+    if (b > a) out.push_back(s.substr(a, b - a));
+    a = b + 1;
+  }
+  return out;
+}
+
 struct Opts {
   std::string model, scale, task = "detect", data, format, images, names, split, val, val_split,
                             out;
   std::string optimizer = "SGD";
+  std::string cfg, dcn;
   int epochs = 10, imgsz = 0, batch = 16, threads = 0;    // imgsz 0: the family's default
   double lr0 = 0, lrf = 0.01, fliplr = 0.5, warmup = -1;  // 0 / -1: the family's default
   double hsv_h = 0.015, hsv_s = 0.7, hsv_v = 0.4;
@@ -98,16 +112,25 @@ int bench(const Opts& o) {
 int run(const Opts& o) {
   if (o.bench > 0) return bench(o);
   if (o.data.empty()) throw InputError("--data is required");
-  if (o.model.empty() == o.scale.empty())
-    throw InputError("give --model M.onnx (fine-tune a YOLOv8 or SSD export) or --scale n|s|m|l|x");
-  // The model's family: YOLOv8 trains as our own libtorch network, SSD through its ONNX graph.
-  const std::string family = o.model.empty() ? "yolov8" : Predictor::inspect(o.model).family();
+  if (!o.model.empty() + !o.scale.empty() + !o.cfg.empty() != 1)
+    throw InputError(
+        "give one of --model M.onnx (fine-tune a YOLOv8 or SSD export), --scale n|s|m|l|x "
+        "(YOLOv8 from scratch) or --cfg FILE.yaml (a model config)");
+  train::TrainConfig cfg;
+  if (!o.cfg.empty()) cfg = train::read_train_config(o.cfg);
+  // The export the weights start from, if any, and its family: YOLOv8 trains as our own libtorch
+  // network, SSD through its ONNX graph.
+  const std::string weights = !o.model.empty() ? o.model : cfg.weights;
+  const std::string family = weights.empty() ? "yolov8" : Predictor::inspect(weights).family();
   if (family != "yolov8" && family != "ssd")
     throw InputError(
         fmt::format("{}: a model of family '{}'; train fine-tunes YOLOv8 (Ultralytics "
                     "exports) and SSD models",
-                    o.model, family));
+                    weights, family));
   const bool ssd = family == "ssd";
+  if (ssd && (!o.cfg.empty() || !o.dcn.empty()))
+    throw InputError(
+        fmt::format("{}: configs and --dcn build YOLOv8; an SSD trains as exported", weights));
   // Splits as Ultralytics uses them: train on "train" and validate on "val" where the dataset
   // has them (data.yaml), else on everything.
   cli::EvalData ed;
@@ -119,7 +142,8 @@ int run(const Opts& o) {
   ed.strict = o.strict;
   // Segmentation: masks (polygons rasterized, or RLE) for training and mask mAP for validation.
   const bool segment = ssd                ? false
-                       : !o.model.empty() ? train::spec_from_onnx(o.model).task == "segment"
+                       : !weights.empty() ? train::spec_from_onnx(weights).task == "segment"
+                       : !o.cfg.empty()   ? cfg.spec.task == "segment"
                                           : o.task == "segment";
   ed.segm = segment;
   const CocoDataset all = cli::load_ground_truth(ed);
@@ -135,12 +159,29 @@ int run(const Opts& o) {
   std::vector<std::string> names;
   train::SsdModel ssd_model;
   if (ssd) {
-    ssd_model = train::load_ssd(o.model);
-    names = Predictor::inspect(o.model).names();
+    ssd_model = train::load_ssd(weights);
+    names = Predictor::inspect(weights).names();
     names.resize(static_cast<size_t>(ssd_model.classes));
-  } else if (!o.model.empty()) {
-    spec = train::spec_from_onnx(o.model);
-    names = Predictor::inspect(o.model).names();
+  } else if (!weights.empty()) {
+    spec = train::spec_from_onnx(weights);
+    names = Predictor::inspect(weights).names();
+    if (!o.cfg.empty()) {
+      // The config describes the network the weights are for, plus the blocks it adds.
+      const train::YoloSpec& c = cfg.spec;
+      if (c.task != spec.task || scaled_channels(c, 64) != scaled_channels(spec, 64) ||
+          scaled_channels(c, 1024) != scaled_channels(spec, 1024) ||
+          scaled_depth(c, 3) != scaled_depth(spec, 3) || (cfg.nc_given && c.nc != spec.nc))
+        throw InputError(fmt::format("{}: the config describes {}; its weights {} are {}", o.cfg,
+                                     c.describe(), weights, spec.describe()));
+      for (int64_t l : c.dcn)
+        if (std::find(spec.dcn.begin(), spec.dcn.end(), l) == spec.dcn.end()) spec.dcn.push_back(l);
+    }
+  } else if (!o.cfg.empty()) {
+    spec = cfg.spec;
+    if (!cfg.nc_given) {
+      for (const auto& c : cats) names.push_back(c.name.empty() ? std::to_string(c.id) : c.name);
+      spec.nc = static_cast<int64_t>(names.size());
+    }
   } else {
     if (o.scale.size() != 1) throw InputError(fmt::format("--scale '{}' (n, s, m, l, x)", o.scale));
     for (const auto& c : cats) names.push_back(c.name.empty() ? std::to_string(c.id) : c.name);
@@ -149,9 +190,19 @@ int run(const Opts& o) {
   }
   if (!ssd && names.size() != static_cast<size_t>(spec.nc))
     names.resize(static_cast<size_t>(spec.nc));
+  // --dcn 6,8: DCNv2 bottlenecks in these C2f layers (added to what the export or config has).
+  for (const std::string& part : split_list(o.dcn)) {
+    int64_t l = -1;
+    try {
+      l = std::stoll(part);
+    } catch (const std::exception&) {
+      throw InputError(fmt::format("--dcn '{}': comma-separated C2f layer numbers", o.dcn));
+    }
+    if (std::find(spec.dcn.begin(), spec.dcn.end(), l) == spec.dcn.end()) spec.dcn.push_back(l);
+  }
   // Dataset category -> model class (by name, else by position: the evaluator's rule).
   const std::vector<int64_t> cmap =
-      cli::class_map(names, gt, o.model.empty() ? "model" : o.model, o.quiet);
+      cli::class_map(names, gt, weights.empty() ? "model" : weights, o.quiet);
   std::map<int64_t, int> to_class;
   for (size_t i = 0; i < cmap.size(); ++i)
     if (cmap[i] >= 0) to_class[cmap[i]] = static_cast<int>(i);
@@ -183,13 +234,13 @@ int run(const Opts& o) {
   int imgsz = o.imgsz > 0 ? o.imgsz : 640;
   if (ssd) {
     if (o.imgsz > 0 && (o.imgsz != ssd_model.pre.width || o.imgsz != ssd_model.pre.height))
-      throw InputError(fmt::format("{}: this SSD's input is fixed at {}x{}; drop --imgsz", o.model,
+      throw InputError(fmt::format("{}: this SSD's input is fixed at {}x{}; drop --imgsz", weights,
                                    ssd_model.pre.width, ssd_model.pre.height));
     task = train::ssd_task(ssd_model, names);
     imgsz = ssd_model.pre.width;
   } else {
     net = train::YoloV8(spec);
-    if (!o.model.empty()) train::load_onnx_weights(*net, o.model);
+    if (!weights.empty()) train::load_onnx_weights(*net, weights);
     task = train::yolo_task(*net, names, imgsz);
   }
   // Validation: the same dataset unless --val / --val-split say otherwise (coco128's own way).
@@ -230,7 +281,7 @@ int run(const Opts& o) {
   fmt::print("{}\n{} training images, {} objects; output {}\n",
              ssd ? ssd_model.describe() : spec.describe(), samples.size(),
              gt.annotations.size() - dropped, out.string());
-  if (validate && !o.model.empty() && !o.resume) {
+  if (validate && !weights.empty() && !o.resume) {
     // The starting weights at the training size: the baseline the epochs are compared with.
     fs::create_directories(out / "weights");
     const std::string start = (out / "weights" / "start.onnx").string();
@@ -269,7 +320,7 @@ int run(const Opts& o) {
   to.threads = o.threads;
   to.out = out.string();
   to.quiet = o.quiet;
-  to.recalibrate_bn = !o.model.empty();  // folded BatchNorm: see recalibrate_batchnorm
+  to.recalibrate_bn = !weights.empty();  // folded BatchNorm: see recalibrate_batchnorm
   to.resume = o.resume;
   std::vector<train::EpochResult> r = train::train(task, samples, to, validate);
   double best = -1;
@@ -289,6 +340,10 @@ int main(int argc, char** argv) {
                  "Model to fine-tune: an Ultralytics YOLOv8 export (weights by name) or an SSD "
                  "(TF OD API SSD MobileNet, SSD300, SSDlite: trained through its own graph)");
   app.add_option("--scale", o.scale, "Train from scratch at this YOLOv8 scale: n, s, m, l, x");
+  app.add_option("--cfg", o.cfg,
+                 "Model config (YAML: model, scale, task, nc, dcn, weights; see README)");
+  app.add_option("--dcn", o.dcn,
+                 "YOLOv8: C2f layers whose bottlenecks use DCNv2, e.g. 6,8 (2 4 6 8 12 15 18 21)");
   app.add_option("--task", o.task, "From scratch: detect or segment (a --model says its own)")
       ->check(CLI::IsMember({"detect", "segment"}));
   app.add_option("--data", o.data, "Dataset: COCO JSON, VOC folder, YOLO data.yaml or folder");

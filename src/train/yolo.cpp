@@ -1,6 +1,7 @@
 // YOLOv8 modules (yolo.hpp), following Ultralytics' yolov8.yaml and nn/modules.
 #include "train/yolo.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/strings.hpp"
@@ -37,8 +38,10 @@ YoloSpec YoloSpec::scale(char s, const std::string& task, int64_t nc) {
 }
 
 std::string YoloSpec::describe() const {
+  std::string d;
+  for (size_t i = 0; i < dcn.size(); ++i) d += str_cat(i ? ", " : "", dcn[i]);
   return str_cat("YOLOv8 ", task, ", ", nc, " classes, depth ", depth, ", width ", width,
-                 ", max channels ", max_channels);
+                 ", max channels ", max_channels, d.empty() ? "" : ", DCNv2 in C2f layers " + d);
 }
 
 int64_t scaled_channels(const YoloSpec& s, int64_t c) {
@@ -50,18 +53,73 @@ int64_t scaled_depth(const YoloSpec& s, int64_t n) {
   return n > 1 ? std::max<int64_t>(static_cast<int64_t>(std::llround(n * s.depth)), 1) : n;
 }
 
-ConvBnActImpl::ConvBnActImpl(int64_t c1, int64_t c2, int64_t k_, int64_t s_, int64_t g_, bool act_)
-    : act(act_), k(k_), s(s_), g(g_) {
+torch::Tensor modulated_deform_conv2d(const torch::Tensor& x, const torch::Tensor& weight,
+                                      const torch::Tensor& bias, const torch::Tensor& offset,
+                                      const torch::Tensor& mask, int64_t stride, int64_t pad,
+                                      int64_t dilation) {
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t co = weight.size(0), kh = weight.size(2), kw = weight.size(3), kk = kh * kw;
+  const int64_t ho = offset.size(2), wo = offset.size(3);
+  if (weight.size(1) != c || offset.size(1) != 2 * kk || mask.size(1) != kk)
+    throw InputError(str_cat("deformable convolution: input ", str_cat(x.sizes()), ", weight ",
+                             str_cat(weight.sizes()), ", offset ", str_cat(offset.sizes()),
+                             ", mask ", str_cat(mask.sizes())));
+  const auto o = x.options();
+  const torch::Tensor ys = (torch::arange(ho, o) * stride - pad).view({1, 1, ho, 1});
+  const torch::Tensor xs = (torch::arange(wo, o) * stride - pad).view({1, 1, 1, wo});
+  const torch::Tensor ti =
+      (torch::arange(kh, o) * dilation).repeat_interleave(kw).view({1, kk, 1, 1});
+  const torch::Tensor tj = (torch::arange(kw, o) * dilation).repeat({kh}).view({1, kk, 1, 1});
+  const torch::Tensor off = offset.view({n, kk, 2, ho, wo});
+  const torch::Tensor py = ys + ti + off.select(2, 0), px = xs + tj + off.select(2, 1);
+  // grid_sample with align_corners false reads pixel p at (2p + 1) / size - 1; its zero
+  // padding is DCN's bilinear sampling with the corners outside the image read as 0.
+  const torch::Tensor grid = torch::stack({(2 * px + 1) / static_cast<double>(w) - 1,
+                                           (2 * py + 1) / static_cast<double>(h) - 1},
+                                          -1)
+                                 .view({n, kk * ho, wo, 2});
+  torch::Tensor cols = F::grid_sample(x, grid,
+                                      F::GridSampleFuncOptions()
+                                          .mode(torch::kBilinear)
+                                          .padding_mode(torch::kZeros)
+                                          .align_corners(false));  // [n, c, kk * ho, wo]
+  cols =
+      (cols.view({n, c, kk, ho, wo}) * mask.view({n, 1, kk, ho, wo})).reshape({n, c * kk, ho * wo});
+  torch::Tensor y = torch::matmul(weight.reshape({co, c * kk}), cols);
+  if (bias.defined()) y = y + bias.view({1, co, 1});
+  return y.view({n, co, ho, wo});
+}
+
+ConvBnActImpl::ConvBnActImpl(int64_t c1, int64_t c2, int64_t k_, int64_t s_, int64_t g_, bool act_,
+                             bool deform_)
+    : deform(deform_), act(act_), k(k_), s(s_), g(g_) {
+  if (deform && g != 1) throw InputError("a deformable convolution with groups");
   conv = register_module(
       "conv",
       torch::nn::Conv2d(
           torch::nn::Conv2dOptions(c1, c2, k).stride(s).padding(k / 2).groups(g).bias(false)));
+  if (deform) {
+    conv_offset = register_module(
+        "conv_offset",
+        torch::nn::Conv2d(torch::nn::Conv2dOptions(c1, 3 * k * k, k).stride(s).padding(k / 2)));
+    torch::NoGradGuard ng;
+    conv_offset->weight.zero_();
+    conv_offset->bias.zero_();
+  }
   bn = register_module(
       "bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(c2).eps(1e-3).momentum(0.03)));
 }
 
+torch::Tensor ConvBnActImpl::convolve(const torch::Tensor& x) {
+  if (!deform) return conv(x);
+  const torch::Tensor om = conv_offset(x);
+  const int64_t kk = k * k;
+  return modulated_deform_conv2d(x, conv->weight, torch::Tensor(), om.slice(1, 0, 2 * kk),
+                                 torch::sigmoid(om.slice(1, 2 * kk, 3 * kk)), s, k / 2);
+}
+
 torch::Tensor ConvBnActImpl::forward(const torch::Tensor& x) {
-  torch::Tensor z = conv(x);
+  torch::Tensor z = convolve(x);
   if (calibrating) {
     torch::Tensor zd = z.detach().to(torch::kFloat64);
     torch::Tensor s1 = zd.sum({0, 2, 3}), s2 = (zd * zd).sum({0, 2, 3});
@@ -115,9 +173,9 @@ int recalibrate_batchnorm(YoloV8Impl& net, const std::vector<torch::Tensor>& bat
   return updated;
 }
 
-BottleneckImpl::BottleneckImpl(int64_t c1, int64_t c2, bool shortcut) {
+BottleneckImpl::BottleneckImpl(int64_t c1, int64_t c2, bool shortcut, bool deform) {
   cv1 = register_module("cv1", ConvBnAct(c1, c2, 3));
-  cv2 = register_module("cv2", ConvBnAct(c2, c2, 3));
+  cv2 = register_module("cv2", ConvBnAct(c2, c2, 3, 1, 1, true, deform));
   add = shortcut && c1 == c2;
 }
 
@@ -126,12 +184,12 @@ torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
   return add ? x + y : y;
 }
 
-C2fImpl::C2fImpl(int64_t c1, int64_t c2, int64_t n, bool shortcut) {
+C2fImpl::C2fImpl(int64_t c1, int64_t c2, int64_t n, bool shortcut, bool deform) {
   c = c2 / 2;
   cv1 = register_module("cv1", ConvBnAct(c1, 2 * c, 1));
   cv2 = register_module("cv2", ConvBnAct((2 + n) * c, c2, 1));
   for (int64_t i = 0; i < n; ++i) {
-    blocks.push_back(Bottleneck(c, c, shortcut));
+    blocks.push_back(Bottleneck(c, c, shortcut, deform));
     m->push_back(blocks.back());
   }
   register_module("m", m);
@@ -219,8 +277,14 @@ YoloV8Impl::YoloV8Impl(const YoloSpec& s) : spec(s) {
     convs.push_back(ConvBnAct(c1, c2, k, st));
     model->push_back(convs.back());
   };
+  for (int64_t l : spec.dcn)
+    if (l != 2 && l != 4 && l != 6 && l != 8 && l != 12 && l != 15 && l != 18 && l != 21)
+      throw InputError(
+          str_cat("DCNv2 in layer ", l, ": YOLOv8's C2f layers are 2, 4, 6, 8, 12, 15, 18 and 21"));
   auto c2f = [&](int64_t c1, int64_t c2, int64_t n, bool shortcut) {
-    c2fs.push_back(C2f(c1, c2, n, shortcut));
+    const int64_t index = static_cast<int64_t>(model->size());
+    const bool deform = std::find(spec.dcn.begin(), spec.dcn.end(), index) != spec.dcn.end();
+    c2fs.push_back(C2f(c1, c2, n, shortcut, deform));
     model->push_back(c2fs.back());
   };
   auto placeholder = [&] { model->push_back(torch::nn::Identity()); };  // Upsample, Concat

@@ -28,17 +28,35 @@ struct YoloSpec {
   int64_t max_channels = 1024;
   int64_t reg_max = 16;
   int64_t nm = 32, npr = 256;  // segment: mask coefficients, prototype channels (before width)
+  // C2f layers (Ultralytics' indices 2, 4, 6, 8, 12, 15, 18, 21) whose bottlenecks' second 3x3
+  // convolution is a modulated deformable convolution (DCNv2, mmcv's ModulatedDeformConv2dPack:
+  // a zero-initialised `conv_offset` gives 2*9 offsets and 9 mask logits per position), as the
+  // C2f_DCN blocks of the strawberry-grading YOLOv8-seg.
+  std::vector<int64_t> dcn;
   // Ultralytics' scales: n, s, m, l, x.
   static YoloSpec scale(char s, const std::string& task = "detect", int64_t nc = 80);
   std::string describe() const;
 };
 
-// Conv2d (no bias) + BatchNorm2d + SiLU (or none).
+// DCNv2 with torch operators (differentiable): x [N, C, H, W] sampled bilinearly (zero outside)
+// at each kernel tap's position plus its offset (offset [N, 2*kh*kw, Ho, Wo], (dy, dx) per tap
+// as ONNX DeformConv and torchvision), times the tap's mask [N, kh*kw, Ho, Wo], then the
+// convolution with weight [Co, C, kh, kw] (group 1, offset group 1) and optional bias.
+torch::Tensor modulated_deform_conv2d(const torch::Tensor& x, const torch::Tensor& weight,
+                                      const torch::Tensor& bias, const torch::Tensor& offset,
+                                      const torch::Tensor& mask, int64_t stride, int64_t pad,
+                                      int64_t dilation = 1);
+
+// Conv2d (no bias) + BatchNorm2d + SiLU (or none); with `deform`, the convolution is DCNv2.
 struct ConvBnActImpl : torch::nn::Module {
   ConvBnActImpl(int64_t c1, int64_t c2, int64_t k = 1, int64_t s = 1, int64_t g = 1,
-                bool act = true);
+                bool act = true, bool deform = false);
   torch::Tensor forward(const torch::Tensor& x);
+  // The convolution alone (plain or deformable), before BatchNorm.
+  torch::Tensor convolve(const torch::Tensor& x);
   torch::nn::Conv2d conv{nullptr};
+  torch::nn::Conv2d conv_offset{nullptr};  // deform: 3*k*k channels (offsets, then mask logits)
+  bool deform = false;
   torch::nn::BatchNorm2d bn{nullptr};
   bool act = true;
   int64_t k = 1, s = 1, g = 1;
@@ -50,7 +68,7 @@ struct ConvBnActImpl : torch::nn::Module {
 TORCH_MODULE(ConvBnAct);
 
 struct BottleneckImpl : torch::nn::Module {
-  BottleneckImpl(int64_t c1, int64_t c2, bool shortcut);
+  BottleneckImpl(int64_t c1, int64_t c2, bool shortcut, bool deform = false);
   torch::Tensor forward(const torch::Tensor& x);
   ConvBnAct cv1{nullptr}, cv2{nullptr};
   bool add = false;
@@ -58,7 +76,7 @@ struct BottleneckImpl : torch::nn::Module {
 TORCH_MODULE(Bottleneck);
 
 struct C2fImpl : torch::nn::Module {
-  C2fImpl(int64_t c1, int64_t c2, int64_t n, bool shortcut);
+  C2fImpl(int64_t c1, int64_t c2, int64_t n, bool shortcut, bool deform = false);
   torch::Tensor forward(const torch::Tensor& x);
   int64_t c = 0;
   ConvBnAct cv1{nullptr}, cv2{nullptr};
@@ -125,12 +143,15 @@ int64_t scaled_channels(const YoloSpec& s, int64_t c);
 int64_t scaled_depth(const YoloSpec& s, int64_t n);
 
 // The spec of an Ultralytics YOLOv8 ONNX export: task and classes from its outputs and metadata,
-// width and depth from its layer shapes. Throws visionrt::ModelError for other models.
+// width and depth from its layer shapes, DCNv2 layers from their conv_offset weights. Throws
+// visionrt::ModelError for other models.
 YoloSpec spec_from_onnx(const std::string& onnx_path);
 // Copies the export's weights by name. Ultralytics folds BatchNorm into the convolutions: each
 // conv's weight is taken as is, its bias becomes the BN shift with identity statistics (mean 0,
-// var 1 - eps, scale 1), so eval-mode outputs equal the export's. Throws ModelError naming the
-// tensor for a missing one or a shape that differs.
+// var 1 - eps, scale 1), so eval-mode outputs equal the export's. A DCNv2 layer the export does
+// not have (no conv_offset) starts as the plain convolution it replaces: zero offsets, mask
+// sigmoid(0) = 1/2, weight doubled. Throws ModelError naming the tensor for a missing one or a
+// shape that differs.
 void load_onnx_weights(YoloV8Impl& net, const std::string& onnx_path);
 // Gives every BatchNorm the statistics of its convolution's output over `batches` (eval mode, no
 // gradient) and rescales it so that the eval-mode function does not change: mean m, variance v,
@@ -141,7 +162,8 @@ void load_onnx_weights(YoloV8Impl& net, const std::string& onnx_path);
 int recalibrate_batchnorm(YoloV8Impl& net, const std::vector<torch::Tensor>& batches);
 // Class names as Ultralytics writes them into metadata_props["names"]: {0: 'person', ...}.
 std::string names_metadata(const std::vector<std::string>& names);
-// Writes the eval-mode network as ONNX (opset 17, BatchNorm folded into the convolutions,
+// Writes the eval-mode network as ONNX (opset 17, or 19 with ONNX DeformConv for DCNv2 layers;
+// BatchNorm folded into the convolutions,
 // Ultralytics' graph and names: input "images" [1,3,H,W], outputs "output0" (+ "output1"),
 // metadata task/names/imgsz/stride) through a temporary file renamed into place.
 void export_onnx(YoloV8Impl& net, const std::string& path, int64_t height, int64_t width,

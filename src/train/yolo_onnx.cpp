@@ -55,8 +55,9 @@ std::string scope(const std::string& path) {
 // Builds the eval-mode graph node by node, naming initializers by parameter path.
 class Writer {
  public:
-  explicit Writer(const std::map<const torch::nn::Module*, std::string>& names) : names_(names) {}
-  ModelBuilder b{17};
+  Writer(const std::map<const torch::nn::Module*, std::string>& names, int64_t opset)
+      : b(opset), names_(names) {}
+  ModelBuilder b;
 
   std::string name_of(const torch::nn::Module& m) const {
     auto it = names_.find(&m);
@@ -97,15 +98,36 @@ class Writer {
     torch::Tensor inv = bn.weight / torch::sqrt(bn.running_var + bn.options.eps());
     torch::Tensor w = m.conv->weight * inv.view({-1, 1, 1, 1});
     torch::Tensor bias = bn.bias - bn.running_mean * inv;
-    std::string y = conv(x, s + "/conv", w, bias, m.k, m.s, m.g, path + ".conv");
+    std::string y;
+    if (m.deform) {
+      // DCNv2: offsets and mask logits from conv_offset, then ONNX DeformConv (opset 19).
+      const int64_t kk = m.k * m.k, p = m.k / 2;
+      const std::string om = plain_conv(*m.conv_offset, x, m.s);
+      const std::string off = s + "/Split_output_0", logits = s + "/Split_output_1";
+      b.node("Split", {om, constant_i64({2 * kk, kk})}, {off, logits}, {{"axis", attr_int(1)}},
+             s + "/Split");
+      const std::string mask = op("Sigmoid", {logits}, s + "/mask/Sigmoid");
+      y = op("DeformConv",
+             {x, init(path + ".conv.weight", from_torch(w)), off,
+              init(path + ".conv.bias", from_torch(bias)), mask},
+             s + "/conv/DeformConv",
+             {{"kernel_shape", attr_ints({m.k, m.k})},
+              {"strides", attr_ints({m.s, m.s})},
+              {"pads", attr_ints({p, p, p, p})},
+              {"dilations", attr_ints({1, 1})},
+              {"group", attr_int(1)},
+              {"offset_group", attr_int(1)}});
+    } else {
+      y = conv(x, s + "/conv", w, bias, m.k, m.s, m.g, path + ".conv");
+    }
     if (!m.act) return y;
     std::string sg = op("Sigmoid", {y}, s + "/act/Sigmoid");
     return op("Mul", {y, sg}, s + "/act/Mul");
   }
-  std::string plain_conv(torch::nn::Conv2dImpl& m, const std::string& x) {
+  std::string plain_conv(torch::nn::Conv2dImpl& m, const std::string& x, int64_t stride = 1) {
     const std::string path = name_of(m);
     const int64_t k = m.options.kernel_size()->at(0);
-    return conv(x, scope(path), m.weight, m.options.bias() ? m.bias : torch::Tensor(), k, 1, 1,
+    return conv(x, scope(path), m.weight, m.options.bias() ? m.bias : torch::Tensor(), k, stride, 1,
                 path);
   }
 
@@ -150,6 +172,8 @@ YoloSpec spec_from_onnx(const std::string& path) {
     const int64_t npr = w.at("model.22.proto.cv1.conv.weight").dim(0);
     s.npr = static_cast<int64_t>(std::llround(static_cast<double>(npr) / s.width));
   }
+  for (int64_t l : {2, 4, 6, 8, 12, 15, 18, 21})
+    if (w.count(str_cat("model.", l, ".m.0.cv2.conv_offset.weight"))) s.dcn.push_back(l);
   if (scaled_channels(s, 64) != c0 || scaled_channels(s, 1024) != c9)
     throw ModelError(
         str_cat(path, ": layer widths ", c0, "/", c9, " do not follow YOLOv8's channel rule"));
@@ -181,10 +205,17 @@ void load_onnx_weights(YoloV8Impl& net, const std::string& path) {
       copy(t, need(w, conv, path), conv);
     } else if (ends(n, "dfl.weight")) {
       copy(t, need(w, "model.22.dfl.conv.weight", path), "model.22.dfl.conv.weight");
+    } else if (n.find(".conv_offset.") != std::string::npos && !w.count(n)) {
+      // A DCNv2 layer the export lacks: zero offsets (see below for its weight).
+      t.zero_();
     } else {
       copy(t, need(w, n, path), n);
     }
   }
+  // ... and its mask sigmoid(0) = 1/2 against a doubled weight: the plain convolution.
+  for (auto& m : net.named_modules("", false))
+    if (auto* c = dynamic_cast<ConvBnActImpl*>(m.value().get()))
+      if (c->deform && !w.count(m.key() + ".conv_offset.weight")) c->conv->weight.mul_(2);
   for (auto& b : net.named_buffers(true)) {
     const std::string& n = b.key();
     if (ends(n, ".running_mean")) b.value().zero_();
@@ -198,7 +229,7 @@ void export_onnx(YoloV8Impl& net, const std::string& path, int64_t height, int64
     throw InputError(str_cat("export size ", width, "x", height, " must be multiples of 32"));
   std::map<const torch::nn::Module*, std::string> module_names;
   for (auto& m : net.named_modules("", false)) module_names[m.value().get()] = m.key();
-  Writer w(module_names);
+  Writer w(module_names, net.spec.dcn.empty() ? 17 : 19);
   const YoloSpec& spec = net.spec;
   w.b.input("images", DType::f32, {1, 3, height, width});
   auto up = [&](const std::string& x, const std::string& s) {

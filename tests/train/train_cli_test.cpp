@@ -107,10 +107,15 @@ TEST(TrainCli, OneEpochFromScratchExportsModelsPredictTakes) {
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("yolov8 (detect)"), std::string::npos) << out;
   EXPECT_NE(out.find("2 classes; names from model metadata"), std::string::npos) << out;
-  // Clear errors: neither --model nor --scale, an unknown scale, a size that is no multiple of
-  // 32, a dataset that does not exist.
+  // Clear errors: none of --model, --scale, --cfg (or two), an unknown scale, a DCN layer that
+  // is no C2f, a size that is no multiple of 32, a dataset that does not exist.
   EXPECT_NE(test::run_command(cli + " train --data " + data.string(), &out), 0);
-  EXPECT_NE(out.find("give --model"), std::string::npos) << out;
+  EXPECT_NE(out.find("give one of --model"), std::string::npos) << out;
+  EXPECT_NE(test::run_command(cli + " train --scale n --cfg x.yaml --data " + data.string(), &out),
+            0);
+  EXPECT_NE(out.find("give one of --model"), std::string::npos) << out;
+  EXPECT_NE(test::run_command(cli + " train --scale n --dcn 5 --data " + data.string(), &out), 0);
+  EXPECT_NE(out.find("DCNv2 in layer 5"), std::string::npos) << out;
   EXPECT_NE(test::run_command(cli + " train --scale q --data " + data.string(), &out), 0);
   EXPECT_NE(out.find("unknown YOLOv8 scale 'q'"), std::string::npos) << out;
   EXPECT_NE(test::run_command(cli + " train --scale n --imgsz 65 --epochs 1 --data " +
@@ -161,5 +166,25 @@ TEST(TrainCli, SegmentationFromPolygonsTrainsAndPredictsMasks) {
                          &out);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("yolov8 (segment)"), std::string::npos) << out;
+  fs::remove_all(dir);
+}
+
+TEST(TrainCli, ConfigWithDcnTrainsAndExportsDeformConv) {
+  fs::path dir = test::temp_dir("train_cfg_cli");
+  fs::create_directories(dir / "images" / "train");
+  const fs::path data = make_dataset(dir);
+  write(dir / "cfg.yaml", "model: yolov8\nscale: n\ntask: detect\ndcn: [2, 15]\n");
+  std::string out;
+  const int rc = test::run_command(std::string(VISIONRT_CLI) + " train --cfg " +
+                                       (dir / "cfg.yaml").string() + " --data " + data.string() +
+                                       " --epochs 1 --imgsz 64 --batch 2 --threads 1 -q --out " +
+                                       (dir / "run").string(),
+                                   &out);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("YOLOv8 detect, 2 classes"), std::string::npos) << out;
+  EXPECT_NE(out.find("DCNv2 in C2f layers 2, 15"), std::string::npos) << out;
+  std::ifstream f(dir / "run" / "weights" / "last.onnx", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_NE(bytes.find("DeformConv"), std::string::npos);
   fs::remove_all(dir);
 }

@@ -1,0 +1,27 @@
+// Model configs for `visionrt train --cfg FILE.yaml`: which network to build, at which scale, with
+// which blocks, and optionally which export to take weights from.
+//
+//   model: yolov8      # the architecture (YOLOv8 detect/segment so far)
+//   scale: n           # Ultralytics' n, s, m, l, x
+//   task: segment      # detect or segment
+//   nc: 3              # classes (default: the dataset's categories, or the weights' classes)
+//   dcn: [6, 8]        # C2f layers whose bottlenecks use DCNv2 (2, 4, 6, 8, 12, 15, 18, 21)
+//   weights: yolov8n-seg.onnx   # optional: start from an export (by name; relative to the file)
+#pragma once
+#include <string>
+
+#include "train/yolo.hpp"
+
+namespace visionrt::train {
+
+struct TrainConfig {
+  YoloSpec spec;
+  bool nc_given = false;
+  std::string weights;  // "" for none; resolved against the config's folder
+};
+
+// Throws IoError (unreadable) or InputError naming the file and the key for anything malformed,
+// unknown keys included (a typo must not silently train another network).
+TrainConfig read_train_config(const std::string& path);
+
+}  // namespace visionrt::train
