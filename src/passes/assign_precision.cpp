@@ -22,10 +22,13 @@
 namespace visionrt {
 namespace {
 
-// Nodes whose arithmetic runs in bf16 (with their weights, input 1, constant).
+// Nodes whose arithmetic runs in bf16 (with their weights, input 1, constant). Transposed
+// convolutions only where this CPU's probe measures oneDNN's bf16 deconvolution at least as fast
+// as its f32 one (bf16_deconv_speedup: it is not on every machine whose convolutions gain).
 bool is_compute(const std::string& op) {
-  return op == "Conv" || op == "visionrt.FusedConv" || op == "ConvTranspose" || op == "MatMul" ||
-         op == "Gemm" || op == "visionrt.FusedMatMul";
+  if (op == "ConvTranspose") return bf16_deconv_speedup() >= 1.0;
+  return op == "Conv" || op == "visionrt.FusedConv" || op == "MatMul" || op == "Gemm" ||
+         op == "visionrt.FusedMatMul";
 }
 
 // Ops that pass bf16 through with no arithmetic a bf16 rounding would hurt: copies, max/avg

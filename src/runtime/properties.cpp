@@ -96,6 +96,11 @@ std::string default_precision(std::string* reason) {
                   ? str_cat("default: bf16 convolutions measured ", std::round(gain * 100) / 100,
                             "x f32 on this CPU", gain >= kBf16DefaultGain ? "" : " (below the bar)")
                   : std::string("default: no native bf16 on this CPU");
+  if (reason && gain >= kBf16DefaultGain) {
+    const double deconv = bf16_deconv_speedup();
+    *reason += str_cat("; transposed convolutions ", std::round(deconv * 100) / 100, "x",
+                       deconv >= 1.0 ? "" : " (kept in f32)");
+  }
   return gain >= kBf16DefaultGain ? "bf16" : "f32";
 }
 

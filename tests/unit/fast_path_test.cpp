@@ -676,6 +676,36 @@ TEST(FastPath, Bf16StaysBetweenConvolutionsAndLeavesDecodingF32) {
   for (int o : g->outputs) EXPECT_EQ(g->values[o].type.dtype, DType::f32);
 }
 
+TEST(FastPath, Bf16TransposedConvolutionFollowsItsOwnProbe) {
+  // Conv -> ConvTranspose 2x2 stride 2 (YOLOv8-seg's prototype upsampling) -> Conv. Under bf16
+  // the transposed convolution computes in bf16 only where this CPU's deconvolution probe
+  // measures bf16 at least as fast as f32 (a machine whose convolutions gain may lose here), and
+  // the network matches the reference either way.
+  if (!cpu_supports_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16 or AMX";
+  Net n;
+  const Shape in = {1, 16, 12, 10};
+  n.b.input("x", DType::f32, in);
+  std::string y = n.op("Relu", {n.conv("x", 16, 32, 3)});
+  std::string up =
+      n.op("ConvTranspose", {y, n.constant(random_tensor({32, 32, 2, 2}, n.rng, -0.2f, 0.2f))},
+           {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}});
+  n.b.output(n.conv(n.op("Relu", {up}), 32, 8, 3), DType::f32);
+  auto g = load_model_bytes(n.b.serialize(), "deconv.onnx");
+  run_default_passes(*g);
+  run_cpu_passes(*g, preferred_layout_block(), true);
+  const bool want_bf16 = bf16_deconv_speedup() >= 1.0;
+  int seen = 0;
+  for (const Node& node : g->nodes)
+    if (node.op_type == "ConvTranspose") {
+      ++seen;
+      EXPECT_EQ(g->values[node.inputs[0]].type.dtype == DType::bf16, want_bf16)
+          << "probe " << bf16_deconv_speedup();
+    }
+  EXPECT_EQ(seen, 1);
+  std::mt19937 rng(5);
+  check_network(n, {random_tensor(in, rng)}, 2e-2, "bf16");
+}
+
 TEST(FastPath, Bf16TransformerMlpKeepsTheResidualStreamF32) {
   if (!cpu_supports_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16 or AMX";
   // A pre-norm transformer block's MLP on [2, 10, 32] tokens: LayerNormalization, Linear(32,
