@@ -15,6 +15,7 @@
 #include "../visionrt/cli_util.hpp"
 #include "../visionrt/dataset_eval.hpp"
 #include "eval/coco_eval.hpp"
+#include "onnx/builder.hpp"
 #include "train/config.hpp"
 #include "train/ssd_task.hpp"
 #include "train/trainer.hpp"
@@ -121,14 +122,18 @@ int run(const Opts& o) {
   // The export the weights start from, if any, and its family: YOLOv8 trains as our own libtorch
   // network, SSD through its ONNX graph.
   const std::string weights = !o.model.empty() ? o.model : cfg.weights;
-  const std::string family = weights.empty() ? "yolov8" : Predictor::inspect(weights).family();
+  // An SSD300-VGG16 from its config: built here, then trained as any SSD export.
+  const bool ssd_scratch = !o.cfg.empty() && cfg.model == "ssd300_vgg16";
+  const std::string family = ssd_scratch       ? "ssd"
+                             : weights.empty() ? "yolov8"
+                                               : Predictor::inspect(weights).family();
   if (family != "yolov8" && family != "ssd")
     throw InputError(
         fmt::format("{}: a model of family '{}'; train fine-tunes YOLOv8 (Ultralytics "
                     "exports) and SSD models",
                     weights, family));
   const bool ssd = family == "ssd";
-  if (ssd && (!o.cfg.empty() || !o.dcn.empty()))
+  if (ssd && ((!o.cfg.empty() && !ssd_scratch) || !o.dcn.empty()))
     throw InputError(
         fmt::format("{}: configs and --dcn build YOLOv8; an SSD trains as exported", weights));
   // Splits as Ultralytics uses them: train on "train" and validate on "val" where the dataset
@@ -158,7 +163,28 @@ int run(const Opts& o) {
   train::YoloSpec spec;
   std::vector<std::string> names;
   train::SsdModel ssd_model;
-  if (ssd) {
+  if (o.resume && o.out.empty())
+    throw InputError("--resume continues the run in --out DIR: give the run's folder");
+  const fs::path out = o.out.empty() ? cli::fresh_dir("runs/train") : fs::path(o.out);
+  if (ssd_scratch) {
+    // Column 0 background, then the dataset's categories in id order.
+    names = {"background"};
+    for (const auto& c : cats) names.push_back(c.name.empty() ? std::to_string(c.id) : c.name);
+    if (cfg.nc_given && cfg.spec.nc + 1 != static_cast<int64_t>(names.size()))
+      throw InputError(fmt::format("{}: nc {} but the dataset has {} categories", o.cfg,
+                                   cfg.spec.nc, names.size() - 1));
+    if (names.size() < 5)
+      throw InputError(fmt::format(
+          "{}: ssd300_vgg16 needs at least 4 classes (its score output must be wider than its "
+          "box output); the dataset has {}",
+          o.cfg, names.size() - 1));
+    fs::create_directories(out / "weights");
+    const std::string init = (out / "weights" / "init.onnx").string();
+    ModelBuilder b = make_ssd300_vgg16(static_cast<int64_t>(names.size()), true);
+    b.metadata("names", train::names_metadata(names));
+    b.save(init);
+    ssd_model = train::load_ssd(init);
+  } else if (ssd) {
     ssd_model = train::load_ssd(weights);
     names = Predictor::inspect(weights).names();
     names.resize(static_cast<size_t>(ssd_model.classes));
@@ -275,9 +301,6 @@ int run(const Opts& o) {
       return std::make_pair(e.stats[1], e.stats[0]);
     };
   }
-  if (o.resume && o.out.empty())
-    throw InputError("--resume continues the run in --out DIR: give the run's folder");
-  const fs::path out = o.out.empty() ? cli::fresh_dir("runs/train") : fs::path(o.out);
   fmt::print("{}\n{} training images, {} objects; output {}\n",
              ssd ? ssd_model.describe() : spec.describe(), samples.size(),
              gt.annotations.size() - dropped, out.string());

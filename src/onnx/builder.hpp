@@ -55,6 +55,9 @@ ModelBuilder make_demo_detector();
 
 // SSD300 with a VGG16 backbone (the original Caffe architecture; seeded random weights, ~31
 // GFLOPs): input "images" [1,3,300,300], outputs "boxes" [1,8732,4], "scores" [1,8732,classes].
-ModelBuilder make_ssd300_vgg16(int64_t num_classes = 21);
+// `trainable`: the raw head as ssd.pytorch has it, outputs "loc" [1,8732,4] (encodings against
+// the SSD300 priors) and "conf" [1,8732,classes] (logits, column 0 background), the heads
+// initialised small (N(0, 0.01)) so that training starts from near-uniform scores.
+ModelBuilder make_ssd300_vgg16(int64_t num_classes = 21, bool trainable = false);
 
 }  // namespace visionrt

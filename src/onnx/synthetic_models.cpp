@@ -8,7 +8,7 @@
 
 namespace visionrt {
 
-ModelBuilder make_ssd300_vgg16(int64_t num_classes) {
+ModelBuilder make_ssd300_vgg16(int64_t num_classes, bool trainable) {
   // The original SSD300 (Liu et al. 2016, Caffe): VGG16 to conv5_3 with pool5 3x3/1, dilated
   // fc6 (3x3, dilation 6) and fc7 (1x1) as convolutions, extra layers conv8..conv11, and 3x3
   // loc/conf heads on six maps (38, 19, 10, 5, 3, 1) with 4/6/6/6/4/4 boxes: 8732 priors.
@@ -21,10 +21,11 @@ ModelBuilder make_ssd300_vgg16(int64_t num_classes) {
   b.input("images", DType::f32, {1, 3, 300, 300});
   int id = 0;
   auto conv = [&](const std::string& x, int64_t cin, int64_t cout, int64_t k, int64_t stride,
-                  int64_t pad, int64_t dil, bool relu) {
+                  int64_t pad, int64_t dil, bool relu, float std_dev = 0) {
     std::string n = str_cat("conv", id++);
     Tensor w(DType::f32, {cout, cin, k, k}), bias(DType::f32, {cout});
-    std::normal_distribution<float> nd(0.f, std::sqrt(2.0f / static_cast<float>(cin * k * k)));
+    std::normal_distribution<float> nd(
+        0.f, std_dev > 0 ? std_dev : std::sqrt(2.0f / static_cast<float>(cin * k * k)));
     for (size_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = nd(rng);
     for (size_t i = 0; i < bias.numel(); ++i) bias.data<float>()[i] = 0.01f * nd(rng);
     b.initializer(n + ".w", w).initializer(n + ".b", bias);
@@ -74,11 +75,18 @@ ModelBuilder make_ssd300_vgg16(int64_t num_classes) {
   for (size_t m = 0; m < maps.size(); ++m) {
     for (int head = 0; head < 2; ++head) {
       int64_t per = head == 0 ? 4 : num_classes;
-      std::string h = conv(maps[m].first, maps[m].second, boxes[m] * per, 3, 1, 1, 1, false);
+      std::string h = conv(maps[m].first, maps[m].second, boxes[m] * per, 3, 1, 1, 1, false,
+                           trainable ? 0.01f : 0.f);
       b.node("Transpose", {h}, {h + ".nhwc"}, {{"perm", attr_ints({0, 2, 3, 1})}});
       b.node("Reshape", {h + ".nhwc", head == 0 ? "shape_loc" : "shape_conf"}, {h + ".flat"});
       (head == 0 ? locs : confs).push_back(h + ".flat");
     }
+  }
+  if (trainable) {
+    b.node("Concat", locs, {"loc"}, {{"axis", attr_int(1)}});
+    b.node("Concat", confs, {"conf"}, {{"axis", attr_int(1)}});
+    b.output("loc", DType::f32, {1, 8732, 4}).output("conf", DType::f32, {1, 8732, num_classes});
+    return b;
   }
   b.node("Concat", locs, {"boxes"}, {{"axis", attr_int(1)}});
   b.node("Concat", confs, {"logits"}, {{"axis", attr_int(1)}});

@@ -34,11 +34,16 @@ TrainConfig read_train_config(const std::string& path) {
     return y[key].as<std::string>();
   };
   const std::string model = text_of("model", "yolov8");
-  if (model != "yolov8")
-    throw InputError(str_cat(path, ": model '", model, "' (configs build yolov8 so far)"));
+  if (model != "yolov8" && model != "ssd300_vgg16")
+    throw InputError(str_cat(path, ": model '", model, "' (yolov8 or ssd300_vgg16)"));
+  if (model == "ssd300_vgg16")
+    for (const char* k : {"scale", "task", "dcn", "weights"})
+      if (y[k])
+        throw InputError(str_cat(path, ": '", k, "' does not apply to ssd300_vgg16 (model, nc)"));
   const std::string scale = text_of("scale", "n");
   if (scale.size() != 1) throw InputError(str_cat(path, ": scale '", scale, "' (n, s, m, l, x)"));
   TrainConfig c;
+  c.model = model;
   try {
     c.spec = YoloSpec::scale(scale[0], text_of("task", "detect"));
   } catch (const InputError& e) {

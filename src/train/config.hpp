@@ -1,7 +1,7 @@
 // Model configs for `visionrt train --cfg FILE.yaml`: which network to build, at which scale, with
 // which blocks, and optionally which export to take weights from.
 //
-//   model: yolov8      # the architecture (YOLOv8 detect/segment so far)
+//   model: yolov8      # yolov8 (detect/segment), or ssd300_vgg16 (keys: model, nc)
 //   scale: n           # Ultralytics' n, s, m, l, x
 //   task: segment      # detect or segment
 //   nc: 3              # classes (default: the dataset's categories, or the weights' classes)
@@ -15,7 +15,8 @@
 namespace visionrt::train {
 
 struct TrainConfig {
-  YoloSpec spec;
+  std::string model = "yolov8";  // yolov8 or ssd300_vgg16
+  YoloSpec spec;  // yolov8; ssd300_vgg16 uses spec.nc (classes, background not counted)
   bool nc_given = false;
   std::string weights;  // "" for none; resolved against the config's folder
 };

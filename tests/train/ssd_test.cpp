@@ -464,3 +464,51 @@ TEST(SsdShared, MobileNetAnchorsReadOffTheGraphEqualThePublishedFile) {
   EXPECT_LT(worst(mine.at("boxes"), ref[0]), 1e-4);
   EXPECT_LT(worst(mine.at("scores"), ref[1]), 1e-4);
 }
+
+TEST(SsdTrainCli, Ssd300Vgg16FromItsConfigTrainsAndPredicts) {
+  // Four classes of coloured rectangles; `model: ssd300_vgg16` builds the network (raw loc/conf
+  // head on the 8732 SSD300 priors, softmax with background in column 0) and trains it.
+  const fs::path dir = test::temp_dir("ssd300_cfg");
+  const cv::Scalar colours[] = {{255, 0, 0}, {0, 0, 255}, {0, 255, 0}, {0, 255, 255}};
+  fs::create_directories(dir / "images" / "train");
+  fs::create_directories(dir / "labels" / "train");
+  for (int i = 0; i < 4; ++i) {
+    cv::Mat img(120, 160, CV_8UC3, cv::Scalar(90, 90, 90));
+    const int x = 20 + 20 * i, y = 15 + 10 * i;
+    cv::rectangle(img, {x, y, 50, 40}, colours[i], cv::FILLED);
+    const std::string stem = "im" + std::to_string(i);
+    cv::imwrite((dir / "images" / "train" / (stem + ".png")).string(), img);
+    std::ofstream(dir / "labels" / "train" / (stem + ".txt"))
+        << i << " " << (x + 25) / 160.0 << " " << (y + 20) / 120.0 << " " << 50 / 160.0 << " "
+        << 40 / 120.0 << "\n";
+  }
+  std::ofstream(dir / "data.yaml") << "path: .\ntrain: images/train\nval: images/train\nnames:\n"
+                                      "  0: blue\n  1: red\n  2: green\n  3: yellow\n";
+  std::ofstream(dir / "ssd.yaml") << "model: ssd300_vgg16\n";
+  const std::string cli = std::string(VISIONRT_CLI);
+  std::string out;
+  int rc =
+      test::run_command(cli + " train --cfg " + (dir / "ssd.yaml").string() + " --data " +
+                            (dir / "data.yaml").string() +
+                            " --epochs 1 --batch 2 --threads 2 -q --out " + (dir / "run").string(),
+                        &out);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("SSD init.onnx: 4 classes + background (softmax), 8732 anchors, encodings "
+                     "(xywh)"),
+            std::string::npos)
+      << out;
+  const std::string best = (dir / "run" / "weights" / "best.onnx").string();
+  rc = test::run_command(cli + " predict --model " + best + " " +
+                             (dir / "images" / "train" / "im0.png").string() + " --no-save --out " +
+                             (dir / "pred").string(),
+                         &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("ssd"), std::string::npos) << out;
+  // Keys that belong to YOLOv8 are refused for it.
+  std::ofstream(dir / "bad.yaml") << "model: ssd300_vgg16\ndcn: [6]\n";
+  rc = test::run_command(cli + " train --cfg " + (dir / "bad.yaml").string() + " --data " +
+                             (dir / "data.yaml").string(),
+                         &out);
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(out.find("'dcn' does not apply to ssd300_vgg16"), std::string::npos) << out;
+}
