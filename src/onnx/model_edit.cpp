@@ -1,6 +1,7 @@
 // model_with_initializers (model_edit.hpp).
 #include "onnx/model_edit.hpp"
 
+#include <filesystem>
 #include <set>
 
 #include "common/file_io.hpp"
@@ -35,6 +36,16 @@ std::string model_with_initializers(const std::string& path,
     done.insert(name);
   };
   onnx::GraphProto* g = model.mutable_graph();
+  // Tensors kept in external files are read in and written inline: the edited model may be
+  // saved anywhere, where relative external paths would no longer resolve.
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  for (auto& init : *g->mutable_initializer())
+    if (init.data_location() == onnx::TensorProto::EXTERNAL && !values.count(init.name())) {
+      const Tensor t = tensor_from_proto(init, init.name(), dir.empty() ? "." : dir);
+      onnx::TensorProto inline_copy;
+      fill_tensor(&inline_copy, init.name(), t);
+      init = inline_copy;
+    }
   for (auto& init : *g->mutable_initializer()) replace(&init, init.name());
   for (auto& n : *g->mutable_node())
     if (n.op_type() == "Constant" && n.output_size() == 1)

@@ -258,6 +258,31 @@ TEST(OnnxModule, WritesTheTrainedWeightsBackIntoTheOriginal) {
   EXPECT_NE(cm.metadata().at("names").find("'class2'"), std::string::npos);  // kept
 }
 
+TEST(OnnxModule, AModelWithExternalDataIsWrittenSelfContained) {
+  // Weights in a file beside the model: the trained copy, written in another folder, carries
+  // them inline and runs there.
+  const fs::path dir = test::temp_dir("onnx_module_external");
+  fs::create_directories(dir / "a");
+  fs::create_directories(dir / "b");
+  ModelBuilder b(13, 7);
+  b.input("x", DType::f32, {1, 3, 8, 8});
+  // w is a parameter (replaced on writing); k, a plain constant, is not.
+  b.initializer("w", seeded({4, 3, 3, 3}, 1)).initializer("k", seeded({1, 4, 1, 1}, 2));
+  b.node("Conv", {"x", "w"}, {"y"}, {{"kernel_shape", attr_ints({3, 3})}});
+  b.node("Mul", {"y", "k"}, {"z"});
+  b.output("z", DType::f32);
+  b.external("w", "weights.bin").external("k", "weights_k.bin");
+  b.save((dir / "a" / "m.onnx").string());
+  OnnxModule m((dir / "a" / "m.onnx").string());
+  const std::string out = (dir / "b" / "trained.onnx").string();
+  m->write_onnx(out);
+  torch::manual_seed(2);
+  const torch::Tensor x = torch::rand({1, 3, 8, 8});
+  torch::NoGradGuard ng;
+  EXPECT_LT(worst(m->run({x}, {"z"}).at("z"), run_visionrt(out, x)[0]), 1e-5);
+  EXPECT_FALSE(fs::exists(dir / "b" / "weights.bin"));
+}
+
 TEST(SsdCoder, ReadOffTheDecodeGraphAndRoundTrips) {
   const fs::path dir = test::temp_dir("ssd_coder");
   const std::string path = (dir / "ssd.onnx").string();
