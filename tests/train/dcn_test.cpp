@@ -11,6 +11,7 @@
 #include "train/config.hpp"
 #include "train/tensor_convert.hpp"
 #include "train/yolo.hpp"
+#include "train_test_util.hpp"
 #include "visionrt/core.hpp"
 #include "visionrt/error.hpp"
 
@@ -18,24 +19,10 @@ namespace fs = std::filesystem;
 using namespace visionrt;
 using namespace visionrt::train;
 
+using visionrt::test::run_visionrt;
+using visionrt::test::worst;
+
 namespace {
-
-std::vector<torch::Tensor> run_visionrt(const std::string& path, const torch::Tensor& x) {
-  Core core;
-  CompiledModel cm = core.compile_model(path, {{"INFERENCE_PRECISION", "f32"}});
-  InferRequest r = cm.create_infer_request();
-  r.set_input_tensor(0, from_torch(x));
-  r.infer();
-  std::vector<torch::Tensor> out;
-  for (size_t i = 0; i < cm.outputs().size(); ++i) out.push_back(to_torch(r.get_output_tensor(i)));
-  return out;
-}
-
-double worst(const torch::Tensor& a, const torch::Tensor& b) {
-  EXPECT_EQ(a.sizes(), b.sizes());
-  if (a.sizes() != b.sizes()) return 1e30;
-  return ((a - b).abs() / (b.abs() + 1)).max().item<double>();
-}
 
 // Random BatchNorm statistics and DCN offsets/masks, so the test sees every path.
 void randomize(torch::nn::Module& m, uint64_t seed) {

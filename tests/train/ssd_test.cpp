@@ -18,6 +18,7 @@
 #include "train/ssd_loss.hpp"
 #include "train/ssd_task.hpp"
 #include "train/tensor_convert.hpp"
+#include "train_test_util.hpp"
 #include "visionrt/core.hpp"
 #include "visionrt/error.hpp"
 
@@ -25,29 +26,15 @@ namespace fs = std::filesystem;
 using namespace visionrt;
 using namespace visionrt::train;
 
+using visionrt::test::run_visionrt;
+using visionrt::test::worst;
+
 namespace {
 
 Tensor seeded(const Shape& s, uint64_t seed, float scale = 0.3f) {
   torch::manual_seed(seed);
   std::vector<int64_t> d(s.begin(), s.end());
   return from_torch(torch::randn(d) * scale);
-}
-
-std::vector<torch::Tensor> run_visionrt(const std::string& path, const torch::Tensor& x) {
-  Core core;
-  CompiledModel cm = core.compile_model(path, {{"INFERENCE_PRECISION", "f32"}});
-  InferRequest r = cm.create_infer_request();
-  r.set_input_tensor(0, from_torch(x));
-  r.infer();
-  std::vector<torch::Tensor> out;
-  for (size_t i = 0; i < cm.outputs().size(); ++i) out.push_back(to_torch(r.get_output_tensor(i)));
-  return out;
-}
-
-double worst(const torch::Tensor& a, const torch::Tensor& b) {
-  EXPECT_EQ(a.sizes(), b.sizes());
-  if (a.sizes() != b.sizes()) return 1e30;
-  return ((a - b).abs() / (b.abs() + 1)).max().item<double>();
 }
 
 // The anchors of the tiny SSD: two maps (8x8 and 4x4 on a 64x64 input), two anchors per cell,
