@@ -15,5 +15,6 @@ std::function<int()> add_demo_image(CLI::App& app);
 std::function<int()> add_convert(CLI::App& app);
 std::function<int()> add_benchmark(CLI::App& app);
 std::function<int()> add_quantize(CLI::App& app);
+std::function<int()> add_serve(CLI::App& app);
 
 }  // namespace visionrt::cli

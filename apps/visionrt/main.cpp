@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   add(visionrt::cli::add_convert);
   add(visionrt::cli::add_benchmark);
   add(visionrt::cli::add_quantize);
+  add(visionrt::cli::add_serve);
   // benchmark takes benchmark_app's single-dash long flags (-nstreams 2): CLI11 spells them
   // with two dashes.
   std::vector<std::string> args(argv, argv + argc);

@@ -109,13 +109,6 @@ int64_t image_id_for(const fs::path& p, int64_t index) {
   return index;
 }
 
-cv::Mat full_mask(const Detection& d, cv::Size size) {
-  cv::Mat m(size, CV_8UC1, cv::Scalar(0));
-  cv::Rect r = d.mask_roi & cv::Rect(0, 0, size.width, size.height);
-  if (!d.mask.empty() && r == d.mask_roi) d.mask.copyTo(m(r));
-  return m;
-}
-
 // Largest outer contour of a mask, as Ultralytics' masks.xy (segments for YOLO labels).
 std::vector<cv::Point> mask_polygon(const Detection& d) {
   std::vector<std::vector<cv::Point>> cs;
@@ -308,7 +301,7 @@ std::function<int()> add_predict(CLI::App& app) {
         r["bbox"] = {round3(d.x1), round3(d.y1), round3(d.x2 - d.x1), round3(d.y2 - d.y1)};
         r["score"] = std::round(d.score * 100000) / 100000;
         if (!d.mask.empty()) {
-          cv::Mat m = full_mask(d, p.image_size);
+          cv::Mat m = image_mask(d, p.image_size);
           std::vector<uint8_t> dense(m.data, m.data + m.total());
           Rle rle = rle_encode(dense, static_cast<uint32_t>(m.rows), static_cast<uint32_t>(m.cols));
           r["segmentation"] = {{"size", {m.rows, m.cols}}, {"counts", rle_to_string(rle)}};

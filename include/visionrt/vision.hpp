@@ -118,6 +118,11 @@ class Predictor {
   // `bgr`: 8-bit, 1, 3 or 4 channels (as cv::imread gives). Throws InputError for an empty or
   // unsupported image.
   Prediction predict(const cv::Mat& bgr);
+  // As predict(bgr) with this call's post-processing settings in place of the construction's:
+  // conf, iou, max_det, agnostic_nms, multi_label, classes, retina_masks and the DB thresholds
+  // (a server's requests each bring their own). Other fields of `call` are ignored. Throws
+  // InputError for a value out of range.
+  Prediction predict(const cv::Mat& bgr, const PredictOptions& call);
 
   Task task() const;
   const std::string& family() const;  // one of model_family_names()
@@ -143,6 +148,10 @@ class Detector {
  private:
   Predictor p_;
 };
+
+// A detection's instance mask on the whole image (CV_8UC1, 0/1, `image_size`); all zeros when it
+// has no mask or its mask_roi leaves the image.
+cv::Mat image_mask(const Detection& d, cv::Size image_size);
 
 // Label-map colours: Pascal VOC's colour map (class 0 = background, left undrawn) or
 // Cityscapes' 19 train-id colours (every class drawn); automatic picks Cityscapes for 19 names.

@@ -65,6 +65,13 @@ cv::Vec3b palette_color(Palette palette, int label) {
   return voc_color(label);
 }
 
+cv::Mat image_mask(const Detection& d, cv::Size image_size) {
+  cv::Mat m(image_size, CV_8UC1, cv::Scalar(0));
+  const cv::Rect r = d.mask_roi & cv::Rect(0, 0, image_size.width, image_size.height);
+  if (!d.mask.empty() && r == d.mask_roi && d.mask.size() == r.size()) d.mask.copyTo(m(r));
+  return m;
+}
+
 void draw_prediction(cv::Mat& img, const Prediction& p, const std::vector<std::string>& names,
                      float alpha, Palette palette) {
   if (palette == Palette::automatic)

@@ -157,7 +157,7 @@ struct Predictor::Impl {
   }
 
   void detect_family();
-  Prediction run(const cv::Mat& img);
+  Prediction run(const cv::Mat& img, const PredictOptions& call_opt);
 };
 
 void Predictor::Impl::detect_family() {
@@ -236,6 +236,17 @@ void Predictor::Impl::detect_family() {
   }
 }
 
+namespace {
+
+void check_thresholds(const PredictOptions& o) {
+  if (!(o.conf >= 0 && o.conf <= 1))
+    throw InputError(str_cat("conf ", o.conf, " must be within 0..1"));
+  if (!(o.iou >= 0 && o.iou <= 1)) throw InputError(str_cat("iou ", o.iou, " must be within 0..1"));
+  if (o.max_det <= 0) throw InputError(str_cat("max_det ", o.max_det, " must be > 0"));
+}
+
+}  // namespace
+
 Predictor::Predictor(const std::string& model_path, const PredictOptions& options)
     : Predictor(model_path, options, true, nullptr) {}
 
@@ -254,11 +265,7 @@ Predictor::Predictor(const std::string& model_path, const PredictOptions& option
   Impl& m = *impl_;
   m.path = model_path;
   m.opt = options;
-  if (!(options.conf >= 0 && options.conf <= 1))
-    throw InputError(str_cat("conf ", options.conf, " must be within 0..1"));
-  if (!(options.iou >= 0 && options.iou <= 1))
-    throw InputError(str_cat("iou ", options.iou, " must be within 0..1"));
-  if (options.max_det <= 0) throw InputError(str_cat("max_det ", options.max_det, " must be > 0"));
+  check_thresholds(options);
   if (options.imgsz < 0 || options.imgsz > 8192 || (options.imgsz % 32 && options.imgsz))
     throw InputError(str_cat("imgsz ", options.imgsz, " must be a multiple of 32 up to 8192"));
   m.model =
@@ -290,9 +297,26 @@ std::string Predictor::describe() const {
   return s;
 }
 
-Prediction Predictor::predict(const cv::Mat& img) { return impl_->run(img); }
+Prediction Predictor::predict(const cv::Mat& img) { return impl_->run(img, impl_->opt); }
 
-Prediction Predictor::Impl::run(const cv::Mat& img) {
+Prediction Predictor::predict(const cv::Mat& img, const PredictOptions& call) {
+  check_thresholds(call);
+  PredictOptions o = impl_->opt;
+  o.conf = call.conf;
+  o.iou = call.iou;
+  o.max_det = call.max_det;
+  o.agnostic_nms = call.agnostic_nms;
+  o.multi_label = call.multi_label;
+  o.classes = call.classes;
+  o.retina_masks = call.retina_masks;
+  o.db_thresh = call.db_thresh;
+  o.db_box_thresh = call.db_box_thresh;
+  o.db_unclip_ratio = call.db_unclip_ratio;
+  o.db_max_candidates = call.db_max_candidates;
+  return impl_->run(img, o);
+}
+
+Prediction Predictor::Impl::run(const cv::Mat& img, const PredictOptions& call_opt) {
   if (img.empty()) throw InputError("empty image");
   Prediction out;
   out.task = task;
@@ -309,7 +333,7 @@ Prediction Predictor::Impl::run(const cv::Mat& img) {
   e.req.infer();
   out.inference_ms = ms_since(t0);
   t0 = clock_type::now();
-  const DecodeContext ctx{path, opt, g, names};
+  const DecodeContext ctx{path, call_opt, g, names};
   fam->decode(e.req, ctx, &out);
   out.postprocess_ms = ms_since(t0);
   return out;
