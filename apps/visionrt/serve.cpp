@@ -10,6 +10,9 @@
 
 #include "commands.hpp"
 #include "common/file_io.hpp"
+#ifdef VISIONRT_WITH_GRPC
+#include "serve/grpc/grpc_server.hpp"
+#endif
 #include "serve/http_server.hpp"
 #include "serve/kserve.hpp"
 #include "visionrt/error.hpp"
@@ -24,6 +27,8 @@ struct ServeFlags {
   std::string hint = "throughput";
   double max_body_mb = 256;
   std::string port_file;
+  int grpc_port = -1;  // -1: no gRPC
+  std::string grpc_port_file;
 };
 
 }  // namespace
@@ -57,6 +62,13 @@ std::function<int()> add_serve(CLI::App& app) {
       ->check(CLI::Range(1, 3600));
   cmd->add_option("--http-threads", o->http.http_threads, "Connections served at once (default 64)")
       ->check(CLI::Range(1, 4096));
+#ifdef VISIONRT_WITH_GRPC
+  cmd->add_option("--grpc-port", o->grpc_port,
+                  "Also serve KServe v2 over gRPC on this port (0: any free port; default: off)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--grpc-port-file", o->grpc_port_file,
+                  "Write the gRPC port to this file once listening");
+#endif
   cmd->add_flag("--access-log", o->http.access_log, "One line per request on stderr");
   cmd->add_option("--port-file", o->port_file,
                   "Write the port to this file once listening (for scripts with --port 0)");
@@ -86,6 +98,17 @@ std::function<int()> add_serve(CLI::App& app) {
     }
     serve::HttpServer server(handler, o->http);
     const int port = server.bind();
+#ifdef VISIONRT_WITH_GRPC
+    std::unique_ptr<serve::GrpcServer> grpc;
+    if (o->grpc_port >= 0) {
+      grpc = std::make_unique<serve::GrpcServer>(handler, o->http.host, o->grpc_port,
+                                                 o->http.max_body_bytes);
+      const int gport = grpc->start();
+      if (!o->grpc_port_file.empty())
+        write_file_atomic(o->grpc_port_file, std::to_string(gport) + "\n");
+      fmt::print(stderr, "visionrt serve: KServe v2 gRPC on {}:{}\n", o->http.host, gport);
+    }
+#endif
     if (!o->port_file.empty()) write_file_atomic(o->port_file, std::to_string(port) + "\n");
     fmt::print(stderr, "visionrt serve: {} model(s) on http://{}:{}/ (KServe v2 REST at /v2)\n",
                handler.num_models(), o->http.host, port);
@@ -96,6 +119,9 @@ std::function<int()> add_serve(CLI::App& app) {
       fmt::print(stderr, "visionrt serve: {} received, finishing in-flight requests\n",
                  sig == SIGTERM ? "SIGTERM" : "SIGINT");
       server.stop();
+#ifdef VISIONRT_WITH_GRPC
+      if (grpc) grpc->stop();
+#endif
     });
     server.run();
     // run() also returns if the server failed; wake the waiter so that it can be joined.

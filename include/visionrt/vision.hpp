@@ -128,7 +128,8 @@ class Predictor {
   const std::string& family() const;  // one of model_family_names()
   const std::vector<std::string>& names() const;
   const PreprocessConfig& preprocess() const;
-  std::string describe() const;  // one line: model, family, task, input, preprocessing
+  const PredictOptions& options() const;  // as constructed
+  std::string describe() const;           // one line: model, family, task, input, preprocessing
 
  private:
   Predictor(const std::string& model_path, const PredictOptions& options, bool compile,

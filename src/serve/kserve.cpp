@@ -348,6 +348,57 @@ std::string tensor_json_data(const Tensor& t) {
   return s;
 }
 
+Tensor new_input(const ServedModel& m, const std::string& name, const std::string& datatype,
+                 const Shape& shape, const std::vector<std::pair<std::string, Tensor>>& given) {
+  const auto& ports = m.compiled().inputs();
+  auto port =
+      std::find_if(ports.begin(), ports.end(), [&](const PortInfo& p) { return p.name == name; });
+  if (port == ports.end()) {
+    std::string known;
+    for (const auto& p : ports) known += (known.empty() ? "" : ", ") + p.name;
+    throw HttpError(
+        400, str_cat("model '", m.name(), "' has no input '", name, "' (inputs: ", known, ")"));
+  }
+  for (const auto& g : given)
+    if (g.first == name) throw HttpError(400, str_cat("input '", name, "' is given twice"));
+  const DType dt = dtype_from_kserve(datatype);
+  if (dt == DType::undefined)
+    throw HttpError(400, str_cat("input '", name, "': datatype '", datatype, "' is not supported",
+                                 datatype == "BYTES" ? " (the model takes numeric tensors)" : ""));
+  if (dt != port->dtype)
+    throw HttpError(400, str_cat("input '", name, "' has datatype ", datatype, ", the model takes ",
+                                 kserve_datatype(port->dtype)));
+  for (int64_t d : shape)
+    if (d < 0 || d > (int64_t(1) << 40))
+      throw HttpError(400, str_cat("input '", name, "': shape ", shape_str(shape),
+                                   " must hold non-negative integers"));
+  if (port->has_rank) {
+    bool ok = shape.size() == port->shape.size();
+    for (size_t i = 0; ok && i < shape.size(); ++i)
+      ok = port->shape[i] < 0 || port->shape[i] == shape[i];
+    if (!ok)
+      throw HttpError(400, str_cat("input '", name, "': shape ", shape_str(shape),
+                                   " does not fit the model's ", shape_str(port->shape)));
+  }
+  const size_t numel = shape_numel(shape);
+  check_allocation(numel * dtype_size(dt), str_cat("input '", name, "'"));
+  return Tensor(dt, shape);
+}
+
+void check_inputs_complete(const ServedModel& m,
+                           const std::vector<std::pair<std::string, Tensor>>& given) {
+  for (const PortInfo& p : m.compiled().inputs())
+    if (std::none_of(given.begin(), given.end(), [&](const auto& g) { return g.first == p.name; }))
+      throw HttpError(400, str_cat("input '", p.name, "' is missing"));
+}
+
+size_t output_index(const ServedModel& m, const std::string& name) {
+  const auto& ports = m.compiled().outputs();
+  for (size_t i = 0; i < ports.size(); ++i)
+    if (ports[i].name == name) return i;
+  throw HttpError(400, str_cat("model '", m.name(), "' has no output '", name, "'"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // ServedModel
 
@@ -507,7 +558,7 @@ void KServeHandler::add_model(const std::string& name, const std::string& path,
   models_.push_back(std::make_unique<ServedModel>(name, path, options));
 }
 
-ServedModel& KServeHandler::model(const std::string& name, const std::string& version) {
+ServedModel& KServeHandler::find_model(const std::string& name, const std::string& version) {
   for (auto& m : models_)
     if (m->name() == name) {
       if (!version.empty() && version != "1")
@@ -575,7 +626,7 @@ Reply KServeHandler::route(const Request& r) {
       k = 5;
     }
     if (p.size() > k + 1) return error_reply(404, str_cat("no such endpoint: ", r.path));
-    ServedModel& m = model(p[2], version);
+    ServedModel& m = find_model(p[2], version);
     const std::string what = p.size() == k + 1 ? p[k] : "";
     if (what.empty()) {
       if (!get) return wrong_method();
@@ -642,7 +693,6 @@ Reply KServeHandler::infer(ServedModel& m, const Request& r) {
   if (!jin || !jin->is_array() || jin->empty())
     throw HttpError(400, "the inference request needs a non-empty \"inputs\" array");
 
-  const auto& ports = m.compiled().inputs();
   std::vector<std::pair<std::string, Tensor>> inputs;
   size_t binary_at = json_len;
   for (const json& ji : *jin) {
@@ -650,48 +700,21 @@ Reply KServeHandler::infer(ServedModel& m, const Request& r) {
     const json* jn = member(ji, "name", "input");
     if (!jn || !jn->is_string()) throw HttpError(400, "an input has no \"name\" string");
     const std::string name = jn->get<std::string>();
-    auto port =
-        std::find_if(ports.begin(), ports.end(), [&](const PortInfo& p) { return p.name == name; });
-    if (port == ports.end()) {
-      std::string known;
-      for (const auto& p : ports) known += (known.empty() ? "" : ", ") + p.name;
-      throw HttpError(
-          400, str_cat("model '", m.name(), "' has no input '", name, "' (inputs: ", known, ")"));
-    }
-    for (const auto& [n, t] : inputs)
-      if (n == name) throw HttpError(400, str_cat("input '", name, "' is given twice"));
     const json* jd = member(ji, "datatype", "input");
     if (!jd || !jd->is_string())
       throw HttpError(400, str_cat("input '", name, "' has no \"datatype\" string"));
     const std::string dt_name = jd->get<std::string>();
-    const DType dt = dtype_from_kserve(dt_name);
-    if (dt == DType::undefined)
-      throw HttpError(400, str_cat("input '", name, "': datatype '", dt_name, "' is not supported",
-                                   dt_name == "BYTES" ? " (the model takes numeric tensors)" : ""));
-    if (dt != port->dtype)
-      throw HttpError(400, str_cat("input '", name, "' has datatype ", dt_name,
-                                   ", the model takes ", kserve_datatype(port->dtype)));
     const json* js = member(ji, "shape", "input");
     if (!js || !js->is_array())
       throw HttpError(400, str_cat("input '", name, "' has no \"shape\" array"));
     Shape shape;
     for (const json& d : *js) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0 || d.get<int64_t>() > (int64_t(1) << 40))
+      if (!d.is_number_integer() || d.get<int64_t>() < 0)
         throw HttpError(400, str_cat("input '", name, "': shape ", js->dump(),
                                      " must hold non-negative integers"));
       shape.push_back(d.get<int64_t>());
     }
-    if (port->has_rank) {
-      bool ok = shape.size() == port->shape.size();
-      for (size_t i = 0; ok && i < shape.size(); ++i)
-        ok = port->shape[i] < 0 || port->shape[i] == shape[i];
-      if (!ok)
-        throw HttpError(400, str_cat("input '", name, "': shape ", shape_str(shape),
-                                     " does not fit the model's ", shape_str(port->shape)));
-    }
-    const size_t numel = shape_numel(shape);
-    check_allocation(numel * dtype_size(dt), str_cat("input '", name, "'"));
-    Tensor t(dt, shape);
+    Tensor t = new_input(m, name, dt_name, shape, inputs);
     const json* jp = member(ji, "parameters", "input");
     const json* jsize = jp && jp->is_object() ? member(*jp, "binary_data_size", "input") : nullptr;
     if (jsize) {
@@ -718,10 +741,7 @@ Reply KServeHandler::infer(ServedModel& m, const Request& r) {
   if (binary_at != r.body.size())
     throw HttpError(400, str_cat(r.body.size() - binary_at,
                                  " bytes of binary data follow the inputs that no input claims"));
-  for (const PortInfo& p : ports)
-    if (std::none_of(inputs.begin(), inputs.end(),
-                     [&](const auto& i) { return i.first == p.name; }))
-      throw HttpError(400, str_cat("input '", p.name, "' is missing"));
+  check_inputs_complete(m, inputs);
 
   // Which outputs, and which of them binary.
   bool binary_default = false;
@@ -736,15 +756,12 @@ Reply KServeHandler::infer(ServedModel& m, const Request& r) {
       const json* on = o.is_object() ? member(o, "name", "output") : nullptr;
       if (!on || !on->is_string()) throw HttpError(400, "every requested output needs a \"name\"");
       const std::string name = on->get<std::string>();
-      auto it = std::find_if(oports.begin(), oports.end(),
-                             [&](const PortInfo& p) { return p.name == name; });
-      if (it == oports.end())
-        throw HttpError(400, str_cat("model '", m.name(), "' has no output '", name, "'"));
+      const size_t index = output_index(m, name);
       bool bin = binary_default;
       if (const json* op = member(o, "parameters", "output"); op && op->is_object())
         if (const json* b = member(*op, "binary_data", "output"); b && b->is_boolean())
           bin = b->get<bool>();
-      wanted.emplace_back(static_cast<size_t>(it - oports.begin()), bin);
+      wanted.emplace_back(index, bin);
     }
   } else {
     for (size_t i = 0; i < oports.size(); ++i) wanted.emplace_back(i, binary_default);

@@ -106,12 +106,15 @@ class KServeHandler {
   // Readiness goes false while shutting down (new requests still get answers).
   void set_ready(bool ready) { ready_ = ready; }
   size_t num_models() const { return models_.size(); }
+  bool ready() const { return ready_; }
+  // The model served under `name` (version "" or "1"); HttpError 404 otherwise.
+  ServedModel& find_model(const std::string& name, const std::string& version);
+  const std::vector<std::unique_ptr<ServedModel>>& models() const { return models_; }
   // The web page served at "/" (embedded at build time).
   static const std::string& index_html();
 
  private:
   Reply route(const Request& r);
-  ServedModel& model(const std::string& name, const std::string& version);
   Reply model_metadata(ServedModel& m) const;
   Reply infer(ServedModel& m, const Request& r);
   Reply predict(ServedModel& m, const Request& r);
@@ -121,6 +124,15 @@ class KServeHandler {
   std::atomic<bool> ready_{true};
   size_t max_image_pixels_ = 64u << 20;
 };
+
+// Checks shared by the REST and gRPC front ends (HttpError 400 naming the problem):
+// A zero-filled input tensor for `name` with the request's datatype and shape, checked against
+// the model's port; `given` holds the inputs read so far (a name given twice is an error).
+Tensor new_input(const ServedModel& m, const std::string& name, const std::string& datatype,
+                 const Shape& shape, const std::vector<std::pair<std::string, Tensor>>& given);
+void check_inputs_complete(const ServedModel& m,
+                           const std::vector<std::pair<std::string, Tensor>>& given);
+size_t output_index(const ServedModel& m, const std::string& name);
 
 // Helpers, public for the tests.
 std::string base64_encode(const std::string& bytes);

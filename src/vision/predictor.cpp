@@ -284,6 +284,7 @@ Task Predictor::task() const { return impl_->task; }
 const std::string& Predictor::family() const { return impl_->family; }
 const std::vector<std::string>& Predictor::names() const { return impl_->names; }
 const PreprocessConfig& Predictor::preprocess() const { return impl_->pre; }
+const PredictOptions& Predictor::options() const { return impl_->opt; }
 std::string Predictor::describe() const {
   const Impl& m = *impl_;
   std::string s = str_cat(m.path, ": ", m.family, " (", task_name(m.task), "), input ",
