@@ -43,7 +43,7 @@ struct Opts {
   std::string model, scale, task = "detect", data, format, images, names, split, val, val_split,
                             out;
   std::string optimizer = "SGD";
-  std::string cfg, dcn;
+  std::string cfg, dcn, dsconv;
   int epochs = 10, imgsz = 0, batch = 16, threads = 0;    // imgsz 0: the family's default
   double lr0 = 0, lrf = 0.01, fliplr = 0.5, warmup = -1;  // 0 / -1: the family's default
   double hsv_h = 0.015, hsv_s = 0.7, hsv_v = 0.4;
@@ -133,9 +133,9 @@ int run(const Opts& o) {
                     "exports) and SSD models",
                     weights, family));
   const bool ssd = family == "ssd";
-  if (ssd && ((!o.cfg.empty() && !ssd_scratch) || !o.dcn.empty()))
-    throw InputError(
-        fmt::format("{}: configs and --dcn build YOLOv8; an SSD trains as exported", weights));
+  if (ssd && ((!o.cfg.empty() && !ssd_scratch) || !o.dcn.empty() || !o.dsconv.empty()))
+    throw InputError(fmt::format(
+        "{}: configs, --dcn and --dsconv build YOLOv8; an SSD trains as exported", weights));
   // Splits as Ultralytics uses them: train on "train" and validate on "val" where the dataset
   // has them (data.yaml), else on everything.
   cli::EvalData ed;
@@ -201,6 +201,9 @@ int run(const Opts& o) {
                                      c.describe(), weights, spec.describe()));
       for (int64_t l : c.dcn)
         if (std::find(spec.dcn.begin(), spec.dcn.end(), l) == spec.dcn.end()) spec.dcn.push_back(l);
+      for (int64_t l : c.dsconv)
+        if (std::find(spec.dsconv.begin(), spec.dsconv.end(), l) == spec.dsconv.end())
+          spec.dsconv.push_back(l);
     }
   } else if (!o.cfg.empty()) {
     spec = cfg.spec;
@@ -216,16 +219,21 @@ int run(const Opts& o) {
   }
   if (!ssd && names.size() != static_cast<size_t>(spec.nc))
     names.resize(static_cast<size_t>(spec.nc));
-  // --dcn 6,8: DCNv2 bottlenecks in these C2f layers (added to what the export or config has).
-  for (const std::string& part : split_list(o.dcn)) {
-    int64_t l = -1;
-    try {
-      l = std::stoll(part);
-    } catch (const std::exception&) {
-      throw InputError(fmt::format("--dcn '{}': comma-separated C2f layer numbers", o.dcn));
+  // --dcn 6,8 / --dsconv 4: DCNv2 / snake-convolution bottlenecks in these C2f layers (added
+  // to what the export or config has).
+  auto add_layers = [](const char* flag, const std::string& value, std::vector<int64_t>* list) {
+    for (const std::string& part : split_list(value)) {
+      int64_t l = -1;
+      try {
+        l = std::stoll(part);
+      } catch (const std::exception&) {
+        throw InputError(fmt::format("{} '{}': comma-separated C2f layer numbers", flag, value));
+      }
+      if (std::find(list->begin(), list->end(), l) == list->end()) list->push_back(l);
     }
-    if (std::find(spec.dcn.begin(), spec.dcn.end(), l) == spec.dcn.end()) spec.dcn.push_back(l);
-  }
+  };
+  add_layers("--dcn", o.dcn, &spec.dcn);
+  add_layers("--dsconv", o.dsconv, &spec.dsconv);
   // Dataset category -> model class (by name, else by position: the evaluator's rule).
   const std::vector<int64_t> cmap =
       cli::class_map(names, gt, weights.empty() ? "model" : weights, o.quiet);
@@ -364,9 +372,11 @@ int main(int argc, char** argv) {
                  "(TF OD API SSD MobileNet, SSD300, SSDlite: trained through its own graph)");
   app.add_option("--scale", o.scale, "Train from scratch at this YOLOv8 scale: n, s, m, l, x");
   app.add_option("--cfg", o.cfg,
-                 "Model config (YAML: model, scale, task, nc, dcn, weights; see README)");
+                 "Model config (YAML: model, scale, task, nc, dcn, dsconv, weights; see README)");
   app.add_option("--dcn", o.dcn,
                  "YOLOv8: C2f layers whose bottlenecks use DCNv2, e.g. 6,8 (2 4 6 8 12 15 18 21)");
+  app.add_option("--dsconv", o.dsconv,
+                 "YOLOv8: C2f layers whose bottlenecks add dynamic snake convolutions, e.g. 4");
   app.add_option("--task", o.task, "From scratch: detect or segment (a --model says its own)")
       ->check(CLI::IsMember({"detect", "segment"}));
   app.add_option("--data", o.data, "Dataset: COCO JSON, VOC folder, YOLO data.yaml or folder");

@@ -21,7 +21,8 @@ TrainConfig read_train_config(const std::string& path) {
     throw InputError(str_cat(path, ": malformed YAML (", e.what(), ")"));
   }
   if (!y.IsMap()) throw InputError(str_cat(path, ": a training config is a map of keys"));
-  static const std::set<std::string> known{"model", "scale", "task", "nc", "dcn", "weights"};
+  static const std::set<std::string> known{"model", "scale",  "task",   "nc",
+                                           "dcn",   "dsconv", "weights"};
   for (const auto& kv : y) {
     const std::string k = kv.first.as<std::string>("");
     if (!known.count(k))
@@ -37,7 +38,7 @@ TrainConfig read_train_config(const std::string& path) {
   if (model != "yolov8" && model != "ssd300_vgg16")
     throw InputError(str_cat(path, ": model '", model, "' (yolov8 or ssd300_vgg16)"));
   if (model == "ssd300_vgg16")
-    for (const char* k : {"scale", "task", "dcn", "weights"})
+    for (const char* k : {"scale", "task", "dcn", "dsconv", "weights"})
       if (y[k])
         throw InputError(str_cat(path, ": '", k, "' does not apply to ssd300_vgg16 (model, nc)"));
   const std::string scale = text_of("scale", "n");
@@ -62,19 +63,20 @@ TrainConfig read_train_config(const std::string& path) {
     c.spec.nc = nc;
     c.nc_given = true;
   }
-  if (y["dcn"]) {
-    if (!y["dcn"].IsSequence()) throw InputError(str_cat(path, ": 'dcn' must be a list"));
-    for (const auto& v : y["dcn"]) {
+  for (const char* key : {"dcn", "dsconv"}) {
+    if (!y[key]) continue;
+    if (!y[key].IsSequence()) throw InputError(str_cat(path, ": '", key, "' must be a list"));
+    for (const auto& v : y[key]) {
       int64_t l = -1;
       try {
         l = v.as<int64_t>();
       } catch (const YAML::Exception&) {
-        throw InputError(str_cat(path, ": 'dcn' lists layer numbers"));
+        throw InputError(str_cat(path, ": '", key, "' lists layer numbers"));
       }
       if (l != 2 && l != 4 && l != 6 && l != 8 && l != 12 && l != 15 && l != 18 && l != 21)
-        throw InputError(
-            str_cat(path, ": dcn layer ", l, " is not a C2f layer (2, 4, 6, 8, 12, 15, 18, 21)"));
-      c.spec.dcn.push_back(l);
+        throw InputError(str_cat(path, ": ", key, " layer ", l,
+                                 " is not a C2f layer (2, 4, 6, 8, 12, 15, 18, 21)"));
+      (std::string(key) == "dcn" ? c.spec.dcn : c.spec.dsconv).push_back(l);
     }
   }
   const std::string weights = text_of("weights", "");

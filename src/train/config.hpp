@@ -6,6 +6,7 @@
 //   task: segment      # detect or segment
 //   nc: 3              # classes (default: the dataset's categories, or the weights' classes)
 //   dcn: [6, 8]        # C2f layers whose bottlenecks use DCNv2 (2, 4, 6, 8, 12, 15, 18, 21)
+//   dsconv: [4]        # C2f layers whose bottlenecks add dynamic snake convolutions
 //   weights: yolov8n-seg.onnx   # optional: start from an export (by name; relative to the file)
 #pragma once
 #include <string>

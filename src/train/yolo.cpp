@@ -38,10 +38,12 @@ YoloSpec YoloSpec::scale(char s, const std::string& task, int64_t nc) {
 }
 
 std::string YoloSpec::describe() const {
-  std::string d;
+  std::string d, sn;
   for (size_t i = 0; i < dcn.size(); ++i) d += str_cat(i ? ", " : "", dcn[i]);
+  for (size_t i = 0; i < dsconv.size(); ++i) sn += str_cat(i ? ", " : "", dsconv[i]);
   return str_cat("YOLOv8 ", task, ", ", nc, " classes, depth ", depth, ", width ", width,
-                 ", max channels ", max_channels, d.empty() ? "" : ", DCNv2 in C2f layers " + d);
+                 ", max channels ", max_channels, d.empty() ? "" : ", DCNv2 in C2f layers " + d,
+                 sn.empty() ? "" : ", snake convolutions in C2f layers " + sn);
 }
 
 int64_t scaled_channels(const YoloSpec& s, int64_t c) {
@@ -90,10 +92,80 @@ torch::Tensor modulated_deform_conv2d(const torch::Tensor& x, const torch::Tenso
   return y.view({n, co, ho, wo});
 }
 
+torch::Tensor snake_deviation(const torch::Tensor& off) {
+  const int64_t k = off.size(1), c = k / 2;
+  if (k % 2 == 0) throw InputError(str_cat("snake convolution with ", k, " taps (odd expected)"));
+  std::vector<float> right(static_cast<size_t>(k), 0.f), left(static_cast<size_t>(k), 0.f);
+  for (int64_t i = 0; i < k; ++i)
+    (i > c ? right : left)[static_cast<size_t>(i)] = i == c ? 0.f : 1.f;
+  std::vector<int64_t> view(static_cast<size_t>(off.dim()), 1);
+  view[1] = k;
+  const torch::Tensor mr = torch::tensor(right).view(view).to(off.device());
+  const torch::Tensor ml = torch::tensor(left).view(view).to(off.device());
+  // Right of c: running sum from c+1; left of c: running sum from c-1 down (a reversed cumsum).
+  return torch::cumsum(off * mr, 1) + torch::cumsum((off * ml).flip({1}), 1).flip({1});
+}
+
+SnakeConvImpl::SnakeConvImpl(int64_t c1, int64_t c2, int64_t k_, int morph_)
+    : k(k_), morph(morph_) {
+  if (k % 2 == 0 || k < 3) throw InputError(str_cat("snake convolution with ", k, " taps"));
+  offset = register_module(
+      "offset", torch::nn::Conv2d(torch::nn::Conv2dOptions(c1, k, 3).padding(1).bias(false)));
+  offset_bn = register_module(
+      "offset_bn",
+      torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(k).eps(1e-3).momentum(0.03)));
+  {
+    torch::NoGradGuard ng;
+    offset->weight.zero_();
+  }
+  const std::vector<int64_t> ks =
+      morph == 0 ? std::vector<int64_t>{1, k} : std::vector<int64_t>{k, 1};
+  conv = register_module(
+      "conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(c1, c2, ks).stride(ks).bias(false)));
+  bn = register_module(
+      "bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(c2).eps(1e-3).momentum(0.03)));
+}
+
+torch::Tensor SnakeConvImpl::grid(const torch::Tensor& dev) const {
+  const int64_t n = dev.size(0), h = dev.size(2), w = dev.size(3), c = k / 2;
+  if (h < 2 || w < 2)
+    throw InputError(str_cat("snake convolution on a ", w, "x", h, " map (2x2 at least)"));
+  const auto opts = dev.options();
+  const double sx = 2.0 / static_cast<double>(w - 1), sy = 2.0 / static_cast<double>(h - 1);
+  const torch::Tensor taps = torch::arange(k, opts) - static_cast<double>(c);  // [K]
+  if (morph == 0) {
+    // Tap t of output (y, x) sits at (x + t - c, y + dev_t): [N, H, W, K] -> [N, H, W*K].
+    const torch::Tensor col = torch::arange(w, opts).view({1, 1, w, 1}) + taps.view({1, 1, 1, k});
+    const torch::Tensor row = torch::arange(h, opts).view({1, h, 1, 1}) + dev.permute({0, 2, 3, 1});
+    const torch::Tensor gx = (col * sx - 1).expand({n, h, w, k}).reshape({n, h, w * k});
+    const torch::Tensor gy = (row * sy - 1).reshape({n, h, w * k});
+    return torch::stack({gx, gy}, -1);
+  }
+  // Tap t of output (y, x) sits at (x + dev_t, y + t - c): [N, H, K, W] -> [N, H*K, W].
+  const torch::Tensor row = torch::arange(h, opts).view({1, h, 1, 1}) + taps.view({1, 1, k, 1});
+  const torch::Tensor col = torch::arange(w, opts).view({1, 1, 1, w}) + dev.permute({0, 2, 1, 3});
+  const torch::Tensor gx = (col * sx - 1).reshape({n, h * k, w});
+  const torch::Tensor gy = (row * sy - 1).expand({n, h, k, w}).reshape({n, h * k, w});
+  return torch::stack({gx, gy}, -1);
+}
+
+torch::Tensor SnakeConvImpl::forward(const torch::Tensor& x) {
+  last_h = x.size(2);
+  last_w = x.size(3);
+  const torch::Tensor dev = snake_deviation(torch::tanh(offset_bn(offset(x))));
+  const torch::Tensor sampled = F::grid_sample(x, grid(dev),
+                                               F::GridSampleFuncOptions()
+                                                   .mode(torch::kBilinear)
+                                                   .padding_mode(torch::kZeros)
+                                                   .align_corners(true));
+  return F::silu(bn(conv(sampled)));
+}
+
 ConvBnActImpl::ConvBnActImpl(int64_t c1, int64_t c2, int64_t k_, int64_t s_, int64_t g_, bool act_,
-                             bool deform_)
-    : deform(deform_), act(act_), k(k_), s(s_), g(g_) {
+                             bool deform_, bool snake_)
+    : deform(deform_), snake(snake_), act(act_), k(k_), s(s_), g(g_) {
   if (deform && g != 1) throw InputError("a deformable convolution with groups");
+  if (snake && (s != 1 || g != 1)) throw InputError("a snake convolution with stride or groups");
   conv = register_module(
       "conv",
       torch::nn::Conv2d(
@@ -105,6 +177,14 @@ ConvBnActImpl::ConvBnActImpl(int64_t c1, int64_t c2, int64_t k_, int64_t s_, int
     torch::NoGradGuard ng;
     conv_offset->weight.zero_();
     conv_offset->bias.zero_();
+  }
+  if (snake) {
+    snake_x = register_module("snake_x", SnakeConv(c1, c2, 9, 0));
+    snake_y = register_module("snake_y", SnakeConv(c1, c2, 9, 1));
+    fuse = register_module("fuse",
+                           torch::nn::Conv2d(torch::nn::Conv2dOptions(2 * c2, c2, 1).bias(false)));
+    torch::NoGradGuard ng;
+    fuse->weight.zero_();
   }
   bn = register_module(
       "bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(c2).eps(1e-3).momentum(0.03)));
@@ -128,6 +208,7 @@ torch::Tensor ConvBnActImpl::forward(const torch::Tensor& x) {
     count += z.size(0) * z.size(2) * z.size(3);
   }
   torch::Tensor y = bn(z);
+  if (snake) y = y + fuse(torch::cat({snake_x(x), snake_y(x)}, 1));
   return act ? F::silu(y) : y;
 }
 
@@ -173,9 +254,9 @@ int recalibrate_batchnorm(YoloV8Impl& net, const std::vector<torch::Tensor>& bat
   return updated;
 }
 
-BottleneckImpl::BottleneckImpl(int64_t c1, int64_t c2, bool shortcut, bool deform) {
+BottleneckImpl::BottleneckImpl(int64_t c1, int64_t c2, bool shortcut, bool deform, bool snake) {
   cv1 = register_module("cv1", ConvBnAct(c1, c2, 3));
-  cv2 = register_module("cv2", ConvBnAct(c2, c2, 3, 1, 1, true, deform));
+  cv2 = register_module("cv2", ConvBnAct(c2, c2, 3, 1, 1, true, deform, snake));
   add = shortcut && c1 == c2;
 }
 
@@ -184,12 +265,12 @@ torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
   return add ? x + y : y;
 }
 
-C2fImpl::C2fImpl(int64_t c1, int64_t c2, int64_t n, bool shortcut, bool deform) {
+C2fImpl::C2fImpl(int64_t c1, int64_t c2, int64_t n, bool shortcut, bool deform, bool snake) {
   c = c2 / 2;
   cv1 = register_module("cv1", ConvBnAct(c1, 2 * c, 1));
   cv2 = register_module("cv2", ConvBnAct((2 + n) * c, c2, 1));
   for (int64_t i = 0; i < n; ++i) {
-    blocks.push_back(Bottleneck(c, c, shortcut, deform));
+    blocks.push_back(Bottleneck(c, c, shortcut, deform, snake));
     m->push_back(blocks.back());
   }
   register_module("m", m);
@@ -277,14 +358,17 @@ YoloV8Impl::YoloV8Impl(const YoloSpec& s) : spec(s) {
     convs.push_back(ConvBnAct(c1, c2, k, st));
     model->push_back(convs.back());
   };
-  for (int64_t l : spec.dcn)
-    if (l != 2 && l != 4 && l != 6 && l != 8 && l != 12 && l != 15 && l != 18 && l != 21)
-      throw InputError(
-          str_cat("DCNv2 in layer ", l, ": YOLOv8's C2f layers are 2, 4, 6, 8, 12, 15, 18 and 21"));
+  for (const auto* list : {&spec.dcn, &spec.dsconv})
+    for (int64_t l : *list)
+      if (l != 2 && l != 4 && l != 6 && l != 8 && l != 12 && l != 15 && l != 18 && l != 21)
+        throw InputError(str_cat(list == &spec.dcn ? "DCNv2" : "snake convolution", " in layer ", l,
+                                 ": YOLOv8's C2f layers are 2, 4, 6, 8, 12, 15, 18 and 21"));
   auto c2f = [&](int64_t c1, int64_t c2, int64_t n, bool shortcut) {
     const int64_t index = static_cast<int64_t>(model->size());
     const bool deform = std::find(spec.dcn.begin(), spec.dcn.end(), index) != spec.dcn.end();
-    c2fs.push_back(C2f(c1, c2, n, shortcut, deform));
+    const bool snake =
+        std::find(spec.dsconv.begin(), spec.dsconv.end(), index) != spec.dsconv.end();
+    c2fs.push_back(C2f(c1, c2, n, shortcut, deform, snake));
     model->push_back(c2fs.back());
   };
   auto placeholder = [&] { model->push_back(torch::nn::Identity()); };  // Upsample, Concat

@@ -33,6 +33,9 @@ struct YoloSpec {
   // a zero-initialised `conv_offset` gives 2*9 offsets and 9 mask logits per position), as the
   // C2f_DCN blocks of the strawberry-grading YOLOv8-seg.
   std::vector<int64_t> dcn;
+  // C2f layers whose bottlenecks' second 3x3 convolution also has dynamic snake convolutions
+  // (DySnakeConv, as the strawberry-grading seed's C2f_DySnakeConv): see SnakeConv below.
+  std::vector<int64_t> dsconv;
   // Ultralytics' scales: n, s, m, l, x.
   static YoloSpec scale(char s, const std::string& task = "detect", int64_t nc = 80);
   std::string describe() const;
@@ -47,16 +50,49 @@ torch::Tensor modulated_deform_conv2d(const torch::Tensor& x, const torch::Tenso
                                       const torch::Tensor& mask, int64_t stride, int64_t pad,
                                       int64_t dilation = 1);
 
-// Conv2d (no bias) + BatchNorm2d + SiLU (or none); with `deform`, the convolution is DCNv2.
+// Dynamic snake convolution (DSCNet, Qi et al., ICCV 2023) in one direction: a K-tap kernel
+// along x (morph 0) or y (morph 1) whose taps bend in the other direction. A 3x3 convolution +
+// BatchNorm + tanh gives one offset per tap and position; the taps' deviations accumulate from
+// the centre tap outward (snake_deviation), the K taps are sampled bilinearly (grid_sample,
+// align_corners, zeros outside) into [N, C, H, W*K] (morph 0) or [N, C, H*K, W] (morph 1), and a
+// 1xK (Kx1) convolution with stride K + BatchNorm + SiLU combines them. The offset convolution
+// starts at zero: a straight kernel. (DSCNet ends in GroupNorm + ReLU; YOLOv8's BatchNorm + SiLU
+// here, so that the export folds them like every other layer.)
+struct SnakeConvImpl : torch::nn::Module {
+  SnakeConvImpl(int64_t c1, int64_t c2, int64_t k, int morph);
+  torch::Tensor forward(const torch::Tensor& x);
+  // The sampling grid for deviations [N, K, H, W]: [N, H, W*K, 2] (morph 0) or [N, H*K, W, 2]
+  // (morph 1), grid_sample's normalized (x, y) with align_corners.
+  torch::Tensor grid(const torch::Tensor& deviation) const;
+  torch::nn::Conv2d offset{nullptr};
+  torch::nn::BatchNorm2d offset_bn{nullptr};
+  torch::nn::Conv2d conv{nullptr};
+  torch::nn::BatchNorm2d bn{nullptr};
+  int64_t k = 9;
+  int morph = 0;
+  int64_t last_h = 0, last_w = 0;  // the last input's size (the export's constants)
+};
+TORCH_MODULE(SnakeConv);
+
+// Tap deviations from per-tap offsets [N, K, ...] (K odd): 0 at the centre tap c, the running
+// sum of the offsets from c outward on either side (DSCNet's cumulative offsets).
+torch::Tensor snake_deviation(const torch::Tensor& offsets);
+
+// Conv2d (no bias) + BatchNorm2d + SiLU (or none); with `deform`, the convolution is DCNv2; with
+// `snake`, SiLU(BN(conv(x)) + fuse([snake_x(x), snake_y(x)])) where `fuse` is a 1x1 convolution
+// that starts at zero, so that the layer starts as the plain one.
 struct ConvBnActImpl : torch::nn::Module {
   ConvBnActImpl(int64_t c1, int64_t c2, int64_t k = 1, int64_t s = 1, int64_t g = 1,
-                bool act = true, bool deform = false);
+                bool act = true, bool deform = false, bool snake = false);
   torch::Tensor forward(const torch::Tensor& x);
   // The convolution alone (plain or deformable), before BatchNorm.
   torch::Tensor convolve(const torch::Tensor& x);
   torch::nn::Conv2d conv{nullptr};
   torch::nn::Conv2d conv_offset{nullptr};  // deform: 3*k*k channels (offsets, then mask logits)
   bool deform = false;
+  SnakeConv snake_x{nullptr}, snake_y{nullptr};
+  torch::nn::Conv2d fuse{nullptr};
+  bool snake = false;
   torch::nn::BatchNorm2d bn{nullptr};
   bool act = true;
   int64_t k = 1, s = 1, g = 1;
@@ -68,7 +104,7 @@ struct ConvBnActImpl : torch::nn::Module {
 TORCH_MODULE(ConvBnAct);
 
 struct BottleneckImpl : torch::nn::Module {
-  BottleneckImpl(int64_t c1, int64_t c2, bool shortcut, bool deform = false);
+  BottleneckImpl(int64_t c1, int64_t c2, bool shortcut, bool deform = false, bool snake = false);
   torch::Tensor forward(const torch::Tensor& x);
   ConvBnAct cv1{nullptr}, cv2{nullptr};
   bool add = false;
@@ -76,7 +112,8 @@ struct BottleneckImpl : torch::nn::Module {
 TORCH_MODULE(Bottleneck);
 
 struct C2fImpl : torch::nn::Module {
-  C2fImpl(int64_t c1, int64_t c2, int64_t n, bool shortcut, bool deform = false);
+  C2fImpl(int64_t c1, int64_t c2, int64_t n, bool shortcut, bool deform = false,
+          bool snake = false);
   torch::Tensor forward(const torch::Tensor& x);
   int64_t c = 0;
   ConvBnAct cv1{nullptr}, cv2{nullptr};
@@ -143,14 +180,16 @@ int64_t scaled_channels(const YoloSpec& s, int64_t c);
 int64_t scaled_depth(const YoloSpec& s, int64_t n);
 
 // The spec of an Ultralytics YOLOv8 ONNX export: task and classes from its outputs and metadata,
-// width and depth from its layer shapes, DCNv2 layers from their conv_offset weights. Throws
+// width and depth from its layer shapes, DCNv2 layers from their conv_offset weights, snake
+// layers from their snake_x weights. Throws
 // visionrt::ModelError for other models.
 YoloSpec spec_from_onnx(const std::string& onnx_path);
 // Copies the export's weights by name. Ultralytics folds BatchNorm into the convolutions: each
 // conv's weight is taken as is, its bias becomes the BN shift with identity statistics (mean 0,
 // var 1 - eps, scale 1), so eval-mode outputs equal the export's. A DCNv2 layer the export does
 // not have (no conv_offset) starts as the plain convolution it replaces: zero offsets, mask
-// sigmoid(0) = 1/2, weight doubled. Throws ModelError naming the tensor for a missing one or a
+// sigmoid(0) = 1/2, weight doubled; snake convolutions it lacks keep their initial values (a
+// zero `fuse`: the plain layer). Throws ModelError naming the tensor for a missing one or a
 // shape that differs.
 void load_onnx_weights(YoloV8Impl& net, const std::string& onnx_path);
 // Gives every BatchNorm the statistics of its convolution's output over `batches` (eval mode, no
@@ -163,6 +202,7 @@ int recalibrate_batchnorm(YoloV8Impl& net, const std::vector<torch::Tensor>& bat
 // Class names as Ultralytics writes them into metadata_props["names"]: {0: 'person', ...}.
 std::string names_metadata(const std::vector<std::string>& names);
 // Writes the eval-mode network as ONNX (opset 17, or 19 with ONNX DeformConv for DCNv2 layers;
+// snake convolutions as Conv, Tanh, CumSum, GridSample and a strided Conv;
 // BatchNorm folded into the convolutions,
 // Ultralytics' graph and names: input "images" [1,3,H,W], outputs "output0" (+ "output1"),
 // metadata task/names/imgsz/stride) through a temporary file renamed into place.

@@ -120,8 +120,99 @@ class Writer {
     } else {
       y = conv(x, s + "/conv", w, bias, m.k, m.s, m.g, path + ".conv");
     }
+    if (m.snake) {
+      const std::string sn = op("Concat", {snake(*m.snake_x, x), snake(*m.snake_y, x)},
+                                s + "/snake/Concat", {{"axis", attr_int(1)}});
+      y = op("Add", {y, plain_conv(*m.fuse, sn)}, s + "/snake/Add");
+    }
     if (!m.act) return y;
     std::string sg = op("Sigmoid", {y}, s + "/act/Sigmoid");
+    return op("Mul", {y, sg}, s + "/act/Mul");
+  }
+  // A snake convolution (yolo.hpp) at the size its last forward saw: offsets (Conv + BN folded,
+  // Tanh), deviations (two CumSums), the grid (constants and one Mul + Add), GridSample, the
+  // strided Kx1 / 1xK Conv (BN folded) and SiLU.
+  std::string snake(SnakeConvImpl& m, const std::string& x) {
+    const std::string path = name_of(m), s = scope(path);
+    const int64_t k = m.k, c = k / 2, h = m.last_h, wd = m.last_w;
+    if (h < 2 || wd < 2)
+      throw InputError(str_cat(path, ": no forward pass recorded the size of its input"));
+    torch::NoGradGuard ng;
+    auto fold = [](torch::nn::Conv2dImpl& cv, torch::nn::BatchNorm2dImpl& bn) {
+      torch::Tensor inv = bn.weight / torch::sqrt(bn.running_var + bn.options.eps());
+      return std::make_pair(cv.weight * inv.view({-1, 1, 1, 1}), bn.bias - bn.running_mean * inv);
+    };
+    auto [ow, ob] = fold(*m.offset, *m.offset_bn);
+    const std::string off =
+        op("Tanh", {conv(x, s + "/offset", ow, ob, 3, 1, 1, path + ".offset")}, s + "/Tanh");
+    std::vector<float> right(static_cast<size_t>(k), 0.f), left(static_cast<size_t>(k), 0.f);
+    for (int64_t i = 0; i < k; ++i)
+      (i > c ? right : left)[static_cast<size_t>(i)] = i == c ? 0.f : 1.f;
+    const std::string axis = init(fresh("/axis"), Tensor::scalar<int64_t>(1));
+    const std::string r =
+        op("CumSum",
+           {op("Mul", {off, init(path + ".right", Tensor::from_vector<float>({1, k, 1, 1}, right))},
+               s + "/Mul"),
+            axis},
+           s + "/CumSum");
+    const std::string l =
+        op("CumSum",
+           {op("Mul", {off, init(path + ".left", Tensor::from_vector<float>({1, k, 1, 1}, left))},
+               s + "/Mul_1"),
+            axis},
+           s + "/CumSum_1", {{"reverse", attr_int(1)}});
+    const std::string dev = op("Add", {r, l}, s + "/Add");
+    const float sx = 2.f / static_cast<float>(wd - 1), sy = 2.f / static_cast<float>(h - 1);
+    std::vector<float> base;
+    std::string flat;
+    std::vector<float> scale;
+    Shape gshape;
+    if (m.morph == 0) {  // [1, H, W*K, 2]: (x + t - c, y + dev_t)
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t xx = 0; xx < wd; ++xx)
+          for (int64_t t = 0; t < k; ++t) {
+            base.push_back(static_cast<float>(xx + t - c) * sx - 1.f);
+            base.push_back(static_cast<float>(y) * sy - 1.f);
+          }
+      gshape = {1, h, wd * k, 2};
+      flat = op("Transpose", {dev}, s + "/Transpose", {{"perm", attr_ints({0, 2, 3, 1})}});
+      flat = op("Reshape", {flat, constant_i64({1, h, wd * k, 1})}, s + "/Reshape");
+      scale = {0.f, sy};
+    } else {  // [1, H*K, W, 2]: (x + dev_t, y + t - c)
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t t = 0; t < k; ++t)
+          for (int64_t xx = 0; xx < wd; ++xx) {
+            base.push_back(static_cast<float>(xx) * sx - 1.f);
+            base.push_back(static_cast<float>(y + t - c) * sy - 1.f);
+          }
+      gshape = {1, h * k, wd, 2};
+      flat = op("Transpose", {dev}, s + "/Transpose", {{"perm", attr_ints({0, 2, 1, 3})}});
+      flat = op("Reshape", {flat, constant_i64({1, h * k, wd, 1})}, s + "/Reshape");
+      scale = {sx, 0.f};
+    }
+    const std::string grid =
+        op("Add",
+           {op("Mul", {flat, init(path + ".grid_scale", Tensor::from_vector<float>({2}, scale))},
+               s + "/grid/Mul"),
+            init(path + ".grid_base", Tensor::from_vector<float>(gshape, base))},
+           s + "/grid/Add");
+    const std::string sampled = op("GridSample", {x, grid}, s + "/GridSample",
+                                   {{"mode", attr_string("bilinear")},
+                                    {"padding_mode", attr_string("zeros")},
+                                    {"align_corners", attr_int(1)}});
+    auto [cw, cb] = fold(*m.conv, *m.bn);
+    const std::vector<int64_t> ks =
+        m.morph == 0 ? std::vector<int64_t>{1, k} : std::vector<int64_t>{k, 1};
+    const std::string y = op("Conv",
+                             {sampled, init(path + ".conv.weight", from_torch(cw)),
+                              init(path + ".conv.bias", from_torch(cb))},
+                             s + "/conv/Conv",
+                             {{"kernel_shape", attr_ints(ks)},
+                              {"strides", attr_ints(ks)},
+                              {"pads", attr_ints({0, 0, 0, 0})},
+                              {"dilations", attr_ints({1, 1})},
+                              {"group", attr_int(1)}});
+    const std::string sg = op("Sigmoid", {y}, s + "/act/Sigmoid");
     return op("Mul", {y, sg}, s + "/act/Mul");
   }
   std::string plain_conv(torch::nn::Conv2dImpl& m, const std::string& x, int64_t stride = 1) {
@@ -172,8 +263,10 @@ YoloSpec spec_from_onnx(const std::string& path) {
     const int64_t npr = w.at("model.22.proto.cv1.conv.weight").dim(0);
     s.npr = static_cast<int64_t>(std::llround(static_cast<double>(npr) / s.width));
   }
-  for (int64_t l : {2, 4, 6, 8, 12, 15, 18, 21})
+  for (int64_t l : {2, 4, 6, 8, 12, 15, 18, 21}) {
     if (w.count(str_cat("model.", l, ".m.0.cv2.conv_offset.weight"))) s.dcn.push_back(l);
+    if (w.count(str_cat("model.", l, ".m.0.cv2.fuse.weight"))) s.dsconv.push_back(l);
+  }
   if (scaled_channels(s, 64) != c0 || scaled_channels(s, 1024) != c9)
     throw ModelError(
         str_cat(path, ": layer widths ", c0, "/", c9, " do not follow YOLOv8's channel rule"));
@@ -195,10 +288,25 @@ void load_onnx_weights(YoloV8Impl& net, const std::string& path) {
     return s.size() >= suffix.size() &&
            s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
+  // A layer's snake convolutions, by the layer's "fuse" weight in the export.
+  auto snake_layer = [](const std::string& n) -> std::string {
+    for (const char* part : {".snake_x.", ".snake_y.", ".fuse."}) {
+      const size_t at = n.find(part);
+      if (at != std::string::npos) return n.substr(0, at);
+    }
+    return "";
+  };
   for (auto& p : net.named_parameters(true)) {
     const std::string& n = p.key();
     torch::Tensor& t = p.value();
-    if (ends(n, ".bn.weight")) {
+    const std::string sl = snake_layer(n);
+    if (!sl.empty() && !w.count(sl + ".fuse.weight")) continue;  // not in the export: as built
+    if (ends(n, ".offset_bn.weight")) {
+      t.fill_(1.f);
+    } else if (ends(n, ".offset_bn.bias")) {
+      const std::string conv = n.substr(0, n.size() - 15) + ".offset.bias";
+      copy(t, need(w, conv, path), conv);
+    } else if (ends(n, ".bn.weight")) {
       t.fill_(1.f);
     } else if (ends(n, ".bn.bias")) {
       const std::string conv = n.substr(0, n.size() - 8) + ".conv.bias";
@@ -227,6 +335,13 @@ void export_onnx(YoloV8Impl& net, const std::string& path, int64_t height, int64
                  const std::vector<std::string>& names) {
   if (height <= 0 || width <= 0 || height % 32 || width % 32 || height > 8192 || width > 8192)
     throw InputError(str_cat("export size ", width, "x", height, " must be multiples of 32"));
+  if (!net.spec.dsconv.empty()) {  // snake convolutions take their grid size from a forward
+    torch::NoGradGuard ng;
+    const bool was_training = net.is_training();
+    net.eval();
+    net.forward(torch::zeros({1, 3, height, width}));
+    if (was_training) net.train();
+  }
   std::map<const torch::nn::Module*, std::string> module_names;
   for (auto& m : net.named_modules("", false)) module_names[m.value().get()] = m.key();
   Writer w(module_names, net.spec.dcn.empty() ? 17 : 19);

@@ -128,7 +128,7 @@ TEST(TrainCli, OneEpochFromScratchExportsModelsPredictTakes) {
   fs::remove_all(dir);
 }
 
-TEST(TrainCli, SegmentationFromPolygonsTrainsAndPredictsMasks) {
+TEST(TrainCli, SegmentationWithSnakeConvolutionsFromPolygonsTrainsAndPredictsMasks) {
   fs::path dir = test::temp_dir("train_cli_seg");
   fs::create_directories(dir / "images" / "train");
   for (int i = 0; i < 2; ++i) {
@@ -146,11 +146,19 @@ TEST(TrainCli, SegmentationFromPolygonsTrainsAndPredictsMasks) {
   const std::string cli = std::string(VISIONRT_CLI);
   std::string out;
   int rc = test::run_command(
-      cli + " train --scale n --task segment --data " + (dir / "data.yaml").string() +
+      cli + " train --scale n --task segment --dsconv 4 --data " + (dir / "data.yaml").string() +
           " --epochs 1 --imgsz 64 --batch 2 --threads 1 -q --out " + (dir / "run").string(),
       &out);
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("YOLOv8 segment, 1 classes"), std::string::npos) << out;
+  // The strawberry seed's layout: a YOLOv8-seg with snake-convolution bottlenecks, exported with
+  // GridSample, which predict runs below.
+  EXPECT_NE(out.find("snake convolutions in C2f layers 4"), std::string::npos) << out;
+  {
+    std::ifstream f(dir / "run" / "weights" / "best.onnx", std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    EXPECT_NE(bytes.find("GridSample"), std::string::npos);
+  }
   std::ifstream csv(dir / "run" / "results.csv");
   std::string header;
   std::getline(csv, header);

@@ -3,7 +3,7 @@
 // Chromium through playwright-core (never a downloaded browser).
 //
 //   node tests/web/page_test.js --url http://127.0.0.1:PORT --model NAME --image PATH \
-//        --screenshot OUT.png [--expect-min N] [--video PATH]
+//        --screenshot OUT.png [--expect-min N] [--video PATH | --record-video]
 //   node tests/web/page_test.js --mock [--model NAME] [--image PATH] [--screenshot OUT.png] [--video PATH]
 //
 // Opens the page, picks NAME in #model, gives #file the image, waits for #status "done"
@@ -11,6 +11,7 @@
 // least N rows (default 1) and as many as the predict response has detections (for a semantic
 // model: classes present), #overlay's natural size is the response's image size, and the
 // full-page screenshot is not blank (decoded here with zlib: many colours or a large spread).
+// --record-video records a short WebM in the browser (MediaRecorder) to use as the video.
 // With --video, the video's frames are posted one by one: #status "done" after every frame
 // sampled has an answer (one predict request each, #frames "frame N/N"). Last, a text file as
 // input must end in #status "error" with a visible, non-empty #error.
@@ -33,7 +34,7 @@ const TIMEOUT_MS = 60000;
 function usage(msg) {
   if (msg) console.error(`page_test: ${msg}`);
   console.error("usage: node tests/web/page_test.js --url URL --model NAME --image PATH " +
-    "--screenshot OUT.png [--expect-min N] [--video PATH]\n       node tests/web/page_test.js --mock " +
+    "--screenshot OUT.png [--expect-min N] [--video PATH | --record-video]\n       node tests/web/page_test.js --mock " +
     "[--model NAME] [--image PATH] [--screenshot OUT.png] [--expect-min N]");
   process.exit(2);
 }
@@ -52,6 +53,7 @@ function parseArgs(argv) {
       o.expectMin = Number(val());
       if (!Number.isInteger(o.expectMin) || o.expectMin < 0) usage("--expect-min takes an integer >= 0");
     } else if (a === "--mock") o.mock = true;
+    else if (a === "--record-video") o.recordVideo = true;
     else if (a === "-h" || a === "--help") usage();
     else usage(`unknown argument ${a}`);
   }
@@ -363,7 +365,7 @@ async function main() {
       `${opt.screenshot}: ${png.width}x${png.height}, ${st.colours} colours, std ${st.std.toFixed(1)}`);
 
     // Video: every sampled frame posted in turn, the last overlay shown, then "done".
-    if (opt.mock && !opt.video) {
+    if ((opt.mock || opt.recordVideo) && !opt.video) {
       opt.video = path.join(tmp, "clip.webm");
       await recordTestVideo(browser, opt.video);
     }

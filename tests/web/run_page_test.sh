@@ -2,7 +2,8 @@
 # The web page of `visionrt serve` in a real headless browser (Debian's chromium driven by
 # playwright-core, which scripts/setup installs from npm): starts the server on a free port with
 # PaddleOCR's PP-OCRv4 text detector, drops the built-in demo image (printed text) on the page,
-# checks the drawn result and the screenshot (tests/web/page_test.js), then stops the server with
+# checks the drawn result and the screenshot, then a short video recorded in the browser sent
+# frame by frame (tests/web/page_test.js), then stops the server with
 # SIGTERM and checks it exits cleanly. Exit 77 (skipped) when the model, chromium or
 # playwright-core is absent.
 # Usage: tests/web/run_page_test.sh VISIONRT_CLI OUT_DIR
@@ -30,7 +31,7 @@ done
 port="$(cat "$out/port")"
 set +e
 node "$here/page_test.js" --url "http://127.0.0.1:$port" --model ppocr --image "$out/text.png" \
-  --screenshot "$out/page.png" --expect-min 3
+  --screenshot "$out/page.png" --expect-min 3 --record-video
 rc=$?
 set -e
 [ $rc -eq 0 ] || { cat "$out/server.log"; exit $rc; }
