@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <optional>
 
 #include "../visionrt/cli_util.hpp"
 #include "../visionrt/dataset_eval.hpp"
@@ -124,15 +125,19 @@ int run(const Opts& o) {
   const std::string weights = !o.model.empty() ? o.model : cfg.weights;
   // An SSD300-VGG16 from its config: built here, then trained as any SSD export.
   const bool ssd_scratch = !o.cfg.empty() && cfg.model == "ssd300_vgg16";
-  const std::string family = ssd_scratch       ? "ssd"
-                             : weights.empty() ? "yolov8"
-                                               : Predictor::inspect(weights).family();
+  // The start weights are read once here: family and class names (Predictor::inspect), and for
+  // YOLOv8 the network's layout (spec_from_onnx).
+  std::optional<Predictor> winfo;
+  if (!weights.empty() && !ssd_scratch) winfo.emplace(Predictor::inspect(weights));
+  const std::string family = ssd_scratch ? "ssd" : !winfo ? "yolov8" : winfo->family();
   if (family != "yolov8" && family != "ssd")
     throw InputError(
         fmt::format("{}: a model of family '{}'; train fine-tunes YOLOv8 (Ultralytics "
                     "exports) and SSD models",
                     weights, family));
   const bool ssd = family == "ssd";
+  std::optional<train::YoloSpec> wspec;
+  if (winfo && !ssd) wspec = train::spec_from_onnx(weights);
   if (ssd && ((!o.cfg.empty() && !ssd_scratch) || !o.dcn.empty() || !o.dsconv.empty()))
     throw InputError(fmt::format(
         "{}: configs, --dcn and --dsconv build YOLOv8; an SSD trains as exported", weights));
@@ -146,10 +151,10 @@ int run(const Opts& o) {
   ed.quiet = o.quiet;
   ed.strict = o.strict;
   // Segmentation: masks (polygons rasterized, or RLE) for training and mask mAP for validation.
-  const bool segment = ssd                ? false
-                       : !weights.empty() ? train::spec_from_onnx(weights).task == "segment"
-                       : !o.cfg.empty()   ? cfg.spec.task == "segment"
-                                          : o.task == "segment";
+  const bool segment = ssd              ? false
+                       : wspec          ? wspec->task == "segment"
+                       : !o.cfg.empty() ? cfg.spec.task == "segment"
+                                        : o.task == "segment";
   ed.segm = segment;
   const CocoDataset all = cli::load_ground_truth(ed);
   const std::string train_split = !o.split.empty()               ? o.split
@@ -186,11 +191,11 @@ int run(const Opts& o) {
     ssd_model = train::load_ssd(init);
   } else if (ssd) {
     ssd_model = train::load_ssd(weights);
-    names = Predictor::inspect(weights).names();
+    names = winfo->names();
     names.resize(static_cast<size_t>(ssd_model.classes));
-  } else if (!weights.empty()) {
-    spec = train::spec_from_onnx(weights);
-    names = Predictor::inspect(weights).names();
+  } else if (wspec) {
+    spec = *wspec;
+    names = winfo->names();
     if (!o.cfg.empty()) {
       // The config describes the network the weights are for, plus the blocks it adds.
       const train::YoloSpec& c = cfg.spec;

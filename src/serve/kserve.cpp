@@ -34,7 +34,10 @@ const char* kVersion = "0.1.0";
 Reply json_reply(int status, const json& j) {
   Reply r;
   r.status = status;
-  r.body = j.dump();
+  // Messages quote what the client sent (a path, a header, the bytes where JSON parsing
+  // stopped), which need not be UTF-8: such bytes become U+FFFD instead of dump() throwing
+  // type_error 316 (from handle()'s catch clauses: out of handle(), a 500 from cpp-httplib).
+  r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }
 
@@ -100,6 +103,18 @@ std::optional<uint64_t> parse_u64(const std::string& s) {
   return v;
 }
 
+// A client's JSON value in an error message, at most 40 characters and never dumped deeper than
+// one level: dump() recurses as deep as the value nests, and "shape": [[[[... (or an element
+// {"a":{"a":... in "data") in a body of a few hundred KB overflowed the stack (the server died).
+std::string shown(const json& v) {
+  if (v.is_structured())
+    for (const json& e : v)
+      if (e.is_structured()) return v.is_array() ? "[[...]]" : "{...}";
+  std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (s.size() > 40) s = s.substr(0, 40) + "...";
+  return s;
+}
+
 // Flattens nested JSON arrays (row-major) into `t`, checking every element's type and range.
 class Filler {
  public:
@@ -127,9 +142,7 @@ class Filler {
   }
 
   [[noreturn]] void bad(const json& v, const char* want) const {
-    std::string shown = v.dump();
-    if (shown.size() > 40) shown = shown.substr(0, 40) + "...";
-    throw HttpError(400, str_cat("input '", input_, "': element ", n_, " is ", shown, ", ", want,
+    throw HttpError(400, str_cat("input '", input_, "': element ", n_, " is ", shown(v), ", ", want,
                                  " expected for ", kserve_datatype(t_->dtype())));
   }
 
@@ -710,7 +723,7 @@ Reply KServeHandler::infer(ServedModel& m, const Request& r) {
     Shape shape;
     for (const json& d : *js) {
       if (!d.is_number_integer() || d.get<int64_t>() < 0)
-        throw HttpError(400, str_cat("input '", name, "': shape ", js->dump(),
+        throw HttpError(400, str_cat("input '", name, "': shape ", shown(*js),
                                      " must hold non-negative integers"));
       shape.push_back(d.get<int64_t>());
     }

@@ -334,6 +334,21 @@ TEST(Serve, BadRequestsGetA4xxWithAMessageAndTheServerGoesOn) {
     EXPECT_EQ(status, c.status);
     EXPECT_NE(msg.find(c.says), std::string::npos) << msg;
   }
+  // Client bytes quoted in a message need not be UTF-8 (they become U+FFFD), and a value nested
+  // far deeper than any tensor is refused without recursing into it (both crashed the server:
+  // found by tests/fuzz/fuzz_kserve.cpp and by reading that path).
+  EXPECT_EQ(h.handle(post("/v2/models/tiny/infer", "{\"inputs\": [\x85]}")).status, 400);
+  EXPECT_EQ(h.handle(get("/v2/\x85")).status, 404);
+  {
+    const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+    json j = infer_json(in);
+    std::string body = j.dump();
+    const std::string shape = "\"shape\":[1,3,64,64]";
+    body.replace(body.find(shape), shape.size(), "\"shape\":" + deep);
+    auto [status, msg] = error_of_reply(h.handle(post("/v2/models/tiny/infer", body)));
+    EXPECT_EQ(status, 400);
+    EXPECT_NE(msg.find("[[...]]"), std::string::npos) << msg.substr(0, 200);
+  }
   Request put = post("/v2/models/tiny", "{}");
   EXPECT_EQ(h.handle(put).status, 405);
   Request q = post("/v2/models/tiny/predict", "x");
@@ -507,6 +522,16 @@ TEST(Serve, HttpLimitsSlowAndBrokenClients) {
       c.Post("/v2/models/tiny/infer", infer_json(random_input(3)).dump(), "application/json");
   ASSERT_TRUE(after);
   EXPECT_EQ(after->status, 200);
+}
+
+TEST(Serve, ASecondServerCannotTakeTheSamePort) {
+  LiveServer live;
+  HttpOptions o;
+  o.host = "127.0.0.1";
+  o.port = live.port;
+  HttpServer second(demo_handler(), o);
+  EXPECT_NE(test::error_of<IoError>([&] { second.bind(); }).find("cannot listen"),
+            std::string::npos);
 }
 
 TEST(Serve, ConcurrentClientsAllSucceed) {
