@@ -45,6 +45,7 @@ struct Opts {
                             out;
   std::string optimizer = "SGD";
   std::string cfg, dcn, dsconv;
+  std::string bn = "frozen";  // SSD through its graph: BatchNorm statistics frozen or trained
   int epochs = 10, imgsz = 0, batch = 16, threads = 0;    // imgsz 0: the family's default
   double lr0 = 0, lrf = 0.01, fliplr = 0.5, warmup = -1;  // 0 / -1: the family's default
   double hsv_h = 0.015, hsv_s = 0.7, hsv_v = 0.4;
@@ -138,6 +139,10 @@ int run(const Opts& o) {
   const bool ssd = family == "ssd";
   std::optional<train::YoloSpec> wspec;
   if (winfo && !ssd) wspec = train::spec_from_onnx(weights);
+  if (!ssd && o.bn != "frozen")
+    throw InputError(
+        "--bn applies to SSD models trained through their graph; YOLOv8 trains its "
+        "BatchNorms always");
   if (ssd && ((!o.cfg.empty() && !ssd_scratch) || !o.dcn.empty() || !o.dsconv.empty()))
     throw InputError(fmt::format(
         "{}: configs, --dcn and --dsconv build YOLOv8; an SSD trains as exported", weights));
@@ -275,6 +280,7 @@ int run(const Opts& o) {
     if (o.imgsz > 0 && (o.imgsz != ssd_model.pre.width || o.imgsz != ssd_model.pre.height))
       throw InputError(fmt::format("{}: this SSD's input is fixed at {}x{}; drop --imgsz", weights,
                                    ssd_model.pre.width, ssd_model.pre.height));
+    ssd_model.net->train_batchnorm = o.bn == "train";
     task = train::ssd_task(ssd_model, names);
     imgsz = ssd_model.pre.width;
   } else {
@@ -382,6 +388,10 @@ int main(int argc, char** argv) {
                  "YOLOv8: C2f layers whose bottlenecks use DCNv2, e.g. 6,8 (2 4 6 8 12 15 18 21)");
   app.add_option("--dsconv", o.dsconv,
                  "YOLOv8: C2f layers whose bottlenecks add dynamic snake convolutions, e.g. 4");
+  app.add_option("--bn", o.bn,
+                 "SSD: BatchNorm statistics frozen at the model's (fine-tuning, default) or train "
+                 "(batch statistics, running ones updated: training from scratch)")
+      ->check(CLI::IsMember({"frozen", "train"}));
   app.add_option("--task", o.task, "From scratch: detect or segment (a --model says its own)")
       ->check(CLI::IsMember({"detect", "segment"}));
   app.add_option("--data", o.data, "Dataset: COCO JSON, VOC folder, YOLO data.yaml or folder");

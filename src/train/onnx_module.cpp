@@ -245,8 +245,10 @@ std::map<std::string, torch::Tensor> OnnxModuleImpl::run(
     } else if (op == "MatMul") {
       out.push_back(torch::matmul(x, in(1)));
     } else if (op == "BatchNormalization") {
-      out.push_back(torch::batch_norm(x, in(1), in(2), in(3), in(4), false, 0.0,
-                                      n.attr_f("epsilon", 1e-5f), false));
+      // ONNX's momentum weighs the running value (0.9), torch's the batch's (0.1).
+      out.push_back(
+          torch::batch_norm(x, in(1), in(2), in(3), in(4), train_batchnorm && is_training(),
+                            1.0 - n.attr_f("momentum", 0.9f), n.attr_f("epsilon", 1e-5f), false));
     } else if (op == "Relu") {
       out.push_back(torch::relu(x));
     } else if (op == "Sigmoid") {

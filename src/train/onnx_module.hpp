@@ -43,6 +43,11 @@ struct OnnxModuleImpl : torch::nn::Module {
   const Node* producer(const std::string& value) const;
   int64_t num_parameters() const;
 
+  // In train mode, BatchNormalization normalizes by the batch's statistics and updates its running
+  // ones with the node's momentum (training from scratch); off (the default), the statistics stay
+  // frozen at the file's values in both modes (fine-tuning on small batches).
+  bool train_batchnorm = false;
+
  private:
   torch::Tensor constant(int value) const;
   std::string path_;

@@ -245,6 +245,62 @@ TEST(OnnxModule, WritesTheTrainedWeightsBackIntoTheOriginal) {
   EXPECT_NE(cm.metadata().at("names").find("'class2'"), std::string::npos);  // kept
 }
 
+// Conv -> BatchNormalization (momentum 0.8) -> Relu, the BN statistics not the batch's.
+TEST(OnnxModule, BatchNormTrainsOnBatchStatisticsOnlyWhenAsked) {
+  const fs::path dir = test::temp_dir("onnx_module_bn");
+  const std::string path = (dir / "bn.onnx").string(), out = (dir / "trained.onnx").string();
+  torch::manual_seed(5);
+  const torch::Tensor w = torch::randn({4, 3, 3, 3}) * 0.3;
+  const torch::Tensor mean0 = torch::full({4}, 0.5f), var0 = torch::full({4}, 2.f);
+  const torch::Tensor gamma = torch::rand({4}) + 0.5, beta = torch::randn({4});
+  ModelBuilder b;
+  b.input("x", DType::f32, {-1, 3, 8, 8})
+      .initializer("w", from_torch(w))
+      .initializer("g", from_torch(gamma))
+      .initializer("b", from_torch(beta))
+      .initializer("m", from_torch(mean0))
+      .initializer("v", from_torch(var0))
+      .node("Conv", {"x", "w"}, {"c"}, {{"pads", attr_ints({1, 1, 1, 1})}})
+      .node("BatchNormalization", {"c", "g", "b", "m", "v"}, {"n"},
+            {{"epsilon", attr_float(1e-5f)}, {"momentum", attr_float(0.8f)}})
+      .node("Relu", {"n"}, {"y"})
+      .output("y", DType::f32);
+  b.save(path);
+  const torch::Tensor x = torch::randn({4, 3, 8, 8});
+  const torch::Tensor c = torch::conv2d(x, w, {}, 1, 1);
+
+  OnnxModule frozen(path);
+  frozen->train();
+  const torch::Tensor yf = frozen->run({x}, {"y"}).at("y");
+  const torch::Tensor ref_frozen =
+      torch::relu(torch::batch_norm(c, gamma, beta, mean0, var0, false, 0, 1e-5, false));
+  EXPECT_LT(worst(yf, ref_frozen), 1e-5);
+
+  OnnxModule m(path);
+  m->train_batchnorm = true;
+  m->train();
+  const torch::Tensor y = m->run({x}, {"y"}).at("y");
+  // By hand: normalised by the batch's mean and (biased) variance per channel ...
+  const torch::Tensor bm = c.mean({0, 2, 3}), bv = c.var({0, 2, 3}, false);
+  const torch::Tensor want =
+      torch::relu((c - bm.view({1, 4, 1, 1})) / torch::sqrt(bv.view({1, 4, 1, 1}) + 1e-5) *
+                      gamma.view({1, 4, 1, 1}) +
+                  beta.view({1, 4, 1, 1}));
+  EXPECT_LT(worst(y, want), 1e-4);
+  // ... the running statistics moved by ONNX's momentum (0.8 of the old value; torch's variance
+  // is the unbiased one) and go into the written model, which visionrt then runs with them.
+  const double n = 4.0 * 8 * 8;
+  const torch::Tensor mean1 = mean0 * 0.8 + bm * 0.2, var1 = var0 * 0.8 + bv * (n / (n - 1)) * 0.2;
+  m->write_onnx(out);
+  m->eval();
+  const torch::Tensor ye = m->run({x}, {"y"}).at("y");
+  const torch::Tensor ref_eval =
+      torch::relu(torch::batch_norm(c, gamma, beta, mean1, var1, false, 0, 1e-5, false));
+  EXPECT_LT(worst(ye, ref_eval), 1e-4);
+  EXPECT_LT(worst(run_visionrt(out, x)[0], ref_eval), 1e-4);
+  EXPECT_GT(worst(ref_eval, ref_frozen), 1e-2);  // the statistics did change
+}
+
 TEST(OnnxModule, AModelWithExternalDataIsWrittenSelfContained) {
   // Weights in a file beside the model: the trained copy, written in another folder, carries
   // them inline and runs there.
