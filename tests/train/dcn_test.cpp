@@ -22,26 +22,6 @@ using namespace visionrt::train;
 using visionrt::test::run_visionrt;
 using visionrt::test::worst;
 
-namespace {
-
-// Random BatchNorm statistics and DCN offsets/masks, so the test sees every path.
-void randomize(torch::nn::Module& m, uint64_t seed) {
-  torch::manual_seed(seed);
-  torch::NoGradGuard ng;
-  for (auto& p : m.named_parameters(true)) {
-    if (p.key().find(".bn.") != std::string::npos)
-      p.value().uniform_(0.5, 1.5);
-    else if (p.key().find("conv_offset") != std::string::npos)
-      p.value().normal_(0, 0.1);
-  }
-  for (auto& b : m.named_buffers(true)) {
-    if (b.key().find("running_mean") != std::string::npos) b.value().normal_(0, 0.1);
-    if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 1.5);
-  }
-}
-
-}  // namespace
-
 TEST(Dcn, ZeroOffsetsAndUnitMaskAreTheConvolution) {
   torch::manual_seed(0);
   const torch::Tensor x = torch::randn({2, 5, 9, 11}), w = torch::randn({7, 5, 3, 3});
@@ -81,33 +61,9 @@ TEST(Dcn, YoloWithDcnMatchesItsExportOnVisionrt) {
   YoloSpec s = YoloSpec::scale('n', "segment", 3);
   s.width = 0.125;  // 8..128 channels: small, and spec_from_onnx reads it back
   s.dcn = {2, 15};
-  torch::manual_seed(1);
-  YoloV8 net(s);
-  randomize(*net, 2);
-  net->eval();
-  const torch::Tensor x = torch::rand({1, 3, 64, 96});
-  std::vector<torch::Tensor> want;
-  {
-    torch::NoGradGuard ng;
-    want = net->forward(x);
-  }
-  const std::string path = (dir / "dcn.onnx").string();
-  export_onnx(*net, path, 64, 96, {"a", "b", "c"});
-  const std::vector<torch::Tensor> got = run_visionrt(path, x);
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double e = worst(got[i], want[i]);
-    std::printf("[train] YOLOv8 with DCNv2, output %zu: worst relative difference %.2e\n", i, e);
-    EXPECT_LT(e, 1e-4) << i;
-  }
-  // The export says where its DCN layers are, and its weights load back.
-  const YoloSpec back = spec_from_onnx(path);
-  EXPECT_EQ(back.dcn, (std::vector<int64_t>{2, 15}));
-  YoloV8 again(back);
-  load_onnx_weights(*again, path);
-  again->eval();
-  torch::NoGradGuard ng;
-  EXPECT_LT(worst(again->forward(x)[0], want[0]), 1e-4);
+  // The export says where its DCN layers are.
+  EXPECT_EQ(test::expect_export_round_trip(s, dir, "YOLOv8-seg with DCNv2").dcn,
+            (std::vector<int64_t>{2, 15}));
   fs::remove_all(dir);
 }
 
@@ -117,7 +73,7 @@ TEST(Dcn, PlainWeightsLoadIntoDcnLayersWithoutChangingTheFunction) {
   s.width = 0.125;  // 8..128 channels: small, and spec_from_onnx reads it back
   torch::manual_seed(4);
   YoloV8 plain(s);
-  randomize(*plain, 5);
+  test::randomize_yolo(*plain, 5);
   plain->eval();
   const std::string path = (dir / "plain.onnx").string();
   export_onnx(*plain, path, 64, 64, {"a", "b"});

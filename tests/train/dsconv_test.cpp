@@ -20,26 +20,6 @@ using namespace visionrt::train;
 using visionrt::test::run_visionrt;
 using visionrt::test::worst;
 
-namespace {
-
-void randomize(torch::nn::Module& m, uint64_t seed) {
-  torch::manual_seed(seed);
-  torch::NoGradGuard ng;
-  for (auto& p : m.named_parameters(true)) {
-    const std::string& n = p.key();
-    if (n.find("bn.") != std::string::npos)
-      p.value().uniform_(0.5, 1.5);
-    else if (n.find(".offset.") != std::string::npos || n.find(".fuse.") != std::string::npos)
-      p.value().normal_(0, 0.3);  // bent kernels and a live snake branch
-  }
-  for (auto& b : m.named_buffers(true)) {
-    if (b.key().find("running_mean") != std::string::npos) b.value().normal_(0, 0.1);
-    if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 1.5);
-  }
-}
-
-}  // namespace
-
 TEST(Dsconv, DeviationsAccumulateFromTheCentreOutward) {
   // 5 taps, offsets o0..o4: deviations (o0+o1, o1, 0, o3, o3+o4).
   const torch::Tensor off = torch::tensor({0.5f, -0.25f, 0.75f, 0.125f, -1.f}).view({1, 5, 1, 1});
@@ -101,32 +81,8 @@ TEST(Dsconv, YoloWithSnakeConvolutionsMatchesItsExportOnVisionrt) {
   YoloSpec s = YoloSpec::scale('n', "segment", 3);
   s.width = 0.125;
   s.dsconv = {4, 15};
-  torch::manual_seed(1);
-  YoloV8 net(s);
-  randomize(*net, 2);
-  net->eval();
-  const torch::Tensor x = torch::rand({1, 3, 64, 96});
-  std::vector<torch::Tensor> want;
-  {
-    torch::NoGradGuard ng;
-    want = net->forward(x);
-  }
-  const std::string path = (dir / "snake.onnx").string();
-  export_onnx(*net, path, 64, 96, {"a", "b", "c"});
-  const std::vector<torch::Tensor> got = run_visionrt(path, x);
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double e = worst(got[i], want[i]);
-    std::printf("[train] YOLOv8-seg with snake convolutions, output %zu: worst %.2e\n", i, e);
-    EXPECT_LT(e, 1e-4) << i;
-  }
-  const YoloSpec back = spec_from_onnx(path);
-  EXPECT_EQ(back.dsconv, (std::vector<int64_t>{4, 15}));
-  YoloV8 again(back);
-  load_onnx_weights(*again, path);
-  again->eval();
-  torch::NoGradGuard ng;
-  EXPECT_LT(worst(again->forward(x)[0], want[0]), 1e-4);
+  EXPECT_EQ(test::expect_export_round_trip(s, dir, "YOLOv8-seg with snake convolutions").dsconv,
+            (std::vector<int64_t>{4, 15}));
   fs::remove_all(dir);
 }
 
@@ -136,7 +92,7 @@ TEST(Dsconv, PlainWeightsLoadIntoSnakeLayersWithoutChangingTheFunction) {
   s.width = 0.125;
   torch::manual_seed(4);
   YoloV8 plain(s);
-  randomize(*plain, 5);
+  test::randomize_yolo(*plain, 5);
   plain->eval();
   const std::string path = (dir / "plain.onnx").string();
   export_onnx(*plain, path, 64, 64, {"a", "b"});

@@ -24,26 +24,6 @@ using visionrt::train::YoloV8;
 using visionrt::test::run_visionrt;
 using visionrt::test::worst;
 
-namespace {
-
-void randomize_batchnorm(torch::nn::Module& m, uint64_t seed) {
-  torch::manual_seed(seed);
-  torch::NoGradGuard ng;
-  for (auto& p : m.named_parameters(true))
-    if (p.key().find(".bn.") != std::string::npos) {
-      if (p.key().find("weight") != std::string::npos)
-        p.value().uniform_(0.5, 1.5);
-      else
-        p.value().normal_(0, 0.1);
-    }
-  for (auto& b : m.named_buffers(true)) {
-    if (b.key().find("running_mean") != std::string::npos) b.value().normal_(0, 0.1);
-    if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 1.5);
-  }
-}
-
-}  // namespace
-
 TEST(TrainYolo, SpecScalesFollowUltralytics) {
   YoloSpec n = YoloSpec::scale('n');
   EXPECT_EQ(train::scaled_channels(n, 64), 16);
@@ -69,7 +49,7 @@ TEST(TrainYolo, ExportedOnnxMatchesLibtorchOnVisionrt) {
     s.width = 0.0625;  // 8..64 channels: a tiny network
     torch::manual_seed(1);
     YoloV8 net(s);
-    randomize_batchnorm(*net, 2);
+    test::randomize_yolo(*net, 2);
     net->eval();
     torch::Tensor x = torch::rand({1, 3, 64, 96});
     std::vector<torch::Tensor> want;
