@@ -45,7 +45,9 @@ struct Opts {
                             out;
   std::string optimizer = "SGD";
   std::string cfg, dcn, dsconv;
-  std::string bn = "frozen";  // SSD through its graph: BatchNorm statistics frozen or trained
+  // SSD through its graph: BatchNorm statistics frozen or trained; auto: trained for a network
+  // built from a config (from scratch), frozen for an export (fine-tuning).
+  std::string bn = "auto";
   int epochs = 10, imgsz = 0, batch = 16, threads = 0;    // imgsz 0: the family's default
   double lr0 = 0, lrf = 0.01, fliplr = 0.5, warmup = -1;  // 0 / -1: the family's default
   double hsv_h = 0.015, hsv_s = 0.7, hsv_v = 0.4;
@@ -125,7 +127,7 @@ int run(const Opts& o) {
   // network, SSD through its ONNX graph.
   const std::string weights = !o.model.empty() ? o.model : cfg.weights;
   // An SSD300-VGG16 from its config: built here, then trained as any SSD export.
-  const bool ssd_scratch = !o.cfg.empty() && cfg.model == "ssd300_vgg16";
+  const bool ssd_scratch = !o.cfg.empty() && cfg.model != "yolov8";
   // The start weights are read once here: family and class names (Predictor::inspect), and for
   // YOLOv8 the network's layout (spec_from_onnx).
   std::optional<Predictor> winfo;
@@ -139,7 +141,7 @@ int run(const Opts& o) {
   const bool ssd = family == "ssd";
   std::optional<train::YoloSpec> wspec;
   if (winfo && !ssd) wspec = train::spec_from_onnx(weights);
-  if (!ssd && o.bn != "frozen")
+  if (!ssd && o.bn != "auto")
     throw InputError(
         "--bn applies to SSD models trained through their graph; YOLOv8 trains its "
         "BatchNorms always");
@@ -184,13 +186,15 @@ int run(const Opts& o) {
       throw InputError(fmt::format("{}: nc {} but the dataset has {} categories", o.cfg,
                                    cfg.spec.nc, names.size() - 1));
     if (names.size() < 5)
-      throw InputError(fmt::format(
-          "{}: ssd300_vgg16 needs at least 4 classes (its score output must be wider than its "
-          "box output); the dataset has {}",
-          o.cfg, names.size() - 1));
+      throw InputError(
+          fmt::format("{}: {} needs at least 4 classes (its score output must be wider than its "
+                      "box output); the dataset has {}",
+                      o.cfg, cfg.model, names.size() - 1));
     fs::create_directories(out / "weights");
     const std::string init = (out / "weights" / "init.onnx").string();
-    ModelBuilder b = make_ssd300_vgg16(static_cast<int64_t>(names.size()), true);
+    const int64_t classes = static_cast<int64_t>(names.size());
+    ModelBuilder b = cfg.model == "ssd300_vgg16" ? make_ssd300_vgg16(classes, true)
+                                                 : make_ssdlite320_mobilenet_v2(classes);
     b.metadata("names", train::names_metadata(names));
     b.save(init);
     ssd_model = train::load_ssd(init);
@@ -280,7 +284,7 @@ int run(const Opts& o) {
     if (o.imgsz > 0 && (o.imgsz != ssd_model.pre.width || o.imgsz != ssd_model.pre.height))
       throw InputError(fmt::format("{}: this SSD's input is fixed at {}x{}; drop --imgsz", weights,
                                    ssd_model.pre.width, ssd_model.pre.height));
-    ssd_model.net->train_batchnorm = o.bn == "train";
+    ssd_model.net->train_batchnorm = o.bn == "train" || (o.bn == "auto" && ssd_scratch);
     task = train::ssd_task(ssd_model, names);
     imgsz = ssd_model.pre.width;
   } else {
@@ -389,9 +393,10 @@ int main(int argc, char** argv) {
   app.add_option("--dsconv", o.dsconv,
                  "YOLOv8: C2f layers whose bottlenecks add dynamic snake convolutions, e.g. 4");
   app.add_option("--bn", o.bn,
-                 "SSD: BatchNorm statistics frozen at the model's (fine-tuning, default) or train "
-                 "(batch statistics, running ones updated: training from scratch)")
-      ->check(CLI::IsMember({"frozen", "train"}));
+                 "SSD: BatchNorm statistics frozen at the model's (fine-tuning) or train (batch "
+                 "statistics, running ones updated: from scratch); auto (default): train for a "
+                 "network built from --cfg, frozen for a --model")
+      ->check(CLI::IsMember({"auto", "frozen", "train"}));
   app.add_option("--task", o.task, "From scratch: detect or segment (a --model says its own)")
       ->check(CLI::IsMember({"detect", "segment"}));
   app.add_option("--data", o.data, "Dataset: COCO JSON, VOC folder, YOLO data.yaml or folder");

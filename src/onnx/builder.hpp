@@ -60,4 +60,9 @@ ModelBuilder make_demo_detector();
 // initialised small (N(0, 0.01)) so that training starts from near-uniform scores.
 ModelBuilder make_ssd300_vgg16(int64_t num_classes = 21, bool trainable = false);
 
+// SSDlite with a MobileNetV2 backbone at 320x320 (BatchNorm after every convolution, ReLU6),
+// raw heads "loc" [1,3234,4] and "conf" [1,3234,classes] on torchvision's SSDlite priors, for
+// training from scratch (`visionrt train --cfg` with model: ssdlite320_mobilenet_v2).
+ModelBuilder make_ssdlite320_mobilenet_v2(int64_t num_classes);
+
 }  // namespace visionrt

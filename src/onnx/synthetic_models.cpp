@@ -95,4 +95,106 @@ ModelBuilder make_ssd300_vgg16(int64_t num_classes, bool trainable) {
   return b;
 }
 
+ModelBuilder make_ssdlite320_mobilenet_v2(int64_t num_classes) {
+  // SSDlite (Sandler et al. 2018) on MobileNetV2 at 320x320: the inverted-residual backbone
+  // (expansion 6, ReLU6, BatchNorm after every convolution), SSD heads on the stride-16 map (96
+  // channels, 20x20) and the final 1x1 to 1280 (10x10), four extra blocks (1x1 reduce, 3x3
+  // depthwise stride 2, 1x1 expand) down to 5, 3, 2 and 1; SSDlite heads (3x3 depthwise + BN +
+  // ReLU6, then 1x1) with 6 boxes per location: 3234 priors, torchvision's SSDlite layout.
+  // He-initialised, BatchNorm at identity, class head N(0, 0.01): for training from scratch.
+  std::mt19937 rng(320);
+  ModelBuilder b(17);
+  b.producer("visionrt synthetic")
+      .metadata("task", "detect")
+      .metadata("architecture", "ssdlite320_mobilenet_v2");
+  b.input("images", DType::f32, {1, 3, 320, 320});
+  b.initializer("relu6.min", Tensor::scalar<float>(0.f))
+      .initializer("relu6.max", Tensor::scalar<float>(6.f));
+  int id = 0;
+  auto conv = [&](const std::string& x, int64_t cin, int64_t cout, int64_t k, int64_t stride,
+                  int64_t groups, bool bn, bool relu6, float std_dev = 0) {
+    const std::string n = str_cat("conv", id++);
+    const int64_t per_group = cin / groups, pad = k / 2;
+    Tensor w(DType::f32, {cout, per_group, k, k});
+    std::normal_distribution<float> nd(
+        0.f, std_dev > 0 ? std_dev : std::sqrt(2.0f / static_cast<float>(per_group * k * k)));
+    for (size_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = nd(rng);
+    b.initializer(n + ".w", w);
+    std::vector<std::string> ins{x, n + ".w"};
+    if (!bn) {
+      b.initializer(n + ".b", Tensor(DType::f32, {cout}));
+      ins.push_back(n + ".b");
+    }
+    b.node("Conv", ins, {n},
+           {{"kernel_shape", attr_ints({k, k})},
+            {"strides", attr_ints({stride, stride})},
+            {"pads", attr_ints({pad, pad, pad, pad})},
+            {"group", attr_int(groups)}});
+    std::string y = n;
+    if (bn) {
+      std::vector<float> one(static_cast<size_t>(cout), 1.f), zero(static_cast<size_t>(cout), 0.f);
+      b.initializer(n + ".gamma", Tensor::from_vector<float>({cout}, one))
+          .initializer(n + ".beta", Tensor::from_vector<float>({cout}, zero))
+          .initializer(n + ".mean", Tensor::from_vector<float>({cout}, zero))
+          .initializer(n + ".var", Tensor::from_vector<float>({cout}, one));
+      b.node("BatchNormalization", {n, n + ".gamma", n + ".beta", n + ".mean", n + ".var"},
+             {n + ".bn"}, {{"epsilon", attr_float(1e-3f)}, {"momentum", attr_float(0.97f)}});
+      y = n + ".bn";
+    }
+    if (relu6) {
+      b.node("Clip", {y, "relu6.min", "relu6.max"}, {y + ".relu6"});
+      y += ".relu6";
+    }
+    return y;
+  };
+  std::string x = conv("images", 3, 32, 3, 2, 1, true, true);  // 160x160
+  int64_t c = 32;
+  std::vector<std::pair<std::string, int64_t>> maps;
+  const int64_t stages[][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                               {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+  for (const auto& st : stages) {
+    for (int64_t i = 0; i < st[2]; ++i) {
+      const int64_t stride = i == 0 ? st[3] : 1, hidden = c * st[0];
+      std::string y = st[0] == 1 ? x : conv(x, c, hidden, 1, 1, 1, true, true);
+      y = conv(y, hidden, hidden, 3, stride, hidden, true, true);
+      y = conv(y, hidden, st[1], 1, 1, 1, true, false);
+      if (stride == 1 && c == st[1]) {
+        b.node("Add", {x, y}, {y + ".res"});
+        y += ".res";
+      }
+      x = y;
+      c = st[1];
+    }
+    if (st[1] == 96) maps.push_back({x, 96});  // stride 16: 20x20
+  }
+  x = conv(x, 320, 1280, 1, 1, 1, true, true);  // 10x10
+  maps.push_back({x, 1280});
+  const int64_t extras[][2] = {{1280, 512}, {512, 256}, {256, 256}, {256, 128}};
+  for (const auto& e : extras) {  // 5, 3, 2, 1
+    const int64_t mid = e[1] / 2;
+    std::string y = conv(x, e[0], mid, 1, 1, 1, true, true);
+    y = conv(y, mid, mid, 3, 2, mid, true, true);
+    x = conv(y, mid, e[1], 1, 1, 1, true, true);
+    maps.push_back({x, e[1]});
+  }
+  const int64_t per_location = 6;
+  std::vector<std::string> locs, confs;
+  b.initializer("shape_loc", Tensor::from_vector<int64_t>({3}, {1, -1, 4}));
+  b.initializer("shape_conf", Tensor::from_vector<int64_t>({3}, {1, -1, num_classes}));
+  for (const auto& [map, ch] : maps) {
+    for (int head = 0; head < 2; ++head) {
+      const int64_t per = head == 0 ? 4 : num_classes;
+      std::string h = conv(map, ch, ch, 3, 1, ch, true, true);
+      h = conv(h, ch, per_location * per, 1, 1, 1, false, false, head == 0 ? 0.f : 0.01f);
+      b.node("Transpose", {h}, {h + ".nhwc"}, {{"perm", attr_ints({0, 2, 3, 1})}});
+      b.node("Reshape", {h + ".nhwc", head == 0 ? "shape_loc" : "shape_conf"}, {h + ".flat"});
+      (head == 0 ? locs : confs).push_back(h + ".flat");
+    }
+  }
+  b.node("Concat", locs, {"loc"}, {{"axis", attr_int(1)}});
+  b.node("Concat", confs, {"conf"}, {{"axis", attr_int(1)}});
+  b.output("loc", DType::f32, {1, 3234, 4}).output("conf", DType::f32, {1, 3234, num_classes});
+  return b;
+}
+
 }  // namespace visionrt

@@ -35,12 +35,13 @@ TrainConfig read_train_config(const std::string& path) {
     return y[key].as<std::string>();
   };
   const std::string model = text_of("model", "yolov8");
-  if (model != "yolov8" && model != "ssd300_vgg16")
-    throw InputError(str_cat(path, ": model '", model, "' (yolov8 or ssd300_vgg16)"));
-  if (model == "ssd300_vgg16")
+  if (model != "yolov8" && model != "ssd300_vgg16" && model != "ssdlite320_mobilenet_v2")
+    throw InputError(
+        str_cat(path, ": model '", model, "' (yolov8, ssd300_vgg16 or ssdlite320_mobilenet_v2)"));
+  if (model != "yolov8")
     for (const char* k : {"scale", "task", "dcn", "dsconv", "weights"})
       if (y[k])
-        throw InputError(str_cat(path, ": '", k, "' does not apply to ssd300_vgg16 (model, nc)"));
+        throw InputError(str_cat(path, ": '", k, "' does not apply to ", model, " (model, nc)"));
   const std::string scale = text_of("scale", "n");
   if (scale.size() != 1) throw InputError(str_cat(path, ": scale '", scale, "' (n, s, m, l, x)"));
   TrainConfig c;

@@ -1,7 +1,8 @@
 // Model configs for `visionrt train --cfg FILE.yaml`: which network to build, at which scale, with
 // which blocks, and optionally which export to take weights from.
 //
-//   model: yolov8      # yolov8 (detect/segment), or ssd300_vgg16 (keys: model, nc)
+//   model: yolov8      # yolov8 (detect/segment), ssd300_vgg16 or ssdlite320_mobilenet_v2 (keys:
+//                      # model, nc)
 //   scale: n           # Ultralytics' n, s, m, l, x
 //   task: segment      # detect or segment
 //   nc: 3              # classes (default: the dataset's categories, or the weights' classes)
@@ -16,8 +17,8 @@
 namespace visionrt::train {
 
 struct TrainConfig {
-  std::string model = "yolov8";  // yolov8 or ssd300_vgg16
-  YoloSpec spec;  // yolov8; ssd300_vgg16 uses spec.nc (classes, background not counted)
+  std::string model = "yolov8";  // yolov8, ssd300_vgg16 or ssdlite320_mobilenet_v2
+  YoloSpec spec;                 // yolov8; the SSDs use spec.nc (classes, background not counted)
   bool nc_given = false;
   std::string weights;  // "" for none; resolved against the config's folder
 };

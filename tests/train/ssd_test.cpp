@@ -14,6 +14,7 @@
 #include "../unit/test_util.hpp"
 #include "common/npy.hpp"
 #include "onnx/builder.hpp"
+#include "runtime/model_loader.hpp"
 #include "train/onnx_module.hpp"
 #include "train/ssd_loss.hpp"
 #include "train/ssd_task.hpp"
@@ -533,9 +534,11 @@ TEST(SsdShared, MobileNetAnchorsReadOffTheGraphEqualThePublishedFile) {
   EXPECT_LT(worst(mine.at("scores"), ref[1]), 1e-4);
 }
 
-TEST(SsdTrainCli, Ssd300Vgg16FromItsConfigTrainsAndPredicts) {
-  // Four classes of coloured rectangles; `model: ssd300_vgg16` builds the network (raw loc/conf
-  // head on the 8732 SSD300 priors, softmax with background in column 0) and trains it.
+TEST(SsdTrainCli, SsdConfigsBuildTrainFromScratchAndPredict) {
+  // Four classes of coloured rectangles; `model: ssd300_vgg16` builds the original SSD300 (raw
+  // loc/conf head on the 8732 SSD300 priors, softmax with background in column 0),
+  // `model: ssdlite320_mobilenet_v2` SSDlite on MobileNetV2 (3234 SSDlite priors, BatchNorm
+  // everywhere); each trains one epoch and predict takes what it wrote.
   const fs::path dir = test::temp_dir("ssd300_cfg");
   const cv::Scalar colours[] = {{255, 0, 0}, {0, 0, 255}, {0, 255, 0}, {0, 255, 255}};
   fs::create_directories(dir / "images" / "train");
@@ -552,26 +555,42 @@ TEST(SsdTrainCli, Ssd300Vgg16FromItsConfigTrainsAndPredicts) {
   }
   std::ofstream(dir / "data.yaml") << "path: .\ntrain: images/train\nval: images/train\nnames:\n"
                                       "  0: blue\n  1: red\n  2: green\n  3: yellow\n";
-  std::ofstream(dir / "ssd.yaml") << "model: ssd300_vgg16\n";
   const std::string cli = std::string(VISIONRT_CLI);
   std::string out;
-  int rc =
-      test::run_command(cli + " train --cfg " + (dir / "ssd.yaml").string() + " --data " +
-                            (dir / "data.yaml").string() +
-                            " --epochs 1 --batch 2 --threads 2 -q --out " + (dir / "run").string(),
-                        &out);
-  ASSERT_EQ(rc, 0) << out;
-  EXPECT_NE(out.find("SSD init.onnx: 4 classes + background (softmax), 8732 anchors, encodings "
-                     "(xywh)"),
-            std::string::npos)
-      << out;
-  const std::string best = (dir / "run" / "weights" / "best.onnx").string();
-  rc = test::run_command(cli + " predict --model " + best + " " +
-                             (dir / "images" / "train" / "im0.png").string() + " --no-save --out " +
-                             (dir / "pred").string(),
-                         &out);
-  EXPECT_EQ(rc, 0) << out;
-  EXPECT_NE(out.find("ssd"), std::string::npos) << out;
+  int rc = 0;
+  for (const char* model : {"ssd300_vgg16", "ssdlite320_mobilenet_v2"}) {
+    SCOPED_TRACE(model);
+    const bool lite = std::string(model) != "ssd300_vgg16";
+    std::ofstream(dir / "ssd.yaml") << "model: " << model << "\n";
+    const fs::path run = dir / (std::string("run_") + model);
+    rc = test::run_command(cli + " train --cfg " + (dir / "ssd.yaml").string() + " --data " +
+                               (dir / "data.yaml").string() +
+                               " --epochs 1 --batch 2 --threads 2 -q --out " + run.string(),
+                           &out);
+    ASSERT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find(lite ? "3234 anchors" : "8732 anchors, encodings (xywh)"), std::string::npos)
+        << out;
+    EXPECT_NE(out.find("SSD init.onnx: 4 classes + background (softmax)"), std::string::npos)
+        << out;
+    const std::string best = (run / "weights" / "best.onnx").string();
+    rc = test::run_command(cli + " predict --model " + best + " " +
+                               (dir / "images" / "train" / "im0.png").string() +
+                               " --no-save --out " + (dir / "pred").string(),
+                           &out);
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("ssd"), std::string::npos) << out;
+    if (lite) {
+      // Built from scratch, its BatchNorms trained on batch statistics (--bn auto): the running
+      // means written into the model moved away from their initial zeros.
+      std::shared_ptr<Graph> g = load_model_file(best);
+      double moved = 0;
+      for (const Value& v : g->values)
+        if (v.constant && v.name.size() > 5 && v.name.compare(v.name.size() - 5, 5, ".mean") == 0)
+          for (size_t i = 0; i < v.constant->numel(); ++i)
+            moved = std::max(moved, std::abs(v.constant->at_f64(i)));
+      EXPECT_GT(moved, 1e-3);
+    }
+  }
   // Keys that belong to YOLOv8 are refused for it.
   std::ofstream(dir / "bad.yaml") << "model: ssd300_vgg16\ndcn: [6]\n";
   rc = test::run_command(cli + " train --cfg " + (dir / "bad.yaml").string() + " --data " +
