@@ -15,6 +15,15 @@
 
 namespace visionrt::serve {
 
+namespace {
+
+std::string too_large(size_t max_body) {
+  return str_cat("the request body is larger than the ", max_body,
+                 " bytes allowed (--max-body-mb)");
+}
+
+}  // namespace
+
 struct HttpServer::Impl {
   KServeHandler* handler = nullptr;
   HttpOptions opt;
@@ -48,11 +57,8 @@ struct HttpServer::Impl {
       else
         res.set_header("Connection", "close");
       res.status = 413;
-      res.set_content(
-          nlohmann::json{{"error", str_cat("the request body is larger than the ",
-                                           opt.max_body_bytes, " bytes allowed (--max-body-mb)")}}
-              .dump(),
-          "application/json");
+      res.set_content(nlohmann::json{{"error", too_large(opt.max_body_bytes)}}.dump(),
+                      "application/json");
       log(req, res, t0);
       return;
     }
@@ -156,8 +162,7 @@ HttpServer::HttpServer(KServeHandler& handler, const HttpOptions& options)
   m.svr.set_error_handler([max_body](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return;
     std::string msg = res.status == 413
-                          ? str_cat("the request body is larger than the ", max_body,
-                                    " bytes allowed (--max-body-mb)")
+                          ? too_large(max_body)
                           : str_cat("malformed HTTP request (HTTP ", res.status,
                                     "; a POST needs Content-Length or chunked encoding)");
     res.set_content(nlohmann::json{{"error", msg}}.dump(), "application/json");

@@ -219,7 +219,7 @@ class Filler {
 };
 
 // A JSON object's member of a given kind, or a 400 naming it.
-const json* member(const json& obj, const char* key, const std::string& where) {
+const json* member(const json& obj, const char* key) {
   auto it = obj.find(key);
   return it == obj.end() ? nullptr : &*it;
 }
@@ -702,7 +702,7 @@ Reply KServeHandler::infer(ServedModel& m, const Request& r) {
     throw HttpError(400, str_cat("malformed JSON in the inference request: ", e.what()));
   }
   if (!j.is_object()) throw HttpError(400, "the inference request must be a JSON object");
-  const json* jin = member(j, "inputs", "request");
+  const json* jin = member(j, "inputs");
   if (!jin || !jin->is_array() || jin->empty())
     throw HttpError(400, "the inference request needs a non-empty \"inputs\" array");
 
@@ -710,14 +710,14 @@ Reply KServeHandler::infer(ServedModel& m, const Request& r) {
   size_t binary_at = json_len;
   for (const json& ji : *jin) {
     if (!ji.is_object()) throw HttpError(400, "every element of \"inputs\" must be an object");
-    const json* jn = member(ji, "name", "input");
+    const json* jn = member(ji, "name");
     if (!jn || !jn->is_string()) throw HttpError(400, "an input has no \"name\" string");
     const std::string name = jn->get<std::string>();
-    const json* jd = member(ji, "datatype", "input");
+    const json* jd = member(ji, "datatype");
     if (!jd || !jd->is_string())
       throw HttpError(400, str_cat("input '", name, "' has no \"datatype\" string"));
     const std::string dt_name = jd->get<std::string>();
-    const json* js = member(ji, "shape", "input");
+    const json* js = member(ji, "shape");
     if (!js || !js->is_array())
       throw HttpError(400, str_cat("input '", name, "' has no \"shape\" array"));
     Shape shape;
@@ -728,8 +728,8 @@ Reply KServeHandler::infer(ServedModel& m, const Request& r) {
       shape.push_back(d.get<int64_t>());
     }
     Tensor t = new_input(m, name, dt_name, shape, inputs);
-    const json* jp = member(ji, "parameters", "input");
-    const json* jsize = jp && jp->is_object() ? member(*jp, "binary_data_size", "input") : nullptr;
+    const json* jp = member(ji, "parameters");
+    const json* jsize = jp && jp->is_object() ? member(*jp, "binary_data_size") : nullptr;
     if (jsize) {
       if (!jsize->is_number_unsigned())
         throw HttpError(400, str_cat("input '", name, "': binary_data_size must be a count"));
@@ -743,7 +743,7 @@ Reply KServeHandler::infer(ServedModel& m, const Request& r) {
       if (n) std::memcpy(t.raw(), r.body.data() + binary_at, n);
       binary_at += n;
     } else {
-      const json* data = member(ji, "data", "input");
+      const json* data = member(ji, "data");
       if (!data)
         throw HttpError(400, str_cat("input '", name,
                                      "' has neither \"data\" nor a binary_data_size parameter"));
@@ -758,22 +758,21 @@ Reply KServeHandler::infer(ServedModel& m, const Request& r) {
 
   // Which outputs, and which of them binary.
   bool binary_default = false;
-  if (const json* jp = member(j, "parameters", "request"); jp && jp->is_object())
-    if (const json* b = member(*jp, "binary_data_output", "request"); b && b->is_boolean())
+  if (const json* jp = member(j, "parameters"); jp && jp->is_object())
+    if (const json* b = member(*jp, "binary_data_output"); b && b->is_boolean())
       binary_default = b->get<bool>();
   const auto& oports = m.compiled().outputs();
   std::vector<std::pair<size_t, bool>> wanted;  // output index, binary
-  if (const json* jo = member(j, "outputs", "request"); jo && !jo->is_null()) {
+  if (const json* jo = member(j, "outputs"); jo && !jo->is_null()) {
     if (!jo->is_array()) throw HttpError(400, "\"outputs\" must be an array");
     for (const json& o : *jo) {
-      const json* on = o.is_object() ? member(o, "name", "output") : nullptr;
+      const json* on = o.is_object() ? member(o, "name") : nullptr;
       if (!on || !on->is_string()) throw HttpError(400, "every requested output needs a \"name\"");
       const std::string name = on->get<std::string>();
       const size_t index = output_index(m, name);
       bool bin = binary_default;
-      if (const json* op = member(o, "parameters", "output"); op && op->is_object())
-        if (const json* b = member(*op, "binary_data", "output"); b && b->is_boolean())
-          bin = b->get<bool>();
+      if (const json* op = member(o, "parameters"); op && op->is_object())
+        if (const json* b = member(*op, "binary_data"); b && b->is_boolean()) bin = b->get<bool>();
       wanted.emplace_back(index, bin);
     }
   } else {
@@ -784,7 +783,7 @@ Reply KServeHandler::infer(ServedModel& m, const Request& r) {
 
   // The response, written by hand around the data arrays (a float prints in its shortest form).
   std::string head = str_cat("{\"model_name\":", json(m.name()).dump(), ",\"model_version\":\"1\"");
-  if (const json* id = member(j, "id", "request"); id && id->is_string())
+  if (const json* id = member(j, "id"); id && id->is_string())
     head += str_cat(",\"id\":", id->dump());
   head += ",\"outputs\":[";
   std::string binary;
