@@ -141,6 +141,8 @@ void register_cpu_channels_last(KernelRegistry& r);
 void register_cpu_scale_shift(KernelRegistry& r);
 void register_cpu_slice(KernelRegistry& r);
 void register_cpu_dynamic_quantize(KernelRegistry& r);
+// QuantizeLinear (scalar parameters; plain, nhwc, plain -> nhwc) and visionrt.QConcat.
+void register_cpu_quantize(KernelRegistry& r);
 void register_cpu_cast(KernelRegistry& r);
 void register_cpu_roi_align(KernelRegistry& r);
 void register_cpu_grid_sample(KernelRegistry& r);  // GridSample: tap table per image

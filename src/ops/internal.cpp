@@ -15,8 +15,9 @@
 //   visionrt.Reorder(X) : the same tensor in another memory layout (plain, blocked nChw16c/8c,
 //     channels-last nhwc) and/or type (f32 <-> bf16); the layouts are the graph values' own
 //     (Value::layout_block).
-//   visionrt.QConv : the quantized convolution fuse_qdq makes of a QDQ convolution; defined with
-//     the quantization ops in ops/quant_linear.cpp.
+//   visionrt.QConv : the quantized convolution fuse_qdq makes of a QDQ convolution, and
+//     visionrt.QConcat, its Concat -> QuantizeLinear; defined with the quantization ops in
+//     ops/quant_linear.cpp.
 //   visionrt.ChannelsLast(X) : X [N,C,H,W] (any layout) with its channels moved last, as a
 //     Reorder to plain, a Reshape splitting C into `groups` x C/groups and a Transpose would
 //     produce: groups 0 gives [N,H,W,C] (Transpose 0,2,3,1), groups A gives [N,A,H,W,C/A]

@@ -68,6 +68,30 @@ void register_quant_linear_ops(OpRegistry& r) {
   // units (x_scale * w_scale, as QLinearConv's) or f32 in real units (a float bias of a QDQ
   // model). Made by fuse_qdq from QDQ convolutions.
   r.add({"visionrt.QConv", infer("Conv", {0, 3}), {}, 1}).needs(2);
+  // visionrt.QConcat (x1, ..., xn, y_scale, y_zero_point), attribute `axis`: Concat of the f32
+  // inputs then QuantizeLinear with the scalar scale and zero point, the output of the zero
+  // point's type. Made by fuse_qdq from a Concat whose only reader is a QuantizeLinear.
+  r.add({"visionrt.QConcat",
+         [](InferContext& c) {
+           const size_t n = c.node().inputs.size();
+           if (n < 3) c.fail("needs at least one data input, y_scale and y_zero_point");
+           const OpDef* concat = OpRegistry::instance().find("", "Concat");
+           std::vector<TensorType> types;
+           for (size_t i = 0; i + 2 < n; ++i) types.push_back(c.input_type(i));
+           Node cn = c.node();
+           cn.op_type = "Concat";
+           cn.inputs.resize(n - 2);
+           InferContext inner(cn, 13, std::move(types), std::vector<const Tensor*>(n - 2, nullptr));
+           concat->infer(inner);
+           TensorType out = inner.output_types()[0];
+           out.dtype = c.input_dtype(n - 1);
+           if (out.dtype != DType::u8 && out.dtype != DType::i8)
+             c.fail("y_zero_point must be u8 or i8");
+           c.set_output(0, out);
+         },
+         {},
+         1})
+      .needs(3);
 }
 
 }  // namespace visionrt

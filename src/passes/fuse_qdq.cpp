@@ -147,7 +147,40 @@ size_t fuse_qdq(Graph& g) {
     c = std::move(q);
     ++fused;
   }
-  if (fused) {
+  size_t concats = 0;
+  // Concat -> QuantizeLinear (YOLOv8's C2f: the split halves and the bottleneck outputs are f32,
+  // the next quantized convolution reads the concatenation): one visionrt.QConcat quantizing
+  // every input into its slice of the int8 output.
+  for (size_t qi = 0; qi < g.nodes.size(); ++qi) {
+    Node& qn = g.nodes[qi];
+    if (dead[qi] || qn.op_type != "QuantizeLinear" || !qn.domain.empty() ||
+        qn.outputs.size() != 1 || qn.outputs[0] < 0 || !scalar_params(g, qn))
+      continue;
+    const int x = input(qn, 0), zq = input(qn, 2);
+    if (x < 0 || zq < 0 || !int8(g.values[zq].type.dtype) || g.values[x].producer < 0 ||
+        u.graph_output[x] || u.readers[x].size() != 1)
+      continue;
+    const size_t ci = static_cast<size_t>(g.values[x].producer);
+    const Node& c = g.nodes[ci];
+    if (dead[ci] || c.op_type != "Concat" || !c.domain.empty() || c.outputs.size() != 1 ||
+        c.inputs.empty())
+      continue;
+    bool f32 = true;
+    for (int v : c.inputs) f32 = f32 && v >= 0 && g.values[v].type.dtype == DType::f32;
+    if (!f32) continue;
+    Node q;
+    q.name = qn.name;
+    q.op_type = "visionrt.QConcat";
+    q.attrs["axis"] = attr_int(c.attr_i("axis", 0));
+    q.inputs = c.inputs;
+    q.inputs.push_back(qn.inputs[1]);
+    q.inputs.push_back(zq);
+    q.outputs = qn.outputs;
+    qn = std::move(q);
+    dead[ci] = 1;
+    ++concats;
+  }
+  if (fused || concats) {
     erase_dead(g, dead);
     g.eliminate_dead_nodes();
   }

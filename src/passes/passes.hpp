@@ -66,7 +66,8 @@ size_t fuse_scale_shift(Graph& g);
 size_t fuse_matmul(Graph& g);
 
 // QDQ convolutions (DequantizeLinear on activation and weights, optional QuantizeLinear after)
-// into visionrt.QConv (passes/fuse_qdq.cpp). Returns fusions made.
+// into visionrt.QConv, and Concat -> QuantizeLinear into visionrt.QConcat (passes/fuse_qdq.cpp).
+// Returns the convolutions fused.
 size_t fuse_qdq(Graph& g);
 
 // Folds a residual Add of a Conv's output into visionrt.FusedConv's sum input.

@@ -43,7 +43,7 @@ bool direct_kernel(const KernelCandidate& cand, const KernelQuery& q, bool gemm_
 
 bool is_quant(const std::string& op) {
   return op == "QLinearConv" || op == "visionrt.QConv" || op == "QuantizeLinear" ||
-         op == "DequantizeLinear";
+         op == "DequantizeLinear" || op == "visionrt.QConcat";
 }
 
 bool rank4(const Value& v) { return v.type.fully_known() && v.type.dims.size() == 4; }
@@ -54,13 +54,18 @@ bool int8(const Value& v) { return v.type.dtype == DType::u8 || v.type.dtype == 
 // can write that. QuantizeLinear reads whatever layout its source has and DequantizeLinear
 // writes blocked, so the crossing between the float and the int8 parts is one pass each way.
 // Returns false (everything plain, reference kernels) when the kernel declines.
-bool quant_layouts(const Graph& g, const Node& n, const KernelCandidate& cand, int block,
-                   std::vector<int>* want, std::vector<int>* layout) {
+// visionrt.QConcat's data inputs (its all but last two) go channels-last with it, converted
+// where they are not: its output is the int8 input of a quantized convolution. Every candidate
+// that checks layouts is asked (a QuantizeLinear's own kernel takes plain and nhwc sources,
+// oneDNN's reorder the blocked ones).
+bool quant_layouts(const Graph& g, const Node& n, int block, std::vector<int>* want,
+                   std::vector<int>* layout) {
   if (n.inputs.empty() || n.inputs[0] < 0 || n.outputs.size() != 1 || n.outputs[0] < 0)
     return false;
   const Value& x = g.values[n.inputs[0]];
   const Value& y = g.values[n.outputs[0]];
-  if (!rank4(x) || !rank4(y)) {
+  const bool concat = n.op_type == "visionrt.QConcat";
+  if (!rank4(x) || !rank4(y) || (concat && n.inputs.size() < 3)) {
     std::fill(want->begin(), want->end(), 0);
     return false;
   }
@@ -69,14 +74,23 @@ bool quant_layouts(const Graph& g, const Node& n, const KernelCandidate& cand, i
   const bool conv = n.op_type == "QLinearConv" || n.op_type == "visionrt.QConv";
   q.input_layouts[0] = conv ? kLayoutNhwc : (*want)[0];
   if (n.op_type == "DequantizeLinear" && !int8(x)) q.input_layouts[0] = (*want)[0];
+  if (concat)
+    for (size_t k = 0; k + 2 < n.inputs.size(); ++k) q.input_layouts[k] = kLayoutNhwc;
   std::vector<int> outs;
   if (int8(y))
     outs = {kLayoutNhwc};
   else
     outs = {block, kLayoutNhwc};
+  const auto* cands = KernelRegistry::instance().find(n.op_type);
+  auto accepted = [&] {
+    if (cands)
+      for (const KernelCandidate& c : *cands)
+        if (c.accepts_layouts && c.accepts_layouts(q)) return true;
+    return false;
+  };
   for (int o : outs) {
     q.output_layouts = {o};
-    if (cand.accepts_layouts(q)) {
+    if (accepted()) {
       *want = q.input_layouts;
       (*layout)[n.outputs[0]] = o;
       return true;
@@ -104,11 +118,11 @@ size_t select_layouts(Graph& g, int block) {
     want[ni].assign(n.inputs.size(), 0);
     for (size_t k = 0; k < n.inputs.size(); ++k)
       if (n.inputs[k] >= 0) want[ni][k] = layout[n.inputs[k]];
-    const KernelCandidate* cand = layout_candidate(n.op_type);
     if (is_quant(n.op_type)) {
-      if (cand && quant_layouts(g, n, *cand, block, &want[ni], &layout)) ++blocked_nodes;
+      if (quant_layouts(g, n, block, &want[ni], &layout)) ++blocked_nodes;
       continue;
     }
+    const KernelCandidate* cand = layout_candidate(n.op_type);
     bool outs_ok = !n.outputs.empty();
     for (int o : n.outputs) outs_ok = outs_ok && o >= 0 && rank4_f32(g.values[o]);
     if (!cand || !outs_ok || n.inputs.empty() || n.inputs[0] < 0) {

@@ -975,6 +975,68 @@ TEST(FastPath, QdqC2fBlockKeepsItsFloatOpsChannelsLast) {
   }
 }
 
+TEST(FastPath, QuantizingConcatAndImageQuantizeMatchTheReferenceBitForBit) {
+  // Concat -> QuantizeLinear becomes one visionrt.QConcat (each f32 input quantized into its
+  // slice of the int8 output): channels-last along the channels (4-D), plain with short rows
+  // (a negative axis of a 3-D concat) and plain with rows long enough to be split in pieces; and
+  // a graph input's QuantizeLinear transposing NCHW to the int8 NHWC. Values sit on a grid of
+  // 1/8 with a scale of 1/2 (exact ties, rounded half to even) and beyond the saturation; odd
+  // channel counts, batch 2; u8 and i8 with zero points.
+  Net n;
+  n.b.input("x", DType::f32, {2, 3, 13, 11});
+  n.b.input("z", DType::f32, {2, 5, 13, 11});
+  n.b.input("l1", DType::f32, {1, 40000});
+  n.b.input("l2", DType::f32, {1, 30001});
+  auto params = [&](float s, int zp, DType t) {
+    return std::vector<std::string>{
+        n.constant(Tensor::scalar<float>(s)),
+        n.constant(t == DType::u8 ? Tensor::scalar<uint8_t>(static_cast<uint8_t>(zp))
+                                  : Tensor::scalar<int8_t>(static_cast<int8_t>(zp)))};
+  };
+  auto quantize = [&](const std::string& v, float s, int zp, DType t, const std::string& out) {
+    std::vector<std::string> p = params(s, zp, t);
+    n.b.node("QuantizeLinear", {v, p[0], p[1]}, {out});
+    n.b.output(out, t);
+  };
+  quantize("x", 0.5f, 3, DType::u8, "xq");  // graph input: plain -> nhwc
+  std::string a = n.op("Relu", {"z"});
+  std::string b = n.op("Mul", {"x", n.constant(Tensor::scalar<float>(2.f))});
+  quantize(n.op("Concat", {"x", a, b}, {{"axis", attr_int(1)}}), 0.5f, -3, DType::i8, "cq");
+  std::string r1 =
+      n.op("Reshape", {"x", n.constant(Tensor::from_vector<int64_t>({3}, {2, 1, -1}))});
+  std::string r2 =
+      n.op("Reshape", {"z", n.constant(Tensor::from_vector<int64_t>({3}, {2, 1, -1}))});
+  quantize(n.op("Concat", {r1, r2}, {{"axis", attr_int(-1)}}), 0.5f, 128, DType::u8, "rq");
+  quantize(n.op("Concat", {"l1", "l2"}, {{"axis", attr_int(1)}}), 0.5f, 0, DType::i8, "lq");
+  std::mt19937 rng(21);
+  std::uniform_int_distribution<int> grid(-700, 700);
+  auto on_grid = [&](Shape s) {
+    Tensor t(DType::f32, s);
+    for (size_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(grid(rng)) / 8;
+    return t;
+  };
+  std::vector<Tensor> in = {on_grid({2, 3, 13, 11}), on_grid({2, 5, 13, 11}), on_grid({1, 40000}),
+                            on_grid({1, 30001})};
+  std::string bytes = n.b.serialize();
+  std::vector<Tensor> want = reference_run(bytes, in);
+  size_t ties = 0, saturated = 0;
+  for (size_t i = 0; i < in[0].numel(); ++i) {
+    const float v = in[0].data<float>()[i] / 0.5f;
+    ties += v != std::floor(v);
+    saturated += v + 3 > 255 || v + 3 < 0;
+  }
+  ASSERT_GT(ties, 50u);
+  ASSERT_GT(saturated, 50u);
+  for (int threads : {1, 2}) {
+    Compiled c = fast_run(bytes, in, threads);
+    EXPECT_EQ(count_chosen(c.decisions, ": cpu", {"visionrt.QConcat"}), 3u)
+        << ::testing::PrintToString(c.decisions);
+    EXPECT_EQ(count_chosen(c.decisions, ": cpu", {"QuantizeLinear"}), 1u)
+        << ::testing::PrintToString(c.decisions);
+    expect_bit_identical(c.outputs, want);
+  }
+}
+
 TEST(FastPath, DynamicQuantizationRunsOnOneDnnAndMatchesTheReferenceExactly) {
   // As dynamically quantized exports write it: DynamicQuantizeLinear on the activation, then
   // ConvInteger with its run-time zero point and constant int8 weights (zero weight zero

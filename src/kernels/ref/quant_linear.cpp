@@ -4,6 +4,7 @@
 // requantize with round-half-to-even and saturation. Slow and obviously correct: the oracle for
 // INT8 kernels.
 #include <cmath>
+#include <cstring>
 
 #include "common/strings.hpp"
 #include "kernels/activation.hpp"
@@ -157,6 +158,26 @@ void quantize_linear(KernelContext& c) {
   }
 }
 
+// visionrt.QConcat: the reference Concat, then the reference QuantizeLinear.
+void qconcat(KernelContext& c) {
+  const size_t n = c.num_inputs();
+  if (n < 3) c.fail("needs at least one data input, y_scale and y_zero_point");
+  Node cat = *c.node;
+  cat.op_type = "Concat";
+  cat.domain.clear();
+  cat.inputs.resize(n - 2);
+  std::vector<const Tensor*> data(c.inputs.begin(), c.inputs.begin() + static_cast<long>(n - 2));
+  Tensor joined = run_node_ref(cat, 13, data)[0];
+  Node q = cat;
+  q.op_type = "QuantizeLinear";
+  q.attrs.clear();
+  q.inputs = {0, 1, 2};
+  Tensor y = run_node_ref(q, 13, {&joined, &c.input(n - 2), &c.input(n - 1)})[0];
+  if (y.shape() != c.output(0).shape() || y.dtype() != c.output(0).dtype())
+    c.fail("inferred output differs from the computed one");
+  std::memcpy(c.output(0).raw(), y.raw(), y.nbytes());
+}
+
 void dequantize_linear(KernelContext& c) {
   const Tensor& x = c.input(0);
   int64_t axis = c.node->attr_i("axis", 1);
@@ -196,6 +217,7 @@ void dynamic_quantize_linear(KernelContext& c) {
 void register_ref_quant_linear(KernelRegistry& r) {
   r.add_ref("QuantizeLinear", quantize_linear);
   r.add_ref("DequantizeLinear", dequantize_linear);
+  r.add_ref("visionrt.QConcat", qconcat);
   r.add_ref("DynamicQuantizeLinear", dynamic_quantize_linear);
   r.add_ref("QLinearConv", int8_io, qlinear_conv);
   r.add_ref("visionrt.QConv", int8_io, qlinear_conv);
