@@ -143,6 +143,7 @@ void register_cpu_slice(KernelRegistry& r);
 void register_cpu_dynamic_quantize(KernelRegistry& r);
 // QuantizeLinear (scalar parameters; plain, nhwc, plain -> nhwc) and visionrt.QConcat.
 void register_cpu_quantize(KernelRegistry& r);
+void register_cpu_flat_concat(KernelRegistry& r);  // visionrt.FlatConcat, f32
 void register_cpu_cast(KernelRegistry& r);
 void register_cpu_roi_align(KernelRegistry& r);
 void register_cpu_grid_sample(KernelRegistry& r);  // GridSample: tap table per image

@@ -18,6 +18,12 @@
 //   visionrt.QConv : the quantized convolution fuse_qdq makes of a QDQ convolution, and
 //     visionrt.QConcat, its Concat -> QuantizeLinear; defined with the quantization ops in
 //     ops/quant_linear.cpp.
+//   visionrt.FlatConcat(X1, ..., Xn) : a plain [N, C, L] output (attribute `shape`) where input
+//     k, [N, C_k, H, W] in any layout (or [N, C_k, L_k]), fills channels
+//     channel_offsets[k] + [0, C_k) at positions position_offsets[k] + [0, H*W), as
+//     Concat(axis 2) of Reshape(N, C, -1) of per-level Concat(axis 1) computes it (anchor-free
+//     detection heads: YOLOv8's box and class maps of three strides into [1, 144, 8400]). Made
+//     by fuse_flat_concat; windows must not overlap and must cover the output.
 //   visionrt.ChannelsLast(X) : X [N,C,H,W] (any layout) with its channels moved last, as a
 //     Reorder to plain, a Reshape splitting C into `groups` x C/groups and a Transpose would
 //     produce: groups 0 gives [N,H,W,C] (Transpose 0,2,3,1), groups A gives [N,A,H,W,C/A]
@@ -55,6 +61,30 @@ void register_internal_ops(OpRegistry& r) {
                c.fail("scale and shift must be 1-D with one value per channel");
            }
            infer_same_as_input(c);
+         },
+         {},
+         1});
+  r.add({"visionrt.FlatConcat",
+         [](InferContext& c) {
+           const std::vector<int64_t> shape = c.node().attr_is("shape");
+           const std::vector<int64_t> co = c.node().attr_is("channel_offsets");
+           const std::vector<int64_t> po = c.node().attr_is("position_offsets");
+           const size_t n = c.node().inputs.size();
+           if (shape.size() != 3 || co.size() != n || po.size() != n || n == 0)
+             c.fail("needs a 3-D shape and one channel and position offset per input");
+           int64_t covered = 0;
+           for (size_t k = 0; k < n; ++k) {
+             const TensorType& x = c.input_type(k);
+             if (!x.fully_known() || (x.dims.size() != 4 && x.dims.size() != 3) ||
+                 x.dims[0] != shape[0])
+               c.fail("inputs must be static [N,C,H,W] or [N,C,L] tensors of the output's N");
+             const int64_t len = x.dims.size() == 4 ? x.dims[2] * x.dims[3] : x.dims[2];
+             if (co[k] < 0 || po[k] < 0 || co[k] + x.dims[1] > shape[1] || po[k] + len > shape[2])
+               c.fail("an input's window lies outside the output");
+             covered += x.dims[1] * len;
+           }
+           if (covered != shape[1] * shape[2]) c.fail("the inputs do not cover the output");
+           c.set_output(0, DType::f32, {shape[0], shape[1], shape[2]});
          },
          {},
          1});

@@ -2,7 +2,8 @@
 // element-wise chains recognised, BatchNorm and per-channel affine ops into
 // convolutions, conv fusions (activation; QDQ convolutions into INT8 ones; residual sum, then an
 // activation after the sum), then
-// layout selection and the channels-last head transposes it enables, then bf16 where asked.
+// layout selection and the channels-last head transposes and flat head concatenations it
+// enables, then bf16 where asked.
 #include "passes/passes.hpp"
 
 namespace visionrt {
@@ -21,6 +22,7 @@ CpuPassStats run_cpu_passes(Graph& g, int block, bool bf16) {
   s.activations_fused += fuse_conv_activation(g);
   s.blocked_nodes = select_layouts(g, block);
   fuse_channels_last(g);
+  fuse_flat_concat(g);
   if (bf16) s.bf16_compute = assign_bf16(g);
   for (const Node& n : g.nodes)
     if (n.op_type == "visionrt.Reorder") ++s.reorders;

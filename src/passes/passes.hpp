@@ -80,6 +80,10 @@ size_t select_layouts(Graph& g, int block);
 // Reorder-to-plain [-> Reshape] -> Transpose chains moving a blocked tensor's channels last
 // become visionrt.ChannelsLast (after select_layouts). Returns chains replaced.
 size_t fuse_channels_last(Graph& g);
+// Concat(axis 2) of Reshape(N, C, -1) of Reorder-to-plain of blocked/channels-last level maps
+// (and the level Concats along the channels before them) into one visionrt.FlatConcat reading
+// the maps in their layouts (passes/fuse_flat_concat.cpp). Runs after select_layouts.
+size_t fuse_flat_concat(Graph& g);
 
 // INFERENCE_PRECISION bf16 (after the layout passes): convolutions and products by constant
 // weights with a fast bf16 kernel read bf16, bf16 tensors flow through copies, pooling,

@@ -1037,6 +1037,54 @@ TEST(FastPath, QuantizingConcatAndImageQuantizeMatchTheReferenceBitForBit) {
   }
 }
 
+TEST(FastPath, AnchorFreeHeadConcatReadsTheLevelMapsInTheirLayouts) {
+  // YOLOv8's head: per level Concat(box, cls) along the channels, Reshape(N, C, -1), then Concat
+  // along the positions. The last Concat becomes one visionrt.FlatConcat reading the blocked
+  // (or, behind INT8 convolutions, channels-last) level maps: pure data movement, so only the
+  // convolutions' rounding separates it from the reference. Channel counts that are not multiples
+  // of 16 (20 + 7), levels whose H*W is not a multiple of 16, batch 2, and one input that is a
+  // plain [N, C, L] tensor.
+  for (bool qdq : {false, true}) {
+    QdqNet n;
+    n.b.input("x", DType::f32, {2, 8, 20, 18});
+    n.b.input("extra", DType::f32, {2, 27, 13});
+    std::string a = qdq ? n.qdq("x", 0.02f, 128, DType::u8) : std::string("x");
+    std::vector<std::string> levels;
+    int64_t stride = 1;
+    for (int level = 0; level < 3; ++level, stride *= 2) {
+      auto conv = [&](int64_t cout) {
+        if (qdq) return n.qconv(a, 0.02f, 8, cout, 3, stride, 1, true, false);
+        return n.conv(a, 8, cout, 3, stride);
+      };
+      std::string cat = n.op("Concat", {conv(20), conv(7)}, {{"axis", attr_int(1)}});
+      levels.push_back(
+          n.op("Reshape", {cat, n.constant(Tensor::from_vector<int64_t>({3}, {2, 27, -1}))}));
+    }
+    levels.insert(levels.begin() + 1, "extra");
+    std::string y = n.op("Concat", levels, {{"axis", attr_int(2)}});
+    n.b.node("Identity", {y}, {"y"});
+    n.b.output("y", DType::f32);
+    std::mt19937 rng(17);
+    std::vector<Tensor> in = {random_tensor({2, 8, 20, 18}, rng, -1.f, 1.f),
+                              random_tensor({2, 27, 13}, rng, -1.f, 1.f)};
+    std::string bytes = n.b.serialize();
+    std::vector<Tensor> want = reference_run(bytes, in);
+    for (int threads : {1, 2}) {
+      Compiled c = fast_run(bytes, in, threads);
+      if (blocked_layouts()) {
+        EXPECT_EQ(count_chosen(c.decisions, ": cpu", {"visionrt.FlatConcat"}), 1u)
+            << ::testing::PrintToString(c.decisions);
+      }
+      if (qdq) {
+        ASSERT_EQ(c.outputs[0].shape(), want[0].shape());
+        EXPECT_LE(count_differing(c.outputs[0], want[0], 1e-4), want[0].numel() / 50);
+      } else {
+        expect_close(c.outputs[0], want[0], 2e-5, "flat concat");
+      }
+    }
+  }
+}
+
 TEST(FastPath, DynamicQuantizationRunsOnOneDnnAndMatchesTheReferenceExactly) {
   // As dynamically quantized exports write it: DynamicQuantizeLinear on the activation, then
   // ConvInteger with its run-time zero point and constant int8 weights (zero weight zero

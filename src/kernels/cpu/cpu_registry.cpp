@@ -17,6 +17,7 @@ void register_cpu_kernels(KernelRegistry& r) {
   register_cpu_reduce(r);
   register_cpu_dynamic_quantize(r);
   register_cpu_quantize(r);
+  register_cpu_flat_concat(r);
   register_cpu_cast(r);
   register_cpu_roi_align(r);
   register_cpu_grid_sample(r);

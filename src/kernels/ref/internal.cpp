@@ -142,9 +142,34 @@ std::unique_ptr<Kernel> create_fused_matmul(const KernelQuery& q, std::string* w
   return *why = "no reference MatMul", nullptr;
 }
 
+// visionrt.FlatConcat on plain inputs: element by element into each input's window.
+void flat_concat_kernel(KernelContext& c) {
+  Tensor& y = c.output(0);
+  const int64_t N = y.shape()[0], C = y.shape()[1], L = y.shape()[2];
+  const std::vector<int64_t> co = c.node->attr_is("channel_offsets");
+  const std::vector<int64_t> po = c.node->attr_is("position_offsets");
+  float* py = y.data<float>();
+  for (size_t k = 0; k < c.num_inputs(); ++k) {
+    const Tensor& x = c.input(k);
+    const int64_t ck = x.dim(1), len = static_cast<int64_t>(x.numel()) / (N * ck);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t ch = 0; ch < ck; ++ch)
+        for (int64_t p = 0; p < len; ++p)
+          py[(n * C + co[k] + ch) * L + po[k] + p] =
+              static_cast<float>(x.at_f64(static_cast<size_t>((n * ck + ch) * len + p)));
+  }
+}
+
 }  // namespace
 
 void register_ref_internal(KernelRegistry& r) {
+  r.add_ref(
+      "visionrt.FlatConcat",
+      [](const KernelQuery& q, std::string* why) {
+        if (q.any_blocked()) return *why = "reference kernels read plain layouts only", false;
+        return true;
+      },
+      flat_concat_kernel);
   r.add("visionrt.FusedConv", {"ref", create_fused_conv, nullptr});
   r.add("visionrt.FusedMatMul", {"ref", create_fused_matmul, nullptr});
   r.add_ref("visionrt.Activation", f32_input, activation_kernel);
