@@ -2,7 +2,10 @@
 #include "kernels/dnnl/dnnl_common.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "common/strings.hpp"
 #include "ops/nn_shapes.hpp"
@@ -46,6 +49,89 @@ void reorder_weights(const memory& from, const memory& to) {
   r.execute(stream(), const_cast<memory&>(from), const_cast<memory&>(to));
   stream().wait();
   set_threads(saved);
+}
+
+dnnl::convolution_forward::primitive_desc fastest_conv(
+    const std::function<dnnl::convolution_forward::primitive_desc()>& make, bool src_zero_point) {
+  using PD = dnnl::convolution_forward::primitive_desc;
+  static const bool enabled = [] {
+    const char* env = std::getenv("VISIONRT_CONV_AUTOTUNE");
+    return !env || std::string(env) != "0";
+  }();
+  auto is_ref = [](const std::string& impl) { return impl.find("ref") != std::string::npos; };
+  if (!enabled) return make();
+  // The candidates' names (next_impl() moves the descriptor itself: one per walk).
+  // Only those for the ISA of oneDNN's first choice ("brgconv:avx512_core_vnni" and
+  // "jit_int8:avx512_core_vnni", not their avx2/sse41 versions nor the gemm-based one).
+  auto isa = [](const std::string& impl) {
+    const size_t colon = impl.rfind(':');
+    return colon == std::string::npos ? std::string() : impl.substr(colon + 1);
+  };
+  std::vector<std::string> names;
+  {
+    PD probe = make();
+    const std::string first_isa = isa(probe.impl_info_str());
+    do {
+      std::string impl = probe.impl_info_str();
+      if (!is_ref(impl) && isa(impl) == first_isa &&
+          std::find(names.begin(), names.end(), impl) == names.end())
+        names.push_back(impl);
+    } while (probe.next_impl());
+  }
+  if (names.size() < 2) return make();
+  static const bool dbg = [] {
+    const char* v = std::getenv("VISIONRT_VERBOSE");
+    return v && std::string(v) == "1";
+  }();
+  auto tw = std::chrono::steady_clock::now();
+  const int saved = omp_get_max_threads();
+  set_threads(1);
+  std::string best;
+  double best_s = 0;
+  {
+    PD t = make();
+    do {
+      const std::string impl = t.impl_info_str();
+      if (std::find(names.begin(), names.end(), impl) == names.end()) continue;
+      auto zeroed = [](const memory::desc& d) {
+        memory m(d, engine());
+        std::memset(m.get_data_handle(), 0, d.get_size());
+        return m;
+      };
+      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, zeroed(t.src_desc())},
+                                           {DNNL_ARG_WEIGHTS, zeroed(t.weights_desc())},
+                                           {DNNL_ARG_DST, zeroed(t.dst_desc())}};
+      if (t.bias_desc().get_size() > 0) args[DNNL_ARG_BIAS] = zeroed(t.bias_desc());
+      if (t.scratchpad_desc().get_size() > 0)
+        args[DNNL_ARG_SCRATCHPAD] = zeroed(t.scratchpad_desc());
+      if (src_zero_point)
+        args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = zeroed(memory::desc({1}, DT::s32, Tag::x));
+      dnnl::convolution_forward prim(t);
+      double fastest = 0;
+      for (int run = 0; run < 3; ++run) {
+        auto t0 = std::chrono::steady_clock::now();
+        prim.execute(stream(), args);
+        stream().wait();
+        const double s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (run == 1 || (run > 1 && s < fastest)) fastest = s;
+      }
+      if (best.empty() || fastest < best_s) best = impl, best_s = fastest;
+    } while (t.next_impl());
+  }
+  set_threads(saved);
+  if (dbg) {
+    std::string all;
+    for (auto& n : names) all += n + " ";
+    std::fprintf(stderr, "visionrt: conv timed in %.1f ms: %s-> %s (%.3f ms)\n",
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - tw).count() * 1e3,
+                 all.c_str(), best.c_str(), best_s * 1e3);
+  }
+  PD chosen = make();
+  do {
+    if (chosen.impl_info_str() == best) return chosen;
+  } while (chosen.next_impl());
+  return make();  // not offered at this thread count: oneDNN's first choice
 }
 
 int preferred_block() {

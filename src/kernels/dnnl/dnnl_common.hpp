@@ -4,6 +4,7 @@
 // execute() only wraps the request's buffers in dnnl::memory objects and runs the primitive.
 #pragma once
 #include <dnnl.hpp>
+#include <functional>
 #include <string>
 #include <unordered_map>
 
@@ -82,6 +83,18 @@ bool conv_geometry(const Node& n, const Shape& x, const Tensor& w, ConvGeometry*
 // The constant weights `w` (of type dt, in the geometry's plain layout) reordered once into the
 // primitive's chosen layout `to`.
 memory prepared_conv_weights(const Tensor& w, const ConvGeometry& g, DT dt, const memory::desc& to);
+
+// The fastest of the implementations oneDNN offers for a convolution (make() creates its
+// primitive descriptor; reference ones are never chosen), measured here on zeroed buffers: each
+// candidate runs once, then the best of three runs counts. oneDNN orders its candidates by a
+// heuristic that misjudges some shapes on some machines (YOLOv8n INT8 on an AVX-512 VNNI EPYC:
+// brgconv 1x1 0.75 ms where jit_int8_1x1 takes 0.59, and the reverse on two other layers), so
+// the machine decides. Timed on one thread (a parallel region on the compiling thread would
+// leave a second OpenMP team behind, see reorder_weights); the descriptor returned is made for
+// the caller's thread count. `src_zero_point`: the primitive takes a run-time source zero point.
+// VISIONRT_CONV_AUTOTUNE=0 keeps oneDNN's first choice; VISIONRT_VERBOSE=1 prints each choice.
+dnnl::convolution_forward::primitive_desc fastest_conv(
+    const std::function<dnnl::convolution_forward::primitive_desc()>& make, bool src_zero_point);
 
 // A primitive run on copies of its source and destination in another layout (oneDNN has some
 // kernels, int8 ones and large dilations for instance, only in NHWC): reorders in and out through

@@ -150,7 +150,10 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
                           : CF::desc(dnnl::prop_kind::forward_inference,
                                      dnnl::algorithm::convolution_direct, src_md, w_any, dst_md,
                                      g.strides, g.dilations, g.pads_begin, g.pads_end);
-    CF::primitive_desc pd(d, attr, engine());
+    // The layout pass only asks whether it can run: oneDNN's first choice answers that.
+    CF::primitive_desc pd =
+        probe ? CF::primitive_desc(d, attr, engine())
+              : fastest_conv([&] { return CF::primitive_desc(d, attr, engine()); }, zx != 0);
     std::string impl = pd.impl_info_str();
     if (impl.find("ref") != std::string::npos)
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
