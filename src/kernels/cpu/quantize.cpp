@@ -11,6 +11,7 @@
 // the reference (kernels/ref/quant_linear.cpp).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "common/parallel.hpp"
@@ -44,10 +45,21 @@ VISIONRT_VEC_INLINE uint8_t quantize_one(float x, const QParams& p) {
 VISIONRT_MULTIVERSION void quantize_rows(const float* x, int64_t xs, uint8_t* y, int64_t ys,
                                          int64_t rows, int64_t n, const QParams& p) {
   for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * xs;
-    uint8_t* yr = y + r * ys;
+    const float* __restrict xr = x + r * xs;
+    uint8_t* __restrict yr = y + r * ys;
     for (int64_t i = 0; i < n; ++i) yr[i] = quantize_one(xr[i], p);
   }
+}
+
+// Rows of n bytes, contiguous in `src`, to rows `ys` apart in y: 16-byte copies of constant
+// size (single moves) when n is a multiple of 16.
+void scatter_rows(const uint8_t* src, int64_t n, uint8_t* y, int64_t ys, int64_t rows) {
+  if (n % 16 == 0) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t b = 0; b < n; b += 16) std::memcpy(y + r * ys + b, src + r * n + b, 16);
+    return;
+  }
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(y + r * ys, src + r * n, static_cast<size_t>(n));
 }
 
 // NCHW planes (c of them, hw pixels each) -> NHWC pixels [p0, p0 + np): runs of 64 pixels of
@@ -129,15 +141,21 @@ class QuantizeConcat : public Kernel {
     std::vector<const float*> x(k_in);
     for (size_t k = 0; k < k_in; ++k) x[k] = ctx.input(k).data<float>();
     if (rows_.out_row < kTask) {
-      // Short rows (channels-last): blocks of rows, input by input.
+      // Short rows (channels-last): blocks of rows, input by input. Each input's block is
+      // contiguous: quantized as one long row into `tmp` (a loop per 16-channel row pays its
+      // vector prologue and epilogue every time: YOLOv8n's 16-channel concatenation ran at a
+      // third of the long-row speed), then its rows are copied to their places.
       const int64_t per_task = std::max<int64_t>(1, kTask / std::max<int64_t>(rows_.out_row, 1));
       const int64_t tasks = (rows_.outer + per_task - 1) / per_task;
       parallel_for(tasks, tasks > 1 ? ctx.num_threads : 1, [&](int64_t t) {
         const int64_t r0 = t * per_task, r1 = std::min(rows_.outer, r0 + per_task);
-        for (size_t k = 0; k < k_in; ++k)
-          quantize_rows(x[k] + r0 * rows_.in_row[k], rows_.in_row[k],
-                        y + r0 * rows_.out_row + rows_.out_off[k], rows_.out_row, r1 - r0,
-                        rows_.in_row[k], p_);
+        std::vector<uint8_t> tmp(static_cast<size_t>((r1 - r0) * rows_.out_row));
+        for (size_t k = 0; k < k_in; ++k) {
+          const int64_t n = rows_.in_row[k];
+          quantize_rows(x[k] + r0 * n, 0, tmp.data(), 0, 1, (r1 - r0) * n, p_);
+          scatter_rows(tmp.data(), n, y + r0 * rows_.out_row + rows_.out_off[k], rows_.out_row,
+                       r1 - r0);
+        }
       });
       return;
     }
