@@ -9,6 +9,7 @@
 // nChw16c/8c as the layout pass chose (Value::layout_block); blocked is what the fast jit kernels
 // want. 3x3 stride-1 convolutions with enough channels run oneDNN's Winograd kernels
 // (winograd_candidate).
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -288,7 +289,24 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
         std::string wimpl = wpd.impl_info_str();
         // Weight-bound layers (a small map, many channels: VGG's 512-channel 19x19 ones) save
         // little time and pay F(4x4,3x3)'s 4x larger weights: 38 MB instead of 9.4 MB each.
-        const bool weights_fit = wpd.weights_desc().get_size() <= 16 * dst_md.get_size();
+        bool weights_fit = wpd.weights_desc().get_size() <= 16 * dst_md.get_size();
+        // Otherwise the machine decides: Winograd where it saves at least a fifth of the
+        // direct kernel's time (FCN-ResNet50's 3x3 2048->512 head on a 40x40 map: 263 -> 103
+        // ms, 151 MB of transformed weights), direct where it does not (VGG's small maps).
+        if (!weights_fit && wimpl.find("wino") != std::string::npos && conv_autotune()) {
+          OneThread one;
+          CF::primitive_desc d1(make_desc(src_md, dst_md), attr, engine());
+          CF::primitive_desc w1(make_desc(src_md, dst_md, dnnl::algorithm::convolution_winograd),
+                                wattr, engine());
+          std::vector<std::pair<int, memory::desc>> extra;
+          if (sum_idx >= 0)
+            extra.push_back({DNNL_ARG_ATTR_MULTIPLE_POST_OP(sum_idx) | DNNL_ARG_SRC_1, res_md});
+          const double td = time_conv(d1, extra), tw = time_conv(w1);
+          weights_fit = tw < 0.8 * td;
+          if (verbose_env())
+            std::fprintf(stderr, "visionrt: conv %s: direct %.2f ms, winograd %.2f ms -> %s\n",
+                         n.name.c_str(), td * 1e3, tw * 1e3, weights_fit ? "winograd" : "direct");
+        }
         if (wimpl.find("wino") != std::string::npos && weights_fit &&
             (relu_post_op || (!has_act && !has_sum) ||
              (tail = make_tail(act, has_sum, has_sum && (sum_first || !has_act), dst_md)))) {

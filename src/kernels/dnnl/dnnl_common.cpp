@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "common/strings.hpp"
 #include "ops/nn_shapes.hpp"
@@ -51,15 +52,53 @@ void reorder_weights(const memory& from, const memory& to) {
   set_threads(saved);
 }
 
-dnnl::convolution_forward::primitive_desc fastest_conv(
-    const std::function<dnnl::convolution_forward::primitive_desc()>& make, bool src_zero_point) {
-  using PD = dnnl::convolution_forward::primitive_desc;
-  static const bool enabled = [] {
+bool conv_autotune() {
+  static const bool on = [] {
     const char* env = std::getenv("VISIONRT_CONV_AUTOTUNE");
     return !env || std::string(env) != "0";
   }();
+  return on;
+}
+
+bool verbose_env() {
+  static const bool on = [] {
+    const char* v = std::getenv("VISIONRT_VERBOSE");
+    return v && std::string(v) != "0";
+  }();
+  return on;
+}
+
+double time_conv(const dnnl::convolution_forward::primitive_desc& pd,
+                 const std::vector<std::pair<int, memory::desc>>& extra) {
+  auto zeroed = [](const memory::desc& d) {
+    memory m(d, engine());
+    std::memset(m.get_data_handle(), 0, d.get_size());
+    return m;
+  };
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, zeroed(pd.src_desc())},
+                                       {DNNL_ARG_WEIGHTS, zeroed(pd.weights_desc())},
+                                       {DNNL_ARG_DST, zeroed(pd.dst_desc())}};
+  if (pd.bias_desc().get_size() > 0) args[DNNL_ARG_BIAS] = zeroed(pd.bias_desc());
+  if (pd.scratchpad_desc().get_size() > 0) args[DNNL_ARG_SCRATCHPAD] = zeroed(pd.scratchpad_desc());
+  for (const auto& [arg, d] : extra) args[arg] = zeroed(d);
+  dnnl::convolution_forward prim(pd);
+  double fastest = 0;
+  for (int run = 0; run < 3; ++run) {
+    auto t0 = std::chrono::steady_clock::now();
+    prim.execute(stream(), args);
+    stream().wait();
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (run == 0 && sec > 0.05) return sec;  // a long layer: one run tells
+    if (run == 1 || (run > 1 && sec < fastest)) fastest = sec;
+  }
+  return fastest;
+}
+
+dnnl::convolution_forward::primitive_desc fastest_conv(
+    const std::function<dnnl::convolution_forward::primitive_desc()>& make, bool src_zero_point) {
+  using PD = dnnl::convolution_forward::primitive_desc;
   auto is_ref = [](const std::string& impl) { return impl.find("ref") != std::string::npos; };
-  if (!enabled) return make();
+  if (!conv_autotune()) return make();
   // The candidates' names (next_impl() moves the descriptor itself: one per walk).
   // Only those for the ISA of oneDNN's first choice ("brgconv:avx512_core_vnni" and
   // "jit_int8:avx512_core_vnni", not their avx2/sse41 versions nor the gemm-based one).
@@ -79,13 +118,9 @@ dnnl::convolution_forward::primitive_desc fastest_conv(
     } while (probe.next_impl());
   }
   if (names.size() < 2) return make();
-  static const bool dbg = [] {
-    const char* v = std::getenv("VISIONRT_VERBOSE");
-    return v && std::string(v) == "1";
-  }();
+  const bool dbg = verbose_env();
   auto tw = std::chrono::steady_clock::now();
-  const int saved = omp_get_max_threads();
-  set_threads(1);
+  std::optional<OneThread> one_thread(std::in_place);
   std::string best;
   double best_s = 0;
   {
@@ -93,33 +128,14 @@ dnnl::convolution_forward::primitive_desc fastest_conv(
     do {
       const std::string impl = t.impl_info_str();
       if (std::find(names.begin(), names.end(), impl) == names.end()) continue;
-      auto zeroed = [](const memory::desc& d) {
-        memory m(d, engine());
-        std::memset(m.get_data_handle(), 0, d.get_size());
-        return m;
-      };
-      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, zeroed(t.src_desc())},
-                                           {DNNL_ARG_WEIGHTS, zeroed(t.weights_desc())},
-                                           {DNNL_ARG_DST, zeroed(t.dst_desc())}};
-      if (t.bias_desc().get_size() > 0) args[DNNL_ARG_BIAS] = zeroed(t.bias_desc());
-      if (t.scratchpad_desc().get_size() > 0)
-        args[DNNL_ARG_SCRATCHPAD] = zeroed(t.scratchpad_desc());
+      std::vector<std::pair<int, memory::desc>> extra;
       if (src_zero_point)
-        args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = zeroed(memory::desc({1}, DT::s32, Tag::x));
-      dnnl::convolution_forward prim(t);
-      double fastest = 0;
-      for (int run = 0; run < 3; ++run) {
-        auto t0 = std::chrono::steady_clock::now();
-        prim.execute(stream(), args);
-        stream().wait();
-        const double s =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (run == 1 || (run > 1 && s < fastest)) fastest = s;
-      }
+        extra.push_back({DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, {{1}, DT::s32, Tag::x}});
+      const double fastest = time_conv(t, extra);
       if (best.empty() || fastest < best_s) best = impl, best_s = fastest;
     } while (t.next_impl());
   }
-  set_threads(saved);
+  one_thread.reset();
   if (dbg) {
     std::string all;
     for (auto& n : names) all += n + " ";

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "kernels/activation.hpp"
 #include "kernels/kernel.hpp"
@@ -84,6 +85,31 @@ bool conv_geometry(const Node& n, const Shape& x, const Tensor& w, ConvGeometry*
 // primitive's chosen layout `to`.
 memory prepared_conv_weights(const Tensor& w, const ConvGeometry& g, DT dt, const memory::desc& to);
 
+// Whether convolutions may be timed at compile to choose their kernel (VISIONRT_CONV_AUTOTUNE=0:
+// never; oneDNN's first choice and the fixed rules stay), and whether VISIONRT_VERBOSE asks
+// for the choices to be printed.
+bool conv_autotune();
+bool verbose_env();
+
+// Seconds one run of the convolution `pd` takes here on zeroed buffers (`extra`: further
+// arguments, e.g. a binary post-op's source): the best of two runs after a warm-up, or the
+// warm-up alone when it took over 50 ms. Runs on the calling thread's team: create `pd` under
+// OneThread (below) so that no OpenMP team is started on a compiling thread.
+double time_conv(const dnnl::convolution_forward::primitive_desc& pd,
+                 const std::vector<std::pair<int, memory::desc>>& extra = {});
+
+// While alive, primitives are created and run on one thread (restores the count after).
+class OneThread {
+ public:
+  OneThread() : saved_(omp_get_max_threads()) { set_threads(1); }
+  ~OneThread() { set_threads(saved_); }
+  OneThread(const OneThread&) = delete;
+  OneThread& operator=(const OneThread&) = delete;
+
+ private:
+  int saved_;
+};
+
 // The fastest of the implementations oneDNN offers for a convolution (make() creates its
 // primitive descriptor; reference ones are never chosen), measured here on zeroed buffers: each
 // candidate runs once, then the best of three runs counts. oneDNN orders its candidates by a
@@ -92,7 +118,7 @@ memory prepared_conv_weights(const Tensor& w, const ConvGeometry& g, DT dt, cons
 // the machine decides. Timed on one thread (a parallel region on the compiling thread would
 // leave a second OpenMP team behind, see reorder_weights); the descriptor returned is made for
 // the caller's thread count. `src_zero_point`: the primitive takes a run-time source zero point.
-// VISIONRT_CONV_AUTOTUNE=0 keeps oneDNN's first choice; VISIONRT_VERBOSE=1 prints each choice.
+// Not under VISIONRT_CONV_AUTOTUNE=0 (oneDNN's first choice); VISIONRT_VERBOSE prints each.
 dnnl::convolution_forward::primitive_desc fastest_conv(
     const std::function<dnnl::convolution_forward::primitive_desc()>& make, bool src_zero_point);
 
