@@ -138,7 +138,7 @@ void register_cpu_instance_norm(KernelRegistry& r);
 void register_cpu_reduce(KernelRegistry& r);
 void register_cpu_concat_split(KernelRegistry& r);
 void register_cpu_channels_last(KernelRegistry& r);
-void register_cpu_scale_shift(KernelRegistry& r);
+void register_cpu_scale_shift(KernelRegistry& r);  // and visionrt.Activation's costly ones
 void register_cpu_slice(KernelRegistry& r);
 void register_cpu_dynamic_quantize(KernelRegistry& r);
 // QuantizeLinear (scalar parameters; plain, nhwc, plain -> nhwc) and visionrt.QConcat.

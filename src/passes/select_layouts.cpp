@@ -24,6 +24,17 @@ const KernelCandidate* layout_candidate(const std::string& op) {
   return nullptr;
 }
 
+// Whether some candidate of `op` reads and writes the layouts q proposes (an op can have
+// several: our own visionrt.Activation kernel takes the transcendental activations, oneDNN's
+// eltwise the others).
+bool any_accepts(const std::string& op, const KernelQuery& q) {
+  const auto* cands = KernelRegistry::instance().find(op);
+  if (cands)
+    for (const KernelCandidate& c : *cands)
+      if (c.accepts_layouts && c.accepts_layouts(q)) return true;
+  return false;
+}
+
 bool is_conv(const std::string& op) {
   return op == "Conv" || op == "visionrt.FusedConv" || op == "ConvTranspose";
 }
@@ -81,16 +92,9 @@ bool quant_layouts(const Graph& g, const Node& n, int block, std::vector<int>* w
     outs = {kLayoutNhwc};
   else
     outs = {block, kLayoutNhwc};
-  const auto* cands = KernelRegistry::instance().find(n.op_type);
-  auto accepted = [&] {
-    if (cands)
-      for (const KernelCandidate& c : *cands)
-        if (c.accepts_layouts && c.accepts_layouts(q)) return true;
-    return false;
-  };
   for (int o : outs) {
     q.output_layouts = {o};
-    if (accepted()) {
+    if (any_accepts(n.op_type, q)) {
       *want = q.input_layouts;
       (*layout)[n.outputs[0]] = o;
       return true;
@@ -186,7 +190,7 @@ size_t select_layouts(Graph& g, int block) {
       if (done) continue;
     }
     q.output_layouts.assign(n.outputs.size(), lay);
-    if (!cand->accepts_layouts(q)) {
+    if (!any_accepts(n.op_type, q)) {
       std::fill(want[ni].begin(), want[ni].end(), 0);
       continue;
     }

@@ -70,8 +70,8 @@ Inline inline_kind(Act a) {
 // y[i] = f(x[i] * s[i % lanes] + b[i % lanes]) over `n` groups of `lanes` values; lanes 1
 // is a plain row with one scale.
 template <int L>
-inline void run_lanes(const float* x, float* y, int64_t n, const float* s, const float* b, Inline k,
-                      float a0, float a1) {
+VISIONRT_VEC_INLINE void run_lanes(const float* x, float* y, int64_t n, const float* s,
+                                   const float* b, Inline k, float a0, float a1) {
   float sv[L], bv[L];
   for (int l = 0; l < L; ++l) sv[l] = s[l], bv[l] = b[l];
 #define VISIONRT_SS_LOOP(EXPR)                      \
@@ -250,10 +250,44 @@ bool layouts(const KernelQuery& q) {
   return create(q, &why) != nullptr;
 }
 
+// The transcendental activations, where exp_approx's loop beats oneDNN's eltwise kernel
+// (EfficientNet-B0's 49 swish maps: 4.0 ms on oneDNN at one thread).
+bool costly(Act a) {
+  return a == Act::sigmoid || a == Act::swish || a == Act::tanh || a == Act::elu ||
+         a == Act::gelu_erf || a == Act::gelu_tanh || a == Act::mish;
+}
+
+// visionrt.Activation: this loop with scale 1 and shift 0 (exact), for the costly ones.
+std::unique_ptr<Kernel> create_activation(const KernelQuery& q, std::string* why) {
+  const TensorType& t = q.input_types[0];
+  if (t.dtype != DType::f32 || !t.fully_known() || t.dims.size() < 2)
+    return *why = "needs a static f32 tensor of rank >= 2", nullptr;
+  Activation act;
+  if (!fused_activation(*q.node, &act)) return *why = "unknown activation", nullptr;
+  if (!costly(act.kind)) return *why = "a cheap activation (oneDNN's eltwise)", nullptr;
+  const int block = q.input_layout(0);
+  if (block != q.output_layout(0)) return *why = "input and output layouts differ", nullptr;
+  if (block && (block != 8 && block != 16))
+    return *why = "blocked layouts of 8 or 16 only", nullptr;
+  if (block && t.dims.size() != 4) return *why = "blocked layouts are 4-D", nullptr;
+  const int64_t c = t.dims[1];
+  int64_t inner = 1;
+  for (size_t i = 2; i < t.dims.size(); ++i) inner *= t.dims[i];
+  return std::make_unique<ScaleShift>(t.dims[0], c, inner, block, act,
+                                      std::vector<float>(static_cast<size_t>(c), 1.0f),
+                                      std::vector<float>(static_cast<size_t>(c), 0.0f));
+}
+
+bool activation_layouts(const KernelQuery& q) {
+  std::string why;
+  return create_activation(q, &why) != nullptr;
+}
+
 }  // namespace
 
 void register_cpu_scale_shift(KernelRegistry& r) {
   r.add("visionrt.ScaleShift", {"cpu", create, layouts});
+  r.add("visionrt.Activation", {"cpu", create_activation, activation_layouts});
 }
 
 }  // namespace visionrt

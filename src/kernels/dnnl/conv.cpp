@@ -294,18 +294,27 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
         // direct kernel's time (FCN-ResNet50's 3x3 2048->512 head on a 40x40 map: 263 -> 103
         // ms, 151 MB of transformed weights), direct where it does not (VGG's small maps).
         if (!weights_fit && wimpl.find("wino") != std::string::npos && conv_autotune()) {
-          OneThread one;
-          CF::primitive_desc d1(make_desc(src_md, dst_md), attr, engine());
-          CF::primitive_desc w1(make_desc(src_md, dst_md, dnnl::algorithm::convolution_winograd),
-                                wattr, engine());
-          std::vector<std::pair<int, memory::desc>> extra;
-          if (sum_idx >= 0)
-            extra.push_back({DNNL_ARG_ATTR_MULTIPLE_POST_OP(sum_idx) | DNNL_ARG_SRC_1, res_md});
-          const double td = time_conv(d1, extra), tw = time_conv(w1);
-          weights_fit = tw < 0.8 * td;
-          if (verbose_env())
-            std::fprintf(stderr, "visionrt: conv %s: direct %.2f ms, winograd %.2f ms -> %s\n",
-                         n.name.c_str(), td * 1e3, tw * 1e3, weights_fit ? "winograd" : "direct");
+          const std::string key = conv_key(
+              x.dims, g, str_cat("wino|", act_name(act.kind), "|", sum_idx, "|", has_bias));
+          weights_fit =
+              remembered_choice(key, [&] {
+                OneThread one;
+                CF::primitive_desc d1(make_desc(src_md, dst_md), attr, engine());
+                CF::primitive_desc w1(
+                    make_desc(src_md, dst_md, dnnl::algorithm::convolution_winograd), wattr,
+                    engine());
+                std::vector<std::pair<int, memory::desc>> extra;
+                if (sum_idx >= 0)
+                  extra.push_back(
+                      {DNNL_ARG_ATTR_MULTIPLE_POST_OP(sum_idx) | DNNL_ARG_SRC_1, res_md});
+                const double td = time_conv(d1, extra), tw = time_conv(w1);
+                const bool wino = tw < 0.8 * td;
+                if (verbose_env())
+                  std::fprintf(stderr,
+                               "visionrt: conv %s: direct %.2f ms, winograd %.2f ms -> %s\n",
+                               n.name.c_str(), td * 1e3, tw * 1e3, wino ? "winograd" : "direct");
+                return std::string(wino ? "winograd" : "direct");
+              }) == "winograd";
         }
         if (wimpl.find("wino") != std::string::npos && weights_fit &&
             (relu_post_op || (!has_act && !has_sum) ||

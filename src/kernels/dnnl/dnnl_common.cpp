@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <optional>
 
 #include "common/strings.hpp"
@@ -52,6 +54,29 @@ void reorder_weights(const memory& from, const memory& to) {
   set_threads(saved);
 }
 
+std::string remembered_choice(const std::string& key, const std::function<std::string()>& decide) {
+  static std::mutex mu;
+  static std::map<std::string, std::string> chosen;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = chosen.find(key);
+    if (it != chosen.end()) return it->second;
+  }
+  std::string c = decide();
+  std::lock_guard<std::mutex> lock(mu);
+  return chosen.emplace(key, std::move(c)).first->second;  // a concurrent first one wins
+}
+
+std::string conv_key(const Shape& x, const ConvGeometry& g, const std::string& extra) {
+  auto dims = [](const auto& d) {
+    std::string s;
+    for (auto v : d) s += std::to_string(v) + ",";
+    return s;
+  };
+  return str_cat(dims(x), "|", dims(g.weights), "|", dims(g.strides), "|", dims(g.dilations), "|",
+                 dims(g.pads_begin), "|", dims(g.pads_end), "|", g.group, "|", extra);
+}
+
 bool conv_autotune() {
   static const bool on = [] {
     const char* env = std::getenv("VISIONRT_CONV_AUTOTUNE");
@@ -95,7 +120,8 @@ double time_conv(const dnnl::convolution_forward::primitive_desc& pd,
 }
 
 dnnl::convolution_forward::primitive_desc fastest_conv(
-    const std::function<dnnl::convolution_forward::primitive_desc()>& make, bool src_zero_point) {
+    const std::function<dnnl::convolution_forward::primitive_desc()>& make, bool src_zero_point,
+    const std::string& key) {
   using PD = dnnl::convolution_forward::primitive_desc;
   auto is_ref = [](const std::string& impl) { return impl.find("ref") != std::string::npos; };
   if (!conv_autotune()) return make();
@@ -118,31 +144,35 @@ dnnl::convolution_forward::primitive_desc fastest_conv(
     } while (probe.next_impl());
   }
   if (names.size() < 2) return make();
-  const bool dbg = verbose_env();
-  auto tw = std::chrono::steady_clock::now();
-  std::optional<OneThread> one_thread(std::in_place);
-  std::string best;
-  double best_s = 0;
-  {
-    PD t = make();
-    do {
-      const std::string impl = t.impl_info_str();
-      if (std::find(names.begin(), names.end(), impl) == names.end()) continue;
-      std::vector<std::pair<int, memory::desc>> extra;
-      if (src_zero_point)
-        extra.push_back({DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, {{1}, DT::s32, Tag::x}});
-      const double fastest = time_conv(t, extra);
-      if (best.empty() || fastest < best_s) best = impl, best_s = fastest;
-    } while (t.next_impl());
-  }
-  one_thread.reset();
-  if (dbg) {
-    std::string all;
-    for (auto& n : names) all += n + " ";
-    std::fprintf(stderr, "visionrt: conv timed in %.1f ms: %s-> %s (%.3f ms)\n",
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - tw).count() * 1e3,
-                 all.c_str(), best.c_str(), best_s * 1e3);
-  }
+  const std::string best = remembered_choice(key, [&] {
+    const bool dbg = verbose_env();
+    auto tw = std::chrono::steady_clock::now();
+    std::optional<OneThread> one_thread(std::in_place);
+    std::string best;
+    double best_s = 0;
+    {
+      PD t = make();
+      do {
+        const std::string impl = t.impl_info_str();
+        if (std::find(names.begin(), names.end(), impl) == names.end()) continue;
+        std::vector<std::pair<int, memory::desc>> extra;
+        if (src_zero_point)
+          extra.push_back({DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, {{1}, DT::s32, Tag::x}});
+        const double fastest = time_conv(t, extra);
+        if (best.empty() || fastest < best_s) best = impl, best_s = fastest;
+      } while (t.next_impl());
+    }
+    one_thread.reset();
+    if (dbg) {
+      std::string all;
+      for (auto& n : names) all += n + " ";
+      std::fprintf(
+          stderr, "visionrt: conv timed in %.1f ms: %s-> %s (%.3f ms)\n",
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - tw).count() * 1e3,
+          all.c_str(), best.c_str(), best_s * 1e3);
+    }
+    return best;
+  });
   PD chosen = make();
   do {
     if (chosen.impl_info_str() == best) return chosen;

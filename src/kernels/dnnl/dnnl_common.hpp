@@ -85,6 +85,14 @@ bool conv_geometry(const Node& n, const Shape& x, const Tensor& w, ConvGeometry*
 // primitive's chosen layout `to`.
 memory prepared_conv_weights(const Tensor& w, const ConvGeometry& g, DT dt, const memory::desc& to);
 
+// A timed choice made once per process and kept (`key`: everything the choice depends on): so
+// every compile of a model in this process, whatever its thread and stream settings, picks the
+// same kernels and computes bit-identical results; across processes a close race may go the
+// other way (results then differ by rounding). `decide` runs on the first request of a key.
+std::string remembered_choice(const std::string& key, const std::function<std::string()>& decide);
+// A key for a convolution's timed choices: source shape, geometry, types and `extra`.
+std::string conv_key(const Shape& x, const ConvGeometry& g, const std::string& extra);
+
 // Whether convolutions may be timed at compile to choose their kernel (VISIONRT_CONV_AUTOTUNE=0:
 // never; oneDNN's first choice and the fixed rules stay), and whether VISIONRT_VERBOSE asks
 // for the choices to be printed.
@@ -120,7 +128,8 @@ class OneThread {
 // the caller's thread count. `src_zero_point`: the primitive takes a run-time source zero point.
 // Not under VISIONRT_CONV_AUTOTUNE=0 (oneDNN's first choice); VISIONRT_VERBOSE prints each.
 dnnl::convolution_forward::primitive_desc fastest_conv(
-    const std::function<dnnl::convolution_forward::primitive_desc()>& make, bool src_zero_point);
+    const std::function<dnnl::convolution_forward::primitive_desc()>& make, bool src_zero_point,
+    const std::string& key);
 
 // A primitive run on copies of its source and destination in another layout (oneDNN has some
 // kernels, int8 ones and large dilations for instance, only in NHWC): reorders in and out through

@@ -153,7 +153,11 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
     // The layout pass only asks whether it can run: oneDNN's first choice answers that.
     CF::primitive_desc pd =
         probe ? CF::primitive_desc(d, attr, engine())
-              : fastest_conv([&] { return CF::primitive_desc(d, attr, engine()); }, zx != 0);
+              : fastest_conv(
+                    [&] { return CF::primitive_desc(d, attr, engine()); }, zx != 0,
+                    conv_key(x.dims, g,
+                             str_cat("qconv|", dtype_name(x.dtype), "|", dtype_name(yt.dtype), "|",
+                                     act_name(act.kind), "|", zx != 0, has_bias)));
     std::string impl = pd.impl_info_str();
     if (impl.find("ref") != std::string::npos)
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
