@@ -24,6 +24,9 @@
 //     Concat(axis 2) of Reshape(N, C, -1) of per-level Concat(axis 1) computes it (anchor-free
 //     detection heads: YOLOv8's box and class maps of three strides into [1, 144, 8400]). Made
 //     by fuse_flat_concat; windows must not overlap and must cover the output.
+//   visionrt.SoftmaxExpectation(X, W, [B]) : X [N, C, H, W] -> [N, 1, H, W], per position
+//     sum_c W[0, c, 0, 0] * softmax_c(X) + B[0]: Softmax(axis 1) then a 1x1 convolution to one
+//     channel (DFL box decoding), made by fuse_softmax_expectation.
 //   visionrt.ChannelsLast(X) : X [N,C,H,W] (any layout) with its channels moved last, as a
 //     Reorder to plain, a Reshape splitting C into `groups` x C/groups and a Transpose would
 //     produce: groups 0 gives [N,H,W,C] (Transpose 0,2,3,1), groups A gives [N,A,H,W,C/A]
@@ -88,6 +91,19 @@ void register_internal_ops(OpRegistry& r) {
          },
          {},
          1});
+  r.add({"visionrt.SoftmaxExpectation",
+         [](InferContext& c) {
+           const TensorType& x = c.input_type(0);
+           if (!x.has_rank || x.dims.size() != 4) c.fail("input must be 4-D");
+           const TensorType& w = c.input_type(1);
+           if (w.has_rank && (w.dims.size() != 4 || w.dims[0] != 1 ||
+                              (x.dims[1] >= 0 && w.dims[1] >= 0 && w.dims[1] != x.dims[1])))
+             c.fail("weights must be [1, C, 1, 1]");
+           c.set_output(0, x.dtype, {x.dims[0], 1, x.dims[2], x.dims[3]});
+         },
+         {},
+         1})
+      .needs(2);
   r.add({"visionrt.ChannelsLast",
          [](InferContext& c) {
            const TensorType& x = c.input_type(0);

@@ -14,6 +14,7 @@ CpuPassStats run_cpu_passes(Graph& g, int block, bool bf16) {
   fold_pad(g);
   s.patterns_fused = fuse_activation_patterns(g);
   s.layer_norms = fuse_layer_norm(g);
+  fuse_softmax_expectation(g);
   s.affine_folded = fold_conv_affine(g);
   s.scale_shifts = fuse_scale_shift(g);
   s.activations_fused = fuse_conv_activation(g) + fuse_matmul(g);

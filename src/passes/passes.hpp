@@ -70,6 +70,10 @@ size_t fuse_matmul(Graph& g);
 // Returns the convolutions fused.
 size_t fuse_qdq(Graph& g);
 
+// Softmax(axis 1) of a 4-D tensor read only by a 1x1 convolution to one channel (DFL box
+// decoding) into visionrt.SoftmaxExpectation (passes/fuse_softmax_expectation.cpp).
+size_t fuse_softmax_expectation(Graph& g);
+
 // Folds a residual Add of a Conv's output into visionrt.FusedConv's sum input.
 size_t fuse_conv_sum(Graph& g);
 

@@ -1092,6 +1092,36 @@ TEST(FastPath, AnchorFreeHeadConcatReadsTheLevelMapsInTheirLayouts) {
   }
 }
 
+TEST(FastPath, DflSoftmaxThenOneChannelConvIsOneExpectation) {
+  // YOLOv8's DFL decoding: Softmax over 16 bins (axis 1 of [N, 16, 4, L]) then a 1x1 conv to one
+  // channel with weights 0..15. Fused into visionrt.SoftmaxExpectation; also with arbitrary
+  // weights, a bias, batch 2 and a length that is not a multiple of the 1024-column chunks.
+  // A softmax whose output is also a graph output stays as it is.
+  for (bool shared : {false, true}) {
+    Net n;
+    n.b.input("x", DType::f32, {2, 16, 4, 1100});
+    std::string sm = n.op("Softmax", {"x"}, {{"axis", attr_int(1)}});
+    std::mt19937 rng(31);
+    Tensor w = random_tensor({1, 16, 1, 1}, rng, -2.f, 2.f);
+    for (int64_t c = 0; c < 16 && !shared; ++c) w.data<float>()[c] = static_cast<float>(c);
+    n.b.node("Conv", {sm, n.constant(w), n.constant(Tensor::from_vector<float>({1}, {0.25f}))},
+             {"y"});
+    n.b.output("y", DType::f32);
+    if (shared) n.b.output(sm, DType::f32);
+    std::vector<Tensor> in = {random_tensor({2, 16, 4, 1100}, rng, -6.f, 6.f)};
+    std::string bytes = n.b.serialize();
+    std::vector<Tensor> want = reference_run(bytes, in);
+    for (int threads : {1, 2}) {
+      Compiled c = fast_run(bytes, in, threads);
+      EXPECT_EQ(count_chosen(c.decisions, ": cpu", {"visionrt.SoftmaxExpectation"}),
+                shared ? 0u : 1u)
+          << ::testing::PrintToString(c.decisions);
+      ASSERT_EQ(c.outputs.size(), want.size());
+      for (size_t o = 0; o < want.size(); ++o) expect_close(c.outputs[o], want[o], 2e-6, "dfl");
+    }
+  }
+}
+
 TEST(FastPath, DynamicQuantizationRunsOnOneDnnAndMatchesTheReferenceExactly) {
   // As dynamically quantized exports write it: DynamicQuantizeLinear on the activation, then
   // ConvInteger with its run-time zero point and constant int8 weights (zero weight zero

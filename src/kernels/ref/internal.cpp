@@ -1,6 +1,8 @@
 // Reference kernels of the internal ops (ops/internal.cpp). visionrt.FusedConv runs the
 // reference Conv, then the fused residual sum and activation in the order the pass recorded, so
 // every fusion has an independent reference path.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "common/strings.hpp"
@@ -160,9 +162,39 @@ void flat_concat_kernel(KernelContext& c) {
   }
 }
 
+// visionrt.SoftmaxExpectation in double: per position, the softmax over the channels, then the
+// weighted sum.
+void softmax_expectation_kernel(KernelContext& c) {
+  const Tensor& x = c.input(0);
+  const Tensor& w = c.input(1);
+  const int64_t N = x.dim(0), C = x.dim(1), P = x.dim(2) * x.dim(3);
+  if (static_cast<int64_t>(w.numel()) != C) c.fail("weights must have one value per channel");
+  const double b = c.has_input(2) ? c.input(2).at_f64(0) : 0.0;
+  float* y = c.output(0).data<float>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t p = 0; p < P; ++p) {
+      auto at = [&](int64_t ch) { return x.at_f64(static_cast<size_t>((n * C + ch) * P + p)); };
+      double m = at(0), s = 0, t = 0;
+      for (int64_t ch = 1; ch < C; ++ch) m = std::max(m, at(ch));
+      for (int64_t ch = 0; ch < C; ++ch) {
+        const double e = std::exp(at(ch) - m);
+        s += e;
+        t += e * w.at_f64(static_cast<size_t>(ch));
+      }
+      y[n * P + p] = static_cast<float>(t / s + b);
+    }
+}
+
 }  // namespace
 
 void register_ref_internal(KernelRegistry& r) {
+  r.add_ref(
+      "visionrt.SoftmaxExpectation",
+      [](const KernelQuery& q, std::string* why) {
+        if (q.any_blocked()) return *why = "reference kernels read plain layouts only", false;
+        return true;
+      },
+      softmax_expectation_kernel);
   r.add_ref(
       "visionrt.FlatConcat",
       [](const KernelQuery& q, std::string* why) {
