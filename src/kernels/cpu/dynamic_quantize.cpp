@@ -15,20 +15,38 @@
 namespace visionrt {
 namespace {
 
+// 16 independent lanes (each a plain min/max chain, so the loop vectorizes without reassociating
+// a reduction), folded at the end; min and max are exact, so the order does not matter.
 VISIONRT_MULTIVERSION void row_range(const float* x, int64_t n, float* lo, float* hi) {
-  float mn = 0, mx = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    mn = std::min(mn, x[i]);
-    mx = std::max(mx, x[i]);
-  }
-  *lo = mn;
-  *hi = mx;
+  float mn[16] = {}, mx[16] = {};  // the range always includes 0
+  const int64_t full = n / 16 * 16;
+  for (int64_t i = 0; i < full; i += 16)
+    for (int l = 0; l < 16; ++l) {
+      mn[l] = std::min(mn[l], x[i + l]);
+      mx[l] = std::max(mx[l], x[i + l]);
+    }
+  float a = 0, b = 0;
+  for (int l = 0; l < 16; ++l) a = std::min(a, mn[l]), b = std::max(b, mx[l]);
+  for (int64_t i = full; i < n; ++i) a = std::min(a, x[i]), b = std::max(b, x[i]);
+  *lo = a;
+  *hi = b;
 }
 
+// round_half_even(x / scale) + zp saturated to [0, 255]: the quotient clamped to a range where
+// adding and subtracting 1.5 * 2^23 rounds it half to even (as std::nearbyint does, but in
+// arithmetic that vectorizes).
 VISIONRT_MULTIVERSION void row_quantize(const float* x, uint8_t* y, int64_t n, float scale,
                                         float zp) {
-  for (int64_t i = 0; i < n; ++i)
-    y[i] = static_cast<uint8_t>(std::min(255.f, std::max(0.f, std::nearbyint(x[i] / scale) + zp)));
+  const float qlo = -zp - 1, qhi = 256 - zp, magic = 12582912.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    float v = x[i] / scale;
+    v = v > qlo ? v : qlo;
+    v = v < qhi ? v : qhi;
+    v = (v + magic) - magic + zp;
+    v = v > 0.f ? v : 0.f;
+    v = v < 255.f ? v : 255.f;
+    y[i] = static_cast<uint8_t>(static_cast<int32_t>(v));
+  }
 }
 
 class DynamicQuantize : public Kernel {
