@@ -88,12 +88,17 @@ struct KernelQuery {
 };
 
 struct KernelCandidate {
+  using CreateFn = std::function<std::unique_ptr<Kernel>(const KernelQuery&, std::string* why)>;
   std::string name;  // "ref", "dnnl", ...
   // Returns a kernel, or nullptr and sets *why to the reason it declines.
-  std::function<std::unique_ptr<Kernel>(const KernelQuery&, std::string* why)> create;
+  CreateFn create;
   // Cheap check for the layout pass: would `create` accept the node with the blocked layouts
   // proposed in q.input_layouts / q.output_layouts? Absent: plain layouts only.
   std::function<bool(const KernelQuery&)> accepts_layouts;
+
+  // A candidate whose layout check is `create` itself: for kernels whose creation is cheap
+  // (no weight preparation, no primitive compilation worth avoiding).
+  static KernelCandidate checked_by_create(std::string name, CreateFn create);
 };
 
 class KernelRegistry {

@@ -58,6 +58,17 @@ const KernelRegistry& KernelRegistry::instance() {
   return reg;
 }
 
+KernelCandidate KernelCandidate::checked_by_create(std::string name, CreateFn create) {
+  KernelCandidate c;
+  c.name = std::move(name);
+  c.accepts_layouts = [create](const KernelQuery& q) {
+    std::string why;
+    return create(q, &why) != nullptr;
+  };
+  c.create = std::move(create);
+  return c;
+}
+
 void KernelRegistry::add(const std::string& op, KernelCandidate c) {
   by_op_[op].push_back(std::move(c));
 }

@@ -176,15 +176,10 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
   return k;
 }
 
-bool layouts_ok(const KernelQuery& q) {
-  std::string why;
-  return create(q, &why) != nullptr;
-}
-
 }  // namespace
 
 void register_cpu_flat_concat(KernelRegistry& r) {
-  r.add("visionrt.FlatConcat", {"cpu", create, layouts_ok});
+  r.add("visionrt.FlatConcat", KernelCandidate::checked_by_create("cpu", create));
 }
 
 }  // namespace visionrt

@@ -179,13 +179,10 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
                                    std::move(lanes), str_cat("nChw", block, "c ", mode_s));
 }
 
-bool layouts(const KernelQuery& q) {
-  std::string why;
-  return create(q, &why) != nullptr;
-}
-
 }  // namespace
 
-void register_cpu_pad(KernelRegistry& r) { r.add("Pad", {"cpu", create, layouts}); }
+void register_cpu_pad(KernelRegistry& r) {
+  r.add("Pad", KernelCandidate::checked_by_create("cpu", create));
+}
 
 }  // namespace visionrt

@@ -263,16 +263,11 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
   return std::make_unique<QuantizeConcat>(std::move(rows), y.dtype, scale, zp, false, 0, 0, what);
 }
 
-bool layouts_ok(const KernelQuery& q) {
-  std::string why;
-  return create(q, &why) != nullptr;
-}
-
 }  // namespace
 
 void register_cpu_quantize(KernelRegistry& r) {
-  r.add("QuantizeLinear", {"cpu", create, layouts_ok});
-  r.add("visionrt.QConcat", {"cpu", create, layouts_ok});
+  r.add("QuantizeLinear", KernelCandidate::checked_by_create("cpu", create));
+  r.add("visionrt.QConcat", KernelCandidate::checked_by_create("cpu", create));
 }
 
 }  // namespace visionrt

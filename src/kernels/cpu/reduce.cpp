@@ -183,16 +183,11 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
   return std::make_unique<CpuReduce>(op, outer, rows, inner, "plain");
 }
 
-bool layouts(const KernelQuery& q) {
-  std::string why;
-  return create(q, &why) != nullptr;
-}
-
 }  // namespace
 
 void register_cpu_reduce(KernelRegistry& r) {
   for (const char* op : {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin"})
-    r.add(op, {"cpu", create, layouts});
+    r.add(op, KernelCandidate::checked_by_create("cpu", create));
 }
 
 }  // namespace visionrt

@@ -245,11 +245,6 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
                                       std::move(bv));
 }
 
-bool layouts(const KernelQuery& q) {
-  std::string why;
-  return create(q, &why) != nullptr;
-}
-
 // The transcendental activations, where exp_approx's loop beats oneDNN's eltwise kernel
 // (EfficientNet-B0's 49 swish maps: 4.0 ms on oneDNN at one thread).
 bool costly(Act a) {
@@ -278,16 +273,11 @@ std::unique_ptr<Kernel> create_activation(const KernelQuery& q, std::string* why
                                       std::vector<float>(static_cast<size_t>(c), 0.0f));
 }
 
-bool activation_layouts(const KernelQuery& q) {
-  std::string why;
-  return create_activation(q, &why) != nullptr;
-}
-
 }  // namespace
 
 void register_cpu_scale_shift(KernelRegistry& r) {
-  r.add("visionrt.ScaleShift", {"cpu", create, layouts});
-  r.add("visionrt.Activation", {"cpu", create_activation, activation_layouts});
+  r.add("visionrt.ScaleShift", KernelCandidate::checked_by_create("cpu", create));
+  r.add("visionrt.Activation", KernelCandidate::checked_by_create("cpu", create_activation));
 }
 
 }  // namespace visionrt

@@ -114,13 +114,10 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
                                      "plain");
 }
 
-bool layouts(const KernelQuery& q) {
-  std::string why;
-  return create(q, &why) != nullptr;
-}
-
 }  // namespace
 
-void register_cpu_slice(KernelRegistry& r) { r.add("Slice", {"cpu", create, layouts}); }
+void register_cpu_slice(KernelRegistry& r) {
+  r.add("Slice", KernelCandidate::checked_by_create("cpu", create));
+}
 
 }  // namespace visionrt

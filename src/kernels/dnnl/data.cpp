@@ -276,11 +276,6 @@ std::unique_ptr<Kernel> create_flat_concat(const KernelQuery& q, std::string* wh
                                           str_cat(layouts, " -> abc (strided reorders)"));
 }
 
-bool flat_concat_layouts(const KernelQuery& q) {
-  std::string why;
-  return create_flat_concat(q, &why) != nullptr;
-}
-
 // ---- Softmax ----
 
 std::unique_ptr<Kernel> create_softmax(const KernelQuery& q, std::string* why) {
@@ -312,23 +307,14 @@ std::unique_ptr<Kernel> create_softmax(const KernelQuery& q, std::string* why) {
   }
 }
 
-bool split_layouts(const KernelQuery& q) {
-  std::string why;
-  return create_split(q, &why) != nullptr;
-}
-bool concat_layouts(const KernelQuery& q) {
-  std::string why;
-  return create_concat(q, &why) != nullptr;
-}
-
 }  // namespace
 
 void register_dnnl_data(KernelRegistry& r) {
   r.add("visionrt.Reorder", {"dnnl", create_reorder, [](const KernelQuery&) { return true; }});
   r.add("Transpose", {"dnnl", create_transpose, nullptr});
-  r.add("Split", {"dnnl", create_split, split_layouts});
-  r.add("Concat", {"dnnl", create_concat, concat_layouts});
-  r.add("visionrt.FlatConcat", {"dnnl", create_flat_concat, flat_concat_layouts});
+  r.add("Split", KernelCandidate::checked_by_create("dnnl", create_split));
+  r.add("Concat", KernelCandidate::checked_by_create("dnnl", create_concat));
+  r.add("visionrt.FlatConcat", KernelCandidate::checked_by_create("dnnl", create_flat_concat));
   r.add("Softmax", {"dnnl", create_softmax, nullptr});
 }
 

@@ -183,11 +183,6 @@ std::unique_ptr<Kernel> make_binary(const KernelQuery& q, std::string* why) {
   }
 }
 
-bool binary_layouts(const KernelQuery& q) {
-  std::string why;
-  return make_binary(q, &why) != nullptr;
-}
-
 }  // namespace
 
 void register_dnnl_eltwise(KernelRegistry& r) {
@@ -196,7 +191,7 @@ void register_dnnl_eltwise(KernelRegistry& r) {
         "Mish", "Clip", "Pow", "Softplus", "Gelu", "visionrt.Activation"})
     r.add(op, {"dnnl", create_unary, unary_layouts});
   for (const char* op : {"Add", "Sub", "Mul", "Div", "Max", "Min"})
-    r.add(op, {"dnnl", make_binary, binary_layouts});
+    r.add(op, KernelCandidate::checked_by_create("dnnl", make_binary));
 }
 
 }  // namespace visionrt

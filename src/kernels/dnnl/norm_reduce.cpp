@@ -173,18 +173,13 @@ std::unique_ptr<Kernel> create_reduce(const KernelQuery& q, std::string* why) {
   }
 }
 
-bool reduce_layouts(const KernelQuery& q) {
-  std::string why;
-  return create_reduce(q, &why) != nullptr;
-}
-
 }  // namespace
 
 void register_dnnl_norm_reduce(KernelRegistry& r) {
   r.add("LayerNormalization", {"dnnl", create_layer_norm, nullptr});
   for (const char* op : {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd",
                          "ReduceL1", "ReduceL2", "ReduceSumSquare"})
-    r.add(op, {"dnnl", create_reduce, reduce_layouts});
+    r.add(op, KernelCandidate::checked_by_create("dnnl", create_reduce));
 }
 
 }  // namespace visionrt

@@ -131,10 +131,6 @@ std::unique_ptr<Kernel> create_resize(const KernelQuery& q, std::string* why) {
   }
 }
 
-bool pool_layouts(const KernelQuery& q) {
-  std::string why;
-  return create_pool(q, &why) != nullptr;
-}
 bool resize_layouts(const KernelQuery& q) {
   std::string why;
   dnnl::algorithm alg;
@@ -145,7 +141,7 @@ bool resize_layouts(const KernelQuery& q) {
 
 void register_dnnl_pool(KernelRegistry& r) {
   for (const char* op : {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"})
-    r.add(op, {"dnnl", create_pool, pool_layouts});
+    r.add(op, KernelCandidate::checked_by_create("dnnl", create_pool));
   r.add("Resize", {"dnnl", create_resize, resize_layouts});
 }
 

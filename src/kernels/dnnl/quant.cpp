@@ -357,11 +357,6 @@ std::unique_ptr<Kernel> create_quant_reorder(const KernelQuery& q, std::string* 
   }
 }
 
-bool quant_reorder_layouts_ok(const KernelQuery& q) {
-  std::string why;
-  return create_quant_reorder(q, &why) != nullptr;
-}
-
 }  // namespace
 
 void register_dnnl_quant(KernelRegistry& r) {
@@ -369,7 +364,7 @@ void register_dnnl_quant(KernelRegistry& r) {
     r.add(op, {"dnnl", create_qconv, qconv_layouts_ok});
   r.add("ConvInteger", {"dnnl", create_conv_integer, nullptr});
   for (const char* op : {"QuantizeLinear", "DequantizeLinear"})
-    r.add(op, {"dnnl", create_quant_reorder, quant_reorder_layouts_ok});
+    r.add(op, KernelCandidate::checked_by_create("dnnl", create_quant_reorder));
 }
 
 }  // namespace visionrt
