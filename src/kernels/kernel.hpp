@@ -82,6 +82,9 @@ struct KernelQuery {
   // Value::layout_block of each input and output (0 = plain row-major).
   std::vector<int> input_layouts, output_layouts;
   bool any_blocked() const;
+  // Input i as a constant one-element tensor's value (scale, zero point, Clip bound...);
+  // false when the input is absent, not constant or not a scalar.
+  bool constant_scalar(size_t i, double* v) const;
   // Layout of input/output i (0 when not given).
   int input_layout(size_t i) const { return i < input_layouts.size() ? input_layouts[i] : 0; }
   int output_layout(size_t i) const { return i < output_layouts.size() ? output_layouts[i] : 0; }

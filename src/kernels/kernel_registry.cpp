@@ -35,6 +35,14 @@ bool KernelQuery::any_blocked() const {
   return false;
 }
 
+bool KernelQuery::constant_scalar(size_t i, double* v) const {
+  if (i >= input_constants.size() || !input_constants[i]) return false;
+  const Tensor& t = *input_constants[i];
+  if (t.numel() != 1) return false;
+  *v = t.at_f64(0);
+  return true;
+}
+
 const KernelRegistry& KernelRegistry::instance() {
   static const KernelRegistry reg = [] {
     KernelRegistry r;

@@ -93,10 +93,9 @@ bool is_int8(DType t) { return t == DType::u8 || t == DType::i8; }
 
 // A constant scalar input as float; false when absent, not constant or not a scalar.
 bool const_scalar(const KernelQuery& q, size_t i, float* v) {
-  if (i >= q.input_constants.size() || !q.input_constants[i]) return false;
-  const Tensor& t = *q.input_constants[i];
-  if (t.numel() != 1) return false;
-  *v = static_cast<float>(t.at_f64(0));
+  double d;
+  if (!q.constant_scalar(i, &d)) return false;
+  *v = static_cast<float>(d);
   return true;
 }
 

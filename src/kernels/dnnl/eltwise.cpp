@@ -17,9 +17,9 @@ using namespace dnnl_k;
 bool const_scalar_input(const KernelQuery& q, size_t k, float def, float* out) {
   if (k >= q.input_types.size() || q.input_types[k].dtype == DType::undefined)
     return *out = def, true;
-  const Tensor* t = q.input_constants[k];
-  if (!t || t->numel() != 1 || t->dtype() != DType::f32) return false;
-  return *out = t->data<float>()[0], true;
+  double v;
+  if (q.input_types[k].dtype != DType::f32 || !q.constant_scalar(k, &v)) return false;
+  return *out = static_cast<float>(v), true;
 }
 
 // Activations of the table (kernels/activation.hpp: Relu, Clip, HardSwish, Mish,

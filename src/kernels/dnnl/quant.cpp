@@ -31,15 +31,6 @@ using namespace dnnl_k;
 
 bool is_int8(DType t) { return t == DType::u8 || t == DType::i8; }
 
-// A constant scalar input (scale or zero point) as double; false when absent or not constant.
-bool const_scalar(const KernelQuery& q, size_t i, double* v) {
-  if (i >= q.input_constants.size() || !q.input_constants[i]) return false;
-  const Tensor& t = *q.input_constants[i];
-  if (t.numel() != 1) return false;
-  *v = t.at_f64(0);
-  return true;
-}
-
 class DnnlQConv : public Kernel {
  public:
   DnnlQConv(dnnl::convolution_forward::primitive_desc pd, memory weights, memory bias,
@@ -93,12 +84,12 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
   if (!yt.fully_known() || (quant_out ? !is_int8(yt.dtype) : yt.dtype != DType::f32))
     return *why = "output is not a static u8/i8 (or f32 without y_scale) tensor", nullptr;
   double sx, zx, sy = 1, zy = 0;
-  if (!const_scalar(q, 1, &sx) || !(sx > 0)) return *why = "x_scale is not a constant", nullptr;
+  if (!q.constant_scalar(1, &sx) || !(sx > 0)) return *why = "x_scale is not a constant", nullptr;
   if (input_type(2) == DType::undefined)
     zx = 0;
-  else if (!const_scalar(q, 2, &zx))
+  else if (!q.constant_scalar(2, &zx))
     return *why = "x_zero_point is not a constant scalar", nullptr;
-  if (quant_out && (!const_scalar(q, 6, &sy) || !(sy > 0) || !const_scalar(q, 7, &zy)))
+  if (quant_out && (!q.constant_scalar(6, &sy) || !(sy > 0) || !q.constant_scalar(7, &zy)))
     return *why = "y_scale / y_zero_point are not constant scalars", nullptr;
   const Tensor* w = q.input_constants.size() > 3 ? q.input_constants[3] : nullptr;
   if (!w || w->dtype() != DType::i8 || w->rank() != 4)
@@ -334,10 +325,10 @@ std::unique_ptr<Kernel> create_quant_reorder(const KernelQuery& q, std::string* 
                : (!is_int8(x.dtype) && x.dtype != DType::i32) || y.dtype != DType::f32)
     return *why = "only f32 <-> u8/i8 (and i32 -> f32)", nullptr;
   double s, zp = 0;
-  if (!const_scalar(q, 1, &s) || !(s > 0))
+  if (!q.constant_scalar(1, &s) || !(s > 0))
     return *why = "scale is not a positive constant scalar", nullptr;
   if (q.input_types.size() > 2 && q.input_types[2].dtype != DType::undefined &&
-      !const_scalar(q, 2, &zp))
+      !q.constant_scalar(2, &zp))
     return *why = "zero point is not a constant scalar", nullptr;
   const int in_l = q.input_layout(0), out_l = q.output_layout(0);
   try {
