@@ -123,47 +123,50 @@ dnnl::convolution_forward::primitive_desc fastest_conv(
     const std::function<dnnl::convolution_forward::primitive_desc()>& make, bool src_zero_point,
     const std::string& key) {
   using PD = dnnl::convolution_forward::primitive_desc;
-  auto is_ref = [](const std::string& impl) { return impl.find("ref") != std::string::npos; };
   if (!conv_autotune()) return make();
-  // The candidates' names (next_impl() moves the descriptor itself: one per walk).
-  // Only those for the ISA of oneDNN's first choice ("brgconv:avx512_core_vnni" and
-  // "jit_int8:avx512_core_vnni", not their avx2/sse41 versions nor the gemm-based one).
-  auto isa = [](const std::string& impl) {
-    const size_t colon = impl.rfind(':');
-    return colon == std::string::npos ? std::string() : impl.substr(colon + 1);
-  };
-  std::vector<std::string> names;
-  {
-    PD probe = make();
-    const std::string first_isa = isa(probe.impl_info_str());
+  // next_impl() moves the descriptor itself, so each walk over the candidates makes its own.
+  auto walk = [&make](const std::function<bool(PD&)>& visit) {
+    PD pd = make();
     do {
-      std::string impl = probe.impl_info_str();
-      if (!is_ref(impl) && isa(impl) == first_isa &&
+      if (visit(pd)) return pd;
+    } while (pd.next_impl());
+    return make();  // not found: oneDNN's first choice
+  };
+  // Decided once per layer signature and process: the names of the candidates, then their
+  // times. Only the ISA of oneDNN's first choice counts ("brgconv:avx512_core_vnni" and
+  // "jit_int8:avx512_core_vnni", not their avx2/sse41 versions), never a reference one.
+  const std::string best = remembered_choice(key, [&] {
+    auto isa = [](const std::string& impl) {
+      const size_t colon = impl.rfind(':');
+      return colon == std::string::npos ? std::string() : impl.substr(colon + 1);
+    };
+    std::vector<std::string> names;
+    std::optional<std::string> first_isa;
+    walk([&](PD& pd) {
+      const std::string impl = pd.impl_info_str();
+      if (!first_isa) first_isa = isa(impl);
+      if (impl.find("ref") == std::string::npos && isa(impl) == *first_isa &&
           std::find(names.begin(), names.end(), impl) == names.end())
         names.push_back(impl);
-    } while (probe.next_impl());
-  }
-  if (names.size() < 2) return make();
-  const std::string best = remembered_choice(key, [&] {
-    const bool dbg = verbose_env();
+      return false;
+    });
+    if (names.size() < 2) return std::string();  // nothing to choose
     auto tw = std::chrono::steady_clock::now();
     std::optional<OneThread> one_thread(std::in_place);
     std::string best;
     double best_s = 0;
-    {
-      PD t = make();
-      do {
-        const std::string impl = t.impl_info_str();
-        if (std::find(names.begin(), names.end(), impl) == names.end()) continue;
-        std::vector<std::pair<int, memory::desc>> extra;
-        if (src_zero_point)
-          extra.push_back({DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, {{1}, DT::s32, Tag::x}});
-        const double fastest = time_conv(t, extra);
-        if (best.empty() || fastest < best_s) best = impl, best_s = fastest;
-      } while (t.next_impl());
-    }
+    walk([&](PD& pd) {
+      const std::string impl = pd.impl_info_str();
+      if (std::find(names.begin(), names.end(), impl) == names.end()) return false;
+      std::vector<std::pair<int, memory::desc>> extra;
+      if (src_zero_point)
+        extra.push_back({DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, {{1}, DT::s32, Tag::x}});
+      const double fastest = time_conv(pd, extra);
+      if (best.empty() || fastest < best_s) best = impl, best_s = fastest;
+      return false;
+    });
     one_thread.reset();
-    if (dbg) {
+    if (verbose_env()) {
       std::string all;
       for (auto& n : names) all += n + " ";
       std::fprintf(
@@ -173,11 +176,9 @@ dnnl::convolution_forward::primitive_desc fastest_conv(
     }
     return best;
   });
-  PD chosen = make();
-  do {
-    if (chosen.impl_info_str() == best) return chosen;
-  } while (chosen.next_impl());
-  return make();  // not offered at this thread count: oneDNN's first choice
+  if (best.empty()) return make();
+  // Not offered at this thread count: oneDNN's first choice.
+  return walk([&best](PD& pd) { return pd.impl_info_str() == best; });
 }
 
 int preferred_block() {
