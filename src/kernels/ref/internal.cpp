@@ -188,20 +188,8 @@ void softmax_expectation_kernel(KernelContext& c) {
 }  // namespace
 
 void register_ref_internal(KernelRegistry& r) {
-  r.add_ref(
-      "visionrt.SoftmaxExpectation",
-      [](const KernelQuery& q, std::string* why) {
-        if (q.any_blocked()) return *why = "reference kernels read plain layouts only", false;
-        return true;
-      },
-      softmax_expectation_kernel);
-  r.add_ref(
-      "visionrt.FlatConcat",
-      [](const KernelQuery& q, std::string* why) {
-        if (q.any_blocked()) return *why = "reference kernels read plain layouts only", false;
-        return true;
-      },
-      flat_concat_kernel);
+  r.add_ref("visionrt.SoftmaxExpectation", softmax_expectation_kernel);
+  r.add_ref("visionrt.FlatConcat", flat_concat_kernel);
   r.add("visionrt.FusedConv", {"ref", create_fused_conv, nullptr});
   r.add("visionrt.FusedMatMul", {"ref", create_fused_matmul, nullptr});
   r.add_ref("visionrt.Activation", f32_input, activation_kernel);
