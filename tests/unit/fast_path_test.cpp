@@ -1089,6 +1089,18 @@ TEST(FastPath, AnchorFreeHeadConcatReadsTheLevelMapsInTheirLayouts) {
         expect_close(c.outputs[0], want[0], 2e-5, "flat concat");
       }
     }
+    // In bf16 (level maps f32 from the convolutions, or bf16 ones through oneDNN's strided
+    // reorders, whichever the precision pass chose).
+    if (!qdq && cpu_supports_bf16()) {
+      Compiled c = fast_run(bytes, in, 2, "bf16");
+      if (blocked_layouts()) {
+        EXPECT_EQ(count_chosen(c.decisions, ": cpu", {"visionrt.FlatConcat"}) +
+                      count_chosen(c.decisions, ": dnnl", {"visionrt.FlatConcat"}),
+                  1u)
+            << ::testing::PrintToString(c.decisions);
+      }
+      expect_close(c.outputs[0], want[0], 3e-2, "flat concat, bf16");
+    }
   }
 }
 

@@ -13,6 +13,7 @@
 #endif
 
 #include "common/parallel.hpp"
+#include "kernels/flat_concat_windows.hpp"
 #include "kernels/kernel.hpp"
 
 namespace visionrt {
@@ -141,29 +142,16 @@ class FlatConcat : public Kernel {
 };
 
 std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
-  const TensorType& y = q.output_types[0];
-  if (!y.fully_known() || y.dims.size() != 3 || y.dtype != DType::f32 || q.output_layout(0))
-    return *why = "output is not a static plain 3-D f32 tensor", nullptr;
-  const std::vector<int64_t> co = q.node->attr_is("channel_offsets");
-  const std::vector<int64_t> po = q.node->attr_is("position_offsets");
-  const size_t n = q.input_types.size();
-  if (co.size() != n || po.size() != n) return *why = "one offset pair per input", nullptr;
-  const int64_t N = y.dims[0], C = y.dims[1], L = y.dims[2];
+  FlatConcatGeometry g;
+  if (!flat_concat_geometry(q, false, &g, why)) return nullptr;
   std::vector<Input> in;
   std::string names;
-  for (size_t k = 0; k < n; ++k) {
-    const TensorType& x = q.input_types[k];
+  for (size_t k = 0; k < g.windows.size(); ++k) {
     const int lay = q.input_layout(k);
-    if (!x.fully_known() || x.dtype != DType::f32 || (x.dims.size() != 4 && x.dims.size() != 3) ||
-        x.dims[0] != N || (x.dims.size() == 3 && lay) ||
-        (lay != 0 && lay != 8 && lay != 16 && lay != kLayoutNhwc))
-      return *why = "inputs are not static f32 [N,C,H,W] (plain, blocked, nhwc) or [N,C,L]",
-             nullptr;
-    const Shape& d = x.dims;
-    const int64_t len = d.size() == 4 ? d[2] * d[3] : d[2];
-    if (co[k] < 0 || po[k] < 0 || co[k] + d[1] > C || po[k] + len > L)
-      return *why = "an input's window lies outside the output", nullptr;
-    in.push_back({lay, d[1], len, co[k], po[k]});
+    if (lay != 0 && lay != 8 && lay != 16 && lay != kLayoutNhwc)
+      return *why = "inputs are not plain, blocked (8, 16) or nhwc", nullptr;
+    const FlatConcatWindow& w = g.windows[k];
+    in.push_back({lay, w.channels, w.length, w.channel_offset, w.position_offset});
     const char* name = lay == kLayoutNhwc ? "nhwc"
                        : lay == 16        ? "nChw16c"
                        : lay == 8         ? "nChw8c"
@@ -171,7 +159,7 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
     if (names.find(name) == std::string::npos)
       names += (names.empty() ? "" : ",") + std::string(name);
   }
-  auto k = std::make_unique<FlatConcat>(std::move(in), N, C, L);
+  auto k = std::make_unique<FlatConcat>(std::move(in), g.n, g.c, g.l);
   k->set_layout_name(names + " -> abc");
   return k;
 }

@@ -4,6 +4,7 @@
 // Concat and Split run on blocked tensors when the channel axis is split at block boundaries.
 #include "common/strings.hpp"
 #include "kernels/dnnl/dnnl_common.hpp"
+#include "kernels/flat_concat_windows.hpp"
 
 namespace visionrt {
 namespace {
@@ -18,13 +19,15 @@ bool has_zero_dim(const Shape& s) {
   return false;
 }
 
-// ---- one reorder per output: Reorder, Transpose, Split ----
+// ---- reorders between inputs and outputs: Reorder, Transpose, Split, FlatConcat ----
 
 class DnnlReorders : public Kernel {
  public:
+  // Input `in` to output `out`, whose data starts `out_offset` bytes into the output tensor.
   struct Part {
     dnnl::reorder::primitive_desc pd;
     dnnl::reorder prim;
+    size_t in = 0, out = 0, out_offset = 0;
   };
   DnnlReorders(std::vector<Part> parts, std::string layout)
       : parts_(std::move(parts)), layout_(std::move(layout)) {}
@@ -35,13 +38,13 @@ class DnnlReorders : public Kernel {
   }
   void execute(KernelContext& ctx) override {
     set_threads(ctx.num_threads);
-    void* x = const_cast<void*>(ctx.input(0).raw());
-    for (size_t i = 0; i < parts_.size(); ++i) {
-      memory src(parts_[i].pd.src_desc(), engine(), x);
-      memory dst(parts_[i].pd.dst_desc(), engine(), ctx.output(i).raw());
+    for (const Part& p : parts_) {
+      memory src(p.pd.src_desc(), engine(), const_cast<void*>(ctx.input(p.in).raw()));
+      memory dst(p.pd.dst_desc(), engine(),
+                 static_cast<char*>(ctx.output(p.out).raw()) + p.out_offset);
       std::unordered_map<int, memory> args{{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
-      bind_scratchpad(args, parts_[i].pd.scratchpad_desc(), ctx.scratch);
-      parts_[i].prim.execute(stream(), args);
+      bind_scratchpad(args, p.pd.scratchpad_desc(), ctx.scratch);
+      p.prim.execute(stream(), args);
     }
     stream().wait();
   }
@@ -52,9 +55,10 @@ class DnnlReorders : public Kernel {
   std::string layout_;
 };
 
-DnnlReorders::Part make_part(const memory::desc& from, const memory::desc& to) {
+DnnlReorders::Part make_part(const memory::desc& from, const memory::desc& to, size_t in = 0,
+                             size_t out = 0, size_t out_offset = 0) {
   dnnl::reorder::primitive_desc pd(engine(), from, engine(), to, user_scratchpad());
-  return {pd, dnnl::reorder(pd)};
+  return {pd, dnnl::reorder(pd), in, out, out_offset};
 }
 
 // Layout and/or precision (f32 <-> bf16, rounding to nearest even) in one pass; int8 tensors
@@ -135,7 +139,7 @@ std::unique_ptr<Kernel> create_split(const KernelQuery& q, std::string* why) {
       offsets[axis] = off;
       memory::desc from =
           md_of(q.input_types[0], bi).submemory_desc(memory::dims(y.begin(), y.end()), offsets);
-      parts.push_back(make_part(from, md_of(q.output_types[i], bo)));
+      parts.push_back(make_part(from, md_of(q.output_types[i], bo), 0, i));
       off += y[axis];
     }
   } catch (const dnnl::error& e) {
@@ -203,68 +207,25 @@ std::unique_ptr<Kernel> create_concat(const KernelQuery& q, std::string* why) {
 
 // ---- visionrt.FlatConcat: each input reordered into its window of the plain output ----
 
-class DnnlFlatConcat : public Kernel {
- public:
-  DnnlFlatConcat(std::vector<DnnlReorders::Part> parts, std::vector<size_t> offsets,
-                 std::string layout)
-      : parts_(std::move(parts)), offsets_(std::move(offsets)), layout_(std::move(layout)) {}
-  size_t scratch_bytes() const override {
-    size_t n = 0;
-    for (const auto& p : parts_) n = std::max(n, p.pd.scratchpad_desc().get_size());
-    return n;
-  }
-  void execute(KernelContext& ctx) override {
-    set_threads(ctx.num_threads);
-    char* y = static_cast<char*>(ctx.output(0).raw());
-    for (size_t i = 0; i < parts_.size(); ++i) {
-      memory src(parts_[i].pd.src_desc(), engine(), const_cast<void*>(ctx.input(i).raw()));
-      memory dst(parts_[i].pd.dst_desc(), engine(), y + offsets_[i]);
-      std::unordered_map<int, memory> args{{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
-      bind_scratchpad(args, parts_[i].pd.scratchpad_desc(), ctx.scratch);
-      parts_[i].prim.execute(stream(), args);
-    }
-    stream().wait();
-  }
-  std::string layout() const override { return layout_; }
-
- private:
-  std::vector<DnnlReorders::Part> parts_;
-  std::vector<size_t> offsets_;  // bytes into the output
-  std::string layout_;
-};
-
-// Input k, [N, C_k, H, W] in its layout (or plain [N, C_k, L_k]), goes to the strided window
-// [:, c_k : c_k + C_k, p_k : p_k + H*W] of the plain [N, C, L] output: one oneDNN reorder with
-// a strided destination (and f32 <-> bf16 conversion when the types differ).
+// Input k, [N, C_k, H, W] in its layout (or plain [N, C_k, L_k]), goes to its strided window of
+// the plain [N, C, L] output: one oneDNN reorder with a strided destination each (and f32 <->
+// bf16 conversion when the types differ).
 std::unique_ptr<Kernel> create_flat_concat(const KernelQuery& q, std::string* why) {
-  const TensorType& y = q.output_types[0];
-  if (!y.fully_known() || y.dims.size() != 3 || y.dtype != DType::f32 || q.output_layout(0))
-    return *why = "output is not a static plain 3-D f32 tensor", nullptr;
-  const std::vector<int64_t> co = q.node->attr_is("channel_offsets");
-  const std::vector<int64_t> po = q.node->attr_is("position_offsets");
-  const size_t n = q.input_types.size();
-  if (co.size() != n || po.size() != n) return *why = "one offset pair per input", nullptr;
-  const int64_t N = y.dims[0], C = y.dims[1], L = y.dims[2];
+  FlatConcatGeometry g;
+  if (!flat_concat_geometry(q, true, &g, why)) return nullptr;
+  const int64_t C = g.c, L = g.l;
   std::vector<DnnlReorders::Part> parts;
-  std::vector<size_t> offsets;
   std::string layouts;
   try {
-    for (size_t k = 0; k < n; ++k) {
-      const TensorType& x = q.input_types[k];
-      if (!x.fully_known() || (x.dtype != DType::f32 && x.dtype != DType::bf16) ||
-          (x.dims.size() != 4 && x.dims.size() != 3) || x.dims[0] != N ||
-          (x.dims.size() == 3 && q.input_layout(k)))
-        return *why = "inputs are not static f32/bf16 [N,C,H,W] (or plain [N,C,L])", nullptr;
-      const Shape& d = x.dims;
-      const int64_t len = d.size() == 4 ? d[2] * d[3] : d[2];
-      if (co[k] < 0 || po[k] < 0 || co[k] + d[1] > C || po[k] + len > L)
-        return *why = "an input's window lies outside the output", nullptr;
-      memory::dims dims(d.begin(), d.end());
+    for (size_t k = 0; k < g.windows.size(); ++k) {
+      const Shape& d = q.input_types[k].dims;
+      const FlatConcatWindow& w = g.windows[k];
       memory::dims strides =
           d.size() == 4 ? memory::dims{C * L, L, d[3], 1} : memory::dims{C * L, L, 1};
-      memory::desc to(dims, DT::f32, strides);
-      parts.push_back(make_part(md_of(x, q.input_layout(k)), to));
-      offsets.push_back(static_cast<size_t>(co[k] * L + po[k]) * sizeof(float));
+      memory::desc to(memory::dims(d.begin(), d.end()), DT::f32, strides);
+      parts.push_back(
+          make_part(md_of(q.input_types[k], q.input_layout(k)), to, k, 0,
+                    static_cast<size_t>(w.channel_offset * L + w.position_offset) * sizeof(float)));
       const std::string l =
           str_cat(layout_name(q.input_layout(k), d.size()), " ", parts.back().pd.impl_info_str());
       if (layouts.find(l) == std::string::npos) layouts += (layouts.empty() ? "" : ", ") + l;
@@ -272,8 +233,8 @@ std::unique_ptr<Kernel> create_flat_concat(const KernelQuery& q, std::string* wh
   } catch (const dnnl::error& e) {
     return *why = str_cat("oneDNN: ", e.what()), nullptr;
   }
-  return std::make_unique<DnnlFlatConcat>(std::move(parts), std::move(offsets),
-                                          str_cat(layouts, " -> abc (strided reorders)"));
+  return std::make_unique<DnnlReorders>(std::move(parts),
+                                        str_cat(layouts, " -> abc (strided reorders)"));
 }
 
 // ---- Softmax ----
