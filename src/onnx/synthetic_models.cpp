@@ -8,6 +8,48 @@
 
 namespace visionrt {
 
+namespace {
+
+enum class Bias { none, zeros, small_random };
+
+// A Conv named `name` with He-initialised weights (N(0, std_dev) when std_dev > 0) drawn from
+// rng, and a bias as asked (small_random: 0.01 N(0, the weights' deviation), drawn after them).
+std::string he_conv(ModelBuilder& b, std::mt19937& rng, const std::string& name,
+                    const std::string& x, int64_t cin, int64_t cout, int64_t k, int64_t stride,
+                    int64_t pad, int64_t dilation, int64_t groups, Bias bias, float std_dev) {
+  const int64_t per_group = cin / groups;
+  Tensor w(DType::f32, {cout, per_group, k, k});
+  std::normal_distribution<float> nd(
+      0.f, std_dev > 0 ? std_dev : std::sqrt(2.0f / static_cast<float>(per_group * k * k)));
+  for (size_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = nd(rng);
+  b.initializer(name + ".w", w);
+  std::vector<std::string> ins{x, name + ".w"};
+  if (bias != Bias::none) {
+    Tensor t(DType::f32, {cout});
+    if (bias == Bias::small_random)
+      for (size_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = 0.01f * nd(rng);
+    b.initializer(name + ".b", t);
+    ins.push_back(name + ".b");
+  }
+  b.node("Conv", ins, {name},
+         {{"kernel_shape", attr_ints({k, k})},
+          {"strides", attr_ints({stride, stride})},
+          {"pads", attr_ints({pad, pad, pad, pad})},
+          {"dilations", attr_ints({dilation, dilation})},
+          {"group", attr_int(groups)}});
+  return name;
+}
+
+// An SSD head's map [1, boxes * per, H, W] as [1, H * W * boxes, per] (`shape` holds
+// {1, -1, per}): the rows of its priors in the order of the prior generator.
+std::string flatten_head(ModelBuilder& b, const std::string& h, const std::string& shape) {
+  b.node("Transpose", {h}, {h + ".nhwc"}, {{"perm", attr_ints({0, 2, 3, 1})}});
+  b.node("Reshape", {h + ".nhwc", shape}, {h + ".flat"});
+  return h + ".flat";
+}
+
+}  // namespace
+
 ModelBuilder make_ssd300_vgg16(int64_t num_classes, bool trainable) {
   // The original SSD300 (Liu et al. 2016, Caffe): VGG16 to conv5_3 with pool5 3x3/1, dilated
   // fc6 (3x3, dilation 6) and fc7 (1x1) as convolutions, extra layers conv8..conv11, and 3x3
@@ -22,18 +64,8 @@ ModelBuilder make_ssd300_vgg16(int64_t num_classes, bool trainable) {
   int id = 0;
   auto conv = [&](const std::string& x, int64_t cin, int64_t cout, int64_t k, int64_t stride,
                   int64_t pad, int64_t dil, bool relu, float std_dev = 0) {
-    std::string n = str_cat("conv", id++);
-    Tensor w(DType::f32, {cout, cin, k, k}), bias(DType::f32, {cout});
-    std::normal_distribution<float> nd(
-        0.f, std_dev > 0 ? std_dev : std::sqrt(2.0f / static_cast<float>(cin * k * k)));
-    for (size_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = nd(rng);
-    for (size_t i = 0; i < bias.numel(); ++i) bias.data<float>()[i] = 0.01f * nd(rng);
-    b.initializer(n + ".w", w).initializer(n + ".b", bias);
-    b.node("Conv", {x, n + ".w", n + ".b"}, {n},
-           {{"kernel_shape", attr_ints({k, k})},
-            {"strides", attr_ints({stride, stride})},
-            {"pads", attr_ints({pad, pad, pad, pad})},
-            {"dilations", attr_ints({dil, dil})}});
+    const std::string n = he_conv(b, rng, str_cat("conv", id++), x, cin, cout, k, stride, pad, dil,
+                                  1, Bias::small_random, std_dev);
     if (!relu) return n;
     b.node("Relu", {n}, {n + ".relu"});
     return n + ".relu";
@@ -77,9 +109,8 @@ ModelBuilder make_ssd300_vgg16(int64_t num_classes, bool trainable) {
       int64_t per = head == 0 ? 4 : num_classes;
       std::string h = conv(maps[m].first, maps[m].second, boxes[m] * per, 3, 1, 1, 1, false,
                            trainable ? 0.01f : 0.f);
-      b.node("Transpose", {h}, {h + ".nhwc"}, {{"perm", attr_ints({0, 2, 3, 1})}});
-      b.node("Reshape", {h + ".nhwc", head == 0 ? "shape_loc" : "shape_conf"}, {h + ".flat"});
-      (head == 0 ? locs : confs).push_back(h + ".flat");
+      (head == 0 ? locs : confs)
+          .push_back(flatten_head(b, h, head == 0 ? "shape_loc" : "shape_conf"));
     }
   }
   if (trainable) {
@@ -113,23 +144,8 @@ ModelBuilder make_ssdlite320_mobilenet_v2(int64_t num_classes) {
   int id = 0;
   auto conv = [&](const std::string& x, int64_t cin, int64_t cout, int64_t k, int64_t stride,
                   int64_t groups, bool bn, bool relu6, float std_dev = 0) {
-    const std::string n = str_cat("conv", id++);
-    const int64_t per_group = cin / groups, pad = k / 2;
-    Tensor w(DType::f32, {cout, per_group, k, k});
-    std::normal_distribution<float> nd(
-        0.f, std_dev > 0 ? std_dev : std::sqrt(2.0f / static_cast<float>(per_group * k * k)));
-    for (size_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = nd(rng);
-    b.initializer(n + ".w", w);
-    std::vector<std::string> ins{x, n + ".w"};
-    if (!bn) {
-      b.initializer(n + ".b", Tensor(DType::f32, {cout}));
-      ins.push_back(n + ".b");
-    }
-    b.node("Conv", ins, {n},
-           {{"kernel_shape", attr_ints({k, k})},
-            {"strides", attr_ints({stride, stride})},
-            {"pads", attr_ints({pad, pad, pad, pad})},
-            {"group", attr_int(groups)}});
+    const std::string n = he_conv(b, rng, str_cat("conv", id++), x, cin, cout, k, stride, k / 2, 1,
+                                  groups, bn ? Bias::none : Bias::zeros, std_dev);
     std::string y = n;
     if (bn) {
       std::vector<float> one(static_cast<size_t>(cout), 1.f), zero(static_cast<size_t>(cout), 0.f);
@@ -186,9 +202,8 @@ ModelBuilder make_ssdlite320_mobilenet_v2(int64_t num_classes) {
       const int64_t per = head == 0 ? 4 : num_classes;
       std::string h = conv(map, ch, ch, 3, 1, ch, true, true);
       h = conv(h, ch, per_location * per, 1, 1, 1, false, false, head == 0 ? 0.f : 0.01f);
-      b.node("Transpose", {h}, {h + ".nhwc"}, {{"perm", attr_ints({0, 2, 3, 1})}});
-      b.node("Reshape", {h + ".nhwc", head == 0 ? "shape_loc" : "shape_conf"}, {h + ".flat"});
-      (head == 0 ? locs : confs).push_back(h + ".flat");
+      (head == 0 ? locs : confs)
+          .push_back(flatten_head(b, h, head == 0 ? "shape_loc" : "shape_conf"));
     }
   }
   b.node("Concat", locs, {"loc"}, {{"axis", attr_int(1)}});
