@@ -336,6 +336,51 @@ TEST(Patterns, ActivationChainsOnAGraphInputBecomeOneActivation) {
   }
 }
 
+TEST(Patterns, TranscendentalActivationsAtTheEdgesOfTheFloatRange) {
+  // The own loops (the AVX-512 one where the CPU has it) against the reference chains where exp
+  // overflows or underflows, at its clamping bounds, at mish's cut at 20, on infinities and NaN.
+  // A row of 47 values (not a multiple of 16: the masked tail) per channel.
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> edges = {
+      -inf,   -1e30f, -200.f,  -100.f, -89.f,  -88.73f, -87.34f, -87.3f, -44.f, -20.f,  -9.f,
+      -1.f,   -1e-3f, -1e-30f, 0.f,    -0.f,   1e-30f,  1e-3f,   1.f,    9.f,   19.99f, 20.f,
+      20.01f, 44.f,   87.3f,   88.7f,  88.73f, 89.f,    100.f,   200.f,  1e30f, inf,    nan};
+  Tensor x(DType::f32, {1, 3, 47});
+  for (size_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = edges[(i * 7) % edges.size()];
+  size_t tested = 0;
+  for (const Spelling& s : spellings()) {
+    if (s.act == Act::hard_sigmoid || s.act == Act::hard_swish) continue;
+    SCOPED_TRACE(s.what);
+    Net n;
+    n.b.input("x", DType::f32, {1, 3, 47});
+    n.out(s.build(n, "x"), "y");
+    const std::string bytes = n.b.serialize();
+    const Tensor want = reference_run(bytes, {x})[0];
+    const Compiled c = fast_run(bytes, {x}, 1);
+    if (c.count("visionrt.Activation", "cpu") != 1) continue;  // a cheap one on oneDNN
+    ++tested;
+    const Tensor& got = c.outputs[0];
+    ASSERT_EQ(got.shape(), want.shape());
+    for (size_t i = 0; i < got.numel(); ++i) {
+      const float g = got.data<float>()[i], w = want.data<float>()[i];
+      const std::string at = ::testing::PrintToString(x.data<float>()[i]);
+      if (std::isnan(w) || std::isinf(w)) {
+        // The reference's chain may make NaN of inf * 0 where the formula has a limit.
+        if (std::isinf(w)) EXPECT_EQ(g, w) << "x = " << at;
+        continue;
+      }
+      EXPECT_FALSE(std::isnan(g)) << "x = " << at << ": NaN for " << w;
+      EXPECT_LE(std::fabs(g - w), 2e-5 * (1.0 + std::fabs(w)))
+          << "x = " << at << ": " << g << " vs " << w;
+    }
+    // NaN in, NaN out.
+    for (size_t i = 0; i < got.numel(); ++i)
+      if (std::isnan(x.data<float>()[i])) EXPECT_TRUE(std::isnan(got.data<float>()[i])) << i;
+  }
+  EXPECT_GE(tested, 7u);
+}
+
 TEST(Patterns, SwishAfterAnAddOfTwoInputs) {
   Net n;
   n.b.input("a", DType::f32, {2, 20, 9, 7});

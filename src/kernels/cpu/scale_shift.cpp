@@ -9,9 +9,14 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "common/parallel.hpp"
 #include "common/strings.hpp"
 #include "kernels/activation.hpp"
+#include "kernels/cpu/activation_loop.hpp"
 #include "kernels/cpu/vec_math.hpp"
 #include "kernels/kernel.hpp"
 
@@ -137,6 +142,141 @@ VISIONRT_MULTIVERSION void rows_b8(const float* x, float* y, int64_t n, const fl
   run_lanes<8>(x, y, n, s, b, static_cast<Inline>(k), a0, a1);
 }
 
+// The transcendental activations with AVX-512 intrinsics: 16 lanes per step and a masked tail,
+// exp as exp_approx (same reduction and polynomial) but 2^k by vscalefps and rounding by
+// vrndscaleps, which GCC does not find in the generic loop (that loop runs 1.5x slower: 0.46
+// against 0.31 ms for swish over 1.2 M values on an AVX-512 EPYC). NaN stays NaN (max/min return
+// their second operand when one is NaN); +inf above the range, 0 below it, as exp_approx.
+// y[i] = act(x[i] * s + b) with one scale (lanes 1) or a 16-lane block's scales (lanes 16).
+using CostlyRows = void (*)(const float* x, float* y, int64_t n, const float* s, const float* b,
+                            int lanes, float a0);
+
+#if defined(__x86_64__)
+#define VISIONRT_AVX512 __attribute__((target("avx512f")))
+// GCC 12 warns about the undefined pass-through operand inside its own intrinsics' headers.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+VISIONRT_AVX512 inline __m512 exp16(__m512 x) {
+  const __m512 hi = _mm512_set1_ps(88.7228391f), lo = _mm512_set1_ps(-87.3365448f);
+  const __m512 xc = _mm512_min_ps(hi, _mm512_max_ps(lo, x));
+  const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), xc);
+  r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  __m512 y = _mm512_scalef_ps(p, k);
+  y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), y, _mm512_setzero_ps());
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, hi, _CMP_GT_OQ), y,
+                              _mm512_set1_ps(__builtin_inff()));
+}
+
+VISIONRT_AVX512 inline __m512 recip_1p(__m512 e) {  // 1 / (1 + e)
+  return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+template <Inline K>
+VISIONRT_AVX512 inline __m512 act16(__m512 v, __m512 a0) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 neg = _mm512_sub_ps(_mm512_setzero_ps(), v);
+  if constexpr (K == kSigmoid) {
+    return recip_1p(exp16(neg));
+  } else if constexpr (K == kSwish) {
+    return _mm512_div_ps(v, _mm512_add_ps(one, exp16(neg)));
+  } else if constexpr (K == kGeluTanh) {
+    const __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
+    const __m512 z = _mm512_mul_ps(_mm512_set1_ps(-1.5957691216057308f),
+                                   _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), v3, v));
+    return _mm512_div_ps(v, _mm512_add_ps(one, exp16(z)));
+  } else if constexpr (K == kTanh) {
+    const __m512 a = _mm512_abs_ps(v);
+    const __m512 t =
+        _mm512_fnmadd_ps(_mm512_set1_ps(2.0f), recip_1p(exp16(_mm512_add_ps(a, a))), one);
+    // sign of v onto t (NaN stays NaN through t)
+    return _mm512_castsi512_ps(
+        _mm512_or_si512(_mm512_castps_si512(t),
+                        _mm512_and_si512(_mm512_castps_si512(v),
+                                         _mm512_set1_epi32(static_cast<int>(0x80000000u)))));
+  } else if constexpr (K == kElu) {
+    const __m512 e = _mm512_mul_ps(a0, _mm512_sub_ps(exp16(v), one));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ), e, v);
+  } else if constexpr (K == kGeluErf) {
+    const __m512 x = _mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752f));
+    const __m512 a = _mm512_abs_ps(x);
+    const __m512 t = recip_1p(_mm512_mul_ps(_mm512_set1_ps(0.3275911f), a));
+    __m512 p = _mm512_set1_ps(1.061405429f);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+    const __m512 ex = exp16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a)));
+    __m512 r = _mm512_fnmadd_ps(_mm512_mul_ps(p, t), ex, one);  // erf(|x|)
+    r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), r,
+                             _mm512_sub_ps(_mm512_setzero_ps(), r));
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v), _mm512_add_ps(one, r));
+  } else {  // kMish: x n / (n + 2), n = e^x (e^x + 2); x itself from 20 on
+    const __m512 twenty = _mm512_set1_ps(20.0f), two = _mm512_set1_ps(2.0f);
+    const __m512 e = exp16(_mm512_min_ps(twenty, v));
+    const __m512 n = _mm512_mul_ps(e, _mm512_add_ps(e, two));
+    const __m512 m = _mm512_div_ps(_mm512_mul_ps(v, n), _mm512_add_ps(n, two));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, twenty, _CMP_LT_OQ), v, m);
+  }
+}
+
+template <Inline K>
+VISIONRT_AVX512 void costly_rows_avx512(const float* x, float* y, int64_t n, const float* s,
+                                        const float* b, int lanes, float a0) {
+  const __m512 sv = lanes == 16 ? _mm512_loadu_ps(s) : _mm512_set1_ps(*s);
+  const __m512 bv = lanes == 16 ? _mm512_loadu_ps(b) : _mm512_set1_ps(*b);
+  const __m512 av = _mm512_set1_ps(a0);
+  const int64_t total = n * lanes;
+  int64_t i = 0;
+  for (; i + 16 <= total; i += 16)
+    _mm512_storeu_ps(y + i, act16<K>(_mm512_fmadd_ps(_mm512_loadu_ps(x + i), sv, bv), av));
+  if (i < total) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (total - i)) - 1u);
+    const __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), sv, bv);
+    _mm512_mask_storeu_ps(y + i, m, act16<K>(v, av));
+  }
+}
+
+CostlyRows costly_rows_for(Inline k) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (!avx512) return nullptr;
+  switch (k) {
+    case kSigmoid:
+      return costly_rows_avx512<kSigmoid>;
+    case kSwish:
+      return costly_rows_avx512<kSwish>;
+    case kTanh:
+      return costly_rows_avx512<kTanh>;
+    case kElu:
+      return costly_rows_avx512<kElu>;
+    case kGeluErf:
+      return costly_rows_avx512<kGeluErf>;
+    case kGeluTanh:
+      return costly_rows_avx512<kGeluTanh>;
+    case kMish:
+      return costly_rows_avx512<kMish>;
+    default:
+      return nullptr;
+  }
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#else
+CostlyRows costly_rows_for(Inline) { return nullptr; }
+#endif
+
 class ScaleShift : public Kernel {
  public:
   ScaleShift(int64_t batch, int64_t channels, int64_t inner, int block, Activation act,
@@ -148,6 +288,7 @@ class ScaleShift : public Kernel {
         act_(act),
         kind_(inline_kind(act.kind)),
         zero_padded_lanes_(block && channels % block != 0 && apply_act(act, 0.0f) != 0.0f),
+        costly_(block == 0 || block == 16 ? costly_rows_for(kind_) : nullptr),
         scale_(std::move(scale)),
         shift_(std::move(shift)) {
     if (block_) {
@@ -169,7 +310,10 @@ class ScaleShift : public Kernel {
       const int threads = rows * inner_ >= (int64_t{1} << 15) ? ctx.num_threads : 1;
       parallel_for(rows, threads, [&](int64_t r) {
         const int64_t c = r % channels_;
-        rows_plain(x + r * inner_, y + r * inner_, inner_, scale_[c], shift_[c], k, a0, a1);
+        if (costly_)
+          costly_(x + r * inner_, y + r * inner_, inner_, &scale_[c], &shift_[c], 1, a0);
+        else
+          rows_plain(x + r * inner_, y + r * inner_, inner_, scale_[c], shift_[c], k, a0, a1);
       });
       return;
     }
@@ -190,12 +334,17 @@ class ScaleShift : public Kernel {
           for (int64_t i0 = 0; i0 < inner_; i0 += 256) {
             const int64_t m = std::min<int64_t>(256, inner_ - i0);
             for (int64_t j = 0; j < m; ++j) buf[j] = xs[(i0 + j) * block_ + l];
-            rows_plain(buf, buf, m, scale_[c0 + l], shift_[c0 + l], k, a0, a1);
+            if (costly_)
+              costly_(buf, buf, m, &scale_[c0 + l], &shift_[c0 + l], 1, a0);
+            else
+              rows_plain(buf, buf, m, scale_[c0 + l], shift_[c0 + l], k, a0, a1);
             for (int64_t j = 0; j < m; ++j) ys[(i0 + j) * block_ + l] = buf[j];
           }
         return;
       }
-      if (block_ == 16)
+      if (costly_)
+        costly_(xs, ys, inner_, &scale_[c0], &shift_[c0], block_, a0);
+      else if (block_ == 16)
         rows_b16(xs, ys, inner_, &scale_[c0], &shift_[c0], k, a0, a1);
       else
         rows_b8(xs, ys, inner_, &scale_[c0], &shift_[c0], k, a0, a1);
@@ -216,6 +365,7 @@ class ScaleShift : public Kernel {
   Activation act_;
   Inline kind_;
   bool zero_padded_lanes_;
+  CostlyRows costly_;  // the AVX-512 loop of a transcendental activation, or null
   std::vector<float> scale_, shift_;
 };
 
@@ -274,6 +424,24 @@ std::unique_ptr<Kernel> create_activation(const KernelQuery& q, std::string* why
 }
 
 }  // namespace
+
+bool own_activation_in_place_available(const Activation& a) {
+  const Inline k = inline_kind(a.kind);
+  return k >= kSigmoid && k != kSigmoid && costly_rows_for(k) != nullptr;
+}
+
+void own_activation_in_place(const Activation& a, float* y, int64_t n, int threads) {
+  const CostlyRows rows = costly_rows_for(inline_kind(a.kind));
+  if (!rows || a.kind == Act::sigmoid)
+    throw Error(str_cat("internal: no own in-place loop for ", act_name(a.kind)));
+  constexpr int64_t kPart = 16384;  // values per task: 64 KiB, a multiple of 16
+  const float one = 1.0f, zero = 0.0f;
+  const int64_t parts = (n + kPart - 1) / kPart;
+  parallel_for(parts, n >= 2 * kPart ? threads : 1, [&](int64_t p) {
+    const int64_t i = p * kPart;
+    rows(y + i, y + i, std::min(kPart, n - i), &one, &zero, 1, a.alpha);
+  });
+}
 
 void register_cpu_scale_shift(KernelRegistry& r) {
   r.add("visionrt.ScaleShift", KernelCandidate::checked_by_create("cpu", create));

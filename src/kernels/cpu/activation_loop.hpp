@@ -1,0 +1,18 @@
+// The own AVX-512 loops of the transcendental activations (kernels/cpu/scale_shift.cpp) for other
+// kernels: a oneDNN convolution whose eltwise post-op is slower on this machine than its output
+// followed by this pass (kernels/dnnl/conv.cpp decides by timing both).
+#pragma once
+#include <cstdint>
+
+#include "kernels/activation.hpp"
+
+namespace visionrt {
+
+// True where this CPU has the AVX-512 loop for `a` and a(0) == 0 (the zero padding lanes of a
+// blocked tensor stay zero): swish, tanh, ELU, both GELUs and mish.
+bool own_activation_in_place_available(const Activation& a);
+
+// y[i] = a(y[i]) for i < n, on `threads` threads; only where the above is true.
+void own_activation_in_place(const Activation& a, float* y, int64_t n, int threads);
+
+}  // namespace visionrt
