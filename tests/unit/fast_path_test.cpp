@@ -803,6 +803,47 @@ TEST(FastPath, Bf16TransformerMlpKeepsTheResidualStreamF32) {
   }
 }
 
+TEST(FastPath, FewRowProductsByWeightsRunOnTheRowKernel) {
+  // A classifier's last Linear at batch 1 and its relatives: the own kernel reading B as rows
+  // (kernels/cpu/gemv.cpp) for up to 4 rows, oneDNN's matmul from 5 rows on. K and N not
+  // multiples of 16; Gemm with alpha, beta, transB, transA with one row, C as [N], [1, N] and a
+  // scalar; MatMul with leading dimensions folded into 3 rows; a fused bias and GELU.
+  Net n;
+  std::mt19937& r = n.rng;
+  n.b.input("v", DType::f32, {1, 37});
+  n.b.input("t", DType::f32, {37, 1});
+  n.b.input("s", DType::f32, {3, 1, 70});
+  n.b.input("big", DType::f32, {5, 37});
+  n.b.node(
+      "Gemm", {"v", n.constant(random_tensor({53, 37}, r)), n.constant(random_tensor({53}, r))},
+      {"y1"}, {{"transB", attr_int(1)}, {"alpha", attr_float(0.5f)}, {"beta", attr_float(2.f)}});
+  n.b.node("Gemm",
+           {"t", n.constant(random_tensor({37, 21}, r)), n.constant(random_tensor({1, 21}, r))},
+           {"y2"}, {{"transA", attr_int(1)}});
+  n.b.node("Gemm", {"v", n.constant(random_tensor({37, 9}, r)), n.constant(Tensor::scalar(0.3f))},
+           {"y3"});
+  std::string m = n.op("MatMul", {"s", n.constant(random_tensor({70, 33}, r))});
+  std::string h = n.op("Add", {m, n.constant(random_tensor({33}, r))});
+  std::string erf = n.op("Erf", {n.op("Mul", {h, n.constant(Tensor::scalar(0.70710678f))})});
+  n.b.node("Mul",
+           {n.op("Mul", {h, n.op("Add", {erf, n.constant(Tensor::scalar(1.f))})}),
+            n.constant(Tensor::scalar(0.5f))},
+           {"y4"});
+  n.b.node("MatMul", {"big", n.constant(random_tensor({37, 19}, r))}, {"y5"});
+  for (const char* o : {"y1", "y2", "y3", "y4", "y5"}) n.b.output(o, DType::f32);
+  std::mt19937 rng(41);
+  std::vector<Tensor> in = {random_tensor({1, 37}, rng), random_tensor({37, 1}, rng),
+                            random_tensor({3, 1, 70}, rng), random_tensor({5, 37}, rng)};
+  check_network(n, in, 2e-5);
+  Compiled c = fast_run(n.b.serialize(), in, 2);
+  EXPECT_EQ(count_chosen(c.decisions, ": cpu", {"Gemm"}), 3u)
+      << ::testing::PrintToString(c.decisions);
+  EXPECT_EQ(count_chosen(c.decisions, ": cpu", {"visionrt.FusedMatMul"}), 1u)
+      << ::testing::PrintToString(c.decisions);
+  EXPECT_EQ(count_chosen(c.decisions, ": dnnl", {"MatMul"}), 1u)
+      << ::testing::PrintToString(c.decisions);
+}
+
 TEST(FastPath, Opset20GeluRunsFusedIntoTheConvAndTheMatMul) {
   // Gelu became an op in opset 20: after a conv it is an eltwise post-op, after a MatMul by
   // weights part of the fused product, elsewhere oneDNN's eltwise; both formulas.

@@ -367,7 +367,9 @@ TEST(Patterns, TranscendentalActivationsAtTheEdgesOfTheFloatRange) {
       const std::string at = ::testing::PrintToString(x.data<float>()[i]);
       if (std::isnan(w) || std::isinf(w)) {
         // The reference's chain may make NaN of inf * 0 where the formula has a limit.
-        if (std::isinf(w)) EXPECT_EQ(g, w) << "x = " << at;
+        if (std::isinf(w)) {
+          EXPECT_EQ(g, w) << "x = " << at;
+        }
         continue;
       }
       EXPECT_FALSE(std::isnan(g)) << "x = " << at << ": NaN for " << w;
@@ -376,7 +378,9 @@ TEST(Patterns, TranscendentalActivationsAtTheEdgesOfTheFloatRange) {
     }
     // NaN in, NaN out.
     for (size_t i = 0; i < got.numel(); ++i)
-      if (std::isnan(x.data<float>()[i])) EXPECT_TRUE(std::isnan(got.data<float>()[i])) << i;
+      if (std::isnan(x.data<float>()[i])) {
+        EXPECT_TRUE(std::isnan(got.data<float>()[i])) << i;
+      }
   }
   EXPECT_GE(tested, 7u);
 }

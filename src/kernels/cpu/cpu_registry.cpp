@@ -23,6 +23,7 @@ void register_cpu_kernels(KernelRegistry& r) {
   register_cpu_grid_sample(r);
   register_cpu_expand_scatter(r);
   register_cpu_topk_nonzero(r);
+  register_cpu_gemv(r);
 }
 
 void register_cpu_fallback_kernels(KernelRegistry& r) {
