@@ -402,13 +402,21 @@ bool costly(Act a) {
          a == Act::gelu_erf || a == Act::gelu_tanh || a == Act::mish;
 }
 
-// visionrt.Activation: this loop with scale 1 and shift 0 (exact), for the costly ones.
+// visionrt.Activation and the standalone ONNX activations (YOLOv8's class-score Sigmoid over
+// [1, 80, 8400]): this loop with scale 1 and shift 0 (exact), for the costly ones.
 std::unique_ptr<Kernel> create_activation(const KernelQuery& q, std::string* why) {
   const TensorType& t = q.input_types[0];
   if (t.dtype != DType::f32 || !t.fully_known() || t.dims.size() < 2)
     return *why = "needs a static f32 tensor of rank >= 2", nullptr;
   Activation act;
-  if (!fused_activation(*q.node, &act)) return *why = "unknown activation", nullptr;
+  if (q.node->op_type == "visionrt.Activation") {
+    if (!fused_activation(*q.node, &act)) return *why = "unknown activation", nullptr;
+  } else {
+    // The ONNX op itself (Sigmoid, Tanh, Elu, Mish, Gelu): its attributes, no scalar inputs.
+    auto no_scalar = [](size_t, float def, float* out) { return *out = def, true; };
+    if (q.input_types.size() != 1 || !node_activation(*q.node, q.opset, no_scalar, &act))
+      return *why = "not an activation of the table", nullptr;
+  }
   if (!costly(act.kind)) return *why = "a cheap activation (oneDNN's eltwise)", nullptr;
   const int block = q.input_layout(0);
   if (block != q.output_layout(0)) return *why = "input and output layouts differ", nullptr;
@@ -445,7 +453,8 @@ void own_activation_in_place(const Activation& a, float* y, int64_t n, int threa
 
 void register_cpu_scale_shift(KernelRegistry& r) {
   r.add("visionrt.ScaleShift", KernelCandidate::checked_by_create("cpu", create));
-  r.add("visionrt.Activation", KernelCandidate::checked_by_create("cpu", create_activation));
+  for (const char* op : {"visionrt.Activation", "Sigmoid", "Tanh", "Elu", "Mish", "Gelu"})
+    r.add(op, KernelCandidate::checked_by_create("cpu", create_activation));
 }
 
 }  // namespace visionrt
