@@ -363,12 +363,17 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
         own_act =
             force ||
             remembered_choice(key, [&] {
+              // Descriptors made under OneThread: one made for the caller's thread count
+              // would start its own OpenMP team on this thread (and slow every later
+              // primitive: EfficientNet-B0 at 2 threads 6.1 -> 10.5 ms).
               OneThread one;
               std::vector<std::pair<int, memory::desc>> extra;
               if (has_sum)
                 extra.push_back({DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, res_md});
-              const double t_post = time_conv(pd, extra);
-              const double t_conv = time_conv(pd2, extra);
+              const double t_post =
+                  time_conv(CF::primitive_desc(make_desc(src_md, dst_md), attr, engine()), extra);
+              const double t_conv =
+                  time_conv(CF::primitive_desc(make_desc(src_md, dst_md), attr2, engine()), extra);
               std::vector<float> out(pd2.dst_desc().get_size() / sizeof(float), 0.0f);
               double t_act = 0;
               for (int run = 0; run < 3; ++run) {
