@@ -142,6 +142,7 @@ void register_cpu_softmax(KernelRegistry& r);
 void register_cpu_resize(KernelRegistry& r);
 void register_cpu_binary(KernelRegistry& r);
 void register_cpu_pad(KernelRegistry& r);
+void register_cpu_depth_to_space(KernelRegistry& r);
 void register_cpu_instance_norm(KernelRegistry& r);
 void register_cpu_reduce(KernelRegistry& r);
 void register_cpu_concat_split(KernelRegistry& r);

@@ -56,7 +56,14 @@ QdqWriter::QdqWriter(const std::string& path) : impl_(std::make_unique<Impl>()) 
     if (!m.init.count(in.name())) m.inputs.push_back(in.name());
   for (int i = 0; i < g.node_size(); ++i) {
     const onnx::NodeProto& n = g.node(i);
-    if (n.op_type() != "Conv" || !n.domain().empty() || n.input_size() < 2) continue;
+    const bool transposed = n.op_type() == "ConvTranspose";
+    if ((n.op_type() != "Conv" && !transposed) || !n.domain().empty() || n.input_size() < 2)
+      continue;
+    // A transposed conv's weights are [C_in, C_out/group, k, k]: per-output-channel scales
+    // along axis 1 cover every output channel only with one group.
+    if (transposed && std::any_of(n.attribute().begin(), n.attribute().end(),
+                                  [](const auto& a) { return a.name() == "group" && a.i() != 1; }))
+      continue;
     auto w = m.init.find(n.input(1));
     if (w == m.init.end()) continue;
     const onnx::TensorProto& wt = g.initializer(w->second);
@@ -66,7 +73,8 @@ QdqWriter::QdqWriter(const std::string& path) : impl_(std::make_unique<Impl>()) 
       if (b == m.init.end() || g.initializer(b->second).data_type() != onnx::TensorProto::FLOAT)
         continue;
     }
-    m.sites.push_back({n.name().empty() ? str_cat("Conv#", i) : n.name(), n.input(0)});
+    m.sites.push_back(
+        {n.name().empty() ? str_cat(n.op_type(), "#", i) : n.name(), n.input(0), transposed});
     m.site_node.push_back(i);
   }
 }
@@ -180,28 +188,35 @@ std::string QdqWriter::quantized(const std::vector<QdqSite>& sites,
       have = dq_of.emplace(x, std::make_pair(dq, scale)).first;
     }
     const float sx = have->second.second;
-    // Weights: per output channel, symmetric, [-127, 127].
+    // Weights: per output channel (axis 0 of a Conv's [C_out, C_in/g, k..], axis 1 of a
+    // ConvTranspose's [C_in, C_out, k..]), symmetric, [-127, 127].
     const std::string wn = n.input(1);
+    const bool transposed = it->second->transposed;
     Tensor w = tensor_from_proto(g->initializer(m.init.at(wn)), m.path, m.base_dir);
-    const int64_t oc = w.dim(0);
-    const size_t per = w.numel() / static_cast<size_t>(std::max<int64_t>(oc, 1));
+    const int64_t outer = transposed ? w.dim(0) : 1, oc = w.dim(transposed ? 1 : 0);
+    const size_t inner = w.numel() / static_cast<size_t>(std::max<int64_t>(outer * oc, 1));
+    auto at = [&](int64_t o, int64_t c, size_t k) {  // flat index of element k of channel c
+      return (static_cast<size_t>(o * oc + c)) * inner + k;
+    };
     Tensor wq(DType::i8, w.shape()), ws(DType::f32, {oc}), wz(DType::i8, {oc});
     for (int64_t c = 0; c < oc; ++c) {
-      const float* src = w.data<float>() + static_cast<size_t>(c) * per;
       float amax = 0;
-      for (size_t k = 0; k < per; ++k) amax = std::max(amax, std::fabs(src[k]));
+      for (int64_t o = 0; o < outer; ++o)
+        for (size_t k = 0; k < inner; ++k)
+          amax = std::max(amax, std::fabs(w.data<float>()[at(o, c, k)]));
       float s = amax > 0 && std::isfinite(amax) ? amax / 127.f : 1.f;
       ws.data<float>()[c] = s;
       wz.data<int8_t>()[c] = 0;
-      for (size_t k = 0; k < per; ++k)
-        wq.data<int8_t>()[static_cast<size_t>(c) * per + k] =
-            static_cast<int8_t>(std::clamp(std::nearbyint(src[k] / s), -127.f, 127.f));
+      for (int64_t o = 0; o < outer; ++o)
+        for (size_t k = 0; k < inner; ++k)
+          wq.data<int8_t>()[at(o, c, k)] = static_cast<int8_t>(
+              std::clamp(std::nearbyint(w.data<float>()[at(o, c, k)] / s), -127.f, 127.f));
     }
     std::string wdq = fresh(wn + "_dequantized");
     *nodes.Add() = make_node("DequantizeLinear",
                              {add_init(wn + "_quantized", wq), add_init(wn + "_scale", ws),
                               add_init(wn + "_zero_point", wz)},
-                             wdq, 0);
+                             wdq, transposed ? 1 : 0);
     unused_inits.insert(wn);
     n.set_input(0, have->second.first);
     n.set_input(1, wdq);

@@ -10,11 +10,12 @@
 
 namespace visionrt {
 
-// One convolution that can run in INT8: a Conv node with constant f32 4-D weights (and an
-// optional constant f32 bias) reading an f32 activation.
+// One convolution that can run in INT8: a Conv node (or a one-group ConvTranspose) with
+// constant f32 4-D weights (and an optional constant f32 bias) reading an f32 activation.
 struct QdqSite {
-  std::string node;   // node name ("Conv#index" when the model leaves it empty)
-  std::string input;  // the activation tensor it reads
+  std::string node;         // node name ("Conv#index" when the model leaves it empty)
+  std::string input;        // the activation tensor it reads
+  bool transposed = false;  // ConvTranspose: weights [C_in, C_out, k, k], scales along axis 1
 };
 
 // Calibrated range of an activation tensor (float values; widened to include 0 when written).

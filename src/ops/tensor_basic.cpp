@@ -438,8 +438,8 @@ void register_tensor_basic_ops(OpRegistry& r) {
   r.add({"Size", [](InferContext& c) { c.set_output(0, DType::i64, {}); }, {}, 1});
   r.add({"ConstantOfShape", infer_constant_of_shape, {0}, 9});
   r.add({"Range", infer_range, {0, 1, 2}, 11}).needs(3);
-  r.add({"DepthToSpace", [](InferContext& c) { infer_depth_space(c, true); }, {}, 1});
-  r.add({"SpaceToDepth", [](InferContext& c) { infer_depth_space(c, false); }, {}, 1});
+  r.add({"DepthToSpace", [](InferContext& c) { infer_depth_space(c, true); }, {}, 1}).moves_elements();
+  r.add({"SpaceToDepth", [](InferContext& c) { infer_depth_space(c, false); }, {}, 1}).moves_elements();
   r.add({"Trilu", [](InferContext& c) { infer_same_as_input(c, 0); }, {}, 14});
   r.add({"OneHot", infer_onehot, {1}, 9}).needs(3);
   r.add({"CumSum", [](InferContext& c) { infer_same_as_input(c, 0); }, {}, 11}).needs(2);

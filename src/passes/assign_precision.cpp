@@ -40,7 +40,7 @@ const std::set<std::string>& flow_ops() {
   static const std::set<std::string> ops = {
       "Concat", "Split", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Resize",
       "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "Elu", "HardSwish", "HardSigmoid", "Mish",
-      "Softplus", "Gelu", "visionrt.Activation", "Mul", "Add"};
+      "Softplus", "Gelu", "visionrt.Activation", "Mul", "Add", "DepthToSpace"};
   // clang-format on
   return ops;
 }

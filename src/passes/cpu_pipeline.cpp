@@ -17,6 +17,7 @@ CpuPassStats run_cpu_passes(Graph& g, int block, bool bf16) {
   fuse_softmax_expectation(g);
   s.affine_folded = fold_conv_affine(g);
   s.scale_shifts = fuse_scale_shift(g);
+  s.deconvs_as_convs = deconv_as_conv(g);
   s.activations_fused = fuse_conv_activation(g) + fuse_matmul(g);
   s.qconvs = fuse_qdq(g);
   s.sums_fused = fuse_conv_sum(g);

@@ -17,7 +17,8 @@ size_t fold_constants(Graph& g, size_t max_bytes, bool keep_weight_dq) {
   std::vector<bool> conv_param(g.values.size(), false);
   if (keep_weight_dq)
     for (const Node& n : g.nodes)
-      if (n.op_type == "Conv" || n.op_type == "visionrt.FusedConv")
+      if (n.op_type == "Conv" || n.op_type == "visionrt.FusedConv" ||
+          n.op_type == "ConvTranspose")  // deconv_as_conv's, then fuse_qdq's
         for (size_t k = 1; k < 3 && k < n.inputs.size(); ++k)
           if (n.inputs[k] >= 0) conv_param[n.inputs[k]] = true;
   size_t folded = 0;

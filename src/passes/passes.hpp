@@ -56,6 +56,11 @@ size_t remove_noops(Graph& g);
 // Zero constant spatial pads move into the Conv (or padding-counting AveragePool) that alone
 // reads them. Returns nodes rewritten.
 size_t fold_pad(Graph& g);
+// ConvTranspose whose kernel equals its stride (group 1, no padding or dilation; f32 or
+// DequantizeLinear'd int8 weights) -> 1x1 Conv to C_out*s*s channels + DepthToSpace (DCR), a
+// per-tensor QuantizeLinear after it moved before the DepthToSpace (passes/deconv_as_conv.cpp).
+// Returns deconvolutions rewritten.
+size_t deconv_as_conv(Graph& g);
 
 // Standalone BatchNormalization and per-channel affine chains (after fold_conv_affine) become
 // visionrt.ScaleShift with the following activation folded in. Returns nodes rewritten.
@@ -97,7 +102,7 @@ size_t assign_bf16(Graph& g);
 // CPU execution pipeline run by compile after the default passes: fusions, then layouts, then
 // (with `bf16`) precisions.
 struct CpuPassStats {
-  size_t qconvs = 0;
+  size_t qconvs = 0, deconvs_as_convs = 0;
   size_t patterns_fused = 0, layer_norms = 0, affine_folded = 0, scale_shifts = 0,
          activations_fused = 0, sums_fused = 0, blocked_nodes = 0, reorders = 0, bf16_compute = 0;
 };

@@ -129,6 +129,12 @@ size_t select_layouts(Graph& g, int block) {
     const KernelCandidate* cand = layout_candidate(n.op_type);
     bool outs_ok = !n.outputs.empty();
     for (int o : n.outputs) outs_ok = outs_ok && o >= 0 && rank4_f32(g.values[o]);
+    // DepthToSpace moves bytes of any dtype: the int8 output of a quantized conv
+    // (deconv_as_conv's) stays channels-last through it.
+    if (n.op_type == "DepthToSpace" && n.outputs.size() == 1 && n.outputs[0] >= 0 &&
+        !n.inputs.empty() && n.inputs[0] >= 0 && layout[n.inputs[0]] == kLayoutNhwc &&
+        rank4(g.values[n.outputs[0]]) && int8(g.values[n.outputs[0]]))
+      outs_ok = true;
     if (!cand || !outs_ok || n.inputs.empty() || n.inputs[0] < 0) {
       std::fill(want[ni].begin(), want[ni].end(), 0);
       continue;
@@ -156,7 +162,7 @@ size_t select_layouts(Graph& g, int block) {
           propose = true;
       if (n.op_type == "Split" || n.op_type == "Resize" ||
           n.op_type.find("Pool") != std::string::npos || n.op_type.rfind("Reduce", 0) == 0 ||
-          n.op_type == "Slice" || n.op_type == "Pad")
+          n.op_type == "Slice" || n.op_type == "Pad" || n.op_type == "DepthToSpace")
         propose = in_l[0] == lay;
     }
     if (!propose) {

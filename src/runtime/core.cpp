@@ -181,6 +181,7 @@ std::string CompiledModel::plan_summary() const {
   return str_cat(impl_->plan.summary(), "; recognised: ", s.patterns_fused, " activation chains, ",
                  s.layer_norms, " layer norms; folded into conv: ", s.affine_folded,
                  " BatchNorm/affine, scale-shift nodes ", s.scale_shifts,
+                 "; deconvolutions as conv + DepthToSpace ", s.deconvs_as_convs,
                  "; fused: ", s.activations_fused, " activations, ", s.sums_fused, " sums, ",
                  s.qconvs, " QDQ convs to int8; blocked-layout nodes ", s.blocked_nodes,
                  ", reorders ", s.reorders, "; bf16 conv/matmul nodes ", s.bf16_compute,

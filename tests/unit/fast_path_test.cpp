@@ -723,7 +723,8 @@ TEST(FastPath, Bf16StaysBetweenConvolutionsAndLeavesDecodingF32) {
 }
 
 TEST(FastPath, Bf16TransposedConvolutionFollowsItsOwnProbe) {
-  // Conv -> ConvTranspose 2x2 stride 2 (YOLOv8-seg's prototype upsampling) -> Conv. Under bf16
+  // Conv -> ConvTranspose 3x3 stride 2 (an overlapping upsampling: a 2x2 one becomes a 1x1 conv
+  // and DepthToSpace, passes/deconv_as_conv.cpp) -> Conv. Under bf16
   // the transposed convolution computes in bf16 only where this CPU's deconvolution probe
   // measures bf16 at least as fast as f32 (a machine whose convolutions gain may lose here), and
   // the network matches the reference either way.
@@ -733,8 +734,11 @@ TEST(FastPath, Bf16TransposedConvolutionFollowsItsOwnProbe) {
   n.b.input("x", DType::f32, in);
   std::string y = n.op("Relu", {n.conv("x", 16, 32, 3)});
   std::string up =
-      n.op("ConvTranspose", {y, n.constant(random_tensor({32, 32, 2, 2}, n.rng, -0.2f, 0.2f))},
-           {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}});
+      n.op("ConvTranspose", {y, n.constant(random_tensor({32, 32, 3, 3}, n.rng, -0.2f, 0.2f))},
+           {{"kernel_shape", attr_ints({3, 3})},
+            {"strides", attr_ints({2, 2})},
+            {"pads", attr_ints({1, 1, 1, 1})},
+            {"output_padding", attr_ints({1, 1})}});
   n.b.output(n.conv(n.op("Relu", {up}), 32, 8, 3), DType::f32);
   auto g = load_model_bytes(n.b.serialize(), "deconv.onnx");
   run_default_passes(*g);
@@ -918,6 +922,17 @@ struct QdqNet : Net {
   }
 };
 
+// An int8 network's output against the reference's simulated quantization: at most 2 % of the
+// values off by more than 1e-4 (a requantization tie rounded the other way), none by 0.05.
+void expect_int8_close(const Tensor& got, const Tensor& want, int threads) {
+  ASSERT_EQ(got.shape(), want.shape());
+  double worst = 0;
+  const size_t off = count_differing(got, want, 1e-4, &worst);
+  EXPECT_LE(worst, 0.05) << "threads " << threads;
+  EXPECT_LE(off, want.numel() / 50)
+      << "threads " << threads << ": " << off << " of " << want.numel() << " outputs differ";
+}
+
 }  // namespace
 
 TEST(FastPath, QdqConvolutionsRunInInt8AndMatchTheSimulatedQuantization) {
@@ -959,14 +974,60 @@ TEST(FastPath, QdqConvolutionsRunInInt8AndMatchTheSimulatedQuantization) {
       if (d.find("QConv") != std::string::npos && d.find(": dnnl") != std::string::npos)
         ++int8_kernels;
     EXPECT_EQ(int8_kernels, 4u) << ::testing::PrintToString(c.decisions);
-    ASSERT_EQ(c.outputs[0].shape(), want[0].shape());
-    double worst = 0;
-    const size_t off = count_differing(c.outputs[0], want[0], 1e-4, &worst);
     // A one-step change of one input of the last layer moves an output by at most
     // 0.04 * 127 * max w_scale; in practice far less.
-    EXPECT_LE(worst, 0.05) << "threads " << threads;
-    EXPECT_LE(off, want[0].numel() / 50)
-        << "threads " << threads << ": " << off << " of " << want[0].numel() << " outputs differ";
+    expect_int8_close(c.outputs[0], want[0], threads);
+  }
+}
+
+TEST(FastPath, QdqConvTransposeWithKernelEqualStrideRunsAsAnInt8ConvAndDepthToSpace) {
+  // YOLOv8-seg's proto upsampling as a quantizer writes it: QDQ input, int8 ConvTranspose 2x2/2
+  // weights with per-output-channel scales along axis 1, an int32 bias through its own
+  // DequantizeLinear, and a QuantizeLinear after it feeding a QDQ conv. It becomes an int8 1x1
+  // conv writing u8, a DepthToSpace moving channels-last bytes, and the next int8 conv reading
+  // them; the reference runs the unfused QDQ graph.
+  QdqNet n;
+  const int64_t cin = 24, cout = 20;
+  n.b.input("x", DType::f32, {2, cin, 7, 9});
+  std::string a = n.qdq("x", 0.02f, 128, DType::u8);
+  std::uniform_int_distribution<int> wd(-127, 127);
+  Tensor w(DType::i8, {cin, cout, 2, 2});
+  for (size_t i = 0; i < w.numel(); ++i) w.data<int8_t>()[i] = static_cast<int8_t>(wd(n.rng));
+  std::vector<float> ws(cout), bs(cout);
+  Tensor b(DType::i32, {cout});
+  for (int64_t c = 0; c < cout; ++c) {
+    ws[c] = (0.5f + 0.1f * static_cast<float>(c % 5)) / (127.f * std::sqrt(float(cin)));
+    bs[c] = 0.02f * ws[c];
+    b.data<int32_t>()[c] = static_cast<int32_t>((c % 7 - 3) * 0.037f / bs[c]);
+  }
+  std::string wdq =
+      n.op("DequantizeLinear", {n.constant(w), n.constant(Tensor::from_vector<float>({cout}, ws))},
+           {{"axis", attr_int(1)}});
+  std::string bdq =
+      n.op("DequantizeLinear", {n.constant(b), n.constant(Tensor::from_vector<float>({cout}, bs))},
+           {{"axis", attr_int(0)}});
+  a = n.op("ConvTranspose", {a, wdq, bdq},
+           {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}});
+  a = n.qdq(a, 0.03f, 100, DType::u8);
+  std::string y = n.qconv(a, 0.03f, cout, 11, 3, 1, 1, true, false);
+  n.b.node("Identity", {y}, {"y"});
+  n.b.output("y", DType::f32);
+  std::mt19937 rng(4);
+  Tensor x = random_tensor({2, cin, 7, 9}, rng, -2.f, 2.f);
+  std::string bytes = n.b.serialize();
+  std::vector<Tensor> want = reference_run(bytes, {x});
+  for (int threads : {1, 2}) {
+    Compiled c = fast_run(bytes, {x}, threads);
+    EXPECT_NE(c.plan.find("2 QDQ convs to int8"), std::string::npos) << c.plan;
+    EXPECT_NE(c.plan.find("deconvolutions as conv + DepthToSpace 1;"), std::string::npos) << c.plan;
+    size_t d2s = 0, deconv = 0;
+    for (const std::string& d : c.decisions) {
+      d2s += d.rfind("DepthToSpace", 0) == 0 && d.find(": cpu") != std::string::npos;
+      deconv += d.rfind("ConvTranspose", 0) == 0;
+    }
+    EXPECT_EQ(d2s, 1u) << ::testing::PrintToString(c.decisions);
+    EXPECT_EQ(deconv, 0u) << ::testing::PrintToString(c.decisions);
+    expect_int8_close(c.outputs[0], want[0], threads);
   }
 }
 

@@ -124,8 +124,9 @@ TEST(OrtParity, SyntheticSsd300Vgg16) {
 }
 
 // A QDQ model as `visionrt quantize` writes it (QdqWriter): u8 activations with zero points,
-// per-channel int8 weights, int32 biases, a fused ReLU, a strided depthwise layer and a last
-// convolution with a float output. visionrt runs it on its int8 kernels, ORT on its own QDQ
+// per-channel int8 weights, int32 biases, a fused ReLU, a strided depthwise layer and a 2x2/2
+// ConvTranspose (weights per output channel along axis 1; visionrt runs it as an int8 1x1 conv
+// and DepthToSpace) with a float output. visionrt runs it on its int8 kernels, ORT on its own QDQ
 // path: the integers agree, so the usual tolerance holds (measured: 1.2e-7, the float rounding
 // of the last dequantization; a requantization tie could in principle flip one step).
 TEST(OrtParity, QdqModelFromTheWriter) {
@@ -148,15 +149,20 @@ TEST(OrtParity, QdqModelFromTheWriter) {
   b.node(
       "Conv", {"r1", "w2"}, {"c2"},
       {{"pads", attr_ints({1, 1, 1, 1})}, {"group", attr_int(24)}, {"strides", attr_ints({2, 2})}});
-  b.node("Conv", {"c2", "w3", "b3"}, {"y"});
+  b.node("Conv", {"c2", "w3", "b3"}, {"c3"});
+  b.initializer("w4", weights({10, 12, 2, 2}, 0.8f));
+  b.initializer("b4", weights({12}, 0.2f));
+  b.node("ConvTranspose", {"c3", "w4", "b4"}, {"y"},
+         {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}});
   b.output("y", DType::f32);
   const std::string float_path = (dir / "float.onnx").string();
   b.save(float_path);
   QdqWriter w(float_path);
-  ASSERT_EQ(w.sites().size(), 3u);
+  ASSERT_EQ(w.sites().size(), 4u);
+  EXPECT_TRUE(w.sites()[3].transposed);
   // Ranges as a calibration would find them (the input is uniform [0, 1)).
   std::map<std::string, ActivationRange> ranges{
-      {"x", {0.f, 1.f}}, {"r1", {0.f, 1.6f}}, {"c2", {-1.3f, 1.1f}}};
+      {"x", {0.f, 1.f}}, {"r1", {0.f, 1.6f}}, {"c2", {-1.3f, 1.1f}}, {"c3", {-1.f, 1.f}}};
   const fs::path q = dir / "qdq.onnx";
   write_file_atomic(q.string(), w.quantized(w.sites(), ranges));
   check_parity(q, "qdq_writer_model");

@@ -1108,6 +1108,86 @@ TEST(Patterns, PadModesPlainAndBlocked) {
   EXPECT_EQ(c.count("Pad", "cpu"), 1u) << c.all();
 }
 
+TEST(Patterns, DepthToSpaceOnTheCpuKernelInEveryLayout) {
+  // DCR and CRD, blocks 2 and 3: on a graph input (plain), between two convs (DCR with 16·k
+  // output channels: blocked lanes moved as blocks; CRD: plain copies), and on u8 (plain).
+  for (const char* mode : {"DCR", "CRD"})
+    for (int64_t s : {2, 3}) {
+      const std::string what = std::string(mode) + " block " + std::to_string(s);
+      SCOPED_TRACE(what);
+      Net n;
+      const std::map<std::string, Attribute> attrs = {{"blocksize", attr_int(s)},
+                                                      {"mode", attr_string(mode)}};
+      n.b.input("x", DType::f32, {2, 5 * s * s, 5, 3});
+      n.out(n.op("DepthToSpace", {"x"}, attrs), "y1");
+      const std::string c = n.conv("x", 5 * s * s, 32 * s * s, 1);
+      n.out(n.conv(n.op("DepthToSpace", {c}, attrs), 32, 8, 3), "y2");
+      std::mt19937 rng(17);
+      Compiled k = check_network(n, {random_tensor({2, 5 * s * s, 5, 3}, rng)}, 2e-4, what);
+      EXPECT_EQ(k.count("DepthToSpace", "cpu"), 2u) << k.all();
+      if (blocked_layouts()) {
+        size_t blocked = 0;
+        for (const std::string& l : k.layouts("DepthToSpace")) blocked += has(l, "nChw");
+        EXPECT_EQ(blocked, std::string(mode) == "DCR" ? 1u : 0u) << k.all();
+      }
+    }
+  Net n;
+  n.b.input("x", DType::u8, {1, 12, 3, 4});
+  n.b.node("DepthToSpace", {"x"}, {"y"}, {{"blocksize", attr_int(2)}});
+  n.b.output("y", DType::u8);
+  Tensor x(DType::u8, {1, 12, 3, 4});
+  for (size_t i = 0; i < x.numel(); ++i) x.data<uint8_t>()[i] = static_cast<uint8_t>(i * 7);
+  Compiled k = check_network(n, {x}, 0, "u8");
+  EXPECT_EQ(k.count("DepthToSpace", "cpu"), 1u) << k.all();
+}
+
+TEST(Patterns, NonOverlappingConvTransposeIsA1x1ConvAndDepthToSpace) {
+  // Kernel == stride (2, 3, and the 1x1 stride-1 case), with and without bias, output channels a
+  // multiple of 16 or not, a ReLU after it (moves into the conv through the DepthToSpace):
+  // between two convs (blocked) and on the graph input (plain). An overlapping 3x3/2 stays a
+  // deconvolution.
+  struct Case {
+    int64_t s, cin, cout;
+    bool bias, relu;
+  };
+  for (const Case& k : {Case{2, 20, 32, true, false}, Case{2, 20, 20, true, true},
+                        Case{3, 16, 16, false, true}, Case{1, 20, 24, true, false}}) {
+    const std::string what = "s " + std::to_string(k.s) + " cout " + std::to_string(k.cout);
+    SCOPED_TRACE(what);
+    Net n;
+    n.b.input("x", DType::f32, {2, k.cin, 5, 7});
+    auto deconv = [&](const std::string& v) {
+      std::vector<std::string> in = {
+          v, n.constant(random_tensor({k.cin, k.cout, k.s, k.s}, n.rng, -0.3f, 0.3f))};
+      if (k.bias) in.push_back(n.constant(random_tensor({k.cout}, n.rng, -0.2f, 0.2f)));
+      return n.op("ConvTranspose", in,
+                  {{"kernel_shape", attr_ints({k.s, k.s})}, {"strides", attr_ints({k.s, k.s})}});
+    };
+    std::string up = deconv(n.conv("x", k.cin, k.cin, 3));
+    if (k.relu) up = n.op("Relu", {up});
+    n.out(n.conv(up, k.cout, 8, 3), "y1");
+    n.out(deconv("x"), "y2");
+    std::mt19937 rng(18);
+    Compiled c = check_network(n, {random_tensor({2, k.cin, 5, 7}, rng)}, 2e-4, what);
+    EXPECT_TRUE(has(c.plan, "deconvolutions as conv + DepthToSpace 2;")) << c.all();
+    EXPECT_EQ(c.count("ConvTranspose"), 0u) << c.all();
+    EXPECT_EQ(c.count("DepthToSpace", "cpu"), k.s > 1 ? 2u : 0u) << c.all();
+    EXPECT_EQ(c.count("Relu"), 0u) << c.all();
+  }
+  Net n;
+  n.b.input("x", DType::f32, {1, 16, 5, 6});
+  n.out(n.op("ConvTranspose", {"x", n.constant(random_tensor({16, 16, 3, 3}, n.rng, -0.3f, 0.3f))},
+             {{"kernel_shape", attr_ints({3, 3})},
+              {"strides", attr_ints({2, 2})},
+              {"pads", attr_ints({1, 1, 1, 1})},
+              {"output_padding", attr_ints({1, 1})}}),
+        "y");
+  std::mt19937 rng(19);
+  Compiled c = check_network(n, {random_tensor({1, 16, 5, 6}, rng)}, 2e-4, "overlapping");
+  EXPECT_TRUE(has(c.plan, "deconvolutions as conv + DepthToSpace 0;")) << c.all();
+  EXPECT_EQ(c.count("ConvTranspose", "dnnl"), 1u) << c.all();
+}
+
 TEST(Patterns, InstanceAndGroupNormOnTheCpuKernel) {
   // InstanceNorm on a rank-4 input whose values sit far from zero (mean 100, spread 1: a one-pass
   // variance would cancel), and GroupNorm as PyTorch exports it (Reshape [N, G, -1] ->
@@ -1204,7 +1284,8 @@ TEST(Patterns, MaxAndMinReductionsPropagateNaN) {
 TEST(Patterns, BatchNormAfterTransposedConvFolds) {
   // A decoder's upsampling: ConvTranspose (grouped: weights [C_in, C_out/group, k, k], output
   // channel (ci / (C_in/group)) * (C_out/group) + j) followed by BatchNormalization, and one
-  // followed by a per-channel Mul: both fold into the deconvolution's weights and bias.
+  // followed by a per-channel Mul: both fold into the deconvolution's weights and bias (the
+  // second, 2x2 stride 2, then becomes a 1x1 conv and DepthToSpace: folding runs first).
   Net n;
   n.b.input("x", DType::f32, {1, 6, 9, 11});
   std::string d1 = n.fresh("deconv"), d2 = n.fresh("deconv");
@@ -1221,7 +1302,8 @@ TEST(Patterns, BatchNormAfterTransposedConvFolds) {
   n.out(n.op("Mul", {d2, n.constant(random_tensor({1, 5, 1, 1}, n.rng, 0.5f, 2.f))}), "y2");
   std::mt19937 rng(20);
   Compiled c = check_network(n, {random_tensor({1, 6, 9, 11}, rng)});
-  EXPECT_EQ(c.count("ConvTranspose"), 2u) << c.all();
+  EXPECT_EQ(c.count("ConvTranspose"), 1u) << c.all();
+  EXPECT_TRUE(has(c.plan, "deconvolutions as conv + DepthToSpace 1;")) << c.all();
   for (const char* op : {"BatchNormalization", "visionrt.ScaleShift", "Mul"})
     EXPECT_EQ(c.count(op), 0u) << op << c.all();
 }

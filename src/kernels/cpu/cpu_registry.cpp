@@ -13,6 +13,7 @@ void register_cpu_kernels(KernelRegistry& r) {
   register_cpu_scale_shift(r);
   register_cpu_slice(r);
   register_cpu_pad(r);
+  register_cpu_depth_to_space(r);
   register_cpu_instance_norm(r);
   register_cpu_reduce(r);
   register_cpu_dynamic_quantize(r);
