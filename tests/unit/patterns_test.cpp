@@ -1141,6 +1141,48 @@ TEST(Patterns, DepthToSpaceOnTheCpuKernelInEveryLayout) {
   EXPECT_EQ(k.count("DepthToSpace", "cpu"), 1u) << k.all();
 }
 
+TEST(Patterns, ResizeOnTheCpuKernelUpAndDown) {
+  // Plain NCHW Resize on the own kernel (source rows interpolated along W once, output rows
+  // blended from two of them): H up and W down, H down and W up, an integer 4x upsampling as
+  // DeepLab's align_corners logits; linear in four coordinate modes, nearest in three roundings.
+  struct Case {
+    const char* mode;
+    const char* coord;
+    const char* nearest;
+    std::vector<int64_t> sizes;
+  };
+  const std::vector<Case> cases = {{"linear", "half_pixel", "", {2, 3, 29, 5}},
+                                   {"linear", "align_corners", "", {2, 3, 25, 33}},
+                                   {"linear", "asymmetric", "", {2, 3, 4, 20}},
+                                   {"linear", "pytorch_half_pixel", "", {2, 3, 1, 13}},
+                                   {"nearest", "asymmetric", "floor", {2, 3, 14, 4}},
+                                   {"nearest", "half_pixel", "round_prefer_floor", {2, 3, 3, 27}},
+                                   {"nearest", "align_corners", "ceil", {2, 3, 22, 9}}};
+  size_t cpu_cases = 0;
+  for (const Case& k : cases) {
+    const std::string what =
+        std::string(k.mode) + " " + k.coord + " " + k.nearest + ::testing::PrintToString(k.sizes);
+    SCOPED_TRACE(what);
+    Net n;
+    n.b.input("x", DType::f32, {2, 3, 7, 9});
+    std::map<std::string, Attribute> attrs = {
+        {"mode", attr_string(k.mode)}, {"coordinate_transformation_mode", attr_string(k.coord)}};
+    if (*k.nearest) attrs["nearest_mode"] = attr_string(k.nearest);
+    n.out(n.op("Resize", {"x", "", "", n.constant(Tensor::from_vector<int64_t>({4}, k.sizes))},
+               attrs),
+          "y");
+    std::mt19937 rng(21);
+    Compiled c = check_network(n, {random_tensor({2, 3, 7, 9}, rng)}, 1e-6, what);
+    // oneDNN's resampling takes the modes it has; align_corners is always ours.
+    EXPECT_EQ(c.count("Resize", "ref"), 0u) << c.all();
+    if (std::string(k.coord) == "align_corners") {
+      EXPECT_EQ(c.count("Resize", "cpu"), 1u) << c.all();
+    }
+    cpu_cases += c.count("Resize", "cpu");
+  }
+  EXPECT_GE(cpu_cases, 3u);
+}
+
 TEST(Patterns, NonOverlappingConvTransposeIsA1x1ConvAndDepthToSpace) {
   // Kernel == stride (2, 3, and the 1x1 stride-1 case), with and without bias, output channels a
   // multiple of 16 or not, a ReLU after it (moves into the conv through the DepthToSpace):

@@ -2,7 +2,8 @@
 // coordinate transformation except tf_crop_and_resize (align_corners included: TF-converted
 // DeepLab models use it, and oneDNN has no such mode). The taps come from the same geometry as
 // the reference kernel (ops/resample_shapes), computed once at compile time; execution is two
-// taps per axis in float, planes in parallel.
+// taps per axis in float (each source row interpolated along W once, then output rows blended
+// from two of those), planes in parallel.
 #include <algorithm>
 
 #include "common/parallel.hpp"
@@ -32,16 +33,36 @@ Taps2 make_taps(const ResizeAttrs& a, int64_t in, int64_t out, double scale) {
   return t;
 }
 
-VISIONRT_MULTIVERSION void resize_plane(const float* x, float* y, int64_t iw, int64_t ow,
-                                        const Taps2& ty, const Taps2& tx, float* row) {
-  const int64_t oh = static_cast<int64_t>(ty.i0.size());
+// One row of the plane, interpolated along W: y[c] = w0[c]·x[i0[c]] + w1[c]·x[i1[c]].
+VISIONRT_MULTIVERSION void resize_row(const float* x, float* y, const Taps2& tx) {
+  const int64_t ow = static_cast<int64_t>(tx.i0.size());
+  for (int64_t c = 0; c < ow; ++c) y[c] = tx.w0[c] * x[tx.i0[c]] + tx.w1[c] * x[tx.i1[c]];
+}
+
+// Separable: each source row a tap needs is interpolated along W once (the taps' rows never
+// decrease with the output row, so two cached rows hold every row still needed: an upsampling
+// by 4 interpolates each source row once instead of four times), then each output row is a
+// contiguous blend of two of them.
+VISIONRT_MULTIVERSION void resize_plane(const float* x, float* y, int64_t iw, const Taps2& ty,
+                                        const Taps2& tx, float* rows) {
+  const int64_t oh = static_cast<int64_t>(ty.i0.size()), ow = static_cast<int64_t>(tx.i0.size());
+  int32_t held[2] = {-1, -1};
+  int next = 0;
+  auto row = [&](int32_t src, int32_t keep) -> const float* {
+    for (int k = 0; k < 2; ++k)
+      if (held[k] == src) return rows + k * ow;
+    const int k = held[0] == keep ? 1 : held[1] == keep ? 0 : next;
+    next = 1 - k;
+    held[k] = src;
+    resize_row(x + src * iw, rows + k * ow, tx);
+    return rows + k * ow;
+  };
   for (int64_t r = 0; r < oh; ++r) {
-    const float* a = x + ty.i0[r] * iw;
-    const float* b = x + ty.i1[r] * iw;
+    const float* a = row(ty.i0[r], ty.i1[r]);
+    const float* b = row(ty.i1[r], ty.i0[r]);
     const float wa = ty.w0[r], wb = ty.w1[r];
-    for (int64_t c = 0; c < iw; ++c) row[c] = wa * a[c] + wb * b[c];
     float* out = y + r * ow;
-    for (int64_t c = 0; c < ow; ++c) out[c] = tx.w0[c] * row[tx.i0[c]] + tx.w1[c] * row[tx.i1[c]];
+    for (int64_t c = 0; c < ow; ++c) out[c] = wa * a[c] + wb * b[c];
   }
 }
 
@@ -63,9 +84,9 @@ class FastResize : public Kernel {
     float* y = ctx.output(0).data<float>();
     const int threads = planes_ * oh_ * ow_ >= (int64_t{1} << 15) ? ctx.num_threads : 1;
     parallel_for(planes_, threads, [&](int64_t p) {
-      thread_local std::vector<float> row;
-      if (row.size() < static_cast<size_t>(iw_)) row.resize(static_cast<size_t>(iw_));
-      resize_plane(x + p * ih_ * iw_, y + p * oh_ * ow_, iw_, ow_, ty_, tx_, row.data());
+      thread_local std::vector<float> rows;
+      if (rows.size() < 2 * static_cast<size_t>(ow_)) rows.resize(2 * static_cast<size_t>(ow_));
+      resize_plane(x + p * ih_ * iw_, y + p * oh_ * ow_, iw_, ty_, tx_, rows.data());
     });
   }
   std::string layout() const override { return "nchw " + mode_; }
