@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <fstream>
 
+#include "common/file_io.hpp"
 #include "common/npy.hpp"
+#include "kernels/tuning_cache.hpp"
 #include "onnx/builder.hpp"
 #include "onnx/importer.hpp"
 #include "test_util.hpp"
@@ -299,6 +301,67 @@ TEST(Cli, InfoRunAndErrors) {
                               &out),
             0);
   EXPECT_NE(out.find("bogus"), std::string::npos) << out;
+  fs::remove_all(dir);
+}
+
+TEST(TuningCache, ParsesCompleteLinesAndTheFirstOfAKeyWins) {
+  const std::string text =
+      "# visionrt tuning cache v1; cpu X\n"
+      "a|1,2|ownact\town\n"
+      "b\tjit:avx512_core\n"
+      "a|1,2|ownact\tpost-op\n"  // a second process's line for the same key: the first holds
+      "no tab here\n"
+      "\tno key\n"
+      "c\t\n"          // an empty choice (nothing to choose) is a choice
+      "d\tcut short";  // a process killed mid-line
+  const std::map<std::string, std::string> want = {
+      {"a|1,2|ownact", "own"}, {"b", "jit:avx512_core"}, {"c", ""}};
+  EXPECT_EQ(parse_tuning_cache(text), want);
+  EXPECT_TRUE(parse_tuning_cache("").empty());
+  EXPECT_TRUE(parse_tuning_cache(std::string("\0\xff\t\n", 4)).size() <= 1);
+}
+
+TEST(Cli, TimedChoicesPersistAcrossRunsInTheTuningCache) {
+  // The first run times its convolutions' choices and appends them to the cache file; a second
+  // process reads them instead of timing (same kernels, bit-identical outputs). Damaged lines
+  // are skipped; an unwritable cache only loses the persistence.
+  fs::path dir = test::temp_dir("tuning_cache");
+  std::string cli = VISIONRT_CLI, out;
+  ASSERT_EQ(test::run_command(cli + " demo-model " + (dir / "demo.onnx").string(), &out), 0) << out;
+  const fs::path cache = dir / "cache" / "tuning.tsv";
+  auto run = [&](const std::string& cache_path, const std::string& out_dir) {
+    std::string log;
+    EXPECT_EQ(test::run_command("VISIONRT_VERBOSE=1 VISIONRT_TUNING_CACHE='" + cache_path + "' " +
+                                    cli + " run " + (dir / "demo.onnx").string() +
+                                    " --seed 3 --precision f32 --save-outputs " +
+                                    (dir / out_dir).string(),
+                                &log),
+              0)
+        << log;
+    return log;
+  };
+  std::string first = run(cache.string(), "out1");
+  ASSERT_TRUE(fs::exists(cache)) << first;
+  const auto choices = parse_tuning_cache(read_file(cache.string()));
+  EXPECT_GE(choices.size(), 1u);
+  std::string second = run(cache.string(), "out2");
+  EXPECT_NE(second.find(std::to_string(choices.size()) + " timed choices loaded"),
+            std::string::npos)
+      << second;
+  EXPECT_EQ(second.find("conv timed"), std::string::npos) << second;
+  EXPECT_EQ(parse_tuning_cache(read_file(cache.string())), choices) << "nothing new was timed";
+  Tensor a = read_npy((dir / "out1" / "output0.npy").string());
+  Tensor b = read_npy((dir / "out2" / "output0.npy").string());
+  EXPECT_EQ(0, std::memcmp(a.raw(), b.raw(), a.nbytes()));
+  {
+    std::ofstream f(cache, std::ios::app | std::ios::binary);
+    f << "garbage without a tab\n\xff\xfe\tpartial";
+  }
+  run(cache.string(), "out3");
+  Tensor c = read_npy((dir / "out3" / "output0.npy").string());
+  EXPECT_EQ(0, std::memcmp(a.raw(), c.raw(), a.nbytes()));
+  std::string blocked = run((dir / "demo.onnx" / "cannot" / "be.tsv").string(), "out4");
+  EXPECT_NE(blocked.find("cannot write"), std::string::npos) << blocked;
   fs::remove_all(dir);
 }
 

@@ -54,19 +54,6 @@ void reorder_weights(const memory& from, const memory& to) {
   set_threads(saved);
 }
 
-std::string remembered_choice(const std::string& key, const std::function<std::string()>& decide) {
-  static std::mutex mu;
-  static std::map<std::string, std::string> chosen;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = chosen.find(key);
-    if (it != chosen.end()) return it->second;
-  }
-  std::string c = decide();
-  std::lock_guard<std::mutex> lock(mu);
-  return chosen.emplace(key, std::move(c)).first->second;  // a concurrent first one wins
-}
-
 std::string conv_key(const Shape& x, const ConvGeometry& g, const std::string& extra) {
   auto dims = [](const auto& d) {
     std::string s;

@@ -11,6 +11,7 @@
 
 #include "kernels/activation.hpp"
 #include "kernels/kernel.hpp"
+#include "kernels/tuning_cache.hpp"
 #include "visionrt/error.hpp"
 
 // Debian's oneDNN runs on GNU OpenMP (libgomp); its team size is the calling thread's
@@ -85,11 +86,10 @@ bool conv_geometry(const Node& n, const Shape& x, const Tensor& w, ConvGeometry*
 // primitive's chosen layout `to`.
 memory prepared_conv_weights(const Tensor& w, const ConvGeometry& g, DT dt, const memory::desc& to);
 
-// A timed choice made once per process and kept (`key`: everything the choice depends on): so
-// every compile of a model in this process, whatever its thread and stream settings, picks the
-// same kernels and computes bit-identical results; across processes a close race may go the
-// other way (results then differ by rounding). `decide` runs on the first request of a key.
-std::string remembered_choice(const std::string& key, const std::function<std::string()>& decide);
+// Timed choices (`key`: everything the choice depends on) are made once per machine and kept:
+// remembered_choice (kernels/tuning_cache.hpp), so every compile of a model, in this process or
+// a later one, whatever its thread and stream settings, picks the same kernels and computes
+// bit-identical results.
 // A key for a convolution's timed choices: source shape, geometry, types and `extra`.
 std::string conv_key(const Shape& x, const ConvGeometry& g, const std::string& extra);
 
