@@ -107,7 +107,9 @@ class Gemv : public Kernel {
   std::string layout_;
 };
 
-std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
+// With `probe` (the layout and precision passes asking whether it would run), stops before the
+// weights are transposed and returns a placeholder.
+std::unique_ptr<Kernel> build(const KernelQuery& q, std::string* why, bool probe) {
   const Node& n = *q.node;
   const bool gemm = n.op_type == "Gemm";
   const bool fused = n.op_type == "visionrt.FusedMatMul";
@@ -168,6 +170,7 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
   }
   Activation act;
   if (fused && !fused_activation(n, &act)) return *why = "unknown activation", nullptr;
+  if (probe) return std::make_unique<Gemv>(rows, k, nn, std::vector<float>(), alpha, bias, act, "");
   // Weights as N rows of K.
   std::vector<float> w(static_cast<size_t>(nn * k));
   const float* src = b->data<float>();
@@ -185,8 +188,13 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
 }  // namespace
 
 void register_cpu_gemv(KernelRegistry& r) {
+  auto create = [](const KernelQuery& q, std::string* why) { return build(q, why, false); };
+  auto probe = [](const KernelQuery& q) {
+    std::string why;
+    return build(q, &why, true) != nullptr;
+  };
   for (const char* op : {"MatMul", "Gemm", "visionrt.FusedMatMul"})
-    r.add(op, {"cpu", create, nullptr});
+    r.add(op, {"cpu", create, probe});
 }
 
 }  // namespace visionrt

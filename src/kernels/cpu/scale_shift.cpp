@@ -434,8 +434,9 @@ std::unique_ptr<Kernel> create_activation(const KernelQuery& q, std::string* why
 }  // namespace
 
 bool own_activation_in_place_available(const Activation& a) {
-  const Inline k = inline_kind(a.kind);
-  return k >= kSigmoid && k != kSigmoid && costly_rows_for(k) != nullptr;
+  // The costly ones with a loop on this CPU, but sigmoid: sigmoid(0) = 0.5 would write into a
+  // blocked tensor's zero padding lanes.
+  return a.kind != Act::sigmoid && costly_rows_for(inline_kind(a.kind)) != nullptr;
 }
 
 void own_activation_in_place(const Activation& a, float* y, int64_t n, int threads) {

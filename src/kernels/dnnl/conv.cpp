@@ -9,12 +9,12 @@
 // nChw16c/8c as the layout pass chose (Value::layout_block); blocked is what the fast jit kernels
 // want. 3x3 stride-1 convolutions with enough channels run oneDNN's Winograd kernels
 // (winograd_candidate).
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
 
+#include "common/best_time.hpp"
 #include "common/strings.hpp"
 #include "kernels/cpu/activation_loop.hpp"
 #include "kernels/dnnl/dnnl_common.hpp"
@@ -375,14 +375,9 @@ std::unique_ptr<Kernel> build_conv(const KernelQuery& q, std::string* why, bool 
               const double t_conv =
                   time_conv(CF::primitive_desc(make_desc(src_md, dst_md), attr2, engine()), extra);
               std::vector<float> out(pd2.dst_desc().get_size() / sizeof(float), 0.0f);
-              double t_act = 0;
-              for (int run = 0; run < 3; ++run) {
-                auto t0 = std::chrono::steady_clock::now();
+              const double t_act = best_seconds(2, 0.05, [&] {
                 own_activation_in_place(act, out.data(), static_cast<int64_t>(out.size()), 1);
-                const double sec =
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                if (run == 0 || sec < t_act) t_act = sec;
-              }
+              });
               const bool own = t_conv + t_act < t_post;
               if (verbose_env())
                 std::fprintf(stderr,

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 
+#include "common/best_time.hpp"
 #include "common/strings.hpp"
 #include "ops/nn_shapes.hpp"
 
@@ -94,16 +95,10 @@ double time_conv(const dnnl::convolution_forward::primitive_desc& pd,
   if (pd.scratchpad_desc().get_size() > 0) args[DNNL_ARG_SCRATCHPAD] = zeroed(pd.scratchpad_desc());
   for (const auto& [arg, d] : extra) args[arg] = zeroed(d);
   dnnl::convolution_forward prim(pd);
-  double fastest = 0;
-  for (int run = 0; run < 3; ++run) {
-    auto t0 = std::chrono::steady_clock::now();
+  return best_seconds(2, 0.05, [&] {
     prim.execute(stream(), args);
     stream().wait();
-    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (run == 0 && sec > 0.05) return sec;  // a long layer: one run tells
-    if (run == 1 || (run > 1 && sec < fastest)) fastest = sec;
-  }
-  return fastest;
+  });
 }
 
 dnnl::convolution_forward::primitive_desc fastest_conv(
