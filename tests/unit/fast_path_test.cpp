@@ -1031,6 +1031,52 @@ TEST(FastPath, QdqConvTransposeWithKernelEqualStrideRunsAsAnInt8ConvAndDepthToSp
   }
 }
 
+TEST(FastPath, QdqSwishConvolutionsInRowBandsMatchTheReference) {
+  // INT8 convolutions whose swish runs as our own pass over row bands of the f32 result (forced
+  // here, with bands of a few rows so that top, middle and bottom bands with their own padding
+  // occur): 3x3 stride 1 to u8, 3x3 stride 2 to s8 (the approximate swish straight into the
+  // quantized output), 1x1 to f32 (the exact loop), batch 2, odd sizes. Against the reference's
+  // simulated quantization, and against the post-op kernels.
+  if (!swish_quantize_available()) GTEST_SKIP() << "no AVX-512";
+  QdqNet n;
+  n.b.input("x", DType::f32, {2, 6, 23, 19});
+  std::string a = n.qdq("x", 0.02f, 128, DType::u8);
+  a = n.qdq(n.silu(n.qconv(a, 0.02f, 6, 24, 3, 1, 1, true, true)), 0.03f, 10, DType::u8);
+  a = n.qdq(n.silu(n.qconv(a, 0.03f, 24, 32, 3, 2, 1, true, false)), 0.025f, 3, DType::i8);
+  std::string y = n.silu(n.qconv(a, 0.025f, 32, 20, 1, 1, 1, false, true));
+  n.b.node("Identity", {y}, {"y"});
+  n.b.output("y", DType::f32);
+  std::mt19937 rng(6);
+  const Tensor x = random_tensor({2, 6, 23, 19}, rng, -2.f, 2.f);
+  const std::string bytes = n.b.serialize();
+  auto run = [&](const char* force, int* banded) {
+    setenv("VISIONRT_CONV_OWN_ACTIVATION", force, 1);
+    setenv("VISIONRT_QCONV_BAND_BYTES", "2048", 1);
+    Core core;
+    CompiledModel cm = core.compile_model(
+        core.read_model_from_memory(bytes, "bands.onnx"),
+        {{"INFERENCE_NUM_THREADS", "1"}, {"PERF_COUNT", "YES"}, {"INFERENCE_PRECISION", "f32"}});
+    unsetenv("VISIONRT_CONV_OWN_ACTIVATION");
+    unsetenv("VISIONRT_QCONV_BAND_BYTES");
+    InferRequest r = cm.create_infer_request();
+    r.set_input_tensor(0, x);
+    r.infer();
+    *banded = 0;
+    for (const ProfilingInfo& pi : r.get_profiling_info())
+      *banded += pi.layout.find("row bands") != std::string::npos;
+    return r.get_output_tensor(0).clone();
+  };
+  int banded = 0, plain = 0;
+  const Tensor bands = run("1", &banded), post = run("0", &plain);
+  EXPECT_EQ(banded, 3);
+  EXPECT_EQ(plain, 0);
+  const std::vector<Tensor> want = reference_run(bytes, {x});
+  expect_int8_close(bands, want[0], 1);
+  expect_int8_close(post, want[0], 1);
+  double worst = 0;
+  EXPECT_LE(count_differing(bands, post, 1e-4, &worst), post.numel() / 50);
+}
+
 TEST(FastPath, QLinearConvRunsOnOneDnnInt8AndMatchesTheReference) {
   // QOperator form with constant parameters: u8 graph input (plain NCHW, reordered to nhwc),
   // per-channel weight scales, int32 bias, u8 output with a zero point; and a second layer with

@@ -152,12 +152,7 @@ using CostlyRows = void (*)(const float* x, float* y, int64_t n, const float* s,
                             int lanes, float a0);
 
 #if defined(__x86_64__)
-#define VISIONRT_AVX512 __attribute__((target("avx512f")))
-// GCC 12 warns about the undefined pass-through operand inside its own intrinsics' headers.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+VISIONRT_AVX512_BEGIN
 
 VISIONRT_AVX512 inline __m512 exp16(__m512 x) {
   const __m512 hi = _mm512_set1_ps(88.7228391f), lo = _mm512_set1_ps(-87.3365448f);
@@ -270,9 +265,7 @@ CostlyRows costly_rows_for(Inline k) {
       return nullptr;
   }
 }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+VISIONRT_AVX512_END
 #else
 CostlyRows costly_rows_for(Inline) { return nullptr; }
 #endif

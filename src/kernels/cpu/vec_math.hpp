@@ -21,6 +21,21 @@
 #define VISIONRT_MULTIVERSION
 #endif
 
+// Hand-written AVX-512 intrinsic loops (own activation passes) are compiled for avx512f only and
+// called where the CPU has it; between VISIONRT_AVX512_BEGIN and _END GCC 12's warning about the
+// undefined pass-through operand inside its own intrinsics' headers is off.
+#if defined(__x86_64__)
+#define VISIONRT_AVX512 __attribute__((target("avx512f")))
+#if defined(__GNUC__) && !defined(__clang__)
+#define VISIONRT_AVX512_BEGIN \
+  _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
+#define VISIONRT_AVX512_END _Pragma("GCC diagnostic pop")
+#else
+#define VISIONRT_AVX512_BEGIN
+#define VISIONRT_AVX512_END
+#endif
+#endif
+
 // Always inlined: the inliner's budget otherwise leaves calls in big kernels' loops (ScaleShift's
 // switch over activations), and a call in a loop stops vectorization.
 #define VISIONRT_VEC_INLINE __attribute__((always_inline)) inline

@@ -16,11 +16,18 @@
 // would separate the two steps, gives wrong results in the int8 kernels (measured).
 // oneDNN's int8 jit kernels read channels-last (nhwc) tensors: the layout pass gives int8
 // tensors between quantized convolutions that layout (kLayoutNhwc).
+#include <omp.h>
+
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <optional>
 
+#include "common/best_time.hpp"
 #include "common/strings.hpp"
+#include "kernels/cpu/activation_loop.hpp"
 #include "kernels/dnnl/dnnl_common.hpp"
 #include "ops/nn_shapes.hpp"
 
@@ -30,6 +37,149 @@ namespace {
 using namespace dnnl_k;
 
 bool is_int8(DType t) { return t == DType::u8 || t == DType::i8; }
+
+// A swish convolution run in row bands (one thread): the int8 convolution, without its
+// activation post-op, writes a band of output rows as f32 into a cache-sized buffer (or straight
+// into an f32 output), and our own loop applies the swish (and the requantization) while those
+// rows are still in cache. oneDNN's swish post-op computes an f32-exact exp and a division per
+// value (0.4 ns here, a fifth of yolov8n's INT8 time); ours for an 8-bit output an approximate
+// one (kernels/cpu/swish_quantize.cpp), for an f32 output the exact loop. Each band's
+// primitive has the padding that band needs (top, middle and bottom bands differ) and shares
+// the layer's prepared weights. Compile times both ways per layer signature and keeps the
+// faster (kernels/tuning_cache.hpp).
+struct BandPlan {
+  struct Band {
+    int64_t in_row, out_row, rows;
+    size_t prim;
+  };
+  std::vector<dnnl::convolution_forward::primitive_desc> pds;
+  std::vector<dnnl::convolution_forward> prims;
+  std::vector<Band> bands;
+  int64_t batch = 1, in_image_bytes = 0, in_row_bytes = 0, out_row_values = 0, out_image_values = 0;
+  size_t scratch = 0, buffer_values = 0;  // largest band scratchpad; f32 band buffer
+  bool quant_out = false, out_unsigned = true;
+  float inv_scale = 1, zero_point = 0;
+  Activation act;
+
+  size_t scratch_bytes() const {
+    return quant_out ? scratch_align(scratch) + buffer_values * sizeof(float) : scratch;
+  }
+};
+
+// f32 output bytes per band: 1 MiB (yolov8n INT8 at one thread here: 64 KiB bands 31.7 ms,
+// 256 KiB 30.6, 1 MiB 29.8, one band per layer 29.7: the gain is the cheaper swish, the bands
+// bound the buffer). VISIONRT_QCONV_BAND_BYTES sets it (tests: many bands on small maps).
+int64_t band_bytes() {
+  const char* env = std::getenv("VISIONRT_QCONV_BAND_BYTES");
+  const long long v = env ? std::atoll(env) : 0;
+  return v > 0 ? static_cast<int64_t>(v) : int64_t{1} << 20;
+}
+
+// The bands of a convolution from `xd` (nhwc, `src_dt`) to `yd` whose primitives use
+// `weights_md`; nullopt where oneDNN offers no non-reference kernel for some band.
+std::optional<BandPlan> make_bands(const Shape& xd, DT src_dt, const Shape& yd,
+                                   const ConvGeometry& g, const memory::desc& weights_md,
+                                   const memory::desc* bias_md, const dnnl::primitive_attr& attr) {
+  using CF = dnnl::convolution_forward;
+  const int64_t hin = xd[2], win = xd[3], cin = xd[1], hout = yd[2], wout = yd[3], cout = yd[1];
+  const size_t nw = g.weights.size();
+  const int64_t kh = g.weights[nw - 2], dh = g.dilations[0] + 1, sh = g.strides[0];
+  const int64_t ext = (kh - 1) * dh + 1, pt = g.pads_begin[0];
+  BandPlan p;
+  p.batch = xd[0];
+  p.in_row_bytes = win * cin * static_cast<int64_t>(memory::data_type_size(src_dt));
+  p.in_image_bytes = hin * p.in_row_bytes;
+  p.out_row_values = wout * cout;
+  p.out_image_values = hout * p.out_row_values;
+  const int64_t per = std::clamp<int64_t>(band_bytes() / (p.out_row_values * 4), 1, hout);
+  std::map<std::array<int64_t, 4>, size_t> made;  // (rows, in_rows, pad top, pad bottom)
+  for (int64_t r0 = 0; r0 < hout; r0 += per) {
+    const int64_t rows = std::min(per, hout - r0);
+    const int64_t first = r0 * sh - pt, last = (r0 + rows - 1) * sh - pt + ext - 1;
+    const int64_t top = std::max<int64_t>(0, -first), bottom = std::max<int64_t>(0, last - hin + 1);
+    const int64_t start = std::max<int64_t>(0, first),
+                  in_rows = std::min(last, hin - 1) - start + 1;
+    if (in_rows <= 0) return std::nullopt;
+    const std::array<int64_t, 4> key{rows, in_rows, top, bottom};
+    auto it = made.find(key);
+    if (it == made.end()) {
+      memory::desc src({1, cin, in_rows, win}, src_dt, Tag::nhwc);
+      memory::desc dst({1, cout, rows, wout}, DT::f32, Tag::nhwc);
+      memory::dims pb = g.pads_begin, pe = g.pads_end;
+      pb[0] = top;
+      pe[0] = bottom;
+      const auto prop = dnnl::prop_kind::forward_inference;
+      const auto alg = dnnl::algorithm::convolution_direct;
+      CF::desc d =
+          bias_md
+              ? CF::desc(prop, alg, src, weights_md, *bias_md, dst, g.strides, g.dilations, pb, pe)
+              : CF::desc(prop, alg, src, weights_md, dst, g.strides, g.dilations, pb, pe);
+      CF::primitive_desc pd(d, attr, engine());
+      if (std::string(pd.impl_info_str()).find("ref") != std::string::npos) return std::nullopt;
+      p.scratch = std::max(p.scratch, pd.scratchpad_desc().get_size());
+      it = made.emplace(key, p.pds.size()).first;
+      p.prims.emplace_back(pd);
+      p.pds.push_back(std::move(pd));
+    }
+    p.bands.push_back({start, r0, rows, it->second});
+    p.buffer_values = std::max(p.buffer_values, static_cast<size_t>(rows * p.out_row_values));
+  }
+  return p;
+}
+
+// Runs `p` from `x` to `y` with the layer's weights, bias and source zero point.
+void run_bands(const BandPlan& p, const char* x, void* y, const memory& weights, const memory* bias,
+               const memory* src_zp, void* scratch) {
+  float* buffer =
+      p.quant_out ? reinterpret_cast<float*>(static_cast<char*>(scratch) + scratch_align(p.scratch))
+                  : nullptr;
+  for (int64_t n = 0; n < p.batch; ++n)
+    for (const BandPlan::Band& b : p.bands) {
+      const auto& pd = p.pds[b.prim];
+      const int64_t at = n * p.out_image_values + b.out_row * p.out_row_values;
+      float* out = p.quant_out ? buffer : static_cast<float*>(y) + at;
+      memory src(pd.src_desc(), engine(),
+                 const_cast<char*>(x + n * p.in_image_bytes + b.in_row * p.in_row_bytes));
+      memory dst(pd.dst_desc(), engine(), out);
+      std::unordered_map<int, memory> args{
+          {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+      if (bias) args[DNNL_ARG_BIAS] = *bias;
+      if (src_zp) args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = *src_zp;
+      bind_scratchpad(args, pd.scratchpad_desc(), scratch);
+      p.prims[b.prim].execute(stream(), args);
+      stream().wait();
+      const int64_t count = b.rows * p.out_row_values;
+      if (p.quant_out)
+        swish_quantize(out, static_cast<char*>(y) + at, count, p.inv_scale, p.zero_point,
+                       p.out_unsigned);
+      else
+        own_activation_in_place(p.act, out, count, 1);
+    }
+}
+
+// "bands" where `p` runs faster than the post-op primitive `pd` on one thread (zeroed
+// activations, the layer's weights), else "post-op".
+std::string time_bands_against(const dnnl::convolution_forward::primitive_desc& pd,
+                               const BandPlan& p, const memory& weights, const memory* bias,
+                               int32_t src_zp, const std::string& name) {
+  std::vector<std::pair<int, memory::desc>> extra;
+  if (src_zp != 0)
+    extra.push_back({DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, {{1}, DT::s32, Tag::x}});
+  const double t_post = time_conv(pd, extra);
+  std::vector<char> x(pd.src_desc().get_size(), 0), y(pd.dst_desc().get_size(), 0),
+      scratch(p.scratch_bytes() + 64, 0);
+  memory zp({{1}, DT::s32, Tag::x}, engine());
+  std::memcpy(zp.get_data_handle(), &src_zp, sizeof src_zp);
+  const double t_bands = best_seconds(2, 0.05, [&] {
+    run_bands(p, x.data(), y.data(), weights, bias, src_zp != 0 ? &zp : nullptr, scratch.data());
+  });
+  const bool bands = t_bands < t_post;
+  if (verbose_env())
+    std::fprintf(stderr, "visionrt: qconv %s: swish post-op %.3f ms, %zu row bands %.3f ms -> %s\n",
+                 name.c_str(), t_post * 1e3, p.bands.size(), t_bands * 1e3,
+                 bands ? "bands" : "post-op");
+  return bands ? "bands" : "post-op";
+}
 
 class DnnlQConv : public Kernel {
  public:
@@ -45,9 +195,19 @@ class DnnlQConv : public Kernel {
     zp_mem_ = memory({{1}, DT::s32, Tag::x}, engine());
     std::memcpy(zp_mem_.get_data_handle(), &src_zp_, sizeof src_zp_);
   }
-  size_t scratch_bytes() const override { return pd_.scratchpad_desc().get_size(); }
+  // One-thread executions run `bands` instead of the post-op primitive.
+  void set_bands(BandPlan bands) { bands_ = std::move(bands); }
+  size_t scratch_bytes() const override {
+    return std::max(pd_.scratchpad_desc().get_size(), bands_ ? bands_->scratch_bytes() : 0);
+  }
   void execute(KernelContext& ctx) override {
     set_threads(ctx.num_threads);
+    if (bands_ && ctx.num_threads == 1) {
+      run_bands(*bands_, static_cast<const char*>(ctx.input(0).raw()), ctx.output(0).raw(),
+                weights_, has_bias_ ? &bias_ : nullptr, src_zp_ != 0 ? &zp_mem_ : nullptr,
+                ctx.scratch);
+      return;
+    }
     memory src(pd_.src_desc(), engine(), const_cast<void*>(ctx.input(0).raw()));
     memory dst(pd_.dst_desc(), engine(), ctx.output(0).raw());
     std::unordered_map<int, memory> args{
@@ -58,7 +218,11 @@ class DnnlQConv : public Kernel {
     prim_.execute(stream(), args);
     stream().wait();
   }
-  std::string layout() const override { return layout_; }
+  std::string layout() const override {
+    return bands_
+               ? str_cat(layout_, " (own pass in ", bands_->bands.size(), " row bands at 1 thread)")
+               : layout_;
+  }
   // Everything but the activation source is a compile-time constant.
   bool reads_at_run_time(size_t input) const override { return input == 0; }
 
@@ -69,6 +233,7 @@ class DnnlQConv : public Kernel {
   bool has_bias_;
   int32_t src_zp_;
   std::string layout_;
+  std::optional<BandPlan> bands_;
 };
 
 std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool probe) {
@@ -167,8 +332,41 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
     std::string layout = str_cat(layout_name(in_l, 4), " ", dtype_name(x.dtype), " -> ",
                                  layout_name(out_l, 4), " ", dtype_name(yt.dtype), " ", impl,
                                  act.kind != Act::none ? str_cat(" +", act_name(act.kind)) : "");
-    return std::make_unique<DnnlQConv>(std::move(pd), std::move(weights), std::move(bias), has_bias,
-                                       static_cast<int32_t>(zx), layout);
+    // Row bands with our own swish (BandPlan) for a layer compiled for one thread, where they
+    // time faster. VISIONRT_CONV_OWN_ACTIVATION=1 or 0 forces them (tests), as for float convs.
+    std::optional<BandPlan> plan;
+    const char* force = std::getenv("VISIONRT_CONV_OWN_ACTIVATION");
+    const bool own_act = quant_out
+                             ? act.kind == Act::swish && swish_quantize_available()
+                             : act.kind == Act::swish && own_activation_in_place_available(act);
+    if (own_act && omp_get_max_threads() == 1 &&
+        (force ? std::string(force) != "0" : conv_autotune())) {
+      dnnl::primitive_attr battr = user_scratchpad();
+      battr.set_output_scales(ws->numel() == 1 ? 0 : 2, oscale);
+      if (zx != 0) battr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+      plan = make_bands(x.dims, dt_of(x.dtype), yt.dims, g, pd.weights_desc(),
+                        has_bias ? &b_md : nullptr, battr);
+      if (plan) {
+        plan->quant_out = quant_out;
+        plan->out_unsigned = yt.dtype == DType::u8;
+        plan->inv_scale = static_cast<float>(1.0 / sy);
+        plan->zero_point = static_cast<float>(zy);
+        plan->act = act;
+        const std::string key = conv_key(x.dims, g,
+                                         str_cat("qbands|", dtype_name(x.dtype), "|",
+                                                 dtype_name(yt.dtype), "|", zx != 0, has_bias));
+        const bool use =
+            force || remembered_choice(key, [&] {
+                       return time_bands_against(pd, *plan, weights, has_bias ? &bias : nullptr,
+                                                 static_cast<int32_t>(zx), n.name);
+                     }) == "bands";
+        if (!use) plan.reset();
+      }
+    }
+    auto k = std::make_unique<DnnlQConv>(std::move(pd), std::move(weights), std::move(bias),
+                                         has_bias, static_cast<int32_t>(zx), layout);
+    if (plan) k->set_bands(std::move(*plan));
+    return k;
   } catch (const dnnl::error& e) {
     return *why = str_cat("oneDNN: ", e.what()), nullptr;
   }
