@@ -18,7 +18,7 @@ void own_activation_in_place(const Activation& a, float* y, int64_t n, int threa
 // q[i] = saturate(round_half_even(swish(x[i]) * inv_scale + zero_point)) as u8 (`is_unsigned`)
 // or s8, for i < n: the quantized output of an INT8 convolution's swish (kernels/dnnl/quant.cpp
 // runs it on row bands of the convolution's f32 result while they are in cache). swish here is
-// within 2e-4 of the exact value relative (kernels/cpu/swish_quantize.cpp). Only where
+// within about 3e-7 of the exact value relative (kernels/cpu/swish_quantize.cpp). Only where
 // swish_quantize_available(): AVX-512.
 bool swish_quantize_available();
 void swish_quantize(const float* x, void* q, int64_t n, float inv_scale, float zero_point,
