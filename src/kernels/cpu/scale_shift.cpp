@@ -17,6 +17,7 @@
 #include "common/strings.hpp"
 #include "kernels/activation.hpp"
 #include "kernels/cpu/activation_loop.hpp"
+#include "kernels/cpu/swish16.hpp"
 #include "kernels/cpu/vec_math.hpp"
 #include "kernels/kernel.hpp"
 
@@ -185,7 +186,10 @@ VISIONRT_AVX512 inline __m512 act16(__m512 v, __m512 a0) {
   if constexpr (K == kSigmoid) {
     return recip_1p(exp16(neg));
   } else if constexpr (K == kSwish) {
-    return _mm512_div_ps(v, _mm512_add_ps(one, exp16(neg)));
+    // Division-free (swish16.hpp); -inf gives the formula's NaN (-inf / inf) as the reference.
+    return _mm512_mask_blend_ps(
+        _mm512_cmp_ps_mask(v, _mm512_set1_ps(-__builtin_inff()), _CMP_EQ_OQ), cpu::swish16(v),
+        _mm512_set1_ps(__builtin_nanf("")));
   } else if constexpr (K == kGeluTanh) {
     const __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
     const __m512 z = _mm512_mul_ps(_mm512_set1_ps(-1.5957691216057308f),

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/activation_loop.hpp"
+#include "kernels/cpu/swish16.hpp"
 #include "kernels/cpu/vec_math.hpp"
 #include "visionrt/error.hpp"
 
@@ -19,32 +20,9 @@ namespace {
 #if defined(__x86_64__)
 VISIONRT_AVX512_BEGIN
 
-// swish(v) = v / (1 + 2^(-v log2 e)).
-VISIONRT_AVX512 inline __m512 swish16(__m512 v) {
-  // -v·log2(e), clamped where 2^t is 0 or overflows anyway (swish is then v or -0).
-  const __m512 t = _mm512_min_ps(
-      _mm512_set1_ps(126.0f),
-      _mm512_max_ps(_mm512_set1_ps(-126.0f), _mm512_mul_ps(v, _mm512_set1_ps(-1.44269504f))));
-  const __m512 k = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 f = _mm512_sub_ps(t, k);  // [-0.5, 0.5]
-  // 2^f by a quintic (least squares on Chebyshev nodes of [-0.5, 0.5]: 1.1e-7 relative).
-  __m512 p = _mm512_set1_ps(0.00134004322f);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.0096760371f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.0555032721f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.240221074f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.693147207f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.00000008f));
-  const __m512 e = _mm512_scalef_ps(p, k);
-  // 1 / (1 + e): vrcp14ps and one Newton step (no division).
-  const __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), e);
-  __m512 r = _mm512_rcp14_ps(d);
-  r = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
-  return _mm512_mul_ps(v, r);
-}
-
 // Clamped first (NaN to the lower bound), then rounded half to even as oneDNN converts.
 VISIONRT_AVX512 inline __m512i quantized16(__m512 v, __m512 s, __m512 z, __m512 lo, __m512 hi) {
-  const __m512 y = _mm512_fmadd_ps(swish16(v), s, z);
+  const __m512 y = _mm512_fmadd_ps(cpu::swish16(v), s, z);
   return _mm512_cvtps_epi32(_mm512_min_ps(hi, _mm512_max_ps(y, lo)));
 }
 
