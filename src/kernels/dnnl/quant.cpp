@@ -16,8 +16,6 @@
 // would separate the two steps, gives wrong results in the int8 kernels (measured).
 // oneDNN's int8 jit kernels read channels-last (nhwc) tensors: the layout pass gives int8
 // tensors between quantized convolutions that layout (kLayoutNhwc).
-#include <omp.h>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
