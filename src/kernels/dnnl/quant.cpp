@@ -40,8 +40,9 @@ bool is_int8(DType t) { return t == DType::u8 || t == DType::i8; }
 // activation post-op, writes a band of output rows as f32 into a cache-sized buffer (or straight
 // into an f32 output), and our own loop applies the swish (and the requantization) while those
 // rows are still in cache. oneDNN's swish post-op computes an f32-exact exp and a division per
-// value (0.4 ns here, a fifth of yolov8n's INT8 time); ours for an 8-bit output an approximate
-// one (kernels/cpu/swish_quantize.cpp), for an f32 output the exact loop. Each band's
+// value (0.4 ns here, a fifth of yolov8n's INT8 time); ours has no division and is as close
+// (kernels/cpu/swish16.hpp), requantizing into an 8-bit output (swish_quantize.cpp) or in
+// place for an f32 one. Each band's
 // primitive has the padding that band needs (top, middle and bottom bands differ) and shares
 // the layer's prepared weights. Compile times both ways per layer signature and keeps the
 // faster (kernels/tuning_cache.hpp).
@@ -165,11 +166,14 @@ std::string time_bands_against(const dnnl::convolution_forward::primitive_desc& 
     extra.push_back({DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, {{1}, DT::s32, Tag::x}});
   const double t_post = time_conv(pd, extra);
   std::vector<char> x(pd.src_desc().get_size(), 0), y(pd.dst_desc().get_size(), 0),
-      scratch(p.scratch_bytes() + 64, 0);
+      scratch_bytes(p.scratch_bytes() + 64, 0);
+  // 64-byte aligned, as a request's arena gives it.
+  void* scratch =
+      scratch_bytes.data() + (64 - reinterpret_cast<uintptr_t>(scratch_bytes.data()) % 64) % 64;
   memory zp({{1}, DT::s32, Tag::x}, engine());
   std::memcpy(zp.get_data_handle(), &src_zp, sizeof src_zp);
   const double t_bands = best_seconds(2, 0.05, [&] {
-    run_bands(p, x.data(), y.data(), weights, bias, src_zp != 0 ? &zp : nullptr, scratch.data());
+    run_bands(p, x.data(), y.data(), weights, bias, src_zp != 0 ? &zp : nullptr, scratch);
   });
   const bool bands = t_bands < t_post;
   if (verbose_env())
