@@ -23,10 +23,6 @@
 namespace visionrt {
 namespace {
 
-const Tensor* constant(const Graph& g, int v) {
-  return v >= 0 && g.values[v].constant ? &*g.values[v].constant : nullptr;
-}
-
 TensorType known(DType t, Shape dims) {
   TensorType r;
   r.dtype = t;
@@ -34,8 +30,6 @@ TensorType known(DType t, Shape dims) {
   r.dims = std::move(dims);
   return r;
 }
-
-int input(const Node& n, size_t k) { return k < n.inputs.size() ? n.inputs[k] : -1; }
 
 bool all_zero(const std::vector<int64_t>& v) {
   for (int64_t x : v)
@@ -47,7 +41,7 @@ bool all_zero(const std::vector<int64_t>& v) {
 // 0.
 int64_t non_overlapping_block(const Graph& g, const Node& n) {
   if (n.op_type != "ConvTranspose" || !n.domain.empty() || n.outputs.size() != 1 ||
-      n.outputs[0] < 0 || input(n, 0) < 0 || input(n, 1) < 0)
+      n.outputs[0] < 0 || input_or_none(n, 0) < 0 || input_or_none(n, 1) < 0)
     return 0;
   const TensorType& xt = g.values[n.inputs[0]].type;
   const TensorType& yt = g.values[n.outputs[0]].type;
@@ -99,22 +93,17 @@ Tensor tiled(const Tensor& v, int64_t b) {
 // The bias as f32 [C_out]: an f32 constant, or the DequantizeLinear of an int32 constant with
 // a zero zero point (what quantizers write). False for anything else.
 bool real_bias(const Graph& g, int v, int64_t co, Tensor* out) {
-  if (const Tensor* b = constant(g, v)) {
+  if (const Tensor* b = graph_constant(g, v)) {
     if (b->dtype() != DType::f32 || static_cast<int64_t>(b->numel()) != co) return false;
     *out = *b;
     return true;
   }
-  if (v < 0 || g.values[v].producer < 0) return false;
-  const Node& dq = g.nodes[g.values[v].producer];
-  if (dq.op_type != "DequantizeLinear") return false;
-  const Tensor* q = constant(g, input(dq, 0));
-  const Tensor* s = constant(g, input(dq, 1));
-  const Tensor* z = constant(g, input(dq, 2));
+  const Node* dq = dq_producer(g, v);
+  if (!dq || !zero_points_zero(g, *dq)) return false;
+  const Tensor* q = graph_constant(g, dq->inputs[0]);
+  const Tensor* s = graph_constant(g, dq->inputs[1]);
   if (!q || !s || q->dtype() != DType::i32 || static_cast<int64_t>(q->numel()) != co) return false;
   if (s->numel() != 1 && static_cast<int64_t>(s->numel()) != co) return false;
-  if (z)
-    for (size_t k = 0; k < z->numel(); ++k)
-      if (z->at_f64(k) != 0) return false;
   Tensor r(DType::f32, {co});
   for (int64_t c = 0; c < co; ++c)
     r.data<float>()[c] =
@@ -146,24 +135,12 @@ size_t deconv_as_conv(Graph& g) {
           w->dim(3) != b)
         continue;
       new_w = add_constant(g, str_cat(g.values[wv].name, "/as_conv"), permuted_weights(*w, b));
-    } else if (g.values[wv].producer >= 0 &&
-               g.nodes[g.values[wv].producer].op_type == "DequantizeLinear") {
-      const Node& dq = g.nodes[g.values[wv].producer];
-      const Tensor* wq = constant(g, input(dq, 0));
-      const Tensor* sw = constant(g, input(dq, 1));
-      const Tensor* zw = constant(g, input(dq, 2));
-      if (!wq || !sw || wq->dtype() != DType::i8 || wq->rank() != 4 || wq->dim(0) != xd[1] ||
-          wq->dim(1) != co || wq->dim(2) != b || wq->dim(3) != b)
-        continue;
-      int64_t axis = dq.attr_i("axis", 1);
-      if (axis < 0) axis += 4;
+    } else if (const Node* dqp = dq_producer(g, wv); dqp && symmetric_int8_weights(g, *dqp, 1)) {
+      const Node& dq = *dqp;
+      const Tensor* wq = graph_constant(g, dq.inputs[0]);
+      const Tensor* sw = graph_constant(g, dq.inputs[1]);
+      if (wq->dim(0) != xd[1] || wq->dim(1) != co || wq->dim(2) != b || wq->dim(3) != b) continue;
       const bool per_channel = sw->numel() != 1;
-      if (per_channel && (axis != 1 || static_cast<int64_t>(sw->numel()) != co)) continue;
-      if (input(dq, 2) >= 0 && !zw) continue;
-      bool zero = true;
-      if (zw)
-        for (size_t k = 0; k < zw->numel(); ++k) zero = zero && zw->at_f64(k) == 0;
-      if (!zero) continue;
       Node ndq;
       ndq.name = str_cat(dq.name, "/as_conv");
       ndq.op_type = "DequantizeLinear";
@@ -185,7 +162,7 @@ size_t deconv_as_conv(Graph& g) {
       continue;
     }
     int new_b = -1;
-    if (input(d, 2) >= 0) {
+    if (input_or_none(d, 2) >= 0) {
       Tensor bias;
       if (!real_bias(g, d.inputs[2], co, &bias)) {
         before[di].clear();
@@ -222,9 +199,9 @@ size_t deconv_as_conv(Graph& g) {
     if (!u.graph_output[y] && u.readers[y].size() == 1) {
       const size_t qi = static_cast<size_t>(u.readers[y][0]);
       const Node& q = g.nodes[qi];
-      const Tensor* sq = constant(g, input(q, 1));
-      const int zv = input(q, 2);
-      const Tensor* zq = constant(g, zv);
+      const Tensor* sq = graph_constant(g, input_or_none(q, 1));
+      const int zv = input_or_none(q, 2);
+      const Tensor* zq = graph_constant(g, zv);
       if (q.op_type == "QuantizeLinear" && q.inputs[0] == y && q.outputs.size() == 1 &&
           q.outputs[0] >= 0 && sq && sq->numel() == 1 && (zv < 0 || (zq && zq->numel() == 1))) {
         Node q2 = q;

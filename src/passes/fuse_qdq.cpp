@@ -26,32 +26,42 @@
 namespace visionrt {
 namespace {
 
-const Tensor* constant(const Graph& g, int v) {
-  return v >= 0 && g.values[v].constant ? &*g.values[v].constant : nullptr;
-}
-
 bool int8(DType t) { return t == DType::u8 || t == DType::i8; }
-
-// Node producing v when it is a DequantizeLinear, else nullptr.
-const Node* dq_producer(const Graph& g, int v) {
-  if (v < 0 || g.values[v].producer < 0) return nullptr;
-  const Node& n = g.nodes[g.values[v].producer];
-  return n.op_type == "DequantizeLinear" && n.inputs.size() >= 2 ? &n : nullptr;
-}
-
-int input(const Node& n, size_t k) { return k < n.inputs.size() ? n.inputs[k] : -1; }
 
 // Scalar constant scale (> 0) and optional scalar constant zero point of a Q/DQ node.
 bool scalar_params(const Graph& g, const Node& n) {
-  const Tensor* s = constant(g, input(n, 1));
+  const Tensor* s = graph_constant(g, input_or_none(n, 1));
   if (!s || s->numel() != 1 || !(s->at_f64(0) > 0)) return false;
-  int z = input(n, 2);
+  int z = input_or_none(n, 2);
   if (z < 0) return true;
-  const Tensor* zt = constant(g, z);
+  const Tensor* zt = graph_constant(g, z);
   return zt && zt->numel() == 1;
 }
 
 }  // namespace
+
+bool zero_points_zero(const Graph& g, const Node& n) {
+  const int z = input_or_none(n, 2);
+  if (z < 0) return true;
+  const Tensor* zt = graph_constant(g, z);
+  if (!zt) return false;
+  for (size_t i = 0; i < zt->numel(); ++i)
+    if (zt->at_f64(i) != 0) return false;
+  return true;
+}
+
+bool symmetric_int8_weights(const Graph& g, const Node& dq, int64_t axis) {
+  const Tensor* wq = graph_constant(g, input_or_none(dq, 0));
+  const Tensor* sw = graph_constant(g, input_or_none(dq, 1));
+  if (!wq || wq->dtype() != DType::i8 || wq->rank() != 4 || !sw) return false;
+  if (sw->numel() != 1) {
+    int64_t a = dq.attr_i("axis", 1);
+    if (a < 0) a += 4;
+    if (a != axis || static_cast<int64_t>(sw->numel()) != wq->dim(static_cast<size_t>(axis)))
+      return false;
+  }
+  return zero_points_zero(g, dq);
+}
 
 size_t fuse_qdq(Graph& g) {
   Uses u(g);
@@ -60,45 +70,30 @@ size_t fuse_qdq(Graph& g) {
   for (size_t ci = 0; ci < g.nodes.size(); ++ci) {
     Node& c = g.nodes[ci];
     if (c.op_type != "Conv" && c.op_type != "visionrt.FusedConv") continue;
-    if (input(c, 3) >= 0 || c.outputs.size() != 1 || c.outputs[0] < 0) continue;  // residual
-    const Node* dx = dq_producer(g, input(c, 0));
-    const Node* dw = dq_producer(g, input(c, 1));
+    if (input_or_none(c, 3) >= 0 || c.outputs.size() != 1 || c.outputs[0] < 0)
+      continue;  // residual
+    const Node* dx = dq_producer(g, input_or_none(c, 0));
+    const Node* dw = dq_producer(g, input_or_none(c, 1));
     if (!dx || !dw) continue;
     // Activation: u8/i8 with a scalar scale and zero point.
     if (!int8(g.values[dx->inputs[0]].type.dtype) || !scalar_params(g, *dx)) continue;
     // Weights: constant i8 4-D, per-tensor or per-output-channel scale (axis 0), zero points 0.
-    const Tensor* wq = constant(g, dw->inputs[0]);
-    const Tensor* sw = constant(g, input(*dw, 1));
-    if (!wq || wq->dtype() != DType::i8 || wq->rank() != 4 || !sw) continue;
-    const int64_t oc = wq->dim(0);
-    if (sw->numel() != 1) {
-      int64_t axis = dw->attr_i("axis", 1);
-      if (axis < 0) axis += 4;
-      if (axis != 0 || static_cast<int64_t>(sw->numel()) != oc) continue;
-    }
-    bool zero_zp = true;
-    if (const Tensor* zw = constant(g, input(*dw, 2)))
-      for (size_t i = 0; i < zw->numel(); ++i) zero_zp = zero_zp && zw->at_f64(i) == 0;
-    else if (input(*dw, 2) >= 0)
-      zero_zp = false;
-    if (!zero_zp) continue;
+    if (!symmetric_int8_weights(g, *dw, 0)) continue;
+    const Tensor* sw = graph_constant(g, dw->inputs[1]);
+    const int64_t oc = graph_constant(g, dw->inputs[0])->dim(0);
     // Bias: f32 constant (real units), or a DequantizeLinear of int32 (accumulator units when
     // its scale is x_scale * w_scale, as quantizers write it; real units otherwise).
-    int bias = input(c, 2);
-    if (bias >= 0 && !constant(g, bias)) {
+    int bias = input_or_none(c, 2);
+    if (bias >= 0 && !graph_constant(g, bias)) {
       const Node* db = dq_producer(g, bias);
-      const Tensor* bq = db ? constant(g, db->inputs[0]) : nullptr;
-      const Tensor* sb = db ? constant(g, input(*db, 1)) : nullptr;
-      const Tensor* zb = db ? constant(g, input(*db, 2)) : nullptr;
+      const Tensor* bq = db ? graph_constant(g, db->inputs[0]) : nullptr;
+      const Tensor* sb = db ? graph_constant(g, input_or_none(*db, 1)) : nullptr;
+      const Tensor* zb = db ? graph_constant(g, input_or_none(*db, 2)) : nullptr;
       if (!bq || bq->dtype() != DType::i32 || !sb || static_cast<int64_t>(bq->numel()) != oc ||
-          (input(*db, 2) >= 0 && !zb))
+          (input_or_none(*db, 2) >= 0 && !zb))
         continue;
-      const float sx = static_cast<float>(constant(g, dx->inputs[1])->at_f64(0));
-      bool acc_units = !zb || [&] {
-        for (size_t i = 0; i < zb->numel(); ++i)
-          if (zb->at_f64(i) != 0) return false;
-        return true;
-      }();
+      const float sx = static_cast<float>(graph_constant(g, dx->inputs[1])->at_f64(0));
+      bool acc_units = zero_points_zero(g, *db);
       for (int64_t m = 0; m < oc && acc_units; ++m) {
         float want = sx * static_cast<float>(sw->at_f64(sw->numel() == 1 ? 0 : m));
         float have = static_cast<float>(sb->at_f64(sb->numel() == 1 ? 0 : m));
@@ -108,11 +103,11 @@ size_t fuse_qdq(Graph& g) {
         bias = db->inputs[0];
       } else {
         std::vector<const Tensor*> ins;
-        for (int i : db->inputs) ins.push_back(constant(g, i));
+        for (int i : db->inputs) ins.push_back(graph_constant(g, i));
         std::vector<Tensor> real = run_node_ref(*db, g.opset(), ins);
         bias = add_constant(g, str_cat(g.values[bias].name, "/f32"), real[0].cast(DType::f32));
       }
-    } else if (bias >= 0 && constant(g, bias)->dtype() != DType::f32) {
+    } else if (bias >= 0 && graph_constant(g, bias)->dtype() != DType::f32) {
       continue;
     }
     // Output: requantized by a QuantizeLinear that reads only it, else f32.
@@ -120,9 +115,10 @@ size_t fuse_qdq(Graph& g) {
     int out = y, sy = -1, zy = -1;
     if (!u.graph_output[y] && u.readers[y].size() == 1) {
       Node& qn = g.nodes[u.readers[y][0]];
-      int zq = input(qn, 2);
-      if (qn.op_type == "QuantizeLinear" && input(qn, 0) == y && scalar_params(g, qn) && zq >= 0 &&
-          int8(g.values[zq].type.dtype) && qn.outputs.size() == 1 && qn.outputs[0] >= 0) {
+      int zq = input_or_none(qn, 2);
+      if (qn.op_type == "QuantizeLinear" && input_or_none(qn, 0) == y && scalar_params(g, qn) &&
+          zq >= 0 && int8(g.values[zq].type.dtype) && qn.outputs.size() == 1 &&
+          qn.outputs[0] >= 0) {
         out = qn.outputs[0];
         sy = qn.inputs[1];
         zy = zq;
@@ -136,10 +132,10 @@ size_t fuse_qdq(Graph& g) {
     q.attrs.erase("sum_first");
     q.inputs = {dx->inputs[0],
                 dx->inputs[1],
-                input(*dx, 2),
+                input_or_none(*dx, 2),
                 dw->inputs[0],
                 dw->inputs[1],
-                input(*dw, 2),
+                input_or_none(*dw, 2),
                 sy,
                 zy,
                 bias};
@@ -156,7 +152,7 @@ size_t fuse_qdq(Graph& g) {
     if (dead[qi] || qn.op_type != "QuantizeLinear" || !qn.domain.empty() ||
         qn.outputs.size() != 1 || qn.outputs[0] < 0 || !scalar_params(g, qn))
       continue;
-    const int x = input(qn, 0), zq = input(qn, 2);
+    const int x = input_or_none(qn, 0), zq = input_or_none(qn, 2);
     if (x < 0 || zq < 0 || !int8(g.values[zq].type.dtype) || g.values[x].producer < 0 ||
         u.graph_output[x] || u.readers[x].size() != 1)
       continue;

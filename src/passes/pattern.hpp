@@ -77,6 +77,29 @@ inline void erase_dead(Graph& g, const std::vector<char>& dead) {
   g.relink();
 }
 
+// Constant tensor behind value v (any dtype), or nullptr.
+inline const Tensor* graph_constant(const Graph& g, int v) {
+  return v >= 0 && g.values[v].constant ? &*g.values[v].constant : nullptr;
+}
+
+// Value id of input k of `n`, -1 when absent.
+inline int input_or_none(const Node& n, size_t k) { return k < n.inputs.size() ? n.inputs[k] : -1; }
+
+// Node producing v when it is a DequantizeLinear (with a scale input), else nullptr.
+inline const Node* dq_producer(const Graph& g, int v) {
+  if (v < 0 || g.values[v].producer < 0) return nullptr;
+  const Node& n = g.nodes[g.values[v].producer];
+  return n.op_type == "DequantizeLinear" && n.inputs.size() >= 2 ? &n : nullptr;
+}
+
+// Whether the zero point of Q/DQ node `n` is absent or a constant of zeros.
+bool zero_points_zero(const Graph& g, const Node& n);
+
+// Whether DequantizeLinear `dq` gives symmetric int8 convolution weights: a 4-D i8 constant, a
+// constant scale that is a scalar or one per index of `axis` (a Conv's 0, a ConvTranspose's 1),
+// zero points absent or 0. Defined in passes/fuse_qdq.cpp.
+bool symmetric_int8_weights(const Graph& g, const Node& dq, int64_t axis);
+
 // The value a single-input, single-output node reads, or -1.
 inline int sole_input(const Node& n) {
   int v = -1;
