@@ -9,6 +9,7 @@
 #include <random>
 
 #include "kernels/cpu/activation_loop.hpp"
+#include "kernels/cpu/qdw_conv.hpp"
 #include "kernels/kernel.hpp"
 #include "kernels/node_runner.hpp"
 #include "onnx/builder.hpp"
@@ -1075,6 +1076,100 @@ TEST(FastPath, QdqSwishConvolutionsInRowBandsMatchTheReference) {
   expect_int8_close(post, want[0], 1);
   double worst = 0;
   EXPECT_LE(count_differing(bands, post, 1e-4, &worst), post.numel() / 50);
+}
+
+namespace {
+
+// A QDQ depthwise conv (one filter per channel) with its own window: kh x kw, stride, dilation,
+// pads {top, left, bottom, right}; per-channel weight scales, an int32 or a float bias.
+std::string qdw(QdqNet& n, const std::string& x, float x_scale, int64_t c, int64_t kh, int64_t kw,
+                int64_t stride, int64_t dil, const std::vector<int64_t>& pads, bool bias_i32) {
+  std::uniform_int_distribution<int> wd(-128, 127);
+  Tensor w(DType::i8, {c, 1, kh, kw});
+  for (size_t i = 0; i < w.numel(); ++i) w.data<int8_t>()[i] = static_cast<int8_t>(wd(n.rng));
+  std::vector<float> ws(c), bs(c);
+  for (int64_t i = 0; i < c; ++i) {
+    ws[i] = (0.5f + 0.1f * static_cast<float>(i % 5)) / (127.f * std::sqrt(float(kh * kw)));
+    bs[i] = x_scale * ws[i];
+  }
+  std::string wdq =
+      n.op("DequantizeLinear", {n.constant(w), n.constant(Tensor::from_vector<float>({c}, ws))},
+           {{"axis", attr_int(0)}});
+  std::string bias;
+  if (bias_i32) {
+    Tensor b(DType::i32, {c});
+    for (int64_t i = 0; i < c; ++i)
+      b.data<int32_t>()[i] = static_cast<int32_t>((i % 7 - 3) * 0.037f / bs[i]);
+    bias =
+        n.op("DequantizeLinear", {n.constant(b), n.constant(Tensor::from_vector<float>({c}, bs))},
+             {{"axis", attr_int(0)}});
+  } else {
+    bias = n.constant(random_tensor({c}, n.rng, -0.2f, 0.2f));
+  }
+  return n.op("Conv", {x, wdq, bias},
+              {{"kernel_shape", attr_ints({kh, kw})},
+               {"strides", attr_ints({stride, stride})},
+               {"dilations", attr_ints({dil, dil})},
+               {"pads", attr_ints(pads)},
+               {"group", attr_int(c)}});
+}
+
+}  // namespace
+
+TEST(FastPath, QdqDepthwiseConvolutionsOnTheOwnVnniKernelMatchTheReference) {
+  // Depthwise layers as MobileNet/DeepLab quantizations write them, on the own VNNI kernel
+  // (forced; at compile it is timed against oneDNN's) and on oneDNN's: 3x3 with ReLU6 from u8 to
+  // i8, 3x3 stride 2 with TF-style asymmetric padding from i8 to u8, 5x5 dilation 2 with SiLU,
+  // and 1x7 (two dwords of taps per row) with a float output; 72 channels (a full block of 64
+  // and a partial one) and 20, batch 2, one and two threads. Against the reference's simulated
+  // quantization, and the two kernels against each other.
+  if (!QDwConv::available()) GTEST_SKIP() << "no AVX-512 VNNI";
+  for (int64_t c : {72, 20}) {
+    QdqNet n;
+    n.b.input("x", DType::f32, {2, c, 15, 13});
+    std::string a = n.qdq("x", 0.02f, 128, DType::u8);
+    a = n.op("Clip",
+             {qdw(n, a, 0.02f, c, 3, 3, 1, 1, {1, 1, 1, 1}, true),
+              n.constant(Tensor::scalar<float>(0.f)), n.constant(Tensor::scalar<float>(6.f))});
+    a = n.qdq(a, 0.025f, 3, DType::i8);
+    a = n.op("Relu", {qdw(n, a, 0.025f, c, 3, 3, 2, 1, {0, 0, 1, 1}, false)});
+    a = n.qdq(a, 0.03f, 100, DType::u8);
+    a = n.silu(qdw(n, a, 0.03f, c, 5, 5, 1, 2, {4, 4, 4, 4}, true));
+    a = n.qdq(a, 0.02f, -3, DType::i8);
+    std::string y = qdw(n, a, 0.02f, c, 1, 7, 1, 1, {0, 3, 0, 3}, true);
+    n.b.node("Identity", {y}, {"y"});
+    n.b.output("y", DType::f32);
+    std::mt19937 rng(7);
+    const Tensor x = random_tensor({2, c, 15, 13}, rng, -2.f, 2.f);
+    const std::string bytes = n.b.serialize();
+    const std::vector<Tensor> want = reference_run(bytes, {x});
+    auto run = [&](const char* force, int threads, int* own) {
+      setenv("VISIONRT_QDW_CONV", force, 1);
+      Core core;
+      CompiledModel cm = core.compile_model(core.read_model_from_memory(bytes, "dw.onnx"),
+                                            {{"INFERENCE_NUM_THREADS", std::to_string(threads)},
+                                             {"PERF_COUNT", "YES"},
+                                             {"INFERENCE_PRECISION", "f32"}});
+      unsetenv("VISIONRT_QDW_CONV");
+      InferRequest r = cm.create_infer_request();
+      r.set_input_tensor(0, x);
+      r.infer();
+      *own = 0;
+      for (const ProfilingInfo& pi : r.get_profiling_info())
+        *own += pi.layout.find("own VNNI depthwise") != std::string::npos;
+      return r.get_output_tensor(0).clone();
+    };
+    for (int threads : {1, 2}) {
+      int own = 0, other = 0;
+      const Tensor mine = run("1", threads, &own), theirs = run("0", threads, &other);
+      EXPECT_EQ(own, 4) << "channels " << c;
+      EXPECT_EQ(other, 0);
+      expect_int8_close(mine, want[0], threads);
+      expect_int8_close(theirs, want[0], threads);
+      double worst = 0;
+      EXPECT_LE(count_differing(mine, theirs, 1e-4, &worst), theirs.numel() / 50);
+    }
+  }
 }
 
 TEST(FastPath, QLinearConvRunsOnOneDnnInt8AndMatchesTheReference) {

@@ -26,6 +26,7 @@
 #include "common/best_time.hpp"
 #include "common/strings.hpp"
 #include "kernels/cpu/activation_loop.hpp"
+#include "kernels/cpu/qdw_conv.hpp"
 #include "kernels/dnnl/dnnl_common.hpp"
 #include "ops/nn_shapes.hpp"
 
@@ -199,10 +200,17 @@ class DnnlQConv : public Kernel {
   }
   // One-thread executions run `bands` instead of the post-op primitive.
   void set_bands(BandPlan bands) { bands_ = std::move(bands); }
+  // Every execution runs our depthwise kernel instead of the primitive.
+  void set_own_depthwise(std::unique_ptr<QDwConv> dw) { dw_ = std::move(dw); }
   size_t scratch_bytes() const override {
-    return std::max(pd_.scratchpad_desc().get_size(), bands_ ? bands_->scratch_bytes() : 0);
+    return std::max({pd_.scratchpad_desc().get_size(), bands_ ? bands_->scratch_bytes() : 0,
+                     dw_ ? dw_->scratch_bytes() : 0});
   }
   void execute(KernelContext& ctx) override {
+    if (dw_) {
+      dw_->run(ctx.input(0).raw(), ctx.output(0).raw(), ctx.scratch, ctx.num_threads);
+      return;
+    }
     set_threads(ctx.num_threads);
     if (bands_ && ctx.num_threads == 1) {
       run_bands(*bands_, static_cast<const char*>(ctx.input(0).raw()), ctx.output(0).raw(),
@@ -221,6 +229,7 @@ class DnnlQConv : public Kernel {
     stream().wait();
   }
   std::string layout() const override {
+    if (dw_) return str_cat(layout_, " (own VNNI depthwise kernel)");
     return bands_
                ? str_cat(layout_, " (own pass in ", bands_->bands.size(), " row bands at 1 thread)")
                : layout_;
@@ -236,7 +245,61 @@ class DnnlQConv : public Kernel {
   int32_t src_zp_;
   std::string layout_;
   std::optional<BandPlan> bands_;
+  std::unique_ptr<QDwConv> dw_;
 };
+
+// The depthwise kernel's description of a QConv (see build_qconv for the parameters), or nullopt
+// where it does not apply: not depthwise with multiplier 1, not 2-D, an output that is not
+// channels-last, an activation or a window it does not compute.
+std::optional<QDwConvSpec> own_depthwise_spec(const Shape& xd, DType xt, const Shape& yd, DType yt,
+                                              int out_layout, const ConvGeometry& g,
+                                              const Tensor& w, const std::vector<float>& oscale,
+                                              const float* bias, double zx, double sy, double zy,
+                                              const Activation& act) {
+  if (!QDwConv::available() || g.weights.size() != 5 || g.group <= 1 || g.group != g.oc ||
+      g.icg != 1 || out_layout != kLayoutNhwc || xd[0] != yd[0])
+    return std::nullopt;
+  QDwConvSpec s;
+  s.batch = xd[0];
+  s.channels = xd[1];
+  s.h = xd[2];
+  s.w = xd[3];
+  s.oh = yd[2];
+  s.ow = yd[3];
+  s.kh = w.dim(2);
+  s.kw = w.dim(3);
+  s.stride_h = g.strides[0];
+  s.stride_w = g.strides[1];
+  s.dil_h = g.dilations[0] + 1;
+  s.dil_w = g.dilations[1] + 1;
+  s.pad_top = g.pads_begin[0];
+  s.pad_left = g.pads_begin[1];
+  s.src_signed = xt == DType::i8;
+  s.src_zero_point = static_cast<int32_t>(zx);
+  const int8_t* wp = w.data<int8_t>();
+  s.weights.assign(wp, wp + w.numel());
+  s.scale = oscale;
+  if (bias) s.bias.assign(bias, bias + s.channels);
+  s.act = act;
+  s.out = yt == DType::f32 ? QDwConvSpec::Out::f32
+                           : (yt == DType::u8 ? QDwConvSpec::Out::u8 : QDwConvSpec::Out::s8);
+  s.inv_out_scale = static_cast<float>(1.0 / sy);
+  s.out_zero_point = static_cast<float>(zy);
+  if (!QDwConv::supports(s)) return std::nullopt;
+  return s;
+}
+
+// Seconds one run of our depthwise kernel for `s` takes on one thread on zeroed buffers.
+double time_own_depthwise(const QDwConvSpec& s) {
+  QDwConv k(s, 1);
+  const size_t out_size = s.out == QDwConvSpec::Out::f32 ? 4 : 1;
+  std::vector<char> x(static_cast<size_t>(s.batch * s.channels * s.h * s.w), 0),
+      y(static_cast<size_t>(s.batch * s.channels * s.oh * s.ow) * out_size),
+      scratch_bytes(k.scratch_bytes() + 64);
+  void* scratch =
+      scratch_bytes.data() + (64 - reinterpret_cast<uintptr_t>(scratch_bytes.data()) % 64) % 64;
+  return best_seconds(2, 0.05, [&] { k.run(x.data(), y.data(), scratch, 1); });
+}
 
 std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool probe) {
   const Node& n = *q.node;
@@ -309,13 +372,12 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
                                      dnnl::algorithm::convolution_direct, src_md, w_any, dst_md,
                                      g.strides, g.dilations, g.pads_begin, g.pads_end);
     // The layout pass only asks whether it can run: oneDNN's first choice answers that.
-    CF::primitive_desc pd =
-        probe ? CF::primitive_desc(d, attr, engine())
-              : fastest_conv(
-                    [&] { return CF::primitive_desc(d, attr, engine()); }, zx != 0,
-                    conv_key(x.dims, g,
-                             str_cat("qconv|", dtype_name(x.dtype), "|", dtype_name(yt.dtype), "|",
-                                     act_name(act.kind), "|", zx != 0, has_bias)));
+    auto make = [&] { return CF::primitive_desc(d, attr, engine()); };
+    const std::string choice_key =
+        conv_key(x.dims, g,
+                 str_cat("qconv|", dtype_name(x.dtype), "|", dtype_name(yt.dtype), "|",
+                         act_name(act.kind), "|", zx != 0, has_bias));
+    CF::primitive_desc pd = probe ? make() : fastest_conv(make, zx != 0, choice_key);
     std::string impl = pd.impl_info_str();
     if (impl.find("ref") != std::string::npos)
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
@@ -334,6 +396,31 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
     std::string layout = str_cat(layout_name(in_l, 4), " ", dtype_name(x.dtype), " -> ",
                                  layout_name(out_l, 4), " ", dtype_name(yt.dtype), " ", impl,
                                  act.kind != Act::none ? str_cat(" +", act_name(act.kind)) : "");
+    // Depthwise layers on our own VNNI kernel where it times faster than oneDNN's (both on one
+    // thread; the choice is remembered per layer signature). VISIONRT_QDW_CONV=1 or 0 forces.
+    std::unique_ptr<QDwConv> dw;
+    const std::optional<QDwConvSpec> dw_spec = own_depthwise_spec(
+        x.dims, x.dtype, yt.dims, yt.dtype, out_l, g, *w, oscale,
+        has_bias ? static_cast<const float*>(bias.get_data_handle()) : nullptr, zx, sy, zy, act);
+    if (dw_spec) {
+      const char* force_dw = std::getenv("VISIONRT_QDW_CONV");
+      bool use = force_dw ? std::string(force_dw) != "0" : true;
+      if (!force_dw && conv_autotune())
+        use =
+            remembered_choice(str_cat(choice_key, "|own-dw"), [&] {
+              OneThread one;
+              std::vector<std::pair<int, memory::desc>> extra;
+              if (zx != 0)
+                extra.push_back({DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, {{1}, DT::s32, Tag::x}});
+              const double t_dnnl = time_conv(fastest_conv(make, zx != 0, choice_key), extra);
+              const double t_own = time_own_depthwise(*dw_spec);
+              if (verbose_env())
+                std::fprintf(stderr, "visionrt: qconv %s: oneDNN %.3f ms, own depthwise %.3f ms\n",
+                             n.name.c_str(), t_dnnl * 1e3, t_own * 1e3);
+              return t_own < t_dnnl ? "own" : "dnnl";
+            }) == "own";
+      if (use) dw = std::make_unique<QDwConv>(*dw_spec, std::max(1, omp_get_max_threads()));
+    }
     // Row bands with our own swish (BandPlan) for a layer compiled for one thread, where they
     // time faster. VISIONRT_CONV_OWN_ACTIVATION=1 or 0 forces them (tests), as for float convs.
     std::optional<BandPlan> plan;
@@ -341,7 +428,7 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
     const bool own_act = quant_out
                              ? act.kind == Act::swish && swish_quantize_available()
                              : act.kind == Act::swish && own_activation_in_place_available(act);
-    if (own_act && omp_get_max_threads() == 1 &&
+    if (!dw && own_act && omp_get_max_threads() == 1 &&
         (force ? std::string(force) != "0" : conv_autotune())) {
       dnnl::primitive_attr battr = user_scratchpad();
       battr.set_output_scales(ws->numel() == 1 ? 0 : 2, oscale);
@@ -368,6 +455,7 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
     auto k = std::make_unique<DnnlQConv>(std::move(pd), std::move(weights), std::move(bias),
                                          has_bias, static_cast<int32_t>(zx), layout);
     if (plan) k->set_bands(std::move(*plan));
+    if (dw) k->set_own_depthwise(std::move(dw));
     return k;
   } catch (const dnnl::error& e) {
     return *why = str_cat("oneDNN: ", e.what()), nullptr;
