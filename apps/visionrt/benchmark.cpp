@@ -22,6 +22,7 @@
 #include "common/file_io.hpp"
 #include "common/npy.hpp"
 #include "common/random_input.hpp"
+#include "data/image_io.hpp"
 #include "vision/preprocess.hpp"
 #include "visionrt/core.hpp"
 #include "visionrt/error.hpp"
@@ -85,8 +86,7 @@ std::vector<std::vector<Tensor>> make_inputs(const BenchOpts& o, const std::vect
         if (d < 0) d = 1;
       if (!images.empty() && s.size() == 4 && s[1] == 3 && p.dtype == DType::f32) {
         const fs::path& f = images[static_cast<size_t>(r) % images.size()];
-        cv::Mat img = cv::imread(f.string(), cv::IMREAD_COLOR);
-        if (img.empty()) throw IoError(fmt::format("{}: cannot decode the image", f.string()));
+        cv::Mat img = read_image(f.string());
         PreprocessConfig cfg;
         cfg.width = static_cast<int>(s[3]);
         cfg.height = static_cast<int>(s[2]);

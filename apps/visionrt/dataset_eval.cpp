@@ -8,6 +8,7 @@
 
 #include "cli_util.hpp"
 #include "common/file_io.hpp"
+#include "data/image_io.hpp"
 #include "geometry/rle.hpp"
 #include "visionrt/error.hpp"
 
@@ -146,8 +147,7 @@ DatasetRun predict_dataset(Predictor& pred, const CocoDataset& gt, bool segm,
   for (size_t i = 0; i < n; ++i) {
     const CocoImage& im = gt.images[i];
     const std::string path = im.path.empty() ? im.file_name : im.path;
-    cv::Mat img = cv::imread(path, cv::IMREAD_COLOR);
-    if (img.empty()) throw IoError(fmt::format("{}: cannot read the image", path));
+    cv::Mat img = read_image(path);
     Prediction p = pred.predict(img);
     run.preprocess_ms += p.preprocess_ms;
     run.inference_ms += p.inference_ms;

@@ -23,6 +23,7 @@
 #include "commands.hpp"
 #include "common/file_io.hpp"
 #include "data/dataset.hpp"
+#include "data/image_io.hpp"
 #include "dataset_eval.hpp"
 #include "eval/coco_eval.hpp"
 #include "eval/voc_eval.hpp"
@@ -109,8 +110,7 @@ nlohmann::json results_json(const std::vector<CocoAnnotation>& dt) {
 // A label map from a PNG: one channel (8 or 16 bit) holds class ids; colour PNGs (VOC's
 // SegmentationClass, which OpenCV decodes to BGR) are mapped back through the VOC colour map.
 std::vector<int32_t> read_label_png(const std::string& path, cv::Size* size) {
-  cv::Mat m = cv::imread(path, cv::IMREAD_UNCHANGED);
-  if (m.empty()) throw IoError(fmt::format("{}: cannot read the label image", path));
+  cv::Mat m = read_image(path, cv::IMREAD_UNCHANGED, "label image");
   *size = m.size();
   std::vector<int32_t> out(m.total());
   if (m.channels() == 1) {
@@ -189,8 +189,7 @@ int eval_semantic(const SegOpts& o, const PredictOptions& popt_in) {
       if (it == images.end())
         throw InputError(
             fmt::format("{}: no image named {}.* in {}", g.string(), g.stem().string(), o.images));
-      cv::Mat img = cv::imread(it->second.string(), cv::IMREAD_COLOR);
-      if (img.empty()) throw IoError(fmt::format("{}: cannot read the image", it->second.string()));
+      cv::Mat img = read_image(it->second.string());
       Prediction p = pred->predict(img);
       ms += p.preprocess_ms + p.inference_ms + p.postprocess_ms;
       ps = p.labels.size();

@@ -20,6 +20,7 @@
 #include "commands.hpp"
 #include "common/file_io.hpp"
 #include "data/coco_ids.hpp"
+#include "data/image_io.hpp"
 #include "geometry/rle.hpp"
 #include "pipeline_flags.hpp"
 #include "visionrt/error.hpp"
@@ -357,10 +358,7 @@ std::function<int()> add_predict(CLI::App& app) {
       const std::string shown = it.path.filename().string();
       try {
         if (!it.video) {
-          cv::Mat img = cv::imread(it.path.string(), cv::IMREAD_COLOR);
-          if (img.empty())
-            throw IoError(fmt::format("{}: cannot decode the image (corrupt or unsupported format)",
-                                      it.path.string()));
+          cv::Mat img = read_image(it.path.string());
           Prediction p = pred.predict(img);
           ++n_images;
           fs::path dst;

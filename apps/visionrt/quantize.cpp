@@ -28,6 +28,7 @@
 #include "commands.hpp"
 #include "common/file_io.hpp"
 #include "data/dataset.hpp"
+#include "data/image_io.hpp"
 #include "dataset_eval.hpp"
 #include "eval/coco_eval.hpp"
 #include "onnx/qdq_writer.hpp"
@@ -140,8 +141,7 @@ RankingSet ranking_set(const Core& core, const std::string& model, const Config&
   std::vector<std::vector<double>> s1, s2;
   std::vector<size_t> n;
   for (const std::string& p : paths) {
-    cv::Mat img = cv::imread(p, cv::IMREAD_COLOR);
-    if (img.empty()) throw IoError(fmt::format("{}: cannot read the image", p));
+    cv::Mat img = read_image(p);
     rs.inputs.push_back(make_input_tensor(img, cfg, compute_geometry(cfg, img.cols, img.rows)));
     req.set_input_tensor(0, rs.inputs.back());
     req.infer();
@@ -319,8 +319,7 @@ std::function<int()> add_quantize(CLI::App& app) {
     parse_range_method(o->calibration, &method);
     RangeObserver obs(method, o->percentile);
     for (size_t i = 0; i < paths.size(); ++i) {
-      cv::Mat img = cv::imread(paths[i], cv::IMREAD_COLOR);
-      if (img.empty()) throw IoError(fmt::format("{}: cannot read the image", paths[i]));
+      cv::Mat img = read_image(paths[i]);
       Tensor x = make_input_tensor(img, cfg, compute_geometry(cfg, img.cols, img.rows));
       req.set_input_tensor(0, x);
       req.infer();

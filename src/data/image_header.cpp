@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/strings.hpp"
+#include "data/image_io.hpp"
 #include "visionrt/error.hpp"
 
 namespace visionrt {
@@ -57,8 +58,7 @@ void image_size(const std::string& path, int64_t* width, int64_t* height) {
     *height = std::abs(le32(h + 22));
     if (*width > 0 && *height > 0) return;
   }
-  cv::Mat img = cv::imread(path, cv::IMREAD_UNCHANGED);
-  if (img.empty()) throw IoError(str_cat(path, ": cannot read the image (corrupt or unsupported)"));
+  cv::Mat img = read_image(path, cv::IMREAD_UNCHANGED);
   *width = img.cols;
   *height = img.rows;
 }

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/strings.hpp"
+#include "data/image_io.hpp"
 #include "geometry/rle.hpp"
 
 namespace visionrt::serve {
@@ -842,29 +843,12 @@ Reply KServeHandler::predict(ServedModel& m, const Request& r) {
   if (r.body.empty())
     throw HttpError(400, "the request body must be an encoded image (JPEG, PNG, ...)");
 
-  // Only the formats the message names reach OpenCV: its other decoders (Debian's build has
-  // GDCM for DICOM) abort the process on some malformed bodies (an assert in gdcm::Reader, found
-  // by fuzz_kserve), and a request must never stop the server.
-  const std::string& body = r.body;
-  auto starts = [&body](const char* magic, size_t n, size_t at = 0) {
-    return body.size() >= at + n && body.compare(at, n, magic, n) == 0;
-  };
-  const bool known = starts("\xFF\xD8\xFF", 3) || starts("\x89PNG\r\n\x1A\n", 8) ||
-                     starts("BM", 2) || starts("II*\0", 4) || starts("MM\0*", 4) ||
-                     (starts("RIFF", 4) && starts("WEBP", 4, 8));
-  cv::Mat img;
-  if (known) {
-    try {
-      img = cv::imdecode(cv::Mat(1, static_cast<int>(std::min<size_t>(r.body.size(), INT32_MAX)),
-                                 CV_8UC1, const_cast<char*>(r.body.data())),
-                         cv::IMREAD_COLOR);
-    } catch (const cv::Exception&) {
-      img.release();
-    }
-  }
+  // Only the formats the message names reach OpenCV (data/image_io.hpp): a request must never
+  // stop the server.
+  cv::Mat img = decode_image(r.body.data(), r.body.size());
   if (img.empty())
     throw HttpError(400, str_cat("cannot decode the image (", r.body.size(),
-                                 " bytes; JPEG, PNG, BMP, TIFF or WebP expected, at most ",
+                                 " bytes; JPEG, PNG, BMP, TIFF, WebP or PNM expected, at most ",
                                  max_image_pixels_, " pixels)"));
   if (img.total() > max_image_pixels_)
     throw HttpError(413, str_cat("image of ", img.cols, "x", img.rows,

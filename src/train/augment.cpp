@@ -7,6 +7,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "common/strings.hpp"
+#include "data/image_io.hpp"
 #include "geometry/rle.hpp"
 #include "vision/preprocess.hpp"
 #include "visionrt/error.hpp"
@@ -15,8 +16,7 @@ namespace visionrt::train {
 
 Labeled read_labeled(const Sample& s, bool masks) {
   Labeled l;
-  l.bgr = cv::imread(s.path, cv::IMREAD_COLOR);
-  if (l.bgr.empty()) throw IoError(str_cat(s.path, ": cannot read the image"));
+  l.bgr = read_image(s.path);
   l.boxes = s.labels;
   if (masks)
     for (const Rle& r : s.masks) {

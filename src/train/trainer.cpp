@@ -15,6 +15,7 @@
 
 #include "common/file_io.hpp"
 #include "common/strings.hpp"
+#include "data/image_io.hpp"
 #include "geometry/rle.hpp"
 #include "train/augment.hpp"
 #include "train/yolo_loss.hpp"
@@ -73,8 +74,7 @@ cv::Mat quarter_mask(const Rle& rle, const ImageGeometry& g, int width, int heig
 
 Loaded load(const Sample& s, const PreprocessConfig& cfg, bool flip,
             const std::array<double, 3>* hsv = nullptr) {
-  cv::Mat img = cv::imread(s.path, cv::IMREAD_COLOR);
-  if (img.empty()) throw IoError(str_cat(s.path, ": cannot read the image"));
+  cv::Mat img = read_image(s.path);
   if (hsv) augment_hsv(img, *hsv);
   const ImageGeometry g = compute_geometry(cfg, img.cols, img.rows);
   Tensor t = make_input_tensor(img, cfg, g);

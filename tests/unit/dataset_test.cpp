@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "common/file_io.hpp"
 #include "data/dataset.hpp"
+#include "data/image_io.hpp"
 #include "data/yolo_labels.hpp"
 #include "kernels/kernel.hpp"
 #include "test_util.hpp"
@@ -114,12 +116,66 @@ TEST(ImageSize, HeadersOfJpegPngBmpAndCorruptFiles) {
     EXPECT_EQ(w, 53) << ext;
     EXPECT_EQ(h, 37) << ext;
   }
-  write(dir / "bad.jpg", "\xff\xd8garbage");
+  write(dir / "bad.jpg", "\xff\xd8\xff\xe0garbage");
   int64_t w, h;
   EXPECT_NE(test::error_of<IoError>([&] {
               image_size((dir / "bad.jpg").string(), &w, &h);
-            }).find("bad.jpg: cannot read the image"),
+            }).find("bad.jpg: cannot decode the image (corrupt or truncated JPEG"),
             std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(ImageIo, DecodesTheKnownFormatsAndNamesTheFileAndTheProblemOtherwise) {
+  // Every user image goes through read_image/decode_image: the formats OpenCV decodes in its own
+  // code reach it; other content (a DICOM file, which Debian's GDCM decoder can abort the process
+  // on) never does, and each failure names the file and what is wrong with it.
+  fs::path dir = test::temp_dir("imageio");
+  cv::Mat img(19, 23, CV_8UC3);
+  cv::randu(img, cv::Scalar::all(0), cv::Scalar::all(255));
+  for (const char* ext : {".jpg", ".png", ".bmp", ".tif", ".webp", ".ppm"}) {
+    const std::string p = (dir / (std::string("x") + ext)).string();
+    ASSERT_TRUE(cv::imwrite(p, img)) << ext;
+    const cv::Mat got = read_image(p);
+    EXPECT_EQ(got.cols, 23) << ext;
+    EXPECT_EQ(got.rows, 19) << ext;
+    EXPECT_EQ(got.type(), CV_8UC3) << ext;
+    const std::string bytes = read_file(p);
+    EXPECT_NE(image_format(bytes.data(), bytes.size()), nullptr) << ext;
+    EXPECT_EQ(decode_image(bytes.data(), bytes.size()).cols, 23) << ext;
+    if (std::string(ext) == ".png" || std::string(ext) == ".bmp" || std::string(ext) == ".ppm") {
+      // Lossless: the very pixels.
+      EXPECT_EQ(cv::norm(got, img, cv::NORM_INF), 0) << ext;
+    }
+  }
+  // A one-channel 16-bit label PNG stays as it is with IMREAD_UNCHANGED.
+  cv::Mat labels(5, 7, CV_16UC1, cv::Scalar(300));
+  ASSERT_TRUE(cv::imwrite((dir / "l.png").string(), labels));
+  EXPECT_EQ(read_image((dir / "l.png").string(), cv::IMREAD_UNCHANGED).type(), CV_16UC1);
+
+  std::string dicom(128, '\0');
+  dicom += "DICM";
+  dicom += std::string(64, '\x01');
+  write(dir / "scan.dcm", dicom);
+  write(dir / "empty.png", "");
+  write(dir / "cut.png", std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16));
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"scan.dcm", "scan.dcm: not a JPEG, PNG, BMP, TIFF, WebP or PNM image"},
+      {"empty.png", "empty.png: empty file (image expected)"},
+      {"cut.png", "cut.png: cannot decode the image (corrupt or truncated PNG, 16 bytes)"},
+      {"missing.jpg", "missing.jpg: cannot open the image (No such file or directory)"},
+  };
+  for (const auto& b : bad) {
+    const std::string& name = b.first;
+    const std::string& message = b.second;
+    const std::string e = test::error_of<IoError>([&] { read_image((dir / name).string()); });
+    EXPECT_NE(e.find(message), std::string::npos) << e;
+  }
+  EXPECT_NE(test::error_of<IoError>([&] {
+              read_image((dir / "cut.png").string(), cv::IMREAD_UNCHANGED, "label image");
+            }).find("cannot decode the label image"),
+            std::string::npos);
+  EXPECT_TRUE(decode_image(dicom.data(), dicom.size()).empty());
+  EXPECT_TRUE(decode_image("", 0).empty());
   fs::remove_all(dir);
 }
 
