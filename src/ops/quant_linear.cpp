@@ -66,7 +66,9 @@ void register_quant_linear_ops(OpRegistry& r) {
   // FusedConv's `activation`/`alpha`/`beta` applied to the real-valued result before it is
   // requantized; without y_scale/y_zp the output is that f32 result. B is int32 in accumulator
   // units (x_scale * w_scale, as QLinearConv's) or f32 in real units (a float bias of a QDQ
-  // model). Made by fuse_qdq from QDQ convolutions.
+  // model). Made by fuse_qdq from QDQ convolutions. Optional input 9, R: an f32 tensor of the
+  // output's shape added to the real-valued result after the activation, before the
+  // requantization (fuse_qconv_residual: a residual Add between the conv and its QuantizeLinear).
   r.add({"visionrt.QConv", infer("Conv", {0, 3}), {}, 1}).needs(2);
   // visionrt.QConcat (x1, ..., xn, y_scale, y_zero_point), attribute `axis`: Concat of the f32
   // inputs then QuantizeLinear with the scalar scale and zero point, the output of the zero

@@ -196,4 +196,70 @@ size_t fuse_qdq(Graph& g) {
   return fused;
 }
 
+// A float residual added to an INT8 convolution's f32 result (MobileNetV2 and ResNet blocks as
+// `visionrt quantize` leaves them: the Add stays float):
+//
+//   Add(visionrt.QConv(...) [f32, no y_scale], r [f32, same shape]) [-> QuantizeLinear(sy, zy)]
+//
+// becomes the QConv with r as input 9, added to the real-valued result after its activation.
+// Where a QuantizeLinear is the sum's only reader, it goes in too (y_scale/y_zero_point) and the
+// convolution writes int8; where the sum is read by more (the next block's residual as well),
+// the convolution writes the f32 sum and the QuantizeLinear stays. The fused node takes the
+// Add's place in the node order (r may be computed after the QConv).
+size_t fuse_qconv_residual(Graph& g) {
+  Uses u(g);
+  std::vector<char> dead(g.nodes.size(), 0);
+  size_t fused = 0;
+  for (size_t ai = 0; ai < g.nodes.size(); ++ai) {
+    Node& add = g.nodes[ai];
+    if (dead[ai] || add.op_type != "Add" || !add.domain.empty() || add.inputs.size() != 2 ||
+        add.outputs.size() != 1 || add.outputs[0] < 0)
+      continue;
+    const int sum = add.outputs[0];
+    int qi = -1;
+    if (!u.graph_output[sum] && u.readers[sum].size() == 1) {
+      const Node& qn = g.nodes[u.readers[sum][0]];
+      const int zq = input_or_none(qn, 2);
+      if (!dead[u.readers[sum][0]] && qn.op_type == "QuantizeLinear" && qn.domain.empty() &&
+          input_or_none(qn, 0) == sum && scalar_params(g, qn) && zq >= 0 &&
+          int8(g.values[zq].type.dtype) && qn.outputs.size() == 1 && qn.outputs[0] >= 0)
+        qi = u.readers[sum][0];
+    }
+    for (int side = 0; side < 2; ++side) {
+      const int y = add.inputs[side], r = add.inputs[1 - side];
+      if (y < 0 || r < 0 || y == r || g.values[y].producer < 0) continue;
+      const size_t ci = static_cast<size_t>(g.values[y].producer);
+      const Node& c = g.nodes[ci];
+      if (dead[ci] || c.op_type != "visionrt.QConv" || input_or_none(c, 6) >= 0 ||
+          input_or_none(c, 9) >= 0 || !u.only_reader(y, static_cast<int>(ai)))
+        continue;
+      const TensorType &yt = g.values[y].type, &rt = g.values[r].type;
+      if (yt.dtype != DType::f32 || rt.dtype != DType::f32 || !yt.fully_known() ||
+          !rt.fully_known() || yt.dims != rt.dims)
+        continue;
+      Node q = c;
+      q.inputs.resize(10, -1);
+      q.inputs[9] = r;
+      if (qi >= 0) {
+        const Node& qn = g.nodes[static_cast<size_t>(qi)];
+        q.inputs[6] = qn.inputs[1];
+        q.inputs[7] = qn.inputs[2];
+        q.outputs = qn.outputs;
+        dead[static_cast<size_t>(qi)] = 1;
+      } else {
+        q.outputs = add.outputs;
+      }
+      add = std::move(q);  // the Add's place
+      dead[ci] = 1;
+      ++fused;
+      break;
+    }
+  }
+  if (fused) {
+    erase_dead(g, dead);
+    g.eliminate_dead_nodes();
+  }
+  return fused;
+}
+
 }  // namespace visionrt

@@ -74,6 +74,10 @@ size_t fuse_matmul(Graph& g);
 // into visionrt.QConv, and Concat -> QuantizeLinear into visionrt.QConcat (passes/fuse_qdq.cpp).
 // Returns the convolutions fused.
 size_t fuse_qdq(Graph& g);
+// After fuse_qdq: Add(QConv f32 result, f32 residual) into the QConv with the residual as input
+// 9, with the QuantizeLinear after it where that is the sum's only reader (passes/fuse_qdq.cpp).
+// Returns the adds fused.
+size_t fuse_qconv_residual(Graph& g);
 
 // Softmax(axis 1) of a 4-D tensor read only by a 1x1 convolution to one channel (DFL box
 // decoding) into visionrt.SoftmaxExpectation (passes/fuse_softmax_expectation.cpp).
@@ -102,7 +106,7 @@ size_t assign_bf16(Graph& g);
 // CPU execution pipeline run by compile after the default passes: fusions, then layouts, then
 // (with `bf16`) precisions.
 struct CpuPassStats {
-  size_t qconvs = 0, deconvs_as_convs = 0;
+  size_t qconvs = 0, qconv_residuals = 0, deconvs_as_convs = 0;
   size_t patterns_fused = 0, layer_norms = 0, affine_folded = 0, scale_shifts = 0,
          activations_fused = 0, sums_fused = 0, blocked_nodes = 0, reorders = 0, bf16_compute = 0;
 };

@@ -92,8 +92,11 @@ bool quant_layouts(const Graph& g, const Node& n, int block, std::vector<int>* w
     outs = {kLayoutNhwc};
   else
     outs = {block, kLayoutNhwc};
+  // A QConv's residual (input 9) is read in the output's layout.
+  const bool residual = conv && n.inputs.size() > 9 && n.inputs[9] >= 0;
   for (int o : outs) {
     q.output_layouts = {o};
+    if (residual) q.input_layouts[9] = o;
     if (any_accepts(n.op_type, q)) {
       *want = q.input_layouts;
       (*layout)[n.outputs[0]] = o;

@@ -183,8 +183,9 @@ std::string CompiledModel::plan_summary() const {
                  " BatchNorm/affine, scale-shift nodes ", s.scale_shifts,
                  "; deconvolutions as conv + DepthToSpace ", s.deconvs_as_convs,
                  "; fused: ", s.activations_fused, " activations, ", s.sums_fused, " sums, ",
-                 s.qconvs, " QDQ convs to int8; blocked-layout nodes ", s.blocked_nodes,
-                 ", reorders ", s.reorders, "; bf16 conv/matmul nodes ", s.bf16_compute,
+                 s.qconvs, " QDQ convs to int8 (", s.qconv_residuals,
+                 " with their residual add); blocked-layout nodes ", s.blocked_nodes, ", reorders ",
+                 s.reorders, "; bf16 conv/matmul nodes ", s.bf16_compute,
                  "; weights copied into kernels ", format_mib(impl_->released_constant_bytes));
 }
 std::string CompiledModel::get_property(const std::string& key) const {

@@ -1078,6 +1078,50 @@ TEST(FastPath, QdqSwishConvolutionsInRowBandsMatchTheReference) {
   EXPECT_LE(count_differing(bands, post, 1e-4, &worst), post.numel() / 50);
 }
 
+TEST(FastPath, QdqResidualAddsRunInsideTheInt8Convolution) {
+  // MobileNetV2/ResNet blocks as `visionrt quantize` leaves them: the residual Add stays float,
+  // between a QDQ conv's f32 result and the QuantizeLinear of the sum. The Add goes into the
+  // conv (a binary-add post-op), and so does the QuantizeLinear (the conv then writes int8) where
+  // it alone reads the sum: a sum that is also the next block's residual stays f32. The
+  // residual second and first, after a fused ReLU, an i8 output. An Add of a per-channel
+  // constant (a broadcast) is not a residual and stays.
+  QdqNet n;
+  n.b.input("x", DType::f32, {2, 24, 11, 13});
+  std::string a = n.qdq("x", 0.02f, 128, DType::u8);
+  const std::string r = n.qconv(a, 0.02f, 24, 32, 1, 1, 1, true, true);  // f32, read twice
+  std::string b = n.qdq(r, 0.03f, 10, DType::u8);
+  b = n.op("Relu", {n.qconv(b, 0.03f, 32, 32, 3, 1, 1, true, false)});
+  b = n.qdq(b, 0.025f, 0, DType::u8);
+  // The first sum is also the second one's residual: that conv writes the f32 sum.
+  const std::string s1 = n.op("Add", {n.qconv(b, 0.025f, 32, 32, 1, 1, 1, true, true), r});
+  std::string s = n.qdq(s1, 0.04f, 120, DType::u8);
+  s = n.op("Add", {s1, n.op("Relu", {n.qconv(s, 0.04f, 32, 32, 3, 1, 1, false, true)})});
+  s = n.qdq(s, 0.05f, -7, DType::i8);
+  s = n.op("Add", {n.qconv(s, 0.05f, 32, 32, 1, 1, 1, true, false),
+                   n.constant(random_tensor({1, 32, 1, 1}, n.rng, -0.5f, 0.5f))});
+  s = n.qdq(s, 0.05f, 0, DType::i8);
+  const std::string y = n.qconv(s, 0.05f, 32, 8, 1, 1, 1, true, false);
+  n.b.node("Identity", {y}, {"y"});
+  n.b.output("y", DType::f32);
+  std::mt19937 rng(8);
+  const Tensor x = random_tensor({2, 24, 11, 13}, rng, -2.f, 2.f);
+  const std::string bytes = n.b.serialize();
+  const std::vector<Tensor> want = reference_run(bytes, {x});
+  for (int threads : {1, 2}) {
+    Compiled c = fast_run(bytes, {x}, threads);
+    EXPECT_NE(c.plan.find("6 QDQ convs to int8 (2 with their residual add)"), std::string::npos)
+        << c.plan;
+    size_t int8_kernels = 0, adds = 0;
+    for (const std::string& d : c.decisions) {
+      int8_kernels += d.find("QConv") != std::string::npos && d.find(": dnnl") != std::string::npos;
+      adds += d.find(" 'Add_") != std::string::npos;  // the broadcast one (a ScaleShift now)
+    }
+    EXPECT_EQ(int8_kernels, 6u) << ::testing::PrintToString(c.decisions);
+    EXPECT_EQ(adds, 1u) << ::testing::PrintToString(c.decisions);
+    expect_int8_close(c.outputs[0], want[0], threads);
+  }
+}
+
 namespace {
 
 // A QDQ depthwise conv (one filter per channel) with its own window: kh x kw, stride, dilation,

@@ -103,7 +103,7 @@ double time_conv(const dnnl::convolution_forward::primitive_desc& pd,
 
 dnnl::convolution_forward::primitive_desc fastest_conv(
     const std::function<dnnl::convolution_forward::primitive_desc()>& make, bool src_zero_point,
-    const std::string& key) {
+    const std::string& key, const std::vector<std::pair<int, memory::desc>>& post_op_args) {
   using PD = dnnl::convolution_forward::primitive_desc;
   if (!conv_autotune()) return make();
   // next_impl() moves the descriptor itself, so each walk over the candidates makes its own.
@@ -140,7 +140,7 @@ dnnl::convolution_forward::primitive_desc fastest_conv(
     walk([&](PD& pd) {
       const std::string impl = pd.impl_info_str();
       if (std::find(names.begin(), names.end(), impl) == names.end()) return false;
-      std::vector<std::pair<int, memory::desc>> extra;
+      std::vector<std::pair<int, memory::desc>> extra = post_op_args;
       if (src_zero_point)
         extra.push_back({DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, {{1}, DT::s32, Tag::x}});
       const double fastest = time_conv(pd, extra);

@@ -128,10 +128,12 @@ class OneThread {
 // the machine decides. Timed on one thread (a parallel region on the compiling thread would
 // leave a second OpenMP team behind, see reorder_weights); the descriptor returned is made for
 // the caller's thread count. `src_zero_point`: the primitive takes a run-time source zero point.
-// Not under VISIONRT_CONV_AUTOTUNE=0 (oneDNN's first choice); VISIONRT_VERBOSE prints each.
+// `post_op_args`: the descriptors of the post-ops' run-time arguments (a binary post-op's
+// source). Not under VISIONRT_CONV_AUTOTUNE=0 (oneDNN's first choice); VISIONRT_VERBOSE prints
+// each.
 dnnl::convolution_forward::primitive_desc fastest_conv(
     const std::function<dnnl::convolution_forward::primitive_desc()>& make, bool src_zero_point,
-    const std::string& key);
+    const std::string& key, const std::vector<std::pair<int, memory::desc>>& post_op_args = {});
 
 // A primitive run on copies of its source and destination in another layout (oneDNN has some
 // kernels, int8 ones and large dilations for instance, only in NHWC): reorders in and out through

@@ -187,14 +187,17 @@ std::string time_bands_against(const dnnl::convolution_forward::primitive_desc& 
 class DnnlQConv : public Kernel {
  public:
   DnnlQConv(dnnl::convolution_forward::primitive_desc pd, memory weights, memory bias,
-            bool has_bias, int32_t src_zp, std::string layout)
+            bool has_bias, int32_t src_zp, std::string layout, int residual_post_op = -1,
+            memory::desc residual_md = {})
       : pd_(std::move(pd)),
         prim_(pd_),
         weights_(std::move(weights)),
         bias_(std::move(bias)),
         has_bias_(has_bias),
         src_zp_(src_zp),
-        layout_(std::move(layout)) {
+        layout_(std::move(layout)),
+        residual_post_op_(residual_post_op),
+        residual_md_(std::move(residual_md)) {
     zp_mem_ = memory({{1}, DT::s32, Tag::x}, engine());
     std::memcpy(zp_mem_.get_data_handle(), &src_zp_, sizeof src_zp_);
   }
@@ -224,6 +227,9 @@ class DnnlQConv : public Kernel {
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst}};
     if (has_bias_) args[DNNL_ARG_BIAS] = bias_;
     if (src_zp_ != 0) args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = zp_mem_;
+    if (residual_post_op_ >= 0)
+      args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_post_op_) | DNNL_ARG_SRC_1] =
+          memory(residual_md_, engine(), const_cast<void*>(ctx.input(9).raw()));
     bind_scratchpad(args, pd_.scratchpad_desc(), ctx.scratch);
     prim_.execute(stream(), args);
     stream().wait();
@@ -234,8 +240,8 @@ class DnnlQConv : public Kernel {
                ? str_cat(layout_, " (own pass in ", bands_->bands.size(), " row bands at 1 thread)")
                : layout_;
   }
-  // Everything but the activation source is a compile-time constant.
-  bool reads_at_run_time(size_t input) const override { return input == 0; }
+  // Everything but the activation source (and the residual) is a compile-time constant.
+  bool reads_at_run_time(size_t input) const override { return input == 0 || input == 9; }
 
  private:
   dnnl::convolution_forward::primitive_desc pd_;
@@ -244,6 +250,8 @@ class DnnlQConv : public Kernel {
   bool has_bias_;
   int32_t src_zp_;
   std::string layout_;
+  int residual_post_op_;  // the residual's binary-add post-op, -1 without one
+  memory::desc residual_md_;
   std::optional<BandPlan> bands_;
   std::unique_ptr<QDwConv> dw_;
 };
@@ -344,6 +352,12 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
   ConvGeometry g;
   if (!conv_geometry(n, x.dims, *w, &g, why)) return nullptr;
   const int in_l = q.input_layout(0), out_l = q.output_layout(0);
+  // The residual (fuse_qconv_residual): f32 of the output's dims, in the output's layout, added
+  // by a binary post-op after the activation.
+  const bool has_residual = input_type(9) != DType::undefined;
+  if (has_residual && (q.input_types[9].dtype != DType::f32 || q.input_types[9].dims != yt.dims ||
+                       q.input_layout(9) != out_l))
+    return *why = "the residual must be f32 of the output's dims and layout", nullptr;
   if (in_l != kLayoutNhwc) return *why = "int8 source must be channels-last (nhwc)", nullptr;
   if (quant_out && out_l != kLayoutNhwc)
     return *why = "int8 destination must be channels-last (nhwc)", nullptr;
@@ -360,10 +374,20 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
     if (zx != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
     dnnl::post_ops po;
     append_activation(act, &po);
+    int residual_post_op = -1;
+    const memory::desc residual_md = md(yt.dims, out_l, DT::f32);
+    if (has_residual) {
+      residual_post_op = po.len();
+      po.append_binary(dnnl::algorithm::binary_add, residual_md);
+    }
     if (quant_out)
       po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, static_cast<float>(1.0 / sy),
                         static_cast<float>(zy));
     attr.set_post_ops(po);
+    std::vector<std::pair<int, memory::desc>> post_op_args;
+    if (has_residual)
+      post_op_args.push_back(
+          {DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_post_op) | DNNL_ARG_SRC_1, residual_md});
     using CF = dnnl::convolution_forward;
     CF::desc d = has_bias ? CF::desc(dnnl::prop_kind::forward_inference,
                                      dnnl::algorithm::convolution_direct, src_md, w_any, b_md,
@@ -373,11 +397,11 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
                                      g.strides, g.dilations, g.pads_begin, g.pads_end);
     // The layout pass only asks whether it can run: oneDNN's first choice answers that.
     auto make = [&] { return CF::primitive_desc(d, attr, engine()); };
-    const std::string choice_key =
-        conv_key(x.dims, g,
-                 str_cat("qconv|", dtype_name(x.dtype), "|", dtype_name(yt.dtype), "|",
-                         act_name(act.kind), "|", zx != 0, has_bias));
-    CF::primitive_desc pd = probe ? make() : fastest_conv(make, zx != 0, choice_key);
+    const std::string choice_key = conv_key(
+        x.dims, g,
+        str_cat("qconv|", dtype_name(x.dtype), "|", dtype_name(yt.dtype), "|", act_name(act.kind),
+                "|", zx != 0, has_bias, has_residual ? "|residual" : ""));
+    CF::primitive_desc pd = probe ? make() : fastest_conv(make, zx != 0, choice_key, post_op_args);
     std::string impl = pd.impl_info_str();
     if (impl.find("ref") != std::string::npos)
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
@@ -395,13 +419,17 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
     }
     std::string layout = str_cat(layout_name(in_l, 4), " ", dtype_name(x.dtype), " -> ",
                                  layout_name(out_l, 4), " ", dtype_name(yt.dtype), " ", impl,
-                                 act.kind != Act::none ? str_cat(" +", act_name(act.kind)) : "");
+                                 act.kind != Act::none ? str_cat(" +", act_name(act.kind)) : "",
+                                 has_residual ? " +residual" : "");
     // Depthwise layers on our own VNNI kernel where it times faster than oneDNN's (both on one
     // thread; the choice is remembered per layer signature). VISIONRT_QDW_CONV=1 or 0 forces.
     std::unique_ptr<QDwConv> dw;
-    const std::optional<QDwConvSpec> dw_spec = own_depthwise_spec(
-        x.dims, x.dtype, yt.dims, yt.dtype, out_l, g, *w, oscale,
-        has_bias ? static_cast<const float*>(bias.get_data_handle()) : nullptr, zx, sy, zy, act);
+    const std::optional<QDwConvSpec> dw_spec =
+        has_residual ? std::nullopt
+                     : own_depthwise_spec(
+                           x.dims, x.dtype, yt.dims, yt.dtype, out_l, g, *w, oscale,
+                           has_bias ? static_cast<const float*>(bias.get_data_handle()) : nullptr,
+                           zx, sy, zy, act);
     if (dw_spec) {
       const char* force_dw = std::getenv("VISIONRT_QDW_CONV");
       bool use = force_dw ? std::string(force_dw) != "0" : true;
@@ -428,7 +456,7 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
     const bool own_act = quant_out
                              ? act.kind == Act::swish && swish_quantize_available()
                              : act.kind == Act::swish && own_activation_in_place_available(act);
-    if (!dw && own_act && omp_get_max_threads() == 1 &&
+    if (!dw && !has_residual && own_act && omp_get_max_threads() == 1 &&
         (force ? std::string(force) != "0" : conv_autotune())) {
       dnnl::primitive_attr battr = user_scratchpad();
       battr.set_output_scales(ws->numel() == 1 ? 0 : 2, oscale);
@@ -453,7 +481,8 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
       }
     }
     auto k = std::make_unique<DnnlQConv>(std::move(pd), std::move(weights), std::move(bias),
-                                         has_bias, static_cast<int32_t>(zx), layout);
+                                         has_bias, static_cast<int32_t>(zx), layout,
+                                         residual_post_op, residual_md);
     if (plan) k->set_bands(std::move(*plan));
     if (dw) k->set_own_depthwise(std::move(dw));
     return k;

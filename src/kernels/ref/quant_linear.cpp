@@ -103,6 +103,12 @@ void qlinear_conv(KernelContext& c) {
   double* d = y[0].data<double>();
   if (act.kind != Act::none)
     for (size_t i = 0; i < y[0].numel(); ++i) d[i] = apply_act(act, static_cast<float>(d[i]));
+  if (c.has_input(9)) {  // visionrt.QConv's residual
+    const Tensor& r = c.input(9);
+    if (r.dtype() != DType::f32 || r.shape() != y[0].shape())
+      c.fail("the residual R must be f32 of the output's shape");
+    for (size_t i = 0; i < y[0].numel(); ++i) d[i] += r.data<float>()[i];
+  }
   if (!c.has_input(6)) {
     float* o = c.output(0).data<float>();
     for (size_t i = 0; i < y[0].numel(); ++i) o[i] = static_cast<float>(d[i]);
