@@ -38,6 +38,18 @@ bool scalar_params(const Graph& g, const Node& n) {
   return zt && zt->numel() == 1;
 }
 
+// The QuantizeLinear (scalar parameters, an int8 zero point) that is the only reader of `v`, or -1.
+int requantizer(const Graph& g, const Uses& u, int v) {
+  if (u.graph_output[v] || u.readers[v].size() != 1) return -1;
+  const Node& qn = g.nodes[static_cast<size_t>(u.readers[v][0])];
+  const int zq = input_or_none(qn, 2);
+  if (qn.op_type != "QuantizeLinear" || !qn.domain.empty() || input_or_none(qn, 0) != v ||
+      !scalar_params(g, qn) || zq < 0 || !int8(g.values[zq].type.dtype) || qn.outputs.size() != 1 ||
+      qn.outputs[0] < 0)
+    return -1;
+  return u.readers[v][0];
+}
+
 }  // namespace
 
 bool zero_points_zero(const Graph& g, const Node& n) {
@@ -113,17 +125,12 @@ size_t fuse_qdq(Graph& g) {
     // Output: requantized by a QuantizeLinear that reads only it, else f32.
     const int y = c.outputs[0];
     int out = y, sy = -1, zy = -1;
-    if (!u.graph_output[y] && u.readers[y].size() == 1) {
-      Node& qn = g.nodes[u.readers[y][0]];
-      int zq = input_or_none(qn, 2);
-      if (qn.op_type == "QuantizeLinear" && input_or_none(qn, 0) == y && scalar_params(g, qn) &&
-          zq >= 0 && int8(g.values[zq].type.dtype) && qn.outputs.size() == 1 &&
-          qn.outputs[0] >= 0) {
-        out = qn.outputs[0];
-        sy = qn.inputs[1];
-        zy = zq;
-        dead[u.readers[y][0]] = 1;
-      }
+    if (const int qi = requantizer(g, u, y); qi >= 0) {
+      const Node& qn = g.nodes[static_cast<size_t>(qi)];
+      out = qn.outputs[0];
+      sy = qn.inputs[1];
+      zy = qn.inputs[2];
+      dead[static_cast<size_t>(qi)] = 1;
     }
     Node q;
     q.name = c.name;
@@ -215,16 +222,8 @@ size_t fuse_qconv_residual(Graph& g) {
     if (dead[ai] || add.op_type != "Add" || !add.domain.empty() || add.inputs.size() != 2 ||
         add.outputs.size() != 1 || add.outputs[0] < 0)
       continue;
-    const int sum = add.outputs[0];
-    int qi = -1;
-    if (!u.graph_output[sum] && u.readers[sum].size() == 1) {
-      const Node& qn = g.nodes[u.readers[sum][0]];
-      const int zq = input_or_none(qn, 2);
-      if (!dead[u.readers[sum][0]] && qn.op_type == "QuantizeLinear" && qn.domain.empty() &&
-          input_or_none(qn, 0) == sum && scalar_params(g, qn) && zq >= 0 &&
-          int8(g.values[zq].type.dtype) && qn.outputs.size() == 1 && qn.outputs[0] >= 0)
-        qi = u.readers[sum][0];
-    }
+    int qi = requantizer(g, u, add.outputs[0]);
+    if (qi >= 0 && dead[static_cast<size_t>(qi)]) qi = -1;
     for (int side = 0; side < 2; ++side) {
       const int y = add.inputs[side], r = add.inputs[1 - side];
       if (y < 0 || r < 0 || y == r || g.values[y].producer < 0) continue;
