@@ -43,6 +43,9 @@ struct QDwConvSpec {
 
 class QDwConv {
  public:
+  // Part of the remembered choice's key (kernels/tuning_cache.hpp): a change of this kernel's
+  // speed bumps it, so that choices timed against an older version are made again.
+  static constexpr int kVersion = 2;
   // AVX-512 (F, BW, VL) with VNNI on this CPU.
   static bool available();
   // The activations the epilogue computes (others stay with oneDNN's post-ops).

@@ -435,7 +435,7 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
       bool use = force_dw ? std::string(force_dw) != "0" : true;
       if (!force_dw && conv_autotune())
         use =
-            remembered_choice(str_cat(choice_key, "|own-dw"), [&] {
+            remembered_choice(str_cat(choice_key, "|own-dw-v", QDwConv::kVersion), [&] {
               OneThread one;
               std::vector<std::pair<int, memory::desc>> extra;
               if (zx != 0)
