@@ -231,6 +231,28 @@ size_t select_layouts(Graph& g, int block) {
       // Only a direct, non-gemm kernel: staging or gemm costs more than the reorder saved.
       if (cand && direct_kernel(*cand, q, false)) layout[o] = 0;
     }
+    // An enlarging Resize whose every reader takes plain NCHW (segmentation logits upsampled to
+    // the image as a graph output) resizes plain: the reorder then moves its smaller input
+    // (DeepLab INT8: 1.25 ms for 257x257x21 after it, 0.02 ms for 65x65x21 before it).
+    for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
+      const Node& n = g.nodes[ni];
+      if (n.op_type != "Resize" || n.outputs.size() != 1 || n.outputs[0] < 0 || n.inputs.empty() ||
+          n.inputs[0] < 0 || !layout[n.outputs[0]])
+        continue;
+      const int o = n.outputs[0];
+      if (shape_numel(g.values[o].type.dims) <= shape_numel(g.values[n.inputs[0]].type.dims))
+        continue;
+      bool all_plain = true;
+      for (const auto& [r, k] : readers[o]) all_plain = all_plain && want[r][k] == 0;
+      if (!all_plain) continue;
+      KernelQuery q = query_for(g, n);
+      q.input_layouts = want[ni];
+      q.input_layouts[0] = 0;
+      q.output_layouts = {0};
+      if (!any_accepts(n.op_type, q)) continue;
+      want[ni][0] = 0;
+      layout[o] = 0;
+    }
   }
 
   // Rewrite: reorder nodes where an input's layout differs from what its reader wants (one

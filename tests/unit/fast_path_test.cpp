@@ -1078,6 +1078,54 @@ TEST(FastPath, QdqSwishConvolutionsInRowBandsMatchTheReference) {
   EXPECT_LE(count_differing(bands, post, 1e-4, &worst), post.numel() / 50);
 }
 
+TEST(FastPath, QdqResizeBetweenInt8ConvsStaysChannelsLast) {
+  // DeepLab's upsamplings in a QDQ model: an align_corners Resize between a conv's f32 result and
+  // a QuantizeLinear runs channels-last on the own kernel (no reorders around it), in row bands
+  // at two threads; an enlarging Resize that is a graph output (the logits to image size)
+  // resizes plain, so the reorder moves its smaller input.
+  QdqNet n;
+  n.b.input("x", DType::f32, {2, 6, 7, 9});
+  std::string a = n.qdq("x", 0.02f, 128, DType::u8);
+  a = n.qconv(a, 0.02f, 6, 20, 3, 1, 1, true, true);
+  std::map<std::string, Attribute> attrs = {
+      {"mode", attr_string("linear")},
+      {"coordinate_transformation_mode", attr_string("align_corners")}};
+  a = n.op("Resize", {a, "", "", n.constant(Tensor::from_vector<int64_t>({4}, {2, 20, 13, 17}))},
+           attrs);
+  a = n.qdq(a, 0.03f, 10, DType::u8);
+  a = n.qconv(a, 0.03f, 20, 8, 1, 1, 1, true, false);
+  const std::string y = n.op(
+      "Resize", {a, "", "", n.constant(Tensor::from_vector<int64_t>({4}, {2, 8, 49, 65}))}, attrs);
+  n.b.node("Identity", {y}, {"y"});
+  n.b.output("y", DType::f32);
+  std::mt19937 rng(9);
+  const Tensor x = random_tensor({2, 6, 7, 9}, rng, -2.f, 2.f);
+  const std::string bytes = n.b.serialize();
+  const std::vector<Tensor> want = reference_run(bytes, {x});
+  for (int threads : {1, 2}) {
+    Core core;
+    CompiledModel cm = core.compile_model(core.read_model_from_memory(bytes, "resize.onnx"),
+                                          {{"INFERENCE_NUM_THREADS", std::to_string(threads)},
+                                           {"PERF_COUNT", "YES"},
+                                           {"INFERENCE_PRECISION", "f32"}});
+    InferRequest r = cm.create_infer_request();
+    r.set_input_tensor(0, x);
+    r.infer();
+    std::vector<std::string> layouts;
+    size_t reorders = 0;
+    for (const ProfilingInfo& pi : r.get_profiling_info()) {
+      if (pi.op == "Resize") layouts.push_back(pi.layout);
+      reorders += pi.op == "visionrt.Reorder";
+    }
+    ASSERT_EQ(layouts.size(), 2u);
+    EXPECT_EQ(layouts[0], "nhwc linear align_corners");
+    EXPECT_EQ(layouts[1], "nchw linear align_corners");
+    // One: the second conv's f32 result to plain before the last Resize.
+    EXPECT_EQ(reorders, 1u);
+    expect_int8_close(r.get_output_tensor(0), want[0], threads);
+  }
+}
+
 TEST(FastPath, QdqResidualAddsRunInsideTheInt8Convolution) {
   // MobileNetV2/ResNet blocks as `visionrt quantize` leaves them: the residual Add stays float,
   // between a QDQ conv's f32 result and the QuantizeLinear of the sum. The Add goes into the
