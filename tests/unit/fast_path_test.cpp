@@ -934,6 +934,32 @@ void expect_int8_close(const Tensor& got, const Tensor& want, int threads) {
       << "threads " << threads << ": " << off << " of " << want.numel() << " outputs differ";
 }
 
+// One f32-precision run of a one-input model with per-node counters: the output and the
+// profile. `env`: variables set while it compiles (kernel choices forced), unset after.
+struct Profiled {
+  Tensor out;
+  std::vector<ProfilingInfo> nodes;
+  size_t count(const std::string& in_layout) const {
+    size_t k = 0;
+    for (const ProfilingInfo& pi : nodes) k += pi.layout.find(in_layout) != std::string::npos;
+    return k;
+  }
+};
+Profiled profiled_run(const std::string& bytes, const Tensor& x, int threads,
+                      const std::vector<std::pair<const char*, const char*>>& env = {}) {
+  for (const auto& e : env) setenv(e.first, e.second, 1);
+  Core core;
+  CompiledModel cm = core.compile_model(core.read_model_from_memory(bytes, "profiled.onnx"),
+                                        {{"INFERENCE_NUM_THREADS", std::to_string(threads)},
+                                         {"PERF_COUNT", "YES"},
+                                         {"INFERENCE_PRECISION", "f32"}});
+  for (const auto& e : env) unsetenv(e.first);
+  InferRequest r = cm.create_infer_request();
+  r.set_input_tensor(0, x);
+  r.infer();
+  return {r.get_output_tensor(0).clone(), r.get_profiling_info()};
+}
+
 }  // namespace
 
 TEST(FastPath, QdqConvolutionsRunInInt8AndMatchTheSimulatedQuantization) {
@@ -1050,27 +1076,15 @@ TEST(FastPath, QdqSwishConvolutionsInRowBandsMatchTheReference) {
   std::mt19937 rng(6);
   const Tensor x = random_tensor({2, 6, 23, 19}, rng, -2.f, 2.f);
   const std::string bytes = n.b.serialize();
-  auto run = [&](const char* force, int* banded) {
-    setenv("VISIONRT_CONV_OWN_ACTIVATION", force, 1);
-    setenv("VISIONRT_QCONV_BAND_BYTES", "2048", 1);
-    Core core;
-    CompiledModel cm = core.compile_model(
-        core.read_model_from_memory(bytes, "bands.onnx"),
-        {{"INFERENCE_NUM_THREADS", "1"}, {"PERF_COUNT", "YES"}, {"INFERENCE_PRECISION", "f32"}});
-    unsetenv("VISIONRT_CONV_OWN_ACTIVATION");
-    unsetenv("VISIONRT_QCONV_BAND_BYTES");
-    InferRequest r = cm.create_infer_request();
-    r.set_input_tensor(0, x);
-    r.infer();
-    *banded = 0;
-    for (const ProfilingInfo& pi : r.get_profiling_info())
-      *banded += pi.layout.find("row bands") != std::string::npos;
-    return r.get_output_tensor(0).clone();
+  auto run = [&](const char* force) {
+    return profiled_run(
+        bytes, x, 1,
+        {{"VISIONRT_CONV_OWN_ACTIVATION", force}, {"VISIONRT_QCONV_BAND_BYTES", "2048"}});
   };
-  int banded = 0, plain = 0;
-  const Tensor bands = run("1", &banded), post = run("0", &plain);
-  EXPECT_EQ(banded, 3);
-  EXPECT_EQ(plain, 0);
+  const Profiled banded = run("1"), plain = run("0");
+  EXPECT_EQ(banded.count("row bands"), 3u);
+  EXPECT_EQ(plain.count("row bands"), 0u);
+  const Tensor &bands = banded.out, &post = plain.out;
   const std::vector<Tensor> want = reference_run(bytes, {x});
   expect_int8_close(bands, want[0], 1);
   expect_int8_close(post, want[0], 1);
@@ -1103,17 +1117,10 @@ TEST(FastPath, QdqResizeBetweenInt8ConvsStaysChannelsLast) {
   const std::string bytes = n.b.serialize();
   const std::vector<Tensor> want = reference_run(bytes, {x});
   for (int threads : {1, 2}) {
-    Core core;
-    CompiledModel cm = core.compile_model(core.read_model_from_memory(bytes, "resize.onnx"),
-                                          {{"INFERENCE_NUM_THREADS", std::to_string(threads)},
-                                           {"PERF_COUNT", "YES"},
-                                           {"INFERENCE_PRECISION", "f32"}});
-    InferRequest r = cm.create_infer_request();
-    r.set_input_tensor(0, x);
-    r.infer();
+    const Profiled r = profiled_run(bytes, x, threads);
     std::vector<std::string> layouts;
     size_t reorders = 0;
-    for (const ProfilingInfo& pi : r.get_profiling_info()) {
+    for (const ProfilingInfo& pi : r.nodes) {
       if (pi.op == "Resize") layouts.push_back(pi.layout);
       reorders += pi.op == "visionrt.Reorder";
     }
@@ -1122,7 +1129,7 @@ TEST(FastPath, QdqResizeBetweenInt8ConvsStaysChannelsLast) {
     EXPECT_EQ(layouts[1], "nchw linear align_corners");
     // One: the second conv's f32 result to plain before the last Resize.
     EXPECT_EQ(reorders, 1u);
-    expect_int8_close(r.get_output_tensor(0), want[0], threads);
+    expect_int8_close(r.out, want[0], threads);
   }
 }
 
@@ -1235,27 +1242,12 @@ TEST(FastPath, QdqDepthwiseConvolutionsOnTheOwnVnniKernelMatchTheReference) {
     const Tensor x = random_tensor({2, c, 15, 13}, rng, -2.f, 2.f);
     const std::string bytes = n.b.serialize();
     const std::vector<Tensor> want = reference_run(bytes, {x});
-    auto run = [&](const char* force, int threads, int* own) {
-      setenv("VISIONRT_QDW_CONV", force, 1);
-      Core core;
-      CompiledModel cm = core.compile_model(core.read_model_from_memory(bytes, "dw.onnx"),
-                                            {{"INFERENCE_NUM_THREADS", std::to_string(threads)},
-                                             {"PERF_COUNT", "YES"},
-                                             {"INFERENCE_PRECISION", "f32"}});
-      unsetenv("VISIONRT_QDW_CONV");
-      InferRequest r = cm.create_infer_request();
-      r.set_input_tensor(0, x);
-      r.infer();
-      *own = 0;
-      for (const ProfilingInfo& pi : r.get_profiling_info())
-        *own += pi.layout.find("own VNNI depthwise") != std::string::npos;
-      return r.get_output_tensor(0).clone();
-    };
     for (int threads : {1, 2}) {
-      int own = 0, other = 0;
-      const Tensor mine = run("1", threads, &own), theirs = run("0", threads, &other);
-      EXPECT_EQ(own, 4) << "channels " << c;
-      EXPECT_EQ(other, 0);
+      const Profiled own = profiled_run(bytes, x, threads, {{"VISIONRT_QDW_CONV", "1"}}),
+                     other = profiled_run(bytes, x, threads, {{"VISIONRT_QDW_CONV", "0"}});
+      EXPECT_EQ(own.count("own VNNI depthwise"), 4u) << "channels " << c;
+      EXPECT_EQ(other.count("own VNNI depthwise"), 0u);
+      const Tensor &mine = own.out, &theirs = other.out;
       expect_int8_close(mine, want[0], threads);
       expect_int8_close(theirs, want[0], threads);
       double worst = 0;
