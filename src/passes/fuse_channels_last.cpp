@@ -1,6 +1,6 @@
-// Reorder-to-plain, [Reshape], Transpose chains that move the channels of a blocked tensor last
-// become one visionrt.ChannelsLast node reading the blocked tensor: detection heads (SSD's
-// permute(0,2,3,1), YOLOv5's view(N,A,K,H,W).permute(0,1,3,4,2)) otherwise write the head
+// Reorder-to-plain, [Reshape], Transpose chains that move the channels of a blocked or
+// channels-last tensor last become one visionrt.ChannelsLast node reading it: detection heads
+// (SSD's permute(0,2,3,1), YOLOv5's view(N,A,K,H,W).permute(0,1,3,4,2)) otherwise write the head
 // output twice, once to plain NCHW and once transposed (YOLOv5n at 640: 5.1 ms of 56 at one
 // thread). Runs after select_layouts.
 #include "passes/passes.hpp"
@@ -30,9 +30,8 @@ size_t fuse_channels_last(Graph& g) {
     const int v1 = sole_input(o);
     if (v1 < 0 || !u.only_reader(v2, ri >= 0 ? ri : static_cast<int>(ti))) return false;
     const TensorType& x = g.values[v1].type;
-    if (g.values[v1].layout_block == 0 || g.values[v1].layout_block == kLayoutNhwc ||
-        !x.fully_known() || x.dims.size() != 4 || x.dtype != DType::f32 ||
-        g.values[t.outputs[0]].layout_block != 0)
+    if (g.values[v1].layout_block == 0 || !x.fully_known() || x.dims.size() != 4 ||
+        x.dtype != DType::f32 || g.values[t.outputs[0]].layout_block != 0)
       return false;
     const Shape& d = x.dims;
     const Shape& y = g.values[v3].type.dims;

@@ -1133,6 +1133,42 @@ TEST(FastPath, QdqResizeBetweenInt8ConvsStaysChannelsLast) {
   }
 }
 
+TEST(FastPath, QdqHeadTransposesReadTheChannelsLastResultOnce) {
+  // SSD's and YOLOv5's heads after int8 convolutions: the f32 results are channels-last, and
+  // permute(0,2,3,1) (SSD) or view(N,A,K,H,W).permute(0,1,3,4,2) (YOLOv5) of them is one
+  // visionrt.ChannelsLast copy reading that layout: no reorder to plain first.
+  QdqNet n;
+  n.b.input("x", DType::f32, {2, 6, 7, 9});
+  std::string a = n.qdq("x", 0.02f, 128, DType::u8);
+  a = n.qdq(n.op("Relu", {n.qconv(a, 0.02f, 6, 24, 3, 1, 1, true, true)}), 0.03f, 0, DType::u8);
+  const std::string ssd = n.op("Transpose", {n.qconv(a, 0.03f, 24, 12, 1, 1, 1, true, true)},
+                               {{"perm", attr_ints({0, 2, 3, 1})}});
+  const std::string v5 =
+      n.op("Transpose",
+           {n.op("Reshape", {n.qconv(a, 0.03f, 24, 21, 1, 1, 1, true, false),
+                             n.constant(Tensor::from_vector<int64_t>({5}, {2, 3, 7, 7, 9}))})},
+           {{"perm", attr_ints({0, 1, 3, 4, 2})}});
+  n.b.node("Identity", {ssd}, {"y"});
+  n.b.node("Identity", {v5}, {"z"});
+  n.b.output("y", DType::f32);
+  n.b.output("z", DType::f32);
+  std::mt19937 rng(10);
+  const Tensor x = random_tensor({2, 6, 7, 9}, rng, -2.f, 2.f);
+  const std::string bytes = n.b.serialize();
+  const std::vector<Tensor> want = reference_run(bytes, {x});
+  Compiled c = fast_run(bytes, {x}, 2);
+  size_t channels_last = 0, reorders = 0;
+  for (const std::string& d : c.decisions) {
+    channels_last += d.rfind("visionrt.ChannelsLast", 0) == 0;
+    reorders += d.rfind("visionrt.Reorder", 0) == 0;
+  }
+  EXPECT_EQ(channels_last, 2u) << ::testing::PrintToString(c.decisions);
+  EXPECT_EQ(reorders, 0u) << ::testing::PrintToString(c.decisions);
+  for (size_t i = 0; i < 2; ++i) expect_int8_close(c.outputs[i], want[i], 2);
+  const Profiled p = profiled_run(bytes, x, 1);
+  EXPECT_EQ(p.count("nhwc -> channels last"), 2u);
+}
+
 TEST(FastPath, QdqResidualAddsRunInsideTheInt8Convolution) {
   // MobileNetV2/ResNet blocks as `visionrt quantize` leaves them: the residual Add stays float,
   // between a QDQ conv's f32 result and the QuantizeLinear of the sum. The Add goes into the

@@ -1,7 +1,8 @@
-// visionrt.ChannelsLast: a [N,C,H,W] tensor in a blocked (nChw8c/16c) or plain layout written
-// with its channels last, optionally split into `groups` ([N,A,H,W,C/A]). Each output row is
-// copied from the input's channel blocks in runs of up to a block's width (contiguous at a
-// pixel), so a detection head's output is read once and written once.
+// visionrt.ChannelsLast: a [N,C,H,W] tensor in a blocked (nChw8c/16c), channels-last (nhwc: one
+// block of all C channels, the f32 head outputs of a QDQ model's int8 convolutions) or plain
+// layout written with its channels last, optionally split into `groups` ([N,A,H,W,C/A]). Each
+// output row is copied from the input's channel blocks in runs of up to a block's width
+// (contiguous at a pixel), so a detection head's output is read once and written once.
 #include <algorithm>
 
 #include "common/parallel.hpp"
@@ -13,8 +14,9 @@ namespace {
 
 class ChannelsLast : public Kernel {
  public:
-  ChannelsLast(const Shape& x, int64_t groups, int block)
-      : n_(x[0]),
+  ChannelsLast(const Shape& x, int64_t groups, int block, bool nhwc)
+      : nhwc_(nhwc),
+        n_(x[0]),
         c_(x[1]),
         h_(x[2]),
         w_(x[3]),
@@ -41,10 +43,14 @@ class ChannelsLast : public Kernel {
     });
   }
   std::string layout() const override {
-    return str_cat(b_ > 1 ? str_cat("nChw", b_, "c") : std::string("nchw"), " -> channels last");
+    return str_cat(nhwc_    ? std::string("nhwc")
+                   : b_ > 1 ? str_cat("nChw", b_, "c")
+                            : std::string("nchw"),
+                   " -> channels last");
   }
 
  private:
+  bool nhwc_;
   int64_t n_, c_, h_, w_, groups_;
   int b_;
 };
@@ -57,11 +63,13 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
       !q.output_types[0].fully_known())
     return *why = "static 4-D f32 input", nullptr;
   if (q.output_layout(0) != 0) return *why = "writes plain only", nullptr;
-  if (q.input_layout(0) == kLayoutNhwc) return *why = "reads plain or blocked only", nullptr;
   const int64_t groups = q.node->attr_i("groups", 0);
   if (groups < 0 || (groups > 0 && x.dims[1] % groups != 0))
     return *why = "groups must divide the channels", nullptr;
-  return std::make_unique<ChannelsLast>(x.dims, groups, q.input_layout(0));
+  const bool nhwc = q.input_layout(0) == kLayoutNhwc;
+  if (nhwc && x.dims[1] > INT32_MAX) return *why = "too many channels", nullptr;
+  return std::make_unique<ChannelsLast>(
+      x.dims, groups, nhwc ? static_cast<int>(x.dims[1]) : q.input_layout(0), nhwc);
 }
 
 }  // namespace
