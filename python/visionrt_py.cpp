@@ -15,6 +15,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "common/strings.hpp"
+#include "data/image_io.hpp"
 #include "onnx/builder.hpp"
 #include "visionrt/core.hpp"
 #include "visionrt/vision.hpp"
@@ -415,11 +416,10 @@ PYBIND11_MODULE(visionrt, m) {
   m.def(
       "imread",
       [](const std::string& path) {
-        cv::Mat img = cv::imread(path, cv::IMREAD_COLOR);
-        if (img.empty()) throw IoError(str_cat(path, ": cannot read the image"));
-        return mat_to_numpy(img);
+        return mat_to_numpy(read_image(path));
       },
-      py::arg("path"), "An image file as uint8 BGR H x W x 3 (OpenCV's imread)");
+      py::arg("path"),
+      "A JPEG, PNG, BMP, TIFF, WebP or PNM file as uint8 BGR H x W x 3 (OpenCV's decoders)");
   m.def(
       "write_demo_model", [](const std::string& path) { make_demo_detector().save(path); },
       py::arg("path"), "Writes the built-in tiny YOLO-style detector (input images [1,3,64,64])");

@@ -158,6 +158,11 @@ def test_predictor_equals_visionrt_predict(tiny, tmp_path):
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 160, 120, 8, 2, 0, 0, 0))
                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
     np.testing.assert_array_equal(vr.imread(str(png)), img)
+    # Only image formats reach OpenCV; anything else names the file and the problem.
+    dcm = tmp_path / "scan.dcm"
+    dcm.write_bytes(b"\0" * 128 + b"DICM" + b"\1" * 64)
+    with pytest.raises(Exception, match="scan.dcm: not a JPEG, PNG, BMP, TIFF, WebP or PNM image"):
+        vr.imread(str(dcm))
 
     p = vr.Predictor(tiny, conf=0.05, iou=0.5, max_det=50, threads=1)
     assert p.task == "detect" and p.family == "yolov8"
