@@ -69,6 +69,9 @@ std::function<int()> add_serve(CLI::App& app) {
   cmd->add_option("--grpc-port-file", o->grpc_port_file,
                   "Write the gRPC port to this file once listening");
 #endif
+  cmd->add_flag("--require-task", o->serve.require_task,
+                "Refuse to start when a model has no task pipeline (/predict): a model of raw "
+                "tensors is then an error naming it, not an /infer-only model");
   cmd->add_flag("--access-log", o->http.access_log, "One line per request on stderr");
   cmd->add_option("--port-file", o->port_file,
                   "Write the port to this file once listening (for scripts with --port 0)");

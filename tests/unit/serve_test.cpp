@@ -560,6 +560,27 @@ TEST(Serve, ConcurrentClientsAllSucceed) {
 
 // The CLI process: SIGTERM while a request is still uploading; the request completes, then the
 // process exits 0.
+TEST(Serve, RequireTaskRefusesAModelOfRawTensors) {
+  // An Add of two tensors has no task pipeline: by default it is served for /infer only; with
+  // --require-task the server refuses to start and says which model and why.
+  const fs::path dir = test::temp_dir("serve_raw");
+  ModelBuilder b;
+  b.input("a", DType::f32, {1, 4}).input("b", DType::f32, {1, 4}).output("y", DType::f32);
+  b.node("Add", {"a", "b"}, {"y"});
+  const std::string model = (dir / "raw_add.onnx").string();
+  std::ofstream(model, std::ios::binary) << b.serialize();
+  KServeHandler plain;
+  plain.add_model("raw", model, small_options());
+  EXPECT_EQ(json::parse(plain.handle(get("/v2/models/raw/ready")).body)["ready"], true);
+  std::string out;
+  const int rc = test::run_command(
+      str_cat(VISIONRT_CLI, " serve -m ", model, " --port 0 --require-task"), &out);
+  EXPECT_NE(rc, 0) << out;
+  EXPECT_NE(out.find("raw_add.onnx"), std::string::npos) << out;
+  EXPECT_NE(out.find("visionrt: error:"), std::string::npos) << out;
+  fs::remove_all(dir);
+}
+
 TEST(Serve, SigtermFinishesInFlightRequestsThenExits) {
   const fs::path dir = test::temp_dir("serve_sigterm");
   const std::string port_file = (dir / "port").string();
