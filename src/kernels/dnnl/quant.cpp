@@ -69,6 +69,10 @@ struct BandPlan {
 // f32 output bytes per band: 1 MiB (yolov8n INT8 at one thread here: 64 KiB bands 31.7 ms,
 // 256 KiB 30.6, 1 MiB 29.8, one band per layer 29.7: the gain is the cheaper swish, the bands
 // bound the buffer). VISIONRT_QCONV_BAND_BYTES sets it (tests: many bands on small maps).
+// Part of the remembered choice's key: a change of the band loop's speed bumps it, so that
+// choices timed against an older version are made again.
+constexpr int kBandsVersion = 1;
+
 int64_t band_bytes() {
   const char* env = std::getenv("VISIONRT_QCONV_BAND_BYTES");
   const long long v = env ? std::atoll(env) : 0;
@@ -469,9 +473,10 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
         plan->inv_scale = static_cast<float>(1.0 / sy);
         plan->zero_point = static_cast<float>(zy);
         plan->act = act;
-        const std::string key = conv_key(x.dims, g,
-                                         str_cat("qbands|", dtype_name(x.dtype), "|",
-                                                 dtype_name(yt.dtype), "|", zx != 0, has_bias));
+        const std::string key =
+            conv_key(x.dims, g,
+                     str_cat("qbands-v", kBandsVersion, "|", dtype_name(x.dtype), "|",
+                             dtype_name(yt.dtype), "|", zx != 0, has_bias));
         const bool use =
             force || remembered_choice(key, [&] {
                        return time_bands_against(pd, *plan, weights, has_bias ? &bias : nullptr,
