@@ -560,9 +560,10 @@ TEST(Serve, ConcurrentClientsAllSucceed) {
 
 // The CLI process: SIGTERM while a request is still uploading; the request completes, then the
 // process exits 0.
-TEST(Serve, RequireTaskRefusesAModelOfRawTensors) {
+TEST(ServeCli, RequireTaskRefusesAModelOfRawTensors) {
   // An Add of two tensors has no task pipeline: by default it is served for /infer only; with
-  // --require-task the server refuses to start and says which model and why.
+  // --require-task the server refuses to start and says which model and why. (ServeCli: it runs
+  // the CLI, which the TSan build of scripts/test does not build.)
   const fs::path dir = test::temp_dir("serve_raw");
   ModelBuilder b;
   b.input("a", DType::f32, {1, 4}).input("b", DType::f32, {1, 4}).output("y", DType::f32);
