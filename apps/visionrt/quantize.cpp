@@ -31,6 +31,7 @@
 #include "data/image_io.hpp"
 #include "dataset_eval.hpp"
 #include "eval/coco_eval.hpp"
+#include "kernels/kernel.hpp"
 #include "onnx/qdq_writer.hpp"
 #include "pipeline_flags.hpp"
 #include "quant/calibration.hpp"
@@ -198,7 +199,7 @@ std::function<int()> add_quantize(CLI::App& app) {
     std::vector<std::string> ignore;
     int subset = 300, threads = 0, val_subset = 0, ranking_subset = 24;
     double percentile = 99.99, max_drop = -1;
-    std::string metric = "auto", report;
+    std::string metric = "auto", report, weight_bits = "auto";
     PreprocessFlags pre;
   };
   auto o = std::make_shared<Opts>();
@@ -239,6 +240,10 @@ std::function<int()> add_quantize(CLI::App& app) {
                   "--max-drop: images that rank the convolutions by their INT8 error (default 24)")
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--report", o->report, "--max-drop: write the accuracy report as JSON");
+  cmd->add_option("--weight-bits", o->weight_bits,
+                  "Weights in 8 bits, or 7 so that CPUs without VNNI (AVX2) run them exactly and "
+                  "without overflow; auto (default): 7 where this CPU has no VNNI, else 8")
+      ->check(CLI::IsMember({"auto", "7", "8"}));
   add_preprocess_flags(cmd, &o->pre);
   return [o]() {
     auto t0 = std::chrono::steady_clock::now();
@@ -253,6 +258,13 @@ std::function<int()> add_quantize(CLI::App& app) {
     if (fs::equivalent(o->out, o->model, ec))
       throw InputError(fmt::format("{}: --out would overwrite the float model", o->out));
     QdqWriter writer(o->model);
+    // 7 bits where this CPU's int8 kernels would overflow 8-bit weights' pair sums: the runtime
+    // would halve such weights itself (kernels/dnnl/quant.cpp), from rounded 8-bit values;
+    // quantizing the float weights to 7 bits directly rounds once, and calibration and accuracy
+    // control below then measure what runs.
+    const int weight_bits =
+        o->weight_bits == "auto" ? (int8_pairs_saturate() ? 7 : 8) : std::stoi(o->weight_bits);
+    writer.set_weight_bits(weight_bits);
     // The family's pre-processing and defaults (read without compiling the float model).
     PredictOptions popt;
     popt.threads = o->threads;
@@ -440,11 +452,12 @@ std::function<int()> add_quantize(CLI::App& app) {
     write_file_atomic(o->out, bytes);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     fmt::print(
-        "{}: {} of {} convolutions INT8 ({} kept float{}), calibrated on {} images ({}), "
-        "{:.1f} s\n",
+        "{}: {} of {} convolutions INT8 ({} kept float{}), {}-bit weights{}, calibrated on {} "
+        "images ({}), {:.1f} s\n",
         o->out, sites.size() - reverted_names.size(), writer.sites().size(),
         ignored + reverted_names.size(),
-        ignored && family == "yolov8" ? ", YOLOv8's DFL head by default" : "", paths.size(),
+        ignored && family == "yolov8" ? ", YOLOv8's DFL head by default" : "", weight_bits,
+        o->weight_bits == "auto" && weight_bits == 7 ? " (this CPU has no VNNI)" : "", paths.size(),
         o->calibration, secs);
     return 0;
   };

@@ -169,6 +169,11 @@ void register_cpu_fallback_kernels(KernelRegistry& r);  // after oneDNN's, befor
 int preferred_layout_block();
 // Whether oneDNN runs bf16 on this CPU natively (AVX512-BF16 or AMX; ONEDNN_MAX_CPU_ISA caps it).
 bool cpu_supports_bf16();
+// Whether oneDNN's int8 convolutions on this CPU add pairs of u8 x s8 products in saturating 16
+// bits (no VNNI: AVX2, AVX-512 before VNNI; ONEDNN_MAX_CPU_ISA caps it), so that weights with
+// |w1| + |w2| > 128 can overflow. VISIONRT_INT8_HALVE=1|0 overrides (tests of the 7-bit path on
+// any machine).
+bool int8_pairs_saturate();
 // oneDNN's bf16 convolution speed over its f32 one on this CPU, measured once per process (one
 // thread, three typical layer shapes, about 80 ms the first time): the default precision's
 // evidence. 0 where bf16 is not supported.

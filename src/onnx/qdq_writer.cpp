@@ -32,6 +32,7 @@ struct QdqWriter::Impl {
   std::vector<int> site_node;  // node index of each site
   std::vector<std::string> inputs;
   std::unordered_map<std::string, int> init;  // initializer name -> index
+  float weight_max = 127.f;                   // set_weight_bits
 };
 
 QdqWriter::QdqWriter(const std::string& path) : impl_(std::make_unique<Impl>()) {
@@ -101,6 +102,12 @@ std::map<std::string, std::string> QdqWriter::metadata() const {
   std::map<std::string, std::string> out;
   for (const auto& kv : impl_->model.metadata_props()) out[kv.key()] = kv.value();
   return out;
+}
+
+void QdqWriter::set_weight_bits(int bits) {
+  if (bits != 7 && bits != 8)
+    throw ModelError(str_cat(impl_->path, ": weights are written in 7 or 8 bits, not ", bits));
+  impl_->weight_max = bits == 8 ? 127.f : 64.f;
 }
 
 void QdqWriter::set_metadata(const std::string& key, const std::string& value) {
@@ -189,7 +196,7 @@ std::string QdqWriter::quantized(const std::vector<QdqSite>& sites,
     }
     const float sx = have->second.second;
     // Weights: per output channel (axis 0 of a Conv's [C_out, C_in/g, k..], axis 1 of a
-    // ConvTranspose's [C_in, C_out, k..]), symmetric, [-127, 127].
+    // ConvTranspose's [C_in, C_out, k..]), symmetric, [-127, 127] or [-64, 64] (7 bits).
     const std::string wn = n.input(1);
     const bool transposed = it->second->transposed;
     Tensor w = tensor_from_proto(g->initializer(m.init.at(wn)), m.path, m.base_dir);
@@ -204,13 +211,14 @@ std::string QdqWriter::quantized(const std::vector<QdqSite>& sites,
       for (int64_t o = 0; o < outer; ++o)
         for (size_t k = 0; k < inner; ++k)
           amax = std::max(amax, std::fabs(w.data<float>()[at(o, c, k)]));
-      float s = amax > 0 && std::isfinite(amax) ? amax / 127.f : 1.f;
+      const float wmax = m.weight_max;
+      float s = amax > 0 && std::isfinite(amax) ? amax / wmax : 1.f;
       ws.data<float>()[c] = s;
       wz.data<int8_t>()[c] = 0;
       for (int64_t o = 0; o < outer; ++o)
         for (size_t k = 0; k < inner; ++k)
           wq.data<int8_t>()[at(o, c, k)] = static_cast<int8_t>(
-              std::clamp(std::nearbyint(w.data<float>()[at(o, c, k)] / s), -127.f, 127.f));
+              std::clamp(std::nearbyint(w.data<float>()[at(o, c, k)] / s), -wmax, wmax));
     }
     std::string wdq = fresh(wn + "_dequantized");
     *nodes.Add() = make_node("DequantizeLinear",

@@ -39,12 +39,17 @@ class QdqWriter {
   // Sets a metadata_props entry in every model written after this call (class names that came
   // from a file beside the float model, so the INT8 model carries them itself; provenance).
   void set_metadata(const std::string& key, const std::string& value);
+  // Weights of the models written after this call in 8 bits ([-127, 127], the default) or 7
+  // ([-64, 64]: no two products of u8 activations and these weights overflow a 16-bit sum, so
+  // CPUs without VNNI run them exactly; see int8_pairs_saturate in kernels/kernel.hpp).
+  // ModelError for other values.
+  void set_weight_bits(int bits);
   // Serialized copy of the model with `extra` tensors added to its outputs (calibration runs).
   std::string with_outputs(const std::vector<std::string>& extra) const;
   // The QDQ model for `sites` (a subset of sites()): u8 asymmetric activations from `ranges`
   // (every site's input must have one; one Q/DQ pair per tensor, shared by its readers),
-  // per-output-channel symmetric int8 weights in [-127, 127], int32 bias in x_scale * w_scale
-  // units. Returns the serialized model.
+  // per-output-channel symmetric int8 weights in [-127, 127] (or 7 bits), int32 bias in x_scale *
+  // w_scale units. Returns the serialized model.
   std::string quantized(const std::vector<QdqSite>& sites,
                         const std::map<std::string, ActivationRange>& ranges) const;
 

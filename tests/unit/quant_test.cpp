@@ -11,6 +11,7 @@
 #include <random>
 
 #include "common/npy.hpp"
+#include "kernels/kernel.hpp"
 #include "onnx/builder.hpp"
 #include "onnx/importer.hpp"
 #include "onnx/qdq_writer.hpp"
@@ -171,6 +172,8 @@ TEST(Cli, QuantizeCalibratesOnImagesAndWritesAnInt8Model) {
   ASSERT_EQ(test::run_command(base + " --out " + q, &out), 0) << out;
   EXPECT_NE(out.find("3 of 3 convolutions INT8"), std::string::npos) << out;
   EXPECT_NE(out.find("calibrated on 3 images (percentile)"), std::string::npos) << out;
+  EXPECT_NE(out.find(int8_pairs_saturate() ? "7-bit weights" : "8-bit weights"), std::string::npos)
+      << out;
   // The written model runs its convolutions on the int8 kernels, close to the float model.
   std::string run = " --seed 5 --precision f32 --pc --save-outputs ";
   ASSERT_EQ(test::run_command(cli + " run " + model + run + (dir / "f").string(), &out), 0) << out;
@@ -184,7 +187,8 @@ TEST(Cli, QuantizeCalibratesOnImagesAndWritesAnInt8Model) {
     worst = std::max(worst, std::fabs(f.at_f64(i) - g.at_f64(i)));
     range = std::max(range, std::fabs(f.at_f64(i)));
   }
-  EXPECT_LT(worst, 0.05 * range);
+  // 7-bit weights (the default where this CPU has no VNNI) have twice the rounding step.
+  EXPECT_LT(worst, (int8_pairs_saturate() ? 0.08 : 0.05) * range);
   // Errors: no calibration images, --out onto the model, an unreadable image; no output file.
   EXPECT_EQ(test::run_command(cli + " quantize -m " + model + " --out " + q + "2", &out), 1);
   EXPECT_NE(out.find("--images"), std::string::npos) << out;
@@ -240,18 +244,22 @@ TEST(Cli, QuantizeWithMaxDropRevertsConvolutionsUntilTheDropFits) {
   const std::string data =
       " --data " + (dir / "gt.json").string() + " --images " + (dir / "imgs").string();
   const std::string report = (dir / "report.json").string();
-  ASSERT_EQ(test::run_command(cli + " quantize -m " + model + data + " --out " + q +
-                                  " --max-drop 0.2 --ranking-subset 4 --report " + report,
-                              &out),
-            0)
+  // The budget leaves room for some INT8 convolution: 7-bit weights (no VNNI) cost this tiny
+  // random model more than 8-bit ones.
+  const double budget = int8_pairs_saturate() ? 0.3 : 0.2;
+  ASSERT_EQ(
+      test::run_command(cli + " quantize -m " + model + data + " --out " + q + " --max-drop " +
+                            std::to_string(budget) + " --ranking-subset 4 --report " + report,
+                        &out),
+      0)
       << out;
   std::ifstream rf(report);
   nlohmann::json r = nlohmann::json::parse(rf);
   const double fl = r["float"], i8 = r["int8"], before = r["int8_before_control"];
   EXPECT_GT(fl, 0.5) << out;
-  EXPECT_LE(fl - i8, 0.2 + 1e-12) << out;
+  EXPECT_LE(fl - i8, budget + 1e-12) << out;
   const size_t reverted = r["reverted_to_float"].size();
-  if (fl - before > 0.2)
+  if (fl - before > budget)
     EXPECT_GE(reverted, 1u) << out;
   else
     EXPECT_EQ(reverted, 0u) << out;

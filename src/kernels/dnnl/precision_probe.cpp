@@ -10,9 +10,11 @@
 // bench/dnnl_precision_probe prints the full picture.
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -149,6 +151,16 @@ bool cpu_supports_bf16() {
   const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
   const auto bf16 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);
   return (isa & bf16) == bf16;
+}
+
+bool int8_pairs_saturate() {
+  static const bool no_vnni = [] {
+    const unsigned isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const unsigned vnni512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_vnni);
+    return !(isa == static_cast<unsigned>(dnnl::cpu_isa::avx2_vnni) || (isa & vnni512) == vnni512);
+  }();
+  if (const char* f = std::getenv("VISIONRT_INT8_HALVE")) return std::string(f) != "0";
+  return no_vnni;
 }
 
 double bf16_speedup() {

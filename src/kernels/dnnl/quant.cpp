@@ -19,9 +19,12 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "common/best_time.hpp"
 #include "common/strings.hpp"
@@ -36,6 +39,40 @@ namespace {
 using namespace dnnl_k;
 
 bool is_int8(DType t) { return t == DType::u8 || t == DType::i8; }
+
+// The output channels of int8 weights `w` ([oc, ...]) whose products could saturate a 16-bit
+// pair sum: the two largest |w| of the channel add to more than 128.
+std::vector<char> channels_at_risk(const Tensor& w) {
+  const int64_t oc = w.dim(0), per = static_cast<int64_t>(w.numel()) / std::max<int64_t>(oc, 1);
+  std::vector<char> risk(static_cast<size_t>(oc), 0);
+  const int8_t* p = w.data<int8_t>();
+  for (int64_t c = 0; c < oc; ++c) {
+    int a = 0, b = 0;  // largest, second largest |w|
+    for (int64_t i = 0; i < per; ++i) {
+      const int v = std::abs(static_cast<int>(p[c * per + i]));
+      if (v > a) {
+        b = a;
+        a = v;
+      } else if (v > b) {
+        b = v;
+      }
+    }
+    risk[c] = a + b > 128;
+  }
+  return risk;
+}
+
+// `w` with the channels marked in `halve` divided by two, rounding half to even.
+Tensor halved_channels(const Tensor& w, const std::vector<char>& halve) {
+  Tensor h = w.clone();
+  const int64_t oc = w.dim(0), per = static_cast<int64_t>(w.numel()) / std::max<int64_t>(oc, 1);
+  int8_t* p = h.data<int8_t>();
+  for (int64_t c = 0; c < oc; ++c)
+    if (halve[c])
+      for (int64_t i = 0; i < per; ++i)
+        p[c * per + i] = static_cast<int8_t>(std::nearbyint(p[c * per + i] * 0.5f));
+  return h;
+}
 
 // A swish convolution run in row bands (one thread): the int8 convolution, without its
 // activation post-op, writes a band of output rows as f32 into a cache-sized buffer (or straight
@@ -369,12 +406,33 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
   std::vector<float> oscale(static_cast<size_t>(oc));
   for (int64_t c = 0; c < oc; ++c)
     oscale[c] = static_cast<float>(sx * ws->at_f64(ws->numel() == 1 ? 0 : c));
+  // Without VNNI (int8_pairs_saturate, kernel.hpp), oneDNN's int8 kernels add each two
+  // neighbouring u8 x s8 products in saturating 16 bits (vpmaddubsw): 255 * 127 * 2 = 64770 does
+  // not fit in 32767, and full-range weights give garbage there (yolov8n quantized by
+  // `visionrt quantize`, coco128 box AP: 0.461 float, 0.377 saturating, on an AVX2 EPYC). So an
+  // output channel whose two largest |w| add to more than 128 (whatever pairs oneDNN forms) runs
+  // on round_half_even(w / 2) with twice the scale: no pair exceeds 255 * 128 = 32640. The
+  // channels lose one bit (yolov8n 0.437); a model quantized to 7 bits (`visionrt quantize
+  // --weight-bits 7`, the default on such CPUs) runs unchanged, exactly. s8 sources are not
+  // ours to fix: oneDNN adds 128 to them and halves every weight itself there ("scale adjust").
+  const std::vector<char> halve = int8_pairs_saturate() && x.dtype == DType::u8
+                                      ? channels_at_risk(*w)
+                                      : std::vector<char>(static_cast<size_t>(oc), 0);
+  const int64_t n_halved = std::count(halve.begin(), halve.end(), 1);
+  Tensor w7;
+  if (n_halved > 0) {
+    w7 = halved_channels(*w, halve);
+    w = &w7;
+    for (int64_t c = 0; c < oc; ++c)
+      if (halve[c]) oscale[c] *= 2;
+  }
+  const int scale_mask = ws->numel() == 1 && n_halved == 0 ? 0 : 2;
   memory::desc src_md = md(x.dims, in_l, dt_of(x.dtype));
   memory::desc dst_md = md(yt.dims, out_l, dt_of(yt.dtype));
   memory::desc w_any(g.weights, DT::s8, Tag::any), b_md({oc}, DT::f32, Tag::x);
   try {
     dnnl::primitive_attr attr = user_scratchpad();
-    attr.set_output_scales(ws->numel() == 1 ? 0 : 2, oscale);
+    attr.set_output_scales(scale_mask, oscale);
     if (zx != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
     dnnl::post_ops po;
     append_activation(act, &po);
@@ -416,15 +474,18 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
       bias = memory(b_md, engine());
       float* bb = static_cast<float*>(bias.get_data_handle());
       for (int64_t c = 0; c < oc; ++c)
-        bb[c] =
-            b->dtype() == DType::i32
-                ? static_cast<float>(b->at_f64(c))
-                : static_cast<float>(b->at_f64(c) / (sx * ws->at_f64(ws->numel() == 1 ? 0 : c)));
+        bb[c] = b->dtype() == DType::i32
+                    ? static_cast<float>(b->at_f64(c) / (halve[c] ? 2 : 1))
+                    : static_cast<float>(b->at_f64(c) / (sx * ws->at_f64(ws->numel() == 1 ? 0 : c) *
+                                                         (halve[c] ? 2 : 1)));
     }
-    std::string layout = str_cat(layout_name(in_l, 4), " ", dtype_name(x.dtype), " -> ",
-                                 layout_name(out_l, 4), " ", dtype_name(yt.dtype), " ", impl,
-                                 act.kind != Act::none ? str_cat(" +", act_name(act.kind)) : "",
-                                 has_residual ? " +residual" : "");
+    std::string layout = str_cat(
+        layout_name(in_l, 4), " ", dtype_name(x.dtype), " -> ", layout_name(out_l, 4), " ",
+        dtype_name(yt.dtype), " ", impl,
+        act.kind != Act::none ? str_cat(" +", act_name(act.kind)) : "",
+        has_residual ? " +residual" : "",
+        n_halved > 0 ? str_cat(" 7-bit weights in ", n_halved, "/", oc, " channels (no VNNI)")
+                     : "");
     // Depthwise layers on our own VNNI kernel where it times faster than oneDNN's (both on one
     // thread; the choice is remembered per layer signature). VISIONRT_QDW_CONV=1 or 0 forces.
     std::unique_ptr<QDwConv> dw;
@@ -463,7 +524,7 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
     if (!dw && !has_residual && own_act && omp_get_max_threads() == 1 &&
         (force ? std::string(force) != "0" : conv_autotune())) {
       dnnl::primitive_attr battr = user_scratchpad();
-      battr.set_output_scales(ws->numel() == 1 ? 0 : 2, oscale);
+      battr.set_output_scales(scale_mask, oscale);
       if (zx != 0) battr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
       plan = make_bands(x.dims, dt_of(x.dtype), yt.dims, g, pd.weights_desc(),
                         has_bias ? &b_md : nullptr, battr);
@@ -574,6 +635,17 @@ std::unique_ptr<Kernel> create_conv_integer(const KernelQuery& q, std::string* w
     if (!wz) return *why = "w_zero_point is not constant", nullptr;
     for (size_t i = 0; i < wz->numel(); ++i)
       if (wz->at_f64(i) != 0) return *why = "nonzero weight zero points", nullptr;
+  }
+  // Its int32 result is exact: where this CPU's int8 kernels could saturate (see
+  // int8_pairs_saturate) or halve the weights themselves (s8 sources), the reference runs it.
+  if (int8_pairs_saturate()) {
+    if (x.dtype != DType::u8)
+      return *why = "no VNNI: oneDNN halves the weights of s8 sources", nullptr;
+    const std::vector<char> risk = channels_at_risk(*w);
+    if (std::find(risk.begin(), risk.end(), 1) != risk.end())
+      return *why =
+                 "no VNNI: oneDNN's 16-bit pair sums could saturate with these weights (|w| > 64)",
+             nullptr;
   }
   ConvGeometry g;
   if (!conv_geometry(*q.node, x.dims, *w, &g, why)) return nullptr;
