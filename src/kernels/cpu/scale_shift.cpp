@@ -247,9 +247,22 @@ VISIONRT_AVX512 void costly_rows_avx512(const float* x, float* y, int64_t n, con
   }
 }
 
-CostlyRows costly_rows_for(Inline k) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  if (!avx512) return nullptr;
+// The block size a costly loop takes on this CPU: 16 (AVX-512), 8 (AVX2 + FMA) or 0 (none).
+int costly_block() {
+  static const int b = __builtin_cpu_supports("avx512f")                                 ? 16
+                       : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 8
+                                                                                         : 0;
+  return b;
+}
+
+CostlyRows costly_rows_avx2(Inline k);
+
+// The loop of activation `k` for rows of one channel (block 0) or of `block`-lane blocks, or
+// null where this CPU has none for that block.
+CostlyRows costly_rows_for(Inline k, int block = 0) {
+  const int have = costly_block();
+  if (have == 0 || (block != 0 && block != have)) return nullptr;
+  if (have == 8) return costly_rows_avx2(k);
   switch (k) {
     case kSigmoid:
       return costly_rows_avx512<kSigmoid>;
@@ -270,8 +283,122 @@ CostlyRows costly_rows_for(Inline k) {
   }
 }
 VISIONRT_AVX512_END
+
+// The same activations on 8 lanes for AVX2 + FMA. exp8 is exp_approx (vec_math.hpp) lane for
+// lane: the same reduction and polynomial, 2^k in the exponent bits (k = 128, from 88.38 on,
+// gives inf as there); divisions stay divisions but swish's (swish16.hpp's swish8).
+VISIONRT_AVX2 inline __m256 exp8(__m256 x) {
+  const __m256 hi = _mm256_set1_ps(88.7228391f), lo = _mm256_set1_ps(-87.3365448f);
+  const __m256 xc = _mm256_min_ps(hi, _mm256_max_ps(lo, x));
+  const __m256 k = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), xc);
+  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+  y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
+  y = _mm256_blendv_ps(y, _mm256_set1_ps(__builtin_inff()), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
+  return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));  // NaN stays NaN
+}
+
+VISIONRT_AVX2 inline __m256 recip_1p8(__m256 e) {  // 1 / (1 + e)
+  return _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+VISIONRT_AVX2 inline __m256 abs8(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+template <Inline K>
+VISIONRT_AVX2 inline __m256 act8(__m256 v, __m256 a0) {
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  if constexpr (K == kSigmoid) {
+    return recip_1p8(exp8(_mm256_sub_ps(zero, v)));
+  } else if constexpr (K == kSwish) {
+    // -inf gives the formula's NaN (-inf / inf) as the reference.
+    return _mm256_blendv_ps(cpu::swish8(v), _mm256_set1_ps(__builtin_nanf("")),
+                            _mm256_cmp_ps(v, _mm256_set1_ps(-__builtin_inff()), _CMP_EQ_OQ));
+  } else if constexpr (K == kGeluTanh) {
+    const __m256 v3 = _mm256_mul_ps(_mm256_mul_ps(v, v), v);
+    const __m256 z = _mm256_mul_ps(_mm256_set1_ps(-1.5957691216057308f),
+                                   _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), v3, v));
+    return _mm256_div_ps(v, _mm256_add_ps(one, exp8(z)));
+  } else if constexpr (K == kTanh) {
+    const __m256 a = abs8(v);
+    const __m256 t =
+        _mm256_fnmadd_ps(_mm256_set1_ps(2.0f), recip_1p8(exp8(_mm256_add_ps(a, a))), one);
+    return _mm256_or_ps(t, _mm256_and_ps(v, _mm256_set1_ps(-0.0f)));  // sign of v onto t
+  } else if constexpr (K == kElu) {
+    const __m256 e = _mm256_mul_ps(a0, _mm256_sub_ps(exp8(v), one));
+    return _mm256_blendv_ps(e, v, _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
+  } else if constexpr (K == kGeluErf) {
+    const __m256 x = _mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f));
+    const __m256 a = abs8(x);
+    const __m256 t = recip_1p8(_mm256_mul_ps(_mm256_set1_ps(0.3275911f), a));
+    __m256 p = _mm256_set1_ps(1.061405429f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+    const __m256 ex = exp8(_mm256_sub_ps(zero, _mm256_mul_ps(a, a)));
+    __m256 r = _mm256_fnmadd_ps(_mm256_mul_ps(p, t), ex, one);  // erf(|x|)
+    r = _mm256_blendv_ps(r, _mm256_sub_ps(zero, r), _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_add_ps(one, r));
+  } else {  // kMish: x n / (n + 2), n = e^x (e^x + 2); x itself from 20 on
+    const __m256 twenty = _mm256_set1_ps(20.0f), two = _mm256_set1_ps(2.0f);
+    const __m256 e = exp8(_mm256_min_ps(twenty, v));
+    const __m256 n = _mm256_mul_ps(e, _mm256_add_ps(e, two));
+    const __m256 m = _mm256_div_ps(_mm256_mul_ps(v, n), _mm256_add_ps(n, two));
+    return _mm256_blendv_ps(v, m, _mm256_cmp_ps(v, twenty, _CMP_LT_OQ));
+  }
+}
+
+template <Inline K>
+VISIONRT_AVX2 void costly_rows_avx2_k(const float* x, float* y, int64_t n, const float* s,
+                                      const float* b, int lanes, float a0) {
+  const __m256 sv = lanes == 8 ? _mm256_loadu_ps(s) : _mm256_set1_ps(*s);
+  const __m256 bv = lanes == 8 ? _mm256_loadu_ps(b) : _mm256_set1_ps(*b);
+  const __m256 av = _mm256_set1_ps(a0);
+  const int64_t total = n * lanes;
+  int64_t i = 0;
+  for (; i + 8 <= total; i += 8)
+    _mm256_storeu_ps(y + i, act8<K>(_mm256_fmadd_ps(_mm256_loadu_ps(x + i), sv, bv), av));
+  if (i < total) {
+    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(total - i)),
+                                         _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256 v = _mm256_fmadd_ps(_mm256_maskload_ps(x + i, m), sv, bv);
+    _mm256_maskstore_ps(y + i, m, act8<K>(v, av));
+  }
+}
+
+CostlyRows costly_rows_avx2(Inline k) {
+  switch (k) {
+    case kSigmoid:
+      return costly_rows_avx2_k<kSigmoid>;
+    case kSwish:
+      return costly_rows_avx2_k<kSwish>;
+    case kTanh:
+      return costly_rows_avx2_k<kTanh>;
+    case kElu:
+      return costly_rows_avx2_k<kElu>;
+    case kGeluErf:
+      return costly_rows_avx2_k<kGeluErf>;
+    case kGeluTanh:
+      return costly_rows_avx2_k<kGeluTanh>;
+    case kMish:
+      return costly_rows_avx2_k<kMish>;
+    default:
+      return nullptr;
+  }
+}
 #else
-CostlyRows costly_rows_for(Inline) { return nullptr; }
+CostlyRows costly_rows_for(Inline, int = 0) { return nullptr; }
 #endif
 
 class ScaleShift : public Kernel {
@@ -285,7 +412,7 @@ class ScaleShift : public Kernel {
         act_(act),
         kind_(inline_kind(act.kind)),
         zero_padded_lanes_(block && channels % block != 0 && apply_act(act, 0.0f) != 0.0f),
-        costly_(block == 0 || block == 16 ? costly_rows_for(kind_) : nullptr),
+        costly_(costly_rows_for(kind_, block)),
         scale_(std::move(scale)),
         shift_(std::move(shift)) {
     if (block_) {
@@ -362,7 +489,7 @@ class ScaleShift : public Kernel {
   Activation act_;
   Inline kind_;
   bool zero_padded_lanes_;
-  CostlyRows costly_;  // the AVX-512 loop of a transcendental activation, or null
+  CostlyRows costly_;  // the AVX-512 or AVX2 loop of a transcendental activation, or null
   std::vector<float> scale_, shift_;
 };
 

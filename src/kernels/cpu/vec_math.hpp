@@ -26,6 +26,8 @@
 // undefined pass-through operand inside its own intrinsics' headers is off.
 #if defined(__x86_64__)
 #define VISIONRT_AVX512 __attribute__((target("avx512f")))
+// The same loops for AVX2 machines (8 lanes, FMA), called where the CPU has AVX2 and FMA.
+#define VISIONRT_AVX2 __attribute__((target("avx2,fma")))
 #if defined(__GNUC__) && !defined(__clang__)
 #define VISIONRT_AVX512_BEGIN \
   _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
@@ -44,7 +46,9 @@ namespace visionrt::cpu {
 
 VISIONRT_VEC_INLINE float exp_approx(float x) {
   const float hi = 88.7228391f, lo = -87.3365448f;
-  float xc = x < lo ? lo : (x > hi ? hi : x);
+  // NaN goes to lo here (every comparison with it is false), so that the conversion of k to
+  // int below stays defined; the result is NaN again at the end.
+  float xc = x >= lo ? (x > hi ? hi : x) : lo;
   // Round to nearest with the 1.5 * 2^23 trick: plain SSE2 arithmetic, so the loop vectorizes.
   const float magic = 12582912.0f;
   float k = (xc * 1.44269504088896341f + magic) - magic;
