@@ -1181,6 +1181,38 @@ TEST(FastPath, QdqHeadTransposesReadTheChannelsLastResultOnce) {
   EXPECT_EQ(p.count("nhwc -> channels last"), 2u);
 }
 
+TEST(FastPath, ProductsByConstantWeightsRunAsA1x1ConvolutionWhereItIsFaster) {
+  // One [M, K] matrix by constant weights with a bias per column is also a 1x1 convolution over
+  // the same bytes (matmul.cpp's conv_for_product; timed against oneDNN's matmul, forced here):
+  // a MatMul + bias + ReLU over a batch folded into M, a PyTorch Linear (Gemm transB, bias [N]);
+  // a Gemm whose C is a full [M, N] matrix stays a matmul. Both ways match the reference.
+  Net n;
+  n.b.input("x", DType::f32, {2, 9, 40});
+  std::mt19937& r = n.rng;
+  std::string h =
+      n.op("Relu", {n.op("Add", {n.op("MatMul", {"x", n.constant(random_tensor({40, 24}, r))}),
+                                 n.constant(random_tensor({24}, r))})});
+  h = n.op("Reshape", {h, n.constant(Tensor::from_vector<int64_t>({2}, {18, 24}))});
+  h = n.op("Gemm", {h, n.constant(random_tensor({10, 24}, r)), n.constant(random_tensor({10}, r))},
+           {{"transB", attr_int(1)}});
+  n.b.node("Gemm",
+           {h, n.constant(random_tensor({10, 6}, r)), n.constant(random_tensor({18, 6}, r))},
+           {"y"});
+  n.b.output("y", DType::f32);
+  std::mt19937 rng(12);
+  const Tensor x = random_tensor({2, 9, 40}, rng);
+  const std::string bytes = n.b.serialize();
+  const std::vector<Tensor> want = reference_run(bytes, {x});
+  for (int threads : {1, 2}) {
+    const Profiled conv = profiled_run(bytes, x, threads, {{"VISIONRT_MATMUL_AS_CONV", "1"}});
+    const Profiled mm = profiled_run(bytes, x, threads, {{"VISIONRT_MATMUL_AS_CONV", "0"}});
+    EXPECT_EQ(conv.count("as 1x1 conv"), 2u);
+    EXPECT_EQ(mm.count("as 1x1 conv"), 0u);
+    expect_close(conv.out, want[0], 2e-5, "as conv");
+    expect_close(mm.out, want[0], 2e-5, "matmul");
+  }
+}
+
 TEST(FastPath, Int8WeightsAreHalvedWhereTheirPairSumsCouldOverflow) {
   // Without VNNI (int8_pairs_saturate) an output channel whose two largest |w| add to more than
   // 128 runs on w / 2 rounded half to even, with twice the scale; the others stay. Forced here on

@@ -81,8 +81,11 @@ bool verbose_env() {
   return on;
 }
 
-double time_conv(const dnnl::convolution_forward::primitive_desc& pd,
-                 const std::vector<std::pair<int, memory::desc>>& extra) {
+namespace {
+
+// Seconds `prim` (made from `pd`) takes on zeroed buffers for its descriptors and `extra`.
+template <class PD, class Prim>
+double time_on_zeros(const PD& pd, const std::vector<std::pair<int, memory::desc>>& extra) {
   auto zeroed = [](const memory::desc& d) {
     memory m(d, engine());
     std::memset(m.get_data_handle(), 0, d.get_size());
@@ -94,11 +97,23 @@ double time_conv(const dnnl::convolution_forward::primitive_desc& pd,
   if (pd.bias_desc().get_size() > 0) args[DNNL_ARG_BIAS] = zeroed(pd.bias_desc());
   if (pd.scratchpad_desc().get_size() > 0) args[DNNL_ARG_SCRATCHPAD] = zeroed(pd.scratchpad_desc());
   for (const auto& [arg, d] : extra) args[arg] = zeroed(d);
-  dnnl::convolution_forward prim(pd);
+  Prim prim(pd);
   return best_seconds(2, 0.05, [&] {
     prim.execute(stream(), args);
     stream().wait();
   });
+}
+
+}  // namespace
+
+double time_conv(const dnnl::convolution_forward::primitive_desc& pd,
+                 const std::vector<std::pair<int, memory::desc>>& extra) {
+  return time_on_zeros<dnnl::convolution_forward::primitive_desc, dnnl::convolution_forward>(pd,
+                                                                                             extra);
+}
+
+double time_matmul(const dnnl::matmul::primitive_desc& pd) {
+  return time_on_zeros<dnnl::matmul::primitive_desc, dnnl::matmul>(pd, {});
 }
 
 dnnl::convolution_forward::primitive_desc fastest_conv(

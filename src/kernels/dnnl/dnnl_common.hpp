@@ -107,6 +107,8 @@ bool verbose_env();
 // later primitive then ran slower (EfficientNet-B0 at 2 threads: 6 -> 10.5 ms).
 double time_conv(const dnnl::convolution_forward::primitive_desc& pd,
                  const std::vector<std::pair<int, memory::desc>>& extra = {});
+// The same for a matmul.
+double time_matmul(const dnnl::matmul::primitive_desc& pd);
 
 // While alive, primitives are created and run on one thread (restores the count after).
 class OneThread {

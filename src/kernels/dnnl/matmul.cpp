@@ -7,7 +7,10 @@
 // bf16 a product by constant weights also takes a bf16 A (weights converted once, f32
 // accumulation and bias) and writes bf16 or f32.
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "common/strings.hpp"
 #include "kernels/dnnl/dnnl_common.hpp"
@@ -19,27 +22,33 @@ using namespace dnnl_k;
 
 class DnnlMatMul : public Kernel {
  public:
-  DnnlMatMul(dnnl::matmul::primitive_desc pd, memory weights, bool const_b, int bias_input,
+  // `pd` is a matmul's primitive descriptor, or a 1x1 convolution's over the same bytes (see
+  // conv_for_product); both bind source, weights, bias and destination by the same arguments.
+  template <class PD, class Prim>
+  DnnlMatMul(const PD& pd, Prim prim, memory weights, bool const_b, int bias_input,
              std::string layout)
-      : pd_(std::move(pd)),
-        prim_(pd_),
+      : src_md_(pd.src_desc()),
+        weights_md_(pd.weights_desc()),
+        bias_md_(pd.bias_desc()),
+        dst_md_(pd.dst_desc()),
+        scratch_md_(pd.scratchpad_desc()),
+        prim_(std::move(prim)),
         weights_(std::move(weights)),
         const_b_(const_b),
         bias_input_(bias_input),
         layout_(std::move(layout)) {}
-  size_t scratch_bytes() const override { return pd_.scratchpad_desc().get_size(); }
+  size_t scratch_bytes() const override { return scratch_md_.get_size(); }
   void execute(KernelContext& ctx) override {
     set_threads(ctx.num_threads);
-    memory a(pd_.src_desc(), engine(), const_cast<void*>(ctx.input(0).raw()));
-    memory y(pd_.dst_desc(), engine(), ctx.output(0).raw());
+    memory a(src_md_, engine(), const_cast<void*>(ctx.input(0).raw()));
+    memory y(dst_md_, engine(), ctx.output(0).raw());
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a}, {DNNL_ARG_DST, y}};
     args[DNNL_ARG_WEIGHTS] =
-        const_b_ ? weights_
-                 : memory(pd_.weights_desc(), engine(), const_cast<void*>(ctx.input(1).raw()));
+        const_b_ ? weights_ : memory(weights_md_, engine(), const_cast<void*>(ctx.input(1).raw()));
     if (bias_input_ >= 0)
       args[DNNL_ARG_BIAS] =
-          memory(pd_.bias_desc(), engine(), const_cast<void*>(ctx.input(bias_input_).raw()));
-    bind_scratchpad(args, pd_.scratchpad_desc(), ctx.scratch);
+          memory(bias_md_, engine(), const_cast<void*>(ctx.input(bias_input_).raw()));
+    bind_scratchpad(args, scratch_md_, ctx.scratch);
     prim_.execute(stream(), args);
     stream().wait();
   }
@@ -47,13 +56,33 @@ class DnnlMatMul : public Kernel {
   bool reads_at_run_time(size_t input) const override { return input != 1 || !const_b_; }
 
  private:
-  dnnl::matmul::primitive_desc pd_;
-  dnnl::matmul prim_;
+  memory::desc src_md_, weights_md_, bias_md_, dst_md_, scratch_md_;
+  dnnl::primitive prim_;
   memory weights_;
   bool const_b_;
   int bias_input_;
   std::string layout_;
 };
+
+// A [M, K] x [K, N] product as a 1x1 convolution over the same bytes: A row-major is an nhwc
+// image of 1 x M pixels and K channels, the result one of N channels. oneDNN 2.6 on AVX2 runs
+// f32 matmuls on its gemm at about half the rate of its 1x1 convolution kernel (ViT-B/16's MLP
+// [197, 768] x [768, 3072]: 22.7 against 11.2 ms on an AVX2 EPYC, ORT 12.2), so products by
+// constant weights take whichever times faster here (remembered per shape).
+dnnl::convolution_forward::primitive_desc conv_for_product(int64_t m, int64_t k, int64_t n,
+                                                           bool bias,
+                                                           const dnnl::primitive_attr& attr) {
+  using CF = dnnl::convolution_forward;
+  const memory::desc src({1, k, 1, m}, DT::f32, Tag::nhwc), dst({1, n, 1, m}, DT::f32, Tag::nhwc);
+  const memory::desc w({n, k, 1, 1}, DT::f32, Tag::any), b({n}, DT::f32, Tag::x);
+  const memory::dims ones{1, 1}, zeros{0, 0};
+  CF::desc d =
+      bias ? CF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
+                      w, b, dst, ones, zeros, zeros, zeros)
+           : CF::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
+                      w, dst, ones, zeros, zeros, zeros);
+  return CF::primitive_desc(d, attr, engine());
+}
 
 // Row-major descriptor of `dims`, optionally with the last two axes transposed (a view of a
 // stored [.., cols, rows] matrix).
@@ -166,7 +195,51 @@ std::unique_ptr<Kernel> build_matmul(const KernelQuery& q, std::string* why, boo
     if (impl.find("ref") != std::string::npos)
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
              nullptr;
-    if (probe) return std::make_unique<DnnlMatMul>(std::move(pd), memory(), false, -1, "");
+    if (probe) return std::make_unique<DnnlMatMul>(pd, dnnl::matmul(pd), memory(), false, -1, "");
+    // One f32 matrix by constant weights, its bias one value per column: also a 1x1 convolution
+    // (conv_for_product), kept where it times faster. VISIONRT_MATMUL_AS_CONV=1|0 forces.
+    const bool vector_bias =
+        bias_input < 0 ||
+        (bias_md.dims().size() == 2 && bias_md.dims()[0] == 1 && bias_md.dims()[1] == b_logical[1]);
+    if (const_b && !ta && a_dt == DT::f32 && y_dt == DT::f32 && a_logical.size() == 2 &&
+        vector_bias) {
+      const int64_t m = a_logical[0], k = a_logical[1], cols = b_logical[1];
+      const char* force = std::getenv("VISIONRT_MATMUL_AS_CONV");
+      bool as_conv = force && std::string(force) != "0";
+      if (!force && conv_autotune())
+        as_conv =
+            remembered_choice(
+                str_cat("matmul-as-conv|", m, "|", k, "|", cols, "|", act_name(act.kind), "|",
+                        bias_input >= 0),
+                [&] {
+                  OneThread one;
+                  const dnnl::primitive_attr a1 = user_scratchpad(attr);
+                  const double t_mm = time_matmul(dnnl::matmul::primitive_desc(d, a1, engine()));
+                  const double t_conv =
+                      time_conv(conv_for_product(m, k, cols, bias_input >= 0, a1));
+                  if (verbose_env())
+                    std::fprintf(stderr, "visionrt: matmul %s: matmul %.3f ms, 1x1 conv %.3f ms\n",
+                                 n.name.c_str(), t_mm * 1e3, t_conv * 1e3);
+                  return std::string(t_conv < 0.95 * t_mm ? "conv" : "matmul");
+                }) == "conv";
+      if (as_conv) {
+        auto cpd = conv_for_product(m, k, cols, bias_input >= 0, user_scratchpad(attr));
+        const std::string cimpl = cpd.impl_info_str();
+        if (cimpl.find("ref") == std::string::npos) {
+          // B [K, N] (or [N, K] with transB) read as the convolution's [N, K, 1, 1] weights.
+          const memory::desc user_w({cols, k, 1, 1}, DT::f32,
+                                    tb ? memory::dims{k, 1, 1, 1} : memory::dims{1, cols, 1, 1});
+          memory user(user_w, engine(), const_cast<void*>(bconst->raw()));
+          memory weights(cpd.weights_desc(), engine());
+          reorder_weights(user, weights);
+          return std::make_unique<DnnlMatMul>(
+              cpd, dnnl::convolution_forward(cpd), std::move(weights), true, bias_input,
+              str_cat("plain ", shape_str(a_logical), "x", shape_str(b_logical), " as 1x1 conv ",
+                      cimpl, " (B prepacked)",
+                      act.kind != Act::none ? str_cat(" +", act_name(act.kind)) : std::string()));
+        }
+      }
+    }
     memory weights;
     if (const_b) {
       memory user(matrix_md(b_logical, tb), engine(), const_cast<void*>(bconst->raw()));
@@ -174,7 +247,7 @@ std::unique_ptr<Kernel> build_matmul(const KernelQuery& q, std::string* why, boo
       reorder_weights(user, weights);
     }
     return std::make_unique<DnnlMatMul>(
-        std::move(pd), std::move(weights), const_b, bias_input,
+        pd, dnnl::matmul(pd), std::move(weights), const_b, bias_input,
         str_cat("plain ", shape_str(a_logical), "x", shape_str(b_logical),
                 a_dt == DT::bf16 ? " bf16" : "", y_dt == DT::bf16 ? " -> bf16" : "", " ", impl,
                 const_b ? " (B prepacked)" : "",
