@@ -199,7 +199,7 @@ std::function<int()> add_quantize(CLI::App& app) {
     std::vector<std::string> ignore;
     int subset = 300, threads = 0, val_subset = 0, ranking_subset = 24;
     double percentile = 99.99, max_drop = -1;
-    std::string metric = "auto", report, weight_bits = "auto";
+    std::string metric = "auto", report, overflow_fix = "first";
     PreprocessFlags pre;
   };
   auto o = std::make_shared<Opts>();
@@ -240,10 +240,11 @@ std::function<int()> add_quantize(CLI::App& app) {
                   "--max-drop: images that rank the convolutions by their INT8 error (default 24)")
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--report", o->report, "--max-drop: write the accuracy report as JSON");
-  cmd->add_option("--weight-bits", o->weight_bits,
-                  "Weights in 8 bits, or 7 so that CPUs without VNNI (AVX2) run them exactly and "
-                  "without overflow; auto (default): 7 where this CPU has no VNNI, else 8")
-      ->check(CLI::IsMember({"auto", "7", "8"}));
+  cmd->add_option("--overflow-fix", o->overflow_fix,
+                  "7-bit weights where CPUs without VNNI (AVX2) could overflow 8-bit ones' pair "
+                  "sums, as NNCF: first (default) = the first layers, fed by the image; all = "
+                  "every convolution (exact on any CPU, one bit poorer); none = 8 bits everywhere")
+      ->check(CLI::IsMember({"first", "all", "none"}));
   add_preprocess_flags(cmd, &o->pre);
   return [o]() {
     auto t0 = std::chrono::steady_clock::now();
@@ -258,13 +259,12 @@ std::function<int()> add_quantize(CLI::App& app) {
     if (fs::equivalent(o->out, o->model, ec))
       throw InputError(fmt::format("{}: --out would overwrite the float model", o->out));
     QdqWriter writer(o->model);
-    // 7 bits where this CPU's int8 kernels would overflow 8-bit weights' pair sums: the runtime
-    // would halve such weights itself (kernels/dnnl/quant.cpp), from rounded 8-bit values;
-    // quantizing the float weights to 7 bits directly rounds once, and calibration and accuracy
-    // control below then measure what runs.
-    const int weight_bits =
-        o->weight_bits == "auto" ? (int8_pairs_saturate() ? 7 : 8) : std::stoi(o->weight_bits);
-    writer.set_weight_bits(weight_bits);
+    // 7-bit weights quantized from the float values directly round once (the runtime would
+    // halve rounded 8-bit first layers itself on CPUs without VNNI, kernels/dnnl/quant.cpp), and
+    // calibration and accuracy control below then measure what runs.
+    writer.set_overflow_fix(o->overflow_fix == "all"    ? OverflowFix::all
+                            : o->overflow_fix == "none" ? OverflowFix::none
+                                                        : OverflowFix::first_layer);
     // The family's pre-processing and defaults (read without compiling the float model).
     PredictOptions popt;
     popt.threads = o->threads;
@@ -445,19 +445,25 @@ std::function<int()> add_quantize(CLI::App& app) {
                             {"float_ms", f.ms},
                             {"int8_ms", q.ms},
                             {"reverted_to_float", reverted_names},
+                            {"overflow_fix", o->overflow_fix},
                             {"int8_convolutions", sites.size() - reverted_names.size()}};
         write_file_atomic(o->report, j.dump(2) + "\n");
       }
     }
     write_file_atomic(o->out, bytes);
+    size_t seven = 0;  // INT8 convolutions with 7-bit weights
+    for (const QdqSite& s : sites)
+      if (std::find(reverted_names.begin(), reverted_names.end(), s.node) == reverted_names.end() &&
+          writer.seven_bit_weights(s))
+        ++seven;
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     fmt::print(
-        "{}: {} of {} convolutions INT8 ({} kept float{}), {}-bit weights{}, calibrated on {} "
-        "images ({}), {:.1f} s\n",
+        "{}: {} of {} convolutions INT8 ({} kept float{}), {} with 7-bit weights (overflow fix "
+        "{}{}), calibrated on {} images ({}), {:.1f} s\n",
         o->out, sites.size() - reverted_names.size(), writer.sites().size(),
         ignored + reverted_names.size(),
-        ignored && family == "yolov8" ? ", YOLOv8's DFL head by default" : "", weight_bits,
-        o->weight_bits == "auto" && weight_bits == 7 ? " (this CPU has no VNNI)" : "", paths.size(),
+        ignored && family == "yolov8" ? ", YOLOv8's DFL head by default" : "", seven,
+        o->overflow_fix, int8_pairs_saturate() ? "; this CPU has no VNNI" : "", paths.size(),
         o->calibration, secs);
     return 0;
   };

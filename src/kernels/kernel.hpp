@@ -171,9 +171,16 @@ int preferred_layout_block();
 bool cpu_supports_bf16();
 // Whether oneDNN's int8 convolutions on this CPU add pairs of u8 x s8 products in saturating 16
 // bits (no VNNI: AVX2, AVX-512 before VNNI; ONEDNN_MAX_CPU_ISA caps it), so that weights with
-// |w1| + |w2| > 128 can overflow. VISIONRT_INT8_HALVE=1|0 overrides (tests of the 7-bit path on
-// any machine).
+// |w1| + |w2| > 128 can overflow. VISIONRT_INT8_HALVE overrides (tests of the 7-bit path on any
+// machine): 0 = no, first|1|all = yes.
 bool int8_pairs_saturate();
+// Where int8_pairs_saturate, which u8-source convolutions run on halved (7-bit) weights: false
+// (the default, as NNCF's overflow_fix "first_layer_only" and OpenVINO) = only the first layers,
+// the convolutions fed by the model's input through no other weighted layer, whose dense image
+// values saturate pairs all the time; true (VISIONRT_INT8_HALVE=1|all) = every layer, exact but
+// one bit poorer everywhere (an 8-bit yolov8n, coco128 box AP on an AVX2 EPYC: 0.437 every layer,
+// 0.453 first layers, 0.377 none, float 0.461).
+bool int8_halve_every_layer();
 // oneDNN's bf16 convolution speed over its f32 one on this CPU, measured once per process (one
 // thread, three typical layer shapes, about 80 ms the first time): the default precision's
 // evidence. 0 where bf16 is not supported.

@@ -32,7 +32,7 @@ struct QdqWriter::Impl {
   std::vector<int> site_node;  // node index of each site
   std::vector<std::string> inputs;
   std::unordered_map<std::string, int> init;  // initializer name -> index
-  float weight_max = 127.f;                   // set_weight_bits
+  OverflowFix overflow_fix = OverflowFix::first_layer;
 };
 
 QdqWriter::QdqWriter(const std::string& path) : impl_(std::make_unique<Impl>()) {
@@ -78,6 +78,24 @@ QdqWriter::QdqWriter(const std::string& path) : impl_(std::make_unique<Impl>()) 
         {n.name().empty() ? str_cat(n.op_type(), "#", i) : n.name(), n.input(0), transposed});
     m.site_node.push_back(i);
   }
+  // The first layers: values computed from a graph input through no weighted node.
+  auto weighted = [](const std::string& op) {
+    return op.find("Conv") != std::string::npos || op.find("MatMul") != std::string::npos ||
+           op.find("Gemm") != std::string::npos;
+  };
+  std::set<std::string> raw(m.inputs.begin(), m.inputs.end());
+  for (bool changed = true; changed;) {  // ONNX orders nodes topologically; a loop to be safe
+    changed = false;
+    for (const onnx::NodeProto& n : g.node()) {
+      if (weighted(n.op_type()) ||
+          std::none_of(n.input().begin(), n.input().end(),
+                       [&](const std::string& v) { return raw.count(v) != 0; }))
+        continue;
+      for (const std::string& o : n.output())
+        if (!o.empty() && raw.insert(o).second) changed = true;
+    }
+  }
+  for (QdqSite& s : m.sites) s.first_layer = raw.count(s.input) != 0;
 }
 
 QdqWriter::~QdqWriter() = default;
@@ -104,10 +122,11 @@ std::map<std::string, std::string> QdqWriter::metadata() const {
   return out;
 }
 
-void QdqWriter::set_weight_bits(int bits) {
-  if (bits != 7 && bits != 8)
-    throw ModelError(str_cat(impl_->path, ": weights are written in 7 or 8 bits, not ", bits));
-  impl_->weight_max = bits == 8 ? 127.f : 64.f;
+void QdqWriter::set_overflow_fix(OverflowFix fix) { impl_->overflow_fix = fix; }
+
+bool QdqWriter::seven_bit_weights(const QdqSite& site) const {
+  const OverflowFix f = impl_->overflow_fix;
+  return f == OverflowFix::all || (f == OverflowFix::first_layer && site.first_layer);
 }
 
 void QdqWriter::set_metadata(const std::string& key, const std::string& value) {
@@ -211,7 +230,8 @@ std::string QdqWriter::quantized(const std::vector<QdqSite>& sites,
       for (int64_t o = 0; o < outer; ++o)
         for (size_t k = 0; k < inner; ++k)
           amax = std::max(amax, std::fabs(w.data<float>()[at(o, c, k)]));
-      const float wmax = m.weight_max;
+      const bool seven = seven_bit_weights(*it->second);
+      const float wmax = seven ? 64.f : 127.f;
       float s = amax > 0 && std::isfinite(amax) ? amax / wmax : 1.f;
       ws.data<float>()[c] = s;
       wz.data<int8_t>()[c] = 0;

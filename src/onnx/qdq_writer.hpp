@@ -16,12 +16,22 @@ struct QdqSite {
   std::string node;         // node name ("Conv#index" when the model leaves it empty)
   std::string input;        // the activation tensor it reads
   bool transposed = false;  // ConvTranspose: weights [C_in, C_out, k, k], scales along axis 1
+  // Reads a value computed from a graph input through no weighted layer (no Conv, MatMul or
+  // Gemm): one of the model's first layers.
+  bool first_layer = false;
 };
 
 // Calibrated range of an activation tensor (float values; widened to include 0 when written).
 struct ActivationRange {
   float lo = 0, hi = 0;
 };
+
+// Which convolutions get 7-bit weights ([-64, 64]), as NNCF's overflow_fix: CPUs without VNNI
+// add pairs of u8 x s8 products in saturating 16 bits, and no pair of 7-bit weights overflows
+// (see int8_pairs_saturate in kernels/kernel.hpp). first_layer (NNCF's default): only the first
+// layers, whose image inputs fill pairs all the time; all: every convolution (exact everywhere,
+// one bit poorer); none: 8 bits ([-127, 127]) everywhere, for VNNI targets.
+enum class OverflowFix { none, first_layer, all };
 
 class QdqWriter {
  public:
@@ -39,17 +49,16 @@ class QdqWriter {
   // Sets a metadata_props entry in every model written after this call (class names that came
   // from a file beside the float model, so the INT8 model carries them itself; provenance).
   void set_metadata(const std::string& key, const std::string& value);
-  // Weights of the models written after this call in 8 bits ([-127, 127], the default) or 7
-  // ([-64, 64]: no two products of u8 activations and these weights overflow a 16-bit sum, so
-  // CPUs without VNNI run them exactly; see int8_pairs_saturate in kernels/kernel.hpp).
-  // ModelError for other values.
-  void set_weight_bits(int bits);
+  // Which weights the models written after this call quantize to 7 bits (default first_layer).
+  void set_overflow_fix(OverflowFix fix);
+  // Whether `site` gets 7-bit weights under that fix.
+  bool seven_bit_weights(const QdqSite& site) const;
   // Serialized copy of the model with `extra` tensors added to its outputs (calibration runs).
   std::string with_outputs(const std::vector<std::string>& extra) const;
   // The QDQ model for `sites` (a subset of sites()): u8 asymmetric activations from `ranges`
   // (every site's input must have one; one Q/DQ pair per tensor, shared by its readers),
-  // per-output-channel symmetric int8 weights in [-127, 127] (or 7 bits), int32 bias in x_scale *
-  // w_scale units. Returns the serialized model.
+  // per-output-channel symmetric int8 weights in [-127, 127] (or 7 bits, set_overflow_fix), int32
+  // bias in x_scale * w_scale units. Returns the serialized model.
   std::string quantized(const std::vector<QdqSite>& sites,
                         const std::map<std::string, ActivationRange>& ranges) const;
 

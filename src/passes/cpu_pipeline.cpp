@@ -21,6 +21,7 @@ CpuPassStats run_cpu_passes(Graph& g, int block, bool bf16) {
   s.activations_fused = fuse_conv_activation(g) + fuse_matmul(g);
   s.qconvs = fuse_qdq(g);
   s.qconv_residuals = fuse_qconv_residual(g);
+  mark_first_layer_qconvs(g);
   s.sums_fused = fuse_conv_sum(g);
   s.activations_fused += fuse_conv_activation(g);
   s.blocked_nodes = select_layouts(g, block);

@@ -16,6 +16,7 @@
 // A Q whose output is read by anything else (or is a graph output) still gets its value: the
 // fused node writes it. Weight DequantizeLinear nodes left over (convolutions that did not match)
 // are folded to f32 constants at the end: fold_constants leaves them for this pass.
+#include <algorithm>
 #include <cmath>
 
 #include "common/strings.hpp"
@@ -259,6 +260,43 @@ size_t fuse_qconv_residual(Graph& g) {
     g.eliminate_dead_nodes();
   }
   return fused;
+}
+
+// The int8 convolutions (QConv, QLinearConv) that are a model's first layers: their source is
+// computed from a graph input through no weighted layer (no convolution, product or Gemm; a
+// QuantizeLinear, a normalization or a Pad may come between). They get the int attribute
+// visionrt_first_layer = 1: on CPUs without VNNI their weights run halved (kernels/dnnl/quant.cpp),
+// as NNCF's overflow fix "first_layer_only" quantizes them.
+size_t mark_first_layer_qconvs(Graph& g) {
+  auto weighted = [](const Node& n) {
+    return n.op_type.find("Conv") != std::string::npos ||
+           n.op_type.find("MatMul") != std::string::npos ||
+           n.op_type.find("Gemm") != std::string::npos;
+  };
+  std::vector<char> raw(g.values.size(), 0);  // computed from a graph input, no weights between
+  for (int v : g.inputs) raw[static_cast<size_t>(v)] = 1;
+  // Nodes are in topological order; repeat until nothing changes in case a pass did not keep it.
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const Node& n : g.nodes) {
+      if (weighted(n)) continue;
+      const bool any = std::any_of(n.inputs.begin(), n.inputs.end(),
+                                   [&](int v) { return v >= 0 && raw[static_cast<size_t>(v)]; });
+      for (int o : n.outputs)
+        if (any && o >= 0 && !raw[static_cast<size_t>(o)]) {
+          raw[static_cast<size_t>(o)] = 1;
+          changed = true;
+        }
+    }
+  }
+  size_t marked = 0;
+  for (Node& n : g.nodes)
+    if ((n.op_type == "visionrt.QConv" || n.op_type == "QLinearConv") && !n.inputs.empty() &&
+        n.inputs[0] >= 0 && raw[static_cast<size_t>(n.inputs[0])]) {
+      n.attrs["visionrt_first_layer"] = attr_int(1);
+      ++marked;
+    }
+  return marked;
 }
 
 }  // namespace visionrt

@@ -78,6 +78,10 @@ size_t fuse_qdq(Graph& g);
 // 9, with the QuantizeLinear after it where that is the sum's only reader (passes/fuse_qdq.cpp).
 // Returns the adds fused.
 size_t fuse_qconv_residual(Graph& g);
+// After fuse_qdq: int8 convolutions whose source comes from a graph input through no weighted
+// layer get visionrt_first_layer = 1 (their weights are halved on CPUs without VNNI). Returns
+// how many (passes/fuse_qdq.cpp).
+size_t mark_first_layer_qconvs(Graph& g);
 
 // Softmax(axis 1) of a 4-D tensor read only by a 1x1 convolution to one channel (DFL box
 // decoding) into visionrt.SoftmaxExpectation (passes/fuse_softmax_expectation.cpp).

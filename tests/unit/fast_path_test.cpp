@@ -1268,6 +1268,39 @@ TEST(FastPath, Int8WeightsAreHalvedWhereTheirPairSumsCouldOverflow) {
   expect_int8_close(r.out, want[0], 1);
 }
 
+TEST(FastPath, Int8WeightsAreHalvedInTheFirstLayersByDefault) {
+  // The first layers (fed by the input through a normalization and the QuantizeLinear, no
+  // weighted layer between) run halved where pairs could overflow; the deeper ones keep their
+  // 8 bits unless VISIONRT_INT8_HALVE=all asks for every layer, as NNCF's overflow fix.
+  // Two branches read the input: both are first layers; the conv after them is not.
+  const int64_t c = 8;
+  std::mt19937 rng(23);
+  std::uniform_int_distribution<int> full(-127, 127);
+  QdqNet n;
+  n.b.input("x", DType::f32, {1, c, 9, 10});
+  auto conv = [&](const std::string& in) {
+    Tensor w(DType::i8, {c, c, 3, 3});
+    for (size_t i = 0; i < w.numel(); ++i) w.data<int8_t>()[i] = static_cast<int8_t>(full(rng));
+    for (int64_t o = 0; o < c; ++o) w.data<int8_t>()[o * c * 9] = 127;  // every channel at risk
+    std::string wdq =
+        n.op("DequantizeLinear", {n.constant(w), n.constant(Tensor::scalar<float>(0.002f))}, {});
+    return n.op("Relu", {n.op("Conv", {in, wdq}, {{"pads", attr_ints({1, 1, 1, 1})}})});
+  };
+  const std::string xn =
+      n.qdq(n.op("Div", {"x", n.constant(Tensor::scalar<float>(2.f))}), 0.02f, 128, DType::u8);
+  const std::string a = n.qdq(conv(xn), 0.03f, 0, DType::u8);
+  const std::string b = n.qdq(conv(xn), 0.03f, 0, DType::u8);
+  const std::string s = n.qdq(n.op("Add", {a, b}), 0.05f, 0, DType::u8);
+  n.b.node("Identity", {n.qdq(conv(s), 0.03f, 0, DType::u8)}, {"y"});
+  n.b.output("y", DType::f32);
+  const std::string bytes = n.b.serialize();
+  const Tensor x = random_tensor({1, c, 9, 10}, rng, 0.f, 5.f);
+  EXPECT_EQ(profiled_run(bytes, x, 1, {{"VISIONRT_INT8_HALVE", "first"}}).count("7-bit weights"),
+            2u);
+  EXPECT_EQ(profiled_run(bytes, x, 1, {{"VISIONRT_INT8_HALVE", "all"}}).count("7-bit weights"), 3u);
+  EXPECT_EQ(profiled_run(bytes, x, 1, {{"VISIONRT_INT8_HALVE", "0"}}).count("7-bit weights"), 0u);
+}
+
 TEST(FastPath, QdqResidualAddsRunInsideTheInt8Convolution) {
   // MobileNetV2/ResNet blocks as `visionrt quantize` leaves them: the residual Add stays float,
   // between a QDQ conv's f32 result and the QuantizeLinear of the sum. The Add goes into the

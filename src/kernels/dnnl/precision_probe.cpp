@@ -163,6 +163,11 @@ bool int8_pairs_saturate() {
   return no_vnni;
 }
 
+bool int8_halve_every_layer() {
+  const char* f = std::getenv("VISIONRT_INT8_HALVE");
+  return f && (std::string(f) == "1" || std::string(f) == "all");
+}
+
 double bf16_speedup() {
   static std::once_flag once;
   static double speedup = 0;

@@ -408,24 +408,22 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
     oscale[c] = static_cast<float>(sx * ws->at_f64(ws->numel() == 1 ? 0 : c));
   // Without VNNI (int8_pairs_saturate, kernel.hpp), oneDNN's int8 kernels add each two
   // neighbouring u8 x s8 products in saturating 16 bits (vpmaddubsw): 255 * 127 * 2 = 64770 does
-  // not fit in 32767, and full-range weights give garbage there (yolov8n quantized by
-  // `visionrt quantize`, coco128 box AP: 0.461 float, 0.377 saturating, on an AVX2 EPYC). So an
-  // output channel whose two largest |w| add to more than 128 (whatever pairs oneDNN forms) runs
-  // on round_half_even(w / 2) with twice the scale: no pair exceeds 255 * 128 = 32640. The
-  // channels lose one bit (yolov8n 0.437); a model quantized to 7 bits (`visionrt quantize
-  // --weight-bits 7`, the default on such CPUs) runs unchanged, exactly. s8 sources are not
-  // ours to fix: oneDNN adds 128 to them and halves every weight itself there ("scale adjust").
-  const std::vector<char> halve = int8_pairs_saturate() && x.dtype == DType::u8
-                                      ? channels_at_risk(*w)
-                                      : std::vector<char>(static_cast<size_t>(oc), 0);
+  // not fit in 32767. An output channel whose two largest |w| add to more than 128 (whatever
+  // pairs oneDNN forms) can run on round_half_even(w / 2) with twice the scale: no pair exceeds
+  // 255 * 128 = 32640, exactly, at one bit less. Done by default in the first layers
+  // (visionrt_first_layer, passes/fuse_qdq.cpp), whose image values saturate pairs all the time:
+  // deeper activations are sparse and rarely fill a pair, and halving them everywhere costs more
+  // than their saturation (int8_halve_every_layer: yolov8n 0.377 none, 0.437 every layer, 0.453
+  // first layers). A model quantized with 7-bit weights where asked (`visionrt quantize
+  // --overflow-fix`) runs unchanged. s8 sources are not ours to fix: oneDNN adds 128 to them and
+  // halves every weight itself there ("scale adjust").
+  const bool halve_here = int8_pairs_saturate() && x.dtype == DType::u8 &&
+                          (n.attr_i("visionrt_first_layer", 0) != 0 || int8_halve_every_layer());
+  const std::vector<char> halve =
+      halve_here ? channels_at_risk(*w) : std::vector<char>(static_cast<size_t>(oc), 0);
   const int64_t n_halved = std::count(halve.begin(), halve.end(), 1);
-  Tensor w7;
-  if (n_halved > 0) {
-    w7 = halved_channels(*w, halve);
-    w = &w7;
-    for (int64_t c = 0; c < oc; ++c)
-      if (halve[c]) oscale[c] *= 2;
-  }
+  for (int64_t c = 0; c < oc; ++c)
+    if (halve[c]) oscale[c] *= 2;
   const int scale_mask = ws->numel() == 1 && n_halved == 0 ? 0 : 2;
   memory::desc src_md = md(x.dims, in_l, dt_of(x.dtype));
   memory::desc dst_md = md(yt.dims, out_l, dt_of(yt.dtype));
@@ -469,6 +467,11 @@ std::unique_ptr<Kernel> build_qconv(const KernelQuery& q, std::string* why, bool
       return *why = str_cat("oneDNN offers only its reference implementation (", impl, ")"),
              nullptr;
     if (probe) return std::make_unique<DnnlQConv>(std::move(pd), memory(), memory(), false, 0, "");
+    Tensor w7;
+    if (n_halved > 0) {
+      w7 = halved_channels(*w, halve);
+      w = &w7;
+    }
     memory weights = prepared_conv_weights(*w, g, DT::s8, pd.weights_desc()), bias;
     if (has_bias) {
       bias = memory(b_md, engine());
