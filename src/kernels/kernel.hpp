@@ -158,8 +158,10 @@ void register_cpu_roi_align(KernelRegistry& r);
 void register_cpu_grid_sample(KernelRegistry& r);  // GridSample: tap table per image
 void register_cpu_expand_scatter(KernelRegistry& r);
 void register_cpu_topk_nonzero(KernelRegistry& r);
-void register_cpu_gemv(KernelRegistry& r);       // MatMul/Gemm of <= 4 rows by constant weights
-void register_cpu_transpose(KernelRegistry& r);  // fallback: any dtype, run-time sizes
+void register_cpu_group4_conv(KernelRegistry& r);  // groups of 4 channels on nChw8c (AVX2)
+void register_cpu_max_pool(KernelRegistry& r);     // f32 MaxPool on blocked/channels-last layouts
+void register_cpu_gemv(KernelRegistry& r);         // MatMul/Gemm of <= 4 rows by constant weights
+void register_cpu_transpose(KernelRegistry& r);    // fallback: any dtype, run-time sizes
 // Conv/FusedConv/ConvTranspose at run-time sizes: the oneDNN kernel built per size
 // (kernels/shape_specialized.cpp).
 void register_shape_specialized(KernelRegistry& r);

@@ -167,4 +167,19 @@ bool matmul_shape(const Shape& a0, const Shape& b0, Shape* out, std::string* err
   return true;
 }
 
+Window2d window_2d(const Shape& x, const Shape& y, const WindowParams& p) {
+  Window2d w;
+  w.ih = x[2];
+  w.iw = x[3];
+  w.oh = y[2];
+  w.ow = y[3];
+  w.kh = p.kernel[0];
+  w.kw = p.kernel[1];
+  w.sh = p.strides[0];
+  w.sw = p.strides[1];
+  w.ph = p.pads_begin[0];
+  w.pw = p.pads_begin[1];
+  return w;
+}
+
 }  // namespace visionrt

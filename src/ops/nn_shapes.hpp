@@ -20,6 +20,12 @@ bool conv_window(const Node& n, const Shape& x, const std::vector<int64_t>& kern
 // ConvTranspose, including output_shape (which sets the pads) and output_padding.
 bool conv_transpose_window(const Node& n, const Shape& x, const std::vector<int64_t>& kernel,
                            WindowParams* p, std::string* err);
+// A 2-D window's sizes as own kernels loop over them: input and output height/width (dims 2 and
+// 3 of the NCHW shapes x and y), kernel, strides and begin pads from `p` (2-D).
+struct Window2d {
+  int64_t ih = 0, iw = 0, oh = 0, ow = 0, kh = 0, kw = 0, sh = 0, sw = 0, ph = 0, pw = 0;
+};
+Window2d window_2d(const Shape& x, const Shape& y, const WindowParams& p);
 // numpy matmul output shape (1-D operands promoted and their dims removed).
 bool matmul_shape(const Shape& a, const Shape& b, Shape* out, std::string* err);
 

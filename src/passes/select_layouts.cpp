@@ -39,17 +39,24 @@ bool is_conv(const std::string& op) {
   return op == "Conv" || op == "visionrt.FusedConv" || op == "ConvTranspose";
 }
 
-// Whether `cand` creates a kernel for `q` that reads and writes the tensors in place: not one
+// Whether the candidate of `op` that would run `q` (the first that creates a kernel; own kernels
+// before oneDNN's decline all but their shapes) reads and writes the tensors in place: not one
 // staged through NHWC scratch copies, and (unless `gemm_ok`) not oneDNN's plain gemm-based
 // convolution, far slower than its blocked direct kernel (ConvNeXt's 4x4/4 stem: 8.5 ms against
 // 0.4).
-bool direct_kernel(const KernelCandidate& cand, const KernelQuery& q, bool gemm_ok) {
-  if (!cand.accepts_layouts(q)) return false;
-  std::string why;
-  std::unique_ptr<Kernel> k = cand.create(q, &why);
-  if (!k) return false;
-  const std::string l = k->layout();
-  return l.find("staged") == std::string::npos && (gemm_ok || l.find("gemm") == std::string::npos);
+bool any_direct_kernel(const std::string& op, const KernelQuery& q, bool gemm_ok) {
+  const auto* cands = KernelRegistry::instance().find(op);
+  if (cands)
+    for (const KernelCandidate& c : *cands) {
+      if (!c.accepts_layouts || !c.accepts_layouts(q)) continue;
+      std::string why;
+      std::unique_ptr<Kernel> k = c.create(q, &why);
+      if (!k) continue;  // declines: the next candidate would run it
+      const std::string l = k->layout();
+      return l.find("staged") == std::string::npos &&
+             (gemm_ok || l.find("gemm") == std::string::npos);
+    }
+  return false;
 }
 
 bool is_quant(const std::string& op) {
@@ -189,7 +196,7 @@ size_t select_layouts(Graph& g, int block) {
         KernelQuery p = q;
         p.input_layouts[0] = in_layout;
         p.output_layouts.assign(n.outputs.size(), 0);
-        if (direct_kernel(*cand, p, true)) {
+        if (any_direct_kernel(n.op_type, p, true)) {
           want[ni] = p.input_layouts;
           blocked_nodes += in_layout != 0;
           done = true;
@@ -227,9 +234,8 @@ size_t select_layouts(Graph& g, int block) {
       KernelQuery q = query_for(g, n);
       q.input_layouts = want[ni];
       q.output_layouts = {0};
-      const KernelCandidate* cand = layout_candidate(n.op_type);
       // Only a direct, non-gemm kernel: staging or gemm costs more than the reorder saved.
-      if (cand && direct_kernel(*cand, q, false)) layout[o] = 0;
+      if (any_direct_kernel(n.op_type, q, false)) layout[o] = 0;
     }
     // An enlarging Resize whose every reader takes plain NCHW (segmentation logits upsampled to
     // the image as a graph output) resizes plain: the reorder then moves its smaller input

@@ -1301,6 +1301,92 @@ TEST(FastPath, Int8WeightsAreHalvedInTheFirstLayersByDefault) {
   EXPECT_EQ(profiled_run(bytes, x, 1, {{"VISIONRT_INT8_HALVE", "0"}}).count("7-bit weights"), 0u);
 }
 
+TEST(FastPath, MaxPoolOnBlockedLayoutsRunsOnItsOwnLoopAndMatchesTheReference) {
+  // Between convolutions (blocked layout) MaxPool runs on kernels/cpu/max_pool.cpp: GoogLeNet's
+  // 3x3/1 pad 1 and 3x3/2 ceil_mode, SPPF's 5x5/1 pad 2, 2x2/2, an asymmetric pad, a wide
+  // window; 12 channels (a partly filled last block), batch 2, one and two threads.
+  struct Case {
+    std::vector<int64_t> k, s, pads;
+    int64_t ceil;
+  };
+  const std::vector<Case> cases = {
+      {{3, 3}, {1, 1}, {1, 1, 1, 1}, 0}, {{3, 3}, {2, 2}, {0, 0, 0, 0}, 1},
+      {{5, 5}, {1, 1}, {2, 2, 2, 2}, 0}, {{2, 2}, {2, 2}, {0, 0, 0, 0}, 0},
+      {{3, 2}, {2, 1}, {0, 1, 1, 0}, 1}, {{7, 9}, {3, 2}, {3, 4, 2, 1}, 0}};
+  for (const Case& c : cases) {
+    Net n;
+    n.b.input("x", DType::f32, {2, 5, 15, 14});
+    const std::string a = n.op("Relu", {n.conv("x", 5, 12, 3)});
+    const std::string p = n.op("MaxPool", {a},
+                               {{"kernel_shape", attr_ints(c.k)},
+                                {"strides", attr_ints(c.s)},
+                                {"pads", attr_ints(c.pads)},
+                                {"ceil_mode", attr_int(c.ceil)}});
+    n.b.node("Identity", {n.conv(p, 12, 8, 1)}, {"y"});
+    n.b.output("y", DType::f32);
+    std::mt19937 rng(31);
+    const Tensor x = random_tensor({2, 5, 15, 14}, rng, -2.f, 2.f);
+    const std::string bytes = n.b.serialize();
+    const std::vector<Tensor> want = reference_run(bytes, {x});
+    for (int threads : {1, 2}) {
+      const Profiled r = profiled_run(bytes, x, threads);
+      EXPECT_EQ(r.count(" own"), 1u) << c.k[0] << "x" << c.k[1];
+      expect_close(r.out, want[0], 1e-4,
+                   "max pool " + std::to_string(c.k[0]) + "x" + std::to_string(c.k[1]));
+    }
+  }
+}
+
+TEST(FastPath, ConvolutionsWithFourChannelsPerGroupRunOnTheirOwnKernelOnAvx2) {
+  // ResNeXt's 32x4d stage: groups of four channels split oneDNN's 8-channel blocks; on AVX2
+  // machines (nChw8c) kernels/cpu/group4_conv.cpp runs them. 3x3/1 with ReLU, 3x3/2 without
+  // bias, 5x5/1 pad 2 with a Clip, a 1x3 kernel with asymmetric pads; 4 x 24 x 13 x 11 maps.
+  if (preferred_layout_block() != 8) GTEST_SKIP() << "blocked layout is not nChw8c here";
+  struct Case {
+    int64_t kh, kw, stride;
+    std::vector<int64_t> pads;
+    bool bias;
+    const char* act;
+  };
+  const std::vector<Case> cases = {{3, 3, 1, {1, 1, 1, 1}, true, "Relu"},
+                                   {3, 3, 2, {1, 1, 1, 1}, false, ""},
+                                   {5, 5, 1, {2, 2, 2, 2}, true, "Clip"},
+                                   {1, 3, 1, {0, 2, 0, 0}, true, "Relu"}};
+  for (const Case& c : cases) {
+    Net n;
+    n.b.input("x", DType::f32, {4, 5, 13, 11});
+    const std::string a = n.op("Relu", {n.conv("x", 5, 24, 3)});
+    std::mt19937 wr(41);
+    n.b.initializer("gw", random_tensor({24, 4, c.kh, c.kw}, wr, -0.4f, 0.4f));
+    std::vector<std::string> ins = {a, "gw"};
+    if (c.bias) {
+      n.b.initializer("gb", random_tensor({24}, wr, -0.3f, 0.3f));
+      ins.push_back("gb");
+    }
+    std::string g = n.op("Conv", ins,
+                         {{"kernel_shape", attr_ints({c.kh, c.kw})},
+                          {"strides", attr_ints({c.stride, c.stride})},
+                          {"pads", attr_ints(c.pads)},
+                          {"group", attr_int(6)}});
+    if (std::string(c.act) == "Relu") g = n.op("Relu", {g});
+    if (std::string(c.act) == "Clip")
+      g = n.op("Clip", {g, n.constant(Tensor::scalar<float>(-0.5f)),
+                        n.constant(Tensor::scalar<float>(0.7f))});
+    n.b.node("Identity", {n.conv(g, 24, 8, 1)}, {"y"});
+    n.b.output("y", DType::f32);
+    std::mt19937 rng(43);
+    const Tensor x = random_tensor({4, 5, 13, 11}, rng, -2.f, 2.f);
+    const std::string bytes = n.b.serialize();
+    const std::vector<Tensor> want = reference_run(bytes, {x});
+    for (int threads : {1, 2}) {
+      const Profiled r = profiled_run(bytes, x, threads);
+      EXPECT_EQ(r.count("own group-4"), 1u) << c.kh << "x" << c.kw << "/" << c.stride;
+      expect_close(r.out, want[0], 2e-4,
+                   "group-4 conv " + std::to_string(c.kh) + "x" + std::to_string(c.kw));
+    }
+  }
+}
+
 TEST(FastPath, QdqResidualAddsRunInsideTheInt8Convolution) {
   // MobileNetV2/ResNet blocks as `visionrt quantize` leaves them: the residual Add stays float,
   // between a QDQ conv's f32 result and the QuantizeLinear of the sum. The Add goes into the

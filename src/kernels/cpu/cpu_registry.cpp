@@ -25,6 +25,8 @@ void register_cpu_kernels(KernelRegistry& r) {
   register_cpu_expand_scatter(r);
   register_cpu_topk_nonzero(r);
   register_cpu_gemv(r);
+  register_cpu_max_pool(r);
+  register_cpu_group4_conv(r);
 }
 
 void register_cpu_fallback_kernels(KernelRegistry& r) {
