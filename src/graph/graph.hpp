@@ -50,6 +50,13 @@ struct TensorType {
 
 constexpr int kLayoutNhwc = 1;  // Value::layout_block of a channels-last 4-D tensor
 
+// A layer with weights (any convolution, product or Gemm, float, fused or quantized): what ends
+// a model's "first layers" (passes/fuse_qdq.cpp mark_first_layer_qconvs, onnx/qdq_writer.cpp).
+inline bool is_weighted_op(const std::string& op_type) {
+  return op_type.find("Conv") != std::string::npos || op_type.find("MatMul") != std::string::npos ||
+         op_type.find("Gemm") != std::string::npos;
+}
+
 struct Value {
   std::string name;
   TensorType type;

@@ -11,6 +11,7 @@
 
 #include "common/file_io.hpp"
 #include "common/strings.hpp"
+#include "graph/graph.hpp"
 #include "onnx/proto_util.hpp"
 #include "visionrt/error.hpp"
 
@@ -79,15 +80,11 @@ QdqWriter::QdqWriter(const std::string& path) : impl_(std::make_unique<Impl>()) 
     m.site_node.push_back(i);
   }
   // The first layers: values computed from a graph input through no weighted node.
-  auto weighted = [](const std::string& op) {
-    return op.find("Conv") != std::string::npos || op.find("MatMul") != std::string::npos ||
-           op.find("Gemm") != std::string::npos;
-  };
   std::set<std::string> raw(m.inputs.begin(), m.inputs.end());
   for (bool changed = true; changed;) {  // ONNX orders nodes topologically; a loop to be safe
     changed = false;
     for (const onnx::NodeProto& n : g.node()) {
-      if (weighted(n.op_type()) ||
+      if (is_weighted_op(n.op_type()) ||
           std::none_of(n.input().begin(), n.input().end(),
                        [&](const std::string& v) { return raw.count(v) != 0; }))
         continue;

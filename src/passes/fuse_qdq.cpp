@@ -268,18 +268,13 @@ size_t fuse_qconv_residual(Graph& g) {
 // visionrt_first_layer = 1: on CPUs without VNNI their weights run halved (kernels/dnnl/quant.cpp),
 // as NNCF's overflow fix "first_layer_only" quantizes them.
 size_t mark_first_layer_qconvs(Graph& g) {
-  auto weighted = [](const Node& n) {
-    return n.op_type.find("Conv") != std::string::npos ||
-           n.op_type.find("MatMul") != std::string::npos ||
-           n.op_type.find("Gemm") != std::string::npos;
-  };
   std::vector<char> raw(g.values.size(), 0);  // computed from a graph input, no weights between
   for (int v : g.inputs) raw[static_cast<size_t>(v)] = 1;
   // Nodes are in topological order; repeat until nothing changes in case a pass did not keep it.
   for (bool changed = true; changed;) {
     changed = false;
     for (const Node& n : g.nodes) {
-      if (weighted(n)) continue;
+      if (is_weighted_op(n.op_type)) continue;
       const bool any = std::any_of(n.inputs.begin(), n.inputs.end(),
                                    [&](int v) { return v >= 0 && raw[static_cast<size_t>(v)]; });
       for (int o : n.outputs)

@@ -116,8 +116,7 @@ std::unique_ptr<Kernel> create(const KernelQuery& q, std::string* why) {
 #if !defined(__x86_64__)
   return *why = "x86-64 only", nullptr;
 #else
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
-    return *why = "no AVX2/FMA", nullptr;
+  if (cpu::own_vector_lanes() < 8) return *why = "no AVX2/FMA", nullptr;
   const Node& n = *q.node;
   const int64_t group = n.attr_i("group", 1);
   if (group == 1) return *why = "not grouped", nullptr;

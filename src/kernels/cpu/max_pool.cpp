@@ -61,11 +61,8 @@ VISIONRT_AVX2 void max_row_avx2(const PoolGeometry& g, const float* x, float* y,
 
 class BlockedMaxPool : public Kernel {
  public:
-  BlockedMaxPool(PoolGeometry g, std::string layout) : g_(g), layout_(std::move(layout)) {
-#if defined(__x86_64__)
-    avx2_ = __builtin_cpu_supports("avx2") != 0;
-#endif
-  }
+  BlockedMaxPool(PoolGeometry g, std::string layout)
+      : g_(g), layout_(std::move(layout)), avx2_(cpu::own_vector_lanes() >= 8) {}
 
   void execute(KernelContext& ctx) override {
     const float* x = static_cast<const float*>(ctx.input(0).raw());

@@ -248,12 +248,7 @@ VISIONRT_AVX512 void costly_rows_avx512(const float* x, float* y, int64_t n, con
 }
 
 // The block size a costly loop takes on this CPU: 16 (AVX-512), 8 (AVX2 + FMA) or 0 (none).
-int costly_block() {
-  static const int b = __builtin_cpu_supports("avx512f")                                 ? 16
-                       : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 8
-                                                                                         : 0;
-  return b;
-}
+int costly_block() { return cpu::own_vector_lanes(); }
 
 CostlyRows costly_rows_avx2(Inline k);
 

@@ -79,16 +79,7 @@ VISIONRT_AVX2 void swish_quantize_avx2(const float* x, void* q, int64_t n, float
 #endif
 
 // 16 (AVX-512), 8 (AVX2 + FMA) or 0: which loop this CPU runs.
-int swish_quantize_lanes() {
-#if defined(__x86_64__)
-  static const int lanes = __builtin_cpu_supports("avx512f")                                 ? 16
-                           : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 8
-                                                                                             : 0;
-  return lanes;
-#else
-  return 0;
-#endif
-}
+int swish_quantize_lanes() { return cpu::own_vector_lanes(); }
 
 }  // namespace
 

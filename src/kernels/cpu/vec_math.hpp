@@ -44,6 +44,19 @@
 
 namespace visionrt::cpu {
 
+// Lanes of the own intrinsic loops this CPU runs: 16 (VISIONRT_AVX512), 8 (VISIONRT_AVX2: AVX2
+// and FMA) or 0 (neither; the portable code).
+inline int own_vector_lanes() {
+#if defined(__x86_64__)
+  static const int lanes = __builtin_cpu_supports("avx512f")                                 ? 16
+                           : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 8
+                                                                                             : 0;
+  return lanes;
+#else
+  return 0;
+#endif
+}
+
 VISIONRT_VEC_INLINE float exp_approx(float x) {
   const float hi = 88.7228391f, lo = -87.3365448f;
   // NaN goes to lo here (every comparison with it is false), so that the conversion of k to
